@@ -1,0 +1,434 @@
+"""The typed, frozen model of devenv.yaml.
+
+Everything devenv knows about a stack comes from these objects: YAML and the environment are
+parsed into them at the edge (see ``loader``) and no raw dict travels further. Field-level
+rules (types, ranges, name formats) live here; rules that relate fields to each other
+(references, port clashes) live in ``references``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+Seconds = Annotated[float, Field(ge=0)]
+
+# Resource names, as AWS constrains them.
+QueueName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,80}(\.fifo)?$")]
+BucketName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
+BusName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._\-/]{1,256}$")]
+RuleName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
+FunctionName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+ServiceName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,255}$")]
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+EmulatorKind = Literal["moto", "localstack", "ministack"]
+RuntimeKind = Literal["native", "docker"]
+HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"]
+
+# Values a service may take from the running stack as secrets (see ServiceConfig.secrets).
+STACK_SECRETS = ("postgres.url", "postgres.password", "redis.url", "redis.password")
+
+
+class Model(BaseModel):
+    """Base of every config object: immutable, and unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _null_is_empty(value: Any) -> Any:
+    """Lets ``name:`` (YAML null) stand for a resource with every default."""
+    return {} if value is None else value
+
+
+def _scalars_to_str(value: Any) -> Any:
+    """Environment values may be written as YAML numbers or booleans; they become strings."""
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for key, item in value.items():
+        if isinstance(item, bool):
+            out[key] = "true" if item else "false"
+        elif isinstance(item, (int, float)):
+            out[key] = str(item)
+        else:
+            out[key] = item
+    return out
+
+
+# ---------------------------------------------------------------- infra and emulator
+
+
+class PostgresConfig(Model):
+    """A real PostgreSQL server standing in for Aurora PostgreSQL."""
+
+    version: str | None = Field(None, description="major version wanted, e.g. '15'; any if unset")
+    database: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")] = "app"
+    user: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")] = "devenv"
+    port: Port | None = None
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else value
+
+
+class RedisConfig(Model):
+    """A real Redis server standing in for ElastiCache Redis."""
+
+    port: Port | None = None
+
+
+class InfraConfig(Model):
+    postgres: PostgresConfig | None = PostgresConfig()
+    redis: RedisConfig | None = RedisConfig()
+
+    _defaults = field_validator("postgres", "redis", mode="before")(classmethod(lambda cls, v: _null_is_empty(v)))
+
+
+class EmulatorConfig(Model):
+    """The AWS emulator serving the managed plane (SQS, EventBridge, S3)."""
+
+    kind: EmulatorKind = "moto"
+    port: Port | None = None
+    image: str | None = None
+    version: str | None = None
+
+
+# ---------------------------------------------------------------- managed plane
+
+
+class BucketConfig(Model):
+    versioning: bool = False
+
+
+class QueueConfig(Model):
+    """An SQS queue. ``dlq`` and ``max_receive_count`` together make its redrive policy."""
+
+    visibility_timeout: Annotated[int, Field(ge=0, le=43200)] = 30
+    message_retention: Annotated[int, Field(ge=60, le=1209600)] = 345600
+    delay: Annotated[int, Field(ge=0, le=900)] = 0
+    receive_wait_time: Annotated[int, Field(ge=0, le=20)] = 0
+    max_message_size: Annotated[int, Field(ge=1024, le=262144)] = 262144
+    dlq: QueueName | None = None
+    max_receive_count: Annotated[int, Field(ge=1, le=1000)] | None = None
+
+    @model_validator(mode="after")
+    def _redrive_complete(self) -> "QueueConfig":
+        if (self.dlq is None) != (self.max_receive_count is None):
+            missing = "max_receive_count" if self.max_receive_count is None else "dlq"
+            raise ValueError(f"dlq and max_receive_count go together: {missing} is missing")
+        return self
+
+
+class TargetConfig(Model):
+    """Where a rule sends matching events: exactly one of a queue or a function."""
+
+    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")] | None = None
+    queue: QueueName | None = None
+    function: FunctionName | None = None
+    dead_letter_queue: QueueName | None = None
+    maximum_retry_attempts: Annotated[int, Field(ge=0, le=185)] = 185
+    maximum_event_age: Annotated[int, Field(ge=60, le=86400)] = 86400
+
+    @model_validator(mode="after")
+    def _one_destination(self) -> "TargetConfig":
+        if (self.queue is None) == (self.function is None):
+            raise ValueError("a target names exactly one of 'queue' or 'function'")
+        return self
+
+    @property
+    def target_id(self) -> str:
+        return self.id or (f"queue-{self.queue}" if self.queue else f"function-{self.function}")
+
+
+class RuleConfig(Model):
+    description: str | None = None
+    pattern: dict[str, Any]
+    enabled: bool = True
+    targets: Annotated[list[TargetConfig], Field(min_length=1)]
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern_shape(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not value:
+            raise ValueError("an event pattern matches on at least one field")
+        _check_pattern(value)
+        return value
+
+
+def _check_pattern(node: dict[str, Any]) -> None:
+    """EventBridge patterns: every leaf is a list of values or matcher objects."""
+    for key, value in node.items():
+        if isinstance(value, dict):
+            _check_pattern(value)
+        elif not isinstance(value, list):
+            raise ValueError(f"pattern field '{key}' must be a list of values or a nested mapping")
+
+
+class BusConfig(Model):
+    rules: dict[RuleName, RuleConfig] = {}
+
+    _defaults = field_validator("rules", mode="before")(classmethod(lambda cls, v: _null_is_empty(v)))
+
+
+# ---------------------------------------------------------------- compute plane: Lambda and API Gateway
+
+
+class SqsEventSourceConfig(Model):
+    """An SQS event source mapping feeding a function."""
+
+    queue: QueueName
+    batch_size: Annotated[int, Field(ge=1, le=10000)] = 10
+    maximum_batching_window: Annotated[float, Field(ge=0, le=300)] = 0
+    report_batch_item_failures: bool = False
+    maximum_concurrency: Annotated[int, Field(ge=2, le=1000)] | None = None
+    enabled: bool = True
+
+
+class EventSourceConfig(Model):
+    sqs: SqsEventSourceConfig
+
+
+class DestinationConfig(Model):
+    queue: QueueName
+
+
+class FunctionConfig(Model):
+    """A Lambda function run by devenv's Lambda runtime with the official awslambdaric."""
+
+    handler: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./-]+\.[A-Za-z_][A-Za-z0-9_]*$")]
+    code: str
+    runtime: Annotated[str, StringConstraints(pattern=r"^python3\.\d+$")] = "python3.11"
+    memory: Annotated[int, Field(ge=128, le=10240)] = 128
+    timeout: Annotated[float, Field(gt=0, le=900)] = 3
+    environment: dict[EnvName, str] = {}
+    reserved_concurrency: Annotated[int, Field(ge=0)] | None = None
+    events: list[EventSourceConfig] = []
+    maximum_retry_attempts: Annotated[int, Field(ge=0, le=2)] = 2
+    on_failure: DestinationConfig | None = None
+    dead_letter_queue: QueueName | None = None
+
+    _env = field_validator("environment", mode="before")(classmethod(lambda cls, v: _scalars_to_str(v)))
+
+
+class RouteConfig(Model):
+    method: HttpMethod
+    path: str
+    function: FunctionName
+
+    @field_validator("method", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("path")
+    @classmethod
+    def _path_shape(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("a route path starts with '/'")
+        parts = [p for p in value.split("/") if p]
+        for index, part in enumerate(parts):
+            if part.startswith("{") and part.endswith("}"):
+                name = part[1:-1]
+                if name.endswith("+") and index != len(parts) - 1:
+                    raise ValueError("a greedy parameter such as {proxy+} must be the last segment")
+                if not re.fullmatch(r"[A-Za-z0-9_]+\+?", name):
+                    raise ValueError(f"bad path parameter '{part}'")
+            elif "{" in part or "}" in part:
+                raise ValueError(f"a path parameter takes a whole segment, not '{part}'")
+        return value
+
+
+class ApiConfig(Model):
+    """API Gateway REST API with Lambda proxy integrations (payload format 1.0)."""
+
+    name: str = "api"
+    stage: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,128}$")] = "local"
+    port: Port | None = None
+    integration_timeout: Annotated[float, Field(gt=0, le=300)] = 29
+    binary_media_types: list[str] = []
+    routes: list[RouteConfig] = []
+
+
+# ---------------------------------------------------------------- compute plane: ECS and the ALB
+
+
+class HealthCheckConfig(Model):
+    """An ECS container health check; defaults are ECS's."""
+
+    command: Annotated[list[str], Field(min_length=2)]
+    interval: Annotated[float, Field(gt=0, le=300)] = 30
+    timeout: Annotated[float, Field(gt=0, le=120)] = 5
+    retries: Annotated[int, Field(ge=1, le=10)] = 3
+    start_period: Annotated[float, Field(ge=0, le=300)] = 0
+
+    @field_validator("command")
+    @classmethod
+    def _command_form(cls, value: list[str]) -> list[str]:
+        if value[0] not in ("CMD", "CMD-SHELL"):
+            raise ValueError("a health check command starts with 'CMD' or 'CMD-SHELL'")
+        return value
+
+
+class CircuitBreakerConfig(Model):
+    enable: bool = False
+    rollback: bool = False
+
+
+class DeploymentConfig(Model):
+    minimum_healthy_percent: Annotated[int, Field(ge=0, le=100)] = 100
+    maximum_percent: Annotated[int, Field(ge=100, le=200)] = 200
+    circuit_breaker: CircuitBreakerConfig = CircuitBreakerConfig()
+
+
+class AutoscalingConfig(Model):
+    """Target tracking on the service's average CPU."""
+
+    min: Annotated[int, Field(ge=0)]
+    max: Annotated[int, Field(ge=1)]
+    target_cpu: Annotated[float, Field(gt=0, le=100)] = 70
+    scale_in_cooldown: Seconds = 300
+    scale_out_cooldown: Seconds = 300
+
+    @model_validator(mode="after")
+    def _bounds(self) -> "AutoscalingConfig":
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) is greater than max ({self.max})")
+        return self
+
+
+class TargetGroupHealthCheckConfig(Model):
+    path: str = "/"
+    interval: Annotated[float, Field(gt=0, le=300)] = 30
+    timeout: Annotated[float, Field(gt=0, le=120)] = 5
+    healthy_threshold: Annotated[int, Field(ge=2, le=10)] = 5
+    unhealthy_threshold: Annotated[int, Field(ge=2, le=10)] = 2
+    matcher: str = "200"
+
+
+class ServiceLoadBalancerConfig(Model):
+    """How the internal ALB routes to a service: a listener rule and its target group."""
+
+    paths: list[str] = []
+    hosts: list[str] = []
+    priority: Annotated[int, Field(ge=1, le=50000)]
+    health_check: TargetGroupHealthCheckConfig = TargetGroupHealthCheckConfig()
+    deregistration_delay: Annotated[float, Field(ge=0, le=3600)] = 300
+
+    @field_validator("paths", "hosts", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _has_condition(self) -> "ServiceLoadBalancerConfig":
+        if not self.paths and not self.hosts:
+            raise ValueError("a listener rule needs at least one of 'paths' or 'hosts'")
+        return self
+
+
+class ServiceConfig(Model):
+    """An ECS Fargate service: its task definition and its service settings."""
+
+    build: str | None = None
+    image: str | None = None
+    command: list[str] | None = None
+    container_port: Port = 8000
+    cpu: Annotated[int, Field(ge=128, le=16384)] = 256
+    memory: Annotated[int, Field(ge=128, le=122880)] = 512
+    environment: dict[EnvName, str] = {}
+    secrets: dict[EnvName, str] = {}
+    health_check: HealthCheckConfig | None = None
+    desired_count: Annotated[int, Field(ge=0)] = 1
+    deployment: DeploymentConfig = DeploymentConfig()
+    autoscaling: AutoscalingConfig | None = None
+    load_balancer: ServiceLoadBalancerConfig | None = None
+
+    _env = field_validator("environment", mode="before")(classmethod(lambda cls, v: _scalars_to_str(v)))
+
+    @field_validator("command", mode="before")
+    @classmethod
+    def _command_list(cls, value: Any) -> Any:
+        return value.split() if isinstance(value, str) else value
+
+    @field_validator("secrets")
+    @classmethod
+    def _known_secrets(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, ref in value.items():
+            if ref not in STACK_SECRETS:
+                raise ValueError(f"secret {name} refers to '{ref}'; expected one of {', '.join(STACK_SECRETS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _runnable(self) -> "ServiceConfig":
+        if self.build is None and self.image is None and self.command is None:
+            raise ValueError("a service needs at least one of 'build', 'image' or 'command'")
+        return self
+
+
+class LoadBalancerConfig(Model):
+    """The internal ALB shared by every service."""
+
+    hostname: str = "internal-alb.local"
+    port: Port | None = None
+    idle_timeout: Annotated[float, Field(gt=0, le=4000)] = 60
+
+
+# ---------------------------------------------------------------- seed and the stack
+
+
+class SeedS3Config(Model):
+    bucket: BucketName
+    path: str
+
+
+class SeedConfig(Model):
+    migrations: str | None = None
+    data: str | None = None
+    s3: list[SeedS3Config] = []
+
+
+class StackConfig(Model):
+    """The whole of devenv.yaml (after the local overlay is merged in)."""
+
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9-]{0,62}$")]
+    region: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")] = "us-east-1"
+    runtime: RuntimeKind = "native"
+    emulator: EmulatorConfig = EmulatorConfig()
+    infra: InfraConfig = InfraConfig()
+    buckets: dict[BucketName, BucketConfig] = {}
+    queues: dict[QueueName, QueueConfig] = {}
+    event_buses: dict[BusName, BusConfig] = {}
+    functions: dict[FunctionName, FunctionConfig] = {}
+    api: ApiConfig | None = None
+    services: dict[ServiceName, ServiceConfig] = {}
+    load_balancer: LoadBalancerConfig | None = None
+    seed: SeedConfig | None = None
+
+    @field_validator("emulator", mode="before")
+    @classmethod
+    def _emulator_shorthand(cls, value: Any) -> Any:
+        return {"kind": value} if isinstance(value, str) else _null_is_empty(value)
+
+    @field_validator("infra", mode="before")
+    @classmethod
+    def _infra_default(cls, value: Any) -> Any:
+        return _null_is_empty(value)
+
+    @field_validator("buckets", "queues", "event_buses", mode="before")
+    @classmethod
+    def _resource_defaults(cls, value: Any) -> Any:
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            value = {name: {} for name in value}  # `buckets: [a, b]` shorthand
+        if isinstance(value, dict):
+            return {k: _null_is_empty(v) for k, v in value.items()}
+        return _null_is_empty(value)
+
+    @field_validator("functions", "services", mode="before")
+    @classmethod
+    def _mapping_default(cls, value: Any) -> Any:
+        return _null_is_empty(value)
