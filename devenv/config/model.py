@@ -9,7 +9,7 @@ rules (types, ranges, name formats) live here; rules that relate fields to each 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
@@ -17,7 +17,8 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 Seconds = Annotated[float, Field(ge=0)]
 
 # Resource names, as AWS constrains them.
-QueueName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,80}(\.fifo)?$")]
+# SQS counts the ".fifo" suffix in its 80-character limit.
+QueueName = Annotated[str, StringConstraints(max_length=80, pattern=r"^[A-Za-z0-9_-]{1,80}(\.fifo)?$")]
 BucketName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
 BusName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._\-/]{1,256}$")]
 RuleName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
@@ -30,7 +31,8 @@ RuntimeKind = Literal["native", "docker"]
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"]
 
 # Values a service may take from the running stack as secrets (see ServiceConfig.secrets).
-STACK_SECRETS = ("postgres.url", "postgres.password", "redis.url", "redis.password")
+SecretRef = Literal["postgres.url", "postgres.password", "redis.url", "redis.password"]
+STACK_SECRETS: tuple[str, ...] = get_args(SecretRef)
 
 
 class Model(BaseModel):
@@ -42,6 +44,13 @@ class Model(BaseModel):
 def _null_is_empty(value: Any) -> Any:
     """Lets ``name:`` (YAML null) stand for a resource with every default."""
     return {} if value is None else value
+
+
+def _false_is_off(value: Any) -> Any:
+    """Lets ``postgres: false`` switch a component off; ``postgres:`` (null) keeps its defaults."""
+    if value is False:
+        return None
+    return _null_is_empty(value)
 
 
 def _scalars_to_str(value: Any) -> Any:
@@ -83,10 +92,12 @@ class RedisConfig(Model):
 
 
 class InfraConfig(Model):
+    """Real servers devenv runs beside the emulator; ``false`` turns one off."""
+
     postgres: PostgresConfig | None = PostgresConfig()
     redis: RedisConfig | None = RedisConfig()
 
-    _defaults = field_validator("postgres", "redis", mode="before")(classmethod(lambda cls, v: _null_is_empty(v)))
+    _defaults = field_validator("postgres", "redis", mode="before")(classmethod(lambda cls, v: _false_is_off(v)))
 
 
 class EmulatorConfig(Model):
@@ -149,7 +160,7 @@ class RuleConfig(Model):
     description: str | None = None
     pattern: dict[str, Any]
     enabled: bool = True
-    targets: Annotated[list[TargetConfig], Field(min_length=1)]
+    targets: Annotated[list[TargetConfig], Field(min_length=1, max_length=5)]  # EventBridge: 5 per rule
 
     @field_validator("pattern")
     @classmethod
@@ -187,6 +198,15 @@ class SqsEventSourceConfig(Model):
     report_batch_item_failures: bool = False
     maximum_concurrency: Annotated[int, Field(ge=2, le=1000)] | None = None
     enabled: bool = True
+
+    @model_validator(mode="after")
+    def _batching(self) -> "SqsEventSourceConfig":
+        # Lambda rejects these mappings with the same rules.
+        if self.queue.endswith(".fifo") and self.batch_size > 10:
+            raise ValueError(f"batch_size is at most 10 for a FIFO queue, got {self.batch_size}")
+        if self.batch_size > 10 and self.maximum_batching_window < 1:
+            raise ValueError("a batch_size above 10 needs maximum_batching_window of at least 1 second")
+        return self
 
 
 class EventSourceConfig(Model):
@@ -341,7 +361,7 @@ class ServiceConfig(Model):
     cpu: Annotated[int, Field(ge=128, le=16384)] = 256
     memory: Annotated[int, Field(ge=128, le=122880)] = 512
     environment: dict[EnvName, str] = {}
-    secrets: dict[EnvName, str] = {}
+    secrets: dict[EnvName, SecretRef] = {}
     health_check: HealthCheckConfig | None = None
     desired_count: Annotated[int, Field(ge=0)] = 1
     deployment: DeploymentConfig = DeploymentConfig()
@@ -354,14 +374,6 @@ class ServiceConfig(Model):
     @classmethod
     def _command_list(cls, value: Any) -> Any:
         return value.split() if isinstance(value, str) else value
-
-    @field_validator("secrets")
-    @classmethod
-    def _known_secrets(cls, value: dict[str, str]) -> dict[str, str]:
-        for name, ref in value.items():
-            if ref not in STACK_SECRETS:
-                raise ValueError(f"secret {name} refers to '{ref}'; expected one of {', '.join(STACK_SECRETS)}")
-        return value
 
     @model_validator(mode="after")
     def _runnable(self) -> "ServiceConfig":
@@ -414,9 +426,10 @@ class StackConfig(Model):
     def _emulator_shorthand(cls, value: Any) -> Any:
         return {"kind": value} if isinstance(value, str) else _null_is_empty(value)
 
-    @field_validator("infra", mode="before")
+    @field_validator("infra", "api", "load_balancer", "seed", mode="before")
     @classmethod
-    def _infra_default(cls, value: Any) -> Any:
+    def _section_default(cls, value: Any) -> Any:
+        # A section written with no body (``load_balancer:``) is present with every default.
         return _null_is_empty(value)
 
     @field_validator("buckets", "queues", "event_buses", mode="before")

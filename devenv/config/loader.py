@@ -1,0 +1,260 @@
+"""Find devenv.yaml, merge its local overlay and the environment, and validate it all at once.
+
+This is the edge where text becomes a ``StackConfig``: every later part of devenv receives a
+``Project`` and never reads YAML or configuration environment variables itself. Whatever is
+wrong is raised as one ConfigError listing every problem with its file, line and field path.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from devenv.config.location import Loc, Origin, format_path
+from devenv.config.messages import explain
+from devenv.config.model import StackConfig
+from devenv.config.references import Problem, check_references
+from devenv.config.source import Document, merge, parse_file
+from devenv.errors import ConfigError, ConfigIssue
+
+CONFIG_NAME = "devenv.yaml"
+OVERLAY_NAME = "devenv.local.yaml"
+
+ENV_FILE = "DEVENV_FILE"
+ENV_RUNTIME = "DEVENV_RUNTIME"
+ENV_EMULATOR = "DEVENV_EMULATOR"
+
+_CREATE_HINT = (
+    f"create {CONFIG_NAME} in your project's root with at least 'name: <stack-name>' "
+    f"(see docs/config.md), or set {ENV_FILE} to its path"
+)
+
+
+@dataclass(frozen=True)
+class Project:
+    """A loaded stack: where it lives, the files it was read from, and its validated config."""
+
+    root: Path
+    files: tuple[Path, ...]
+    config: StackConfig
+
+    @property
+    def state_dir(self) -> Path:
+        """Where devenv keeps runtime state (pids, logs, data) for this project."""
+        return self.root / ".devenv"
+
+
+def load_project(
+    path: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    use_overlay: bool = True,
+) -> Project:
+    """Load the project whose devenv.yaml is ``path`` (a file or its directory).
+
+    With no ``path``, ``$DEVENV_FILE`` is used if set, else the current directory and its
+    parents are searched. devenv.local.yaml beside the file is deep-merged on top unless
+    ``use_overlay`` is false; then ``$DEVENV_RUNTIME`` and ``$DEVENV_EMULATOR`` override
+    ``runtime`` and ``emulator.kind``. ``environ`` defaults to ``os.environ``.
+    Raises ConfigError carrying every problem found.
+    """
+    env = os.environ if environ is None else environ
+    cwd = Path(os.getcwd())
+    base_path = _locate(path, env, cwd)
+    root = base_path.parent
+
+    files = [base_path]
+    documents: list[Document] = []
+    issues: list[ConfigIssue] = []
+    overlay_path = root / OVERLAY_NAME
+    if use_overlay and overlay_path.is_file():
+        files.append(overlay_path)
+    for file in files:
+        try:
+            documents.append(_expand_shorthands(parse_file(file, _label(file, cwd), allow_empty=file != base_path)))
+        except ConfigError as exc:
+            issues.extend(exc.issues)
+    if issues:
+        raise ConfigError(issues)
+
+    document = documents[0]
+    for overlay in documents[1:]:
+        document = merge(document, overlay)
+    document = _apply_environment(document, env)
+
+    try:
+        config = StackConfig.model_validate(document.data)
+    except ValidationError as exc:
+        issues = [_issue(document, *explain(error)) for error in exc.errors()]
+        raise ConfigError(_sorted(issues, files, cwd)) from None
+
+    problems = check_references(config) + check_paths(config, root)
+    if problems:
+        issues = [_issue(document, problem.path, problem.message) for problem in problems]
+        raise ConfigError(_sorted(issues, files, cwd))
+    return Project(root=root, files=tuple(files), config=config)
+
+
+def check_paths(config: StackConfig, root: Path) -> list[Problem]:
+    """Folders and files the config names, which must exist relative to the project ``root``.
+
+    Function ``code``, service ``build`` and seed ``migrations`` must be directories; seed
+    ``data`` and seed ``s3[].path`` may be a file or a directory.
+    """
+    wanted: list[tuple[Loc, str, bool]] = []  # (path, value, must be a directory)
+    for name, function in config.functions.items():
+        wanted.append((("functions", name, "code"), function.code, True))
+    for name, service in config.services.items():
+        if service.build is not None:
+            wanted.append((("services", name, "build"), service.build, True))
+    if config.seed is not None:
+        if config.seed.migrations is not None:
+            wanted.append((("seed", "migrations"), config.seed.migrations, True))
+        if config.seed.data is not None:
+            wanted.append((("seed", "data"), config.seed.data, False))
+        for index, item in enumerate(config.seed.s3):
+            wanted.append((("seed", "s3", index, "path"), item.path, False))
+
+    problems = []
+    for at, value, directory in wanted:
+        resolved = (root / value).resolve()
+        if not resolved.exists():
+            kind = "directory" if directory else "file or directory"
+            problems.append(Problem(at, f"{kind} '{value}' not found at {resolved} "
+                                        f"(paths are relative to the project root, {root})"))
+        elif directory and not resolved.is_dir():
+            problems.append(Problem(at, f"'{value}' is a file, expected a directory: {resolved}"))
+    return problems
+
+
+# ---------------------------------------------------------------- finding the file
+
+
+def _locate(path: Path | None, env: Mapping[str, str], cwd: Path) -> Path:
+    """The absolute path of devenv.yaml, or a ConfigError saying where it was looked for."""
+    if path is None and env.get(ENV_FILE):
+        given = Path(env[ENV_FILE]).expanduser()
+        found = cwd / given
+        if found.is_dir():
+            found = found / CONFIG_NAME
+        if not found.is_file():
+            raise ConfigError([ConfigIssue(str(given), None, "", (
+                f"{ENV_FILE} points to {_abspath(found)}, which does not exist"))],
+                hint=f"fix or unset {ENV_FILE}")
+        return _abspath(found)
+
+    if path is not None:
+        found = cwd / Path(path).expanduser()
+        if found.is_dir():
+            candidate = found / CONFIG_NAME
+            if not candidate.is_file():
+                raise ConfigError([ConfigIssue(CONFIG_NAME, None, "", (
+                    f"no {CONFIG_NAME} in {_abspath(found)}{_yml_note(found)}"))], hint=_CREATE_HINT)
+            return _abspath(candidate)
+        if not found.is_file():
+            raise ConfigError([ConfigIssue(str(path), None, "", f"file not found: {_abspath(found)}")],
+                              hint=_CREATE_HINT)
+        return _abspath(found)
+
+    for directory in (cwd, *cwd.parents):
+        candidate = directory / CONFIG_NAME
+        if candidate.is_file():
+            return candidate
+    note = "".join(_yml_note(d) for d in (cwd, *cwd.parents))
+    raise ConfigError([ConfigIssue(CONFIG_NAME, None, "", (
+        f"no {CONFIG_NAME} in {cwd} or any of its parent directories{note}"))], hint=_CREATE_HINT)
+
+
+def _yml_note(directory: Path) -> str:
+    """A pointer at the near miss devenv.yml where devenv.yaml was expected."""
+    near = directory / "devenv.yml"
+    return f"; found {near}, rename it to {CONFIG_NAME}" if near.is_file() else ""
+
+
+def _abspath(path: Path) -> Path:
+    return Path(os.path.abspath(path))
+
+
+def _label(path: Path, cwd: Path) -> str:
+    """The path as people should see it: relative to the current directory when under it."""
+    try:
+        return str(path.relative_to(cwd))
+    except ValueError:
+        return str(path)
+
+
+# ---------------------------------------------------------------- shaping the data
+
+
+def _expand_shorthands(document: Document) -> Document:
+    """Turn ``emulator: moto`` into ``emulator: {kind: moto}`` so an overlay can merge into it."""
+    emulator = document.data.get("emulator")
+    if isinstance(emulator, str):
+        data = {**document.data, "emulator": {"kind": emulator}}
+        origins = {**document.origins, ("emulator", "kind"): document.origins[("emulator",)]}
+        return Document(data, origins)
+    return document
+
+
+def _apply_environment(document: Document, env: Mapping[str, str]) -> Document:
+    """Apply $DEVENV_RUNTIME and $DEVENV_EMULATOR; an empty variable counts as unset.
+
+    Values are only lower-cased and stripped: a bad one is reported by validation, at the
+    variable's name, like any other invalid value.
+    """
+    data = dict(document.data)
+    origins = dict(document.origins)
+    runtime = env.get(ENV_RUNTIME, "").strip().lower()
+    if runtime:
+        data["runtime"] = runtime
+        origins[("runtime",)] = Origin(f"environment variable {ENV_RUNTIME}", None)
+    emulator = env.get(ENV_EMULATOR, "").strip().lower()
+    if emulator:
+        current: Any = data.get("emulator")
+        if current is None:
+            data["emulator"] = {"kind": emulator}
+        elif isinstance(current, dict):
+            data["emulator"] = {**current, "kind": emulator}
+        # anything else is invalid already and validation says so at `emulator`
+        origins[("emulator", "kind")] = Origin(f"environment variable {ENV_EMULATOR}", None)
+    return Document(data, origins)
+
+
+# ---------------------------------------------------------------- placing problems in files
+
+
+def _issue(document: Document, loc: Loc, message: str) -> ConfigIssue:
+    origin = document.origin(_data_loc(document.data, loc))
+    return ConfigIssue(origin.file, origin.line, format_path(loc), message)
+
+
+def _data_loc(data: Any, loc: Loc) -> Loc:
+    """Translate a model path to the path in the written data where they differ.
+
+    The one difference is the list shorthand ``buckets: [a, b]``: the model sees key ``b``
+    where the file has item ``[1]``.
+    """
+    out: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, list) and isinstance(part, str) and part in node:
+            part = node.index(part)
+        out.append(part)
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return tuple(out)
+
+
+def _sorted(issues: list[ConfigIssue], files: list[Path], cwd: Path) -> list[ConfigIssue]:
+    """Issues in reading order: by file (base, overlay, then the environment), then by line."""
+    order = {_label(file, cwd): index for index, file in enumerate(files)}
+    return sorted(issues, key=lambda i: (order.get(i.file, len(order)), i.line or 0))

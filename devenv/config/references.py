@@ -1,0 +1,253 @@
+"""Checks that relate fields of a valid StackConfig to each other.
+
+The model validates each object on its own; what it cannot see is whether a name used in one
+place is defined in another, whether two sections claim the same port or priority, and the
+rules AWS applies across resources (a FIFO queue's DLQ is FIFO, a queue feeding a function
+stays invisible at least as long as the function runs). These checks are pure: they read the
+config and return problems, located by field path, for the loader to place in files.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from devenv.config.location import Loc, format_path
+from devenv.config.messages import suggest
+from devenv.config.model import StackConfig
+
+
+class Problem(NamedTuple):
+    """A cross-field problem: the path it is reported at and what is wrong, for people."""
+
+    path: Loc
+    message: str
+
+
+# Fargate task sizes: CPU units -> allowed memory (MiB), as ECS RegisterTaskDefinition enforces.
+FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4096 + 1, 1024)),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+    8192: tuple(range(16384, 61440 + 1, 4096)),
+    16384: tuple(range(32768, 122880 + 1, 8192)),
+}
+
+
+def check_references(config: StackConfig) -> list[Problem]:
+    """Every cross-field problem in ``config``, in section order; empty when it is consistent."""
+    return [
+        *_queues(config),
+        *_event_buses(config),
+        *_functions(config),
+        *_api(config),
+        *_services(config),
+        *_ports(config),
+        *_seed(config),
+    ]
+
+
+def is_fifo(queue: str) -> bool:
+    """SQS tells FIFO queues by their name."""
+    return queue.endswith(".fifo")
+
+
+def _missing(kind: str, name: str, defined: list[str], section: str) -> str:
+    """'queue 'x' is not defined under queues' plus the closest defined name, if any."""
+    message = f"{kind} '{name}' is not defined under {section}"
+    if not defined:
+        return message + f" (there are no {section})"
+    best = suggest(name, defined)
+    return message + (f", did you mean '{best}'?" if best else f" (defined: {', '.join(sorted(defined))})")
+
+
+def _queue_problem(config: StackConfig, name: str, kind: str = "queue") -> str | None:
+    if name in config.queues:
+        return None
+    return _missing(kind, name, list(config.queues), "queues")
+
+
+def _queues(config: StackConfig) -> list[Problem]:
+    problems = []
+    for name, queue in config.queues.items():
+        if queue.dlq is None:
+            continue
+        at = ("queues", name, "dlq")
+        if queue.dlq == name:
+            problems.append(Problem(at, f"queue '{name}' cannot be its own dead-letter queue"))
+        elif (missing := _queue_problem(config, queue.dlq, "dead-letter queue")) is not None:
+            problems.append(Problem(at, missing))
+        elif is_fifo(name) and not is_fifo(queue.dlq):
+            problems.append(Problem(at, f"'{name}' is a FIFO queue, so its dead-letter queue must be FIFO too; "
+                                        f"'{queue.dlq}' is a standard queue"))
+        elif not is_fifo(name) and is_fifo(queue.dlq):
+            problems.append(Problem(at, f"'{name}' is a standard queue, so its dead-letter queue must be standard "
+                                        f"too; '{queue.dlq}' is a FIFO queue"))
+    return problems
+
+
+def _event_buses(config: StackConfig) -> list[Problem]:
+    problems = []
+    for bus_name, bus in config.event_buses.items():
+        for rule_name, rule in bus.rules.items():
+            ids: dict[str, int] = {}
+            for index, target in enumerate(rule.targets):
+                at: Loc = ("event_buses", bus_name, "rules", rule_name, "targets", index)
+                if target.queue is not None and (missing := _queue_problem(config, target.queue)):
+                    problems.append(Problem(at + ("queue",), missing))
+                if target.function is not None and target.function not in config.functions:
+                    problems.append(Problem(at + ("function",), _missing(
+                        "function", target.function, list(config.functions), "functions")))
+                if target.dead_letter_queue is not None:
+                    dlq_at = at + ("dead_letter_queue",)
+                    if (missing := _queue_problem(config, target.dead_letter_queue, "dead-letter queue")):
+                        problems.append(Problem(dlq_at, missing))
+                    elif is_fifo(target.dead_letter_queue):
+                        problems.append(Problem(dlq_at, f"an EventBridge dead-letter queue must be a standard "
+                                                        f"queue; '{target.dead_letter_queue}' is FIFO"))
+                if target.target_id in ids:
+                    first = ids[target.target_id]
+                    problems.append(Problem(at + (("id",) if target.id else ()), (
+                        f"target id '{target.target_id}' is already used by targets[{first}] of this rule; "
+                        f"EventBridge needs unique ids, so give one of them an 'id'")))
+                else:
+                    ids[target.target_id] = index
+    return problems
+
+
+def _functions(config: StackConfig) -> list[Problem]:
+    problems = []
+    for name, function in config.functions.items():
+        at: Loc = ("functions", name)
+        for index, event in enumerate(function.events):
+            queue_at = at + ("events", index, "sqs", "queue")
+            queue_name = event.sqs.queue
+            if (missing := _queue_problem(config, queue_name)):
+                problems.append(Problem(queue_at, missing))
+                continue
+            visibility = config.queues[queue_name].visibility_timeout
+            if visibility < function.timeout:
+                problems.append(Problem(queue_at, (
+                    f"queue '{queue_name}' has visibility_timeout {visibility}, less than this function's "
+                    f"timeout {_seconds(function.timeout)}; Lambda rejects the event source mapping "
+                    f"(raise the queue's visibility_timeout to at least {_seconds(function.timeout)})")))
+        if function.on_failure is not None and (missing := _queue_problem(config, function.on_failure.queue)):
+            problems.append(Problem(at + ("on_failure", "queue"), missing))
+        if function.dead_letter_queue is not None and (
+                missing := _queue_problem(config, function.dead_letter_queue, "dead-letter queue")):
+            problems.append(Problem(at + ("dead_letter_queue",), missing))
+    return problems
+
+
+def _api(config: StackConfig) -> list[Problem]:
+    if config.api is None:
+        return []
+    problems = []
+    seen: dict[tuple[str, str], int] = {}
+    # API Gateway allows one path parameter name per position under a given parent resource.
+    params: dict[str, tuple[str, int]] = {}
+    for index, route in enumerate(config.api.routes):
+        at: Loc = ("api", "routes", index)
+        if route.function not in config.functions:
+            problems.append(Problem(at + ("function",), _missing(
+                "function", route.function, list(config.functions), "functions")))
+        path = route.path.rstrip("/") or "/"
+        key = (route.method, path)
+        if key in seen:
+            problems.append(Problem(at, f"route {route.method} {path} is already defined at api.routes[{seen[key]}]"))
+            continue
+        seen[key] = index
+        parts = [p for p in path.split("/") if p]
+        for depth, part in enumerate(parts):
+            if not part.startswith("{"):
+                continue
+            parent = "/" + "/".join(parts[:depth])
+            first = params.setdefault(parent, (part, index))
+            if first[0] != part:
+                problems.append(Problem(at + ("path",), (
+                    f"path parameter {part} clashes with {first[0]} at the same position in "
+                    f"api.routes[{first[1]}]; API Gateway allows one parameter name per position")))
+                break
+    return problems
+
+
+def _services(config: StackConfig) -> list[Problem]:
+    problems = []
+    priorities: dict[int, str] = {}
+    for name, service in config.services.items():
+        at: Loc = ("services", name)
+        allowed = FARGATE_MEMORY.get(service.cpu)
+        if allowed is None:
+            problems.append(Problem(at + ("cpu",), (
+                f"Fargate has no task size with cpu {service.cpu}; use one of "
+                f"{', '.join(str(c) for c in FARGATE_MEMORY)}")))
+        elif service.memory not in allowed:
+            problems.append(Problem(at + ("memory",), (
+                f"Fargate allows memory {_memory_choices(allowed)} with cpu {service.cpu}, got {service.memory}")))
+        for variable, ref in service.secrets.items():
+            component = ref.split(".")[0]
+            if getattr(config.infra, component) is None:
+                problems.append(Problem(at + ("secrets", variable), (
+                    f"'{ref}' needs infra.{component}, which is turned off (infra.{component}: false)")))
+        lb = service.load_balancer
+        if lb is None:
+            continue
+        if config.load_balancer is None:
+            problems.append(Problem(at + ("load_balancer",), (
+                f"service '{name}' is routed by the load balancer, but there is no top-level "
+                "'load_balancer' section; add 'load_balancer: {}' to enable it")))
+        if lb.priority in priorities:
+            other = format_path(("services", priorities[lb.priority], "load_balancer", "priority"))
+            problems.append(Problem(at + ("load_balancer", "priority"), (
+                f"listener rule priority {lb.priority} is already used by {other}; priorities must be unique")))
+        else:
+            priorities[lb.priority] = name
+    return problems
+
+
+def _ports(config: StackConfig) -> list[Problem]:
+    explicit: list[tuple[Loc, int | None]] = [
+        (("infra", "postgres", "port"), config.infra.postgres.port if config.infra.postgres else None),
+        (("infra", "redis", "port"), config.infra.redis.port if config.infra.redis else None),
+        (("emulator", "port"), config.emulator.port),
+        (("api", "port"), config.api.port if config.api else None),
+        (("load_balancer", "port"), config.load_balancer.port if config.load_balancer else None),
+    ]
+    problems = []
+    owners: dict[int, Loc] = {}
+    for at, port in explicit:
+        if port is None:
+            continue
+        if port in owners:
+            problems.append(Problem(at, (
+                f"port {port} is also used by {format_path(owners[port])}; "
+                f"{format_path(at)} and {format_path(owners[port])} must differ")))
+        else:
+            owners[port] = at
+    return problems
+
+
+def _seed(config: StackConfig) -> list[Problem]:
+    if config.seed is None:
+        return []
+    problems = []
+    for field, what in (("migrations", "migrations run against"), ("data", "seed data loads into")):
+        if getattr(config.seed, field) is not None and config.infra.postgres is None:
+            problems.append(Problem(("seed", field), f"{what} PostgreSQL, but infra.postgres is turned off"))
+    for index, item in enumerate(config.seed.s3):
+        if item.bucket not in config.buckets:
+            problems.append(Problem(("seed", "s3", index, "bucket"), _missing(
+                "bucket", item.bucket, list(config.buckets), "buckets")))
+    return problems
+
+
+def _seconds(value: float) -> str:
+    return f"{int(value) if float(value).is_integer() else value}"
+
+
+def _memory_choices(allowed: tuple[int, ...]) -> str:
+    if len(allowed) <= 3:
+        return ", ".join(str(m) for m in allowed)
+    step = allowed[1] - allowed[0]
+    return f"{allowed[0]} to {allowed[-1]} in steps of {step}"
