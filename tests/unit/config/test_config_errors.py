@@ -283,6 +283,18 @@ CASES = [
                   batch_size: 100
         """), [(BASE, MARK, "functions.worker.events[0].sqs",
                 "a batch_size above 10 needs maximum_batching_window of at least 1 second")]),
+    Case("fifo-batch-size", y("""
+        name: demo
+        queues: {jobs.fifo: {}}
+        functions:
+          worker:
+            handler: app.handler
+            code: src
+            events:
+              - sqs: {queue: jobs.fifo, batch_size: 20, maximum_batching_window: 5}   # <-
+        """), [(BASE, MARK, "functions.worker.events[0].sqs", "batch_size is at most 10 for a FIFO queue, got 20")]),
+    Case("queue-name-too-long", "name: demo\nqueues:\n  " + "q" * 76 + ".fifo: {}   # <-\n",
+         [(BASE, MARK, "queues['" + "q" * 76 + ".fifo']", "is too long: at most 80 characters, got 81")]),
     # ------------------------------------------------------------ dangling references
     Case("dlq-not-defined", y("""
         name: demo
