@@ -1,0 +1,5 @@
+"""`python -m devenv` is the `devenv` command."""
+
+from .cli import main
+
+main()

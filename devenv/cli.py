@@ -1,0 +1,346 @@
+"""The `devenv` command: parse arguments, call the Stack, render the result.
+
+This is the only module that prints or imports typer/rich. Every DevenvError is caught once
+here and shown without a traceback, with its hint and context lines.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from .errors import DevenvError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="A faithful local copy of Nedlia's AWS backend: `devenv up`, then build.")
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+STATE_STYLE = {
+    "ready": "green", "starting": "yellow", "pending": "dim", "restarting": "yellow",
+    "failed": "bold red", "stopping": "yellow", "stopped": "dim",
+}
+
+_file_option = typer.Option(None, "--file", "-f", help="devenv.yaml to use (default: search upwards)",
+                            envvar=None, show_default=False)
+
+
+def _stack(file: Optional[Path]):
+    from .config.loader import load_project
+    from .stack import Stack
+
+    return Stack(load_project(file))
+
+
+# ---------------------------------------------------------------- up / down
+
+
+@app.command()
+def up(file: Optional[Path] = _file_option,
+       foreground: bool = typer.Option(False, "--foreground", help="run the supervisor in this terminal"),
+       timeout: float = typer.Option(180.0, help="seconds to wait for every component to be ready")) -> None:
+    """Start the stack (detached: returns once everything is healthy)."""
+    stack = _stack(file)
+    started = time.monotonic()
+    if foreground:
+        out.print(f"[bold]{stack.config.name}[/]: starting in the foreground (Ctrl-C stops it)")
+        reporter = _LineReporter()
+
+        def deployed(report) -> None:
+            _print_deploy(report)
+            _print_ready(stack, time.monotonic() - started)
+
+        stack.run_foreground(on_record=reporter, on_deployed=deployed)
+        out.print("stopped")
+        return
+    with _Progress(stack.config.name) as progress:
+        try:
+            result = stack.up(on_record=progress.update, timeout=timeout)
+        except KeyboardInterrupt:
+            progress.stop()
+            err.print("[yellow]interrupted: stopped what had started[/]")
+            raise typer.Exit(130)
+    for note in result.notes:
+        out.print(f"[yellow]![/] {note}")
+    if result.already_running:
+        out.print(f"[bold]{stack.config.name}[/] is already running")
+    _print_deploy(result.deploy)
+    _print_ready(stack, time.monotonic() - started, record=result.record)
+
+
+@app.command()
+def down(file: Optional[Path] = _file_option,
+         volumes: bool = typer.Option(False, "--volumes", "-v", help="also wipe data, secrets and logs")) -> None:
+    """Stop everything (data is kept unless --volumes)."""
+    stack = _stack(file)
+    started = time.monotonic()
+    result = stack.down(volumes=volumes)
+    for note in result.notes:
+        out.print(f"[yellow]![/] {note}")
+    if result.was_running:
+        out.print(f"stopped {', '.join(result.stopped) or 'the supervisor'} "
+                  f"in {time.monotonic() - started:.1f}s")
+    else:
+        out.print("nothing was running")
+    if result.wiped:
+        out.print(f"wiped {stack.state.root}")
+
+
+# ---------------------------------------------------------------- observation
+
+
+@app.command()
+def status(file: Optional[Path] = _file_option) -> None:
+    """Show each component: state, address, pid, uptime."""
+    stack = _stack(file)
+    view = stack.status()
+    record = view.record
+    if record is None:
+        out.print("not running (never started here)")
+        raise typer.Exit(3)
+    table = Table(title=f"{record.stack} — {'running' if view.running else 'not running'} "
+                        f"({record.phase.value})", title_justify="left")
+    for column in ("component", "state", "address", "pid", "uptime", "restarts", "note"):
+        table.add_column(column)
+    now = time.time()
+    for c in record.components:
+        state = c.state.value if view.running else ("stopped" if c.state.value != "failed" else "failed")
+        uptime = _duration(now - c.started_at) if (c.started_at and view.running and c.pid) else "-"
+        note = c.message or (f"last: {c.last_exit}" if c.last_exit else "")
+        table.add_row(c.name, Text(state, style=STATE_STYLE.get(state, "")), c.address,
+                      str(c.pid) if c.pid and view.running else "-", uptime, str(c.restarts), note)
+    out.print(table)
+    for note in view.notes:
+        out.print(f"[yellow]![/] {note}")
+    if not view.running or record.phase.value != "ready":
+        raise typer.Exit(3)
+
+
+@app.command()
+def logs(component: Optional[str] = typer.Argument(None, help="one component (default: all)"),
+         follow: bool = typer.Option(False, "--follow", "-f", help="keep printing new lines"),
+         lines: int = typer.Option(50, "--lines", "-n", help="lines of history to show"),
+         file: Optional[Path] = typer.Option(None, "--file", help="devenv.yaml to use")) -> None:
+    """Show component logs (merged, prefixed by component, when none is named)."""
+    from .observe.logs import LogFollower
+
+    stack = _stack(file)
+    names = sorted(p.stem for p in stack.state.logs.glob("*.log")) if stack.state.logs.exists() else []
+    if component is not None:
+        if component not in names:
+            raise DevenvError(f"no logs for '{component}'",
+                              hint=f"components with logs: {', '.join(names) or 'none yet'}")
+        names = [component]
+    follower = LogFollower({n: stack.state.log_file(n) for n in names})
+    width = max((len(n) for n in names), default=0)
+    colours = ["cyan", "magenta", "green", "blue", "yellow", "bright_cyan", "bright_magenta"]
+    style = {n: colours[i % len(colours)] for i, n in enumerate(names)}
+
+    def show(name: str, line: str) -> None:
+        if len(names) == 1:
+            out.print(line, markup=False, highlight=False)
+        else:
+            out.print(Text(f"{name:<{width}} | ", style=style[name]) + Text(line))
+
+    for name, line in follower.history(lines):
+        show(name, line)
+    if follow:
+        try:
+            for name, line in follower.follow():
+                show(name, line)
+        except KeyboardInterrupt:
+            pass
+
+
+@app.command()
+def env(file: Optional[Path] = _file_option,
+        json_output: bool = typer.Option(False, "--json", help="print a JSON object instead")) -> None:
+    """Print `export` lines for the running stack: eval "$(devenv env)"."""
+    values = _stack(file).environment()
+    if json_output:
+        import json
+
+        print(json.dumps(values))
+        return
+    for key, value in values.items():
+        print(f"export {key}={shlex.quote(value)}")
+
+
+@app.command()
+def validate(file: Optional[Path] = _file_option) -> None:
+    """Check devenv.yaml (and devenv.local.yaml) without starting anything."""
+    stack = _stack(file)
+    c = stack.config
+    rules = sum(len(b.rules) for b in c.event_buses.values())
+    parts = [f"{len(c.buckets)} buckets", f"{len(c.queues)} queues", f"{len(c.event_buses)} buses",
+             f"{rules} rules", f"{len(c.functions)} functions",
+             f"{len(c.api.routes) if c.api else 0} routes", f"{len(c.services)} services"]
+    files = " + ".join(str(_relative(p)) for p in stack.project.files)
+    out.print(f"[green]✓[/] {files} is valid: {', '.join(parts)}")
+
+
+@app.command()
+def doctor(file: Optional[Path] = _file_option) -> None:
+    """Check prerequisites and say how to fix each missing one."""
+    from .doctor import run_checks
+
+    checks = run_checks(file)
+    failed = False
+    for check in checks:
+        mark = "[green]✓[/]" if check.ok else ("[yellow]![/]" if check.optional else "[red]✗[/]")
+        out.print(f"{mark} {check.name}: {check.detail}")
+        if not check.ok and check.hint:
+            out.print(f"    [dim]fix:[/] {check.hint}")
+        failed |= not check.ok and not check.optional
+    if failed:
+        raise typer.Exit(1)
+
+
+# ---------------------------------------------------------------- rendering helpers
+
+
+class _Progress:
+    """Live component states while `up` waits (plain lines when not on a terminal)."""
+
+    def __init__(self, stack_name: str):
+        self._name = stack_name
+        self._live: Live | None = None
+        self._plain = _LineReporter()
+
+    def __enter__(self) -> "_Progress":
+        if out.is_terminal:
+            self._live = Live(Text(f"{self._name}: starting…"), console=out, transient=False,
+                              refresh_per_second=12)
+            self._live.__enter__()
+        return self
+
+    def update(self, record) -> None:
+        if self._live is None:
+            self._plain(record)
+            return
+        table = Table.grid(padding=(0, 2))
+        for c in record.components:
+            mark = {"ready": "[green]✓[/]", "failed": "[red]✗[/]"}.get(c.state.value, "[yellow]…[/]")
+            took = f"{c.ready_after:.2f}s" if c.ready_after is not None else (c.message or "")
+            table.add_row(Text.from_markup(mark), c.name, Text(c.state.value, style=STATE_STYLE.get(
+                c.state.value, "")), c.address, took)
+        self._live.update(table)
+
+    def stop(self) -> None:
+        if self._live is not None:
+            self._live.__exit__(None, None, None)
+            self._live = None
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+class _LineReporter:
+    """Prints a line whenever a component changes state."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, str] = {}
+
+    def __call__(self, record) -> None:
+        for c in record.components:
+            if self._seen.get(c.name) != c.state.value:
+                self._seen[c.name] = c.state.value
+                extra = f" in {c.ready_after:.2f}s" if c.state.value == "ready" and c.ready_after else ""
+                out.print(f"  {c.name:<10} {c.state.value}{extra}  {c.address}", highlight=False)
+
+
+def _print_deploy(report) -> None:
+    if report is None:
+        return
+    changes, notices = list(report.changes), list(report.notices)
+    if not changes:
+        out.print("managed plane: nothing to change")
+    else:
+        out.print(f"managed plane: {len(changes)} change(s) applied in {report.seconds:.2f}s")
+        for action in changes:
+            out.print(f"  {action.describe()}", highlight=False)
+    for action in notices:
+        out.print(f"  [yellow]![/] {action.describe()}", highlight=False)
+
+
+def _print_ready(stack, elapsed: float, record=None) -> None:
+    env = stack.environment(record)
+    out.print(f"[green]✓[/] [bold]{stack.config.name}[/] is up ({elapsed:.1f}s)")
+    out.print(f"  AWS endpoint  {env['AWS_ENDPOINT_URL']}  (region {stack.config.region})")
+    if "DATABASE_URL" in env:
+        out.print(f"  Postgres      {_hide_password(env['DATABASE_URL'])}")
+    if "REDIS_URL" in env:
+        out.print(f"  Redis         {_hide_password(env['REDIS_URL'])}")
+    out.print('  use it:       eval "$(devenv env)"   ·   devenv status   ·   devenv logs -f')
+
+
+def _hide_password(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":****@", 1)
+    return url
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+
+
+def _relative(path: Path) -> Path:
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
+def main() -> None:
+    """Console entry point: one place where errors become messages and exit codes."""
+    try:
+        code = app(standalone_mode=False)
+        sys.exit(code if isinstance(code, int) else 0)
+    except DevenvError as exc:
+        _report(exc)
+        sys.exit(exc.exit_code)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors and the like
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+def _report(exc: DevenvError) -> None:
+    err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+    for line in exc.details:
+        err.print(f"  {line}", markup=False, highlight=False)
+    if exc.hint:
+        err.print(f"[dim]hint:[/] {exc.hint}", highlight=False)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,52 @@
+"""The detached supervisor process started by ``devenv up``: ``python -m devenv.daemon FILE``.
+
+It holds the project's lock for its whole life, runs the supervisor on its main thread and
+writes the stack record; ports were chosen by the ``up`` that started it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .config.loader import load_project
+from .errors import DevenvError
+from .runtime.lock import SupervisorLock
+from .runtime.ports import load_remembered
+from .runtime.record import StackPhase, write_record
+from .stack import Deployer, Stack
+from .supervisor import Supervisor, install_signal_handlers
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python -m devenv.daemon DEVENV_YAML", file=sys.stderr)
+        return 2
+    try:
+        stack = Stack(load_project(Path(argv[1])))
+        lock = SupervisorLock(stack.state.lock_file)
+        if not lock.acquire():
+            print("another supervisor holds this project's lock", file=sys.stderr)
+            return 3
+        try:
+            ports = load_remembered(stack.state.ports_file)
+            deployer = Deployer(stack, ports, initial=False)
+            components = stack.components(ports, on_emulator_ready=deployer.on_emulator_ready)
+            supervisor = Supervisor(stack.config.name, components, ports=ports,
+                                    on_record=lambda r: write_record(stack.state.record_file, r))
+            install_signal_handlers(supervisor)
+            print(f"supervisor started for stack {stack.config.name}", flush=True)
+            record = supervisor.run()
+            print(f"supervisor stopped ({record.phase.value})", flush=True)
+            return 1 if record.phase is StackPhase.FAILED else 0
+        finally:
+            lock.release()
+    except DevenvError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        for line in exc.details:
+            print(f"  {line}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,128 @@
+"""Readiness probes: each answers "is this component ready now?" with a real request.
+
+A probe never sleeps; callers wait on it with a deadline through ``wait_until``, which takes
+an injectable clock so tests run without real time.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class Probe(Protocol):
+    def check(self) -> bool:
+        """True when the component answers as a ready one would. Never raises."""
+
+
+class Clock(Protocol):
+    def now(self) -> float: ...
+    def sleep(self, seconds: float) -> None: ...
+
+
+class RealClock:
+    def now(self) -> float:
+        return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
+
+
+def wait_until(condition: Callable[[], bool], *, timeout: float, interval: float = 0.02,
+               clock: Clock | None = None, abort: Callable[[], bool] | None = None) -> bool:
+    """Polls ``condition`` until it holds (True), the deadline passes or ``abort`` holds (False)."""
+    clock = clock or RealClock()
+    deadline = clock.now() + timeout
+    while True:
+        if condition():
+            return True
+        if abort is not None and abort():
+            return False
+        if clock.now() >= deadline:
+            return False
+        clock.sleep(interval)
+
+
+@dataclass(frozen=True)
+class TcpProbe:
+    host: str
+    port: int
+    timeout: float = 0.5
+
+    def check(self) -> bool:
+        try:
+            with socket.create_connection((self.host, self.port), timeout=self.timeout):
+                return True
+        except OSError:
+            return False
+
+
+@dataclass(frozen=True)
+class HttpProbe:
+    """GET ``url``; ready on a 2xx/3xx answer."""
+
+    url: str
+    timeout: float = 1.0
+
+    def check(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url, timeout=self.timeout) as response:
+                return 200 <= response.status < 400
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+
+
+@dataclass(frozen=True)
+class RedisProbe:
+    """AUTH then PING over RESP: ready only when Redis accepts the password and answers."""
+
+    host: str
+    port: int
+    password: str
+    timeout: float = 0.5
+
+    def check(self) -> bool:
+        request = _resp("AUTH", self.password) + _resp("PING")
+        try:
+            with socket.create_connection((self.host, self.port), timeout=self.timeout) as sock:
+                sock.sendall(request)
+                reply = b""
+                while reply.count(b"\r\n") < 2:
+                    chunk = sock.recv(256)
+                    if not chunk:
+                        break
+                    reply += chunk
+        except OSError:
+            return False
+        return reply.startswith(b"+OK\r\n+PONG\r\n")
+
+
+def _resp(*parts: str) -> bytes:
+    out = [f"*{len(parts)}\r\n".encode()]
+    for part in parts:
+        data = part.encode()
+        out.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(out)
+
+
+@dataclass(frozen=True)
+class PostgresProbe:
+    """Connects with the real credentials and runs SELECT 1."""
+
+    dsn: str
+    timeout: float = 1.0
+
+    def check(self) -> bool:
+        import psycopg  # imported here: the CLI should not pay for it unless it probes
+
+        try:
+            with psycopg.connect(self.dsn, connect_timeout=max(1, int(self.timeout))) as conn:
+                conn.execute("SELECT 1")
+                return True
+        except psycopg.Error:
+            return False

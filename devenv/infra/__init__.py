@@ -1,0 +1,1 @@
+"""Infrastructure components: real PostgreSQL, real Redis and the AWS emulator."""

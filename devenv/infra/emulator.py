@@ -1,0 +1,83 @@
+"""The AWS emulator serving the managed plane (SQS, EventBridge, S3, STS, IAM, Logs).
+
+Every emulator implements the same Component protocol plus ``endpoint``; devenv's own
+compute plane (Lambda, API Gateway, ECS, ALB) never depends on which one runs.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..config.model import EmulatorConfig
+from ..errors import DevenvError
+from ..health import HttpProbe, Probe
+from ..runtime.component import Component, ComponentKind
+from ..runtime.ports import HOST
+from ..runtime.process import ProcessSpec
+from ..runtime.statedir import StateDir
+
+NAME = "emulator"
+
+# botocore's service ids for AWS_ENDPOINT_URL_<SERVICE>: the services devenv deploys or that
+# functions are expected to call through the emulator.
+EMULATED_SERVICES = ("SQS", "S3", "EVENTBRIDGE", "STS", "IAM", "CLOUDWATCH_LOGS", "SNS", "SECRETS_MANAGER", "SSM")
+
+
+@dataclass
+class Moto:
+    """moto's server (``python -m moto.server``): accountless, offline, in-memory.
+
+    Its state does not outlive the process, so devenv redeploys the managed plane every time
+    it (re)starts."""
+
+    config: EmulatorConfig
+    state: StateDir
+    port: int
+    on_ready: Callable[[bool], None] | None = None
+    name: str = NAME
+    kind: ComponentKind = ComponentKind.EMULATOR
+    depends_on: tuple[str, ...] = ()
+    startup_timeout: float = 30.0
+    label: str = field(default="moto", init=False)
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    def address(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    def prepare(self) -> None:
+        return None
+
+    def process(self) -> ProcessSpec:
+        return ProcessSpec(
+            name=NAME,
+            argv=(sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(self.port)),
+            log_path=self.state.log_file(NAME),
+            env={"PYTHONUNBUFFERED": "1"},
+            stop_signal=signal.SIGTERM,
+            death_signal=signal.SIGTERM,
+            stop_timeout=5.0,
+        )
+
+    def probe(self) -> Probe:
+        return HttpProbe(f"{self.endpoint}/moto-api/")
+
+    def after_ready(self, restarted: bool) -> None:
+        if self.on_ready is not None:
+            self.on_ready(restarted)
+
+
+def make_emulator(config: EmulatorConfig, state: StateDir, port: int,
+                  on_ready: Callable[[bool], None] | None = None) -> Component:
+    """The emulator component for the configured kind on the native runtime."""
+    if config.kind == "moto":
+        return Moto(config, state, port, on_ready)
+    raise DevenvError(
+        f"emulator '{config.kind}' is not available on the native runtime yet",
+        hint="use `emulator: moto` (the default); LocalStack and ministack support is tracked separately",
+    )

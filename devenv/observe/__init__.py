@@ -1,0 +1,1 @@
+"""Seeing what the stack does: logs now; traces and event views later."""

@@ -1,0 +1,1 @@
+"""Where components run: the state folder, processes, ports and the supervisor's record."""

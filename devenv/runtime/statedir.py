@@ -1,0 +1,82 @@
+"""The project's state folder (.devenv/): its layout and the secrets kept in it.
+
+Secrets are generated once, written 0600 in a 0700 folder and never logged; data survives
+``down`` and is only wiped by ``down --volumes``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class StateDir:
+    """Paths inside .devenv/. Constructing one does no I/O; ``ensure`` creates the folders."""
+
+    root: Path
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def secrets(self) -> Path:
+        return self.root / "secrets"
+
+    @property
+    def run(self) -> Path:
+        return self.root / "run"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.run / "supervisor.lock"
+
+    @property
+    def record_file(self) -> Path:
+        return self.run / "stack.json"
+
+    @property
+    def ports_file(self) -> Path:
+        return self.root / "ports.json"
+
+    def log_file(self, component: str) -> Path:
+        return self.logs / f"{component}.log"
+
+    def data_dir(self, component: str) -> Path:
+        return self.data / component
+
+    def ensure(self) -> None:
+        """Creates the layout. The root stays traversable (0711) so a component that runs as
+        an unprivileged user (Postgres under root) can reach its own data folder."""
+        self.root.mkdir(mode=0o711, parents=True, exist_ok=True)
+        os.chmod(self.root, 0o711)
+        for folder in (self.data, self.logs, self.run):
+            folder.mkdir(mode=0o711, exist_ok=True)
+        self.secrets.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(self.secrets, 0o700)
+
+    def secret(self, name: str, *, nbytes: int = 24) -> str:
+        """Returns the named secret, generating it on first use (URL-safe, 0600)."""
+        path = self.secrets / name
+        try:
+            return path.read_text().strip()
+        except FileNotFoundError:
+            pass
+        value = secrets.token_urlsafe(nbytes)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(value + "\n")
+        return value
+
+    def wipe(self) -> None:
+        """Removes data, secrets, ports and logs (``down --volumes``); keeps nothing."""
+        if self.root.exists():
+            shutil.rmtree(self.root)

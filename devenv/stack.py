@@ -1,0 +1,329 @@
+"""The stack: what the CLI asks for (up, down, status, env), carried out on the native runtime.
+
+It turns a loaded Project into components, runs the supervisor (as a detached daemon or in
+the foreground), deploys the managed plane once the emulator is ready, and recovers from a
+supervisor that died. Nothing here prints: results are returned for the CLI to render.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from .config.loader import Project
+from .errors import ComponentError, DevenvError, NotRunningError, StateError
+from .health import wait_until
+from .infra.binaries import find_postgres, find_redis
+from .infra.emulator import EMULATED_SERVICES, make_emulator
+from .infra.postgres import Postgres, unprivileged_user
+from .infra.redis import Redis
+from .runtime.component import Component
+from .runtime.lock import SupervisorLock, holder_pid, is_held
+from .runtime.ports import PortChoice, assign_ports, load_remembered, save_remembered
+from .runtime.process import is_alive, tail, terminate
+from .runtime.record import ComponentState, StackPhase, StackRecord, read_record, write_record
+from .runtime.statedir import StateDir
+
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+
+RecordCallback = Callable[[StackRecord], None]
+
+
+@dataclass(frozen=True)
+class UpResult:
+    record: StackRecord
+    already_running: bool
+    deploy: object | None  # devenv.aws DeployReport
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DownResult:
+    was_running: bool
+    stopped: tuple[str, ...] = ()
+    wiped: bool = False
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Status:
+    running: bool
+    record: StackRecord | None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+class Stack:
+    """One project's stack. Constructing it does no I/O."""
+
+    def __init__(self, project: Project):
+        self.project = project
+        self.config = project.config
+        self.state = StateDir(project.state_dir)
+
+    # ------------------------------------------------------------ components
+
+    def wanted_ports(self) -> dict[str, int | None]:
+        wanted: dict[str, int | None] = {}
+        if self.config.infra.postgres is not None:
+            wanted["postgres"] = self.config.infra.postgres.port
+        if self.config.infra.redis is not None:
+            wanted["redis"] = self.config.infra.redis.port
+        wanted["emulator"] = self.config.emulator.port
+        return wanted
+
+    def components(self, ports: dict[str, int], *,
+                   on_emulator_ready: Callable[[bool], None] | None = None) -> list[Component]:
+        """The components to supervise, given their ports."""
+        found: list[Component] = []
+        if self.config.infra.postgres is not None:
+            binaries = find_postgres(self.config.infra.postgres.version)
+            found.append(Postgres(self.config.infra.postgres, binaries, self.state, ports["postgres"],
+                                  user=unprivileged_user()))
+        if self.config.infra.redis is not None:
+            found.append(Redis(self.config.infra.redis, find_redis(), self.state, ports["redis"]))
+        found.append(make_emulator(self.config.emulator, self.state, ports["emulator"], on_emulator_ready))
+        return found
+
+    def endpoint_url(self, ports: dict[str, int]) -> str:
+        return f"http://127.0.0.1:{ports['emulator']}"
+
+    def environment(self, record: StackRecord | None = None) -> dict[str, str]:
+        """The variables a program needs to talk to the running stack."""
+        record = record or self._require_running_record()
+        ports = record.ports
+        url = self.endpoint_url(ports)
+        env = {"AWS_ENDPOINT_URL": url}
+        env.update({f"AWS_ENDPOINT_URL_{service}": url for service in EMULATED_SERVICES})
+        env.update(DUMMY_CREDENTIALS)
+        env["AWS_DEFAULT_REGION"] = self.config.region
+        env["AWS_REGION"] = self.config.region
+        if self.config.infra.postgres is not None and "postgres" in ports:
+            pg = self.config.infra.postgres
+            env["DATABASE_URL"] = Postgres(pg, None, self.state, ports["postgres"]).url()  # type: ignore[arg-type]
+        if self.config.infra.redis is not None and "redis" in ports:
+            env["REDIS_URL"] = Redis(self.config.infra.redis, Path("redis-server"), self.state,
+                                     ports["redis"]).url()
+        return env
+
+    # ------------------------------------------------------------ observation
+
+    def is_running(self) -> bool:
+        return is_held(self.state.lock_file)
+
+    def status(self) -> Status:
+        record = read_record(self.state.record_file)
+        running = self.is_running()
+        notes: list[str] = []
+        if record is not None and not running and record.phase not in (StackPhase.STOPPED,):
+            notes.append(f"the supervisor (pid {record.supervisor_pid}) is gone without stopping the stack; "
+                         "`devenv up` recovers, `devenv down` cleans up")
+        return Status(running=running, record=record, notes=tuple(notes))
+
+    def _require_running_record(self) -> StackRecord:
+        record = read_record(self.state.record_file)
+        if record is None or not self.is_running():
+            raise NotRunningError("the stack is not running", hint="start it with `devenv up`")
+        return record
+
+    # ------------------------------------------------------------ up
+
+    def prepare_start(self) -> tuple[dict[str, PortChoice], list[str]]:
+        """Before a supervisor starts: recover from a dead one, check prerequisites, choose ports."""
+        self.state.ensure()
+        notes = self.recover()
+        self.components({k: 1 for k in self.wanted_ports()})  # fails fast on missing binaries
+        choices = assign_ports(self.wanted_ports(), load_remembered(self.state.ports_file))
+        save_remembered(self.state.ports_file, {k: c.port for k, c in choices.items()})
+        for choice in choices.values():
+            if choice.changed_from is not None:
+                notes.append(f"{choice.component}: port {choice.changed_from} is taken now; "
+                             f"using {choice.port}")
+        return choices, notes
+
+    def up(self, *, on_record: RecordCallback | None = None, timeout: float = 180.0) -> UpResult:
+        """Starts the detached supervisor (unless one runs), waits until every component is
+        ready, then deploys the managed plane. Ctrl-C stops what was started."""
+        if self.is_running():
+            record = self._wait_settled(on_record, timeout, daemon=None)
+            return UpResult(record, True, self.deploy(record.ports))
+        _, notes = self.prepare_start()
+        log = open(self.state.log_file("supervisor"), "ab")
+        try:
+            daemon = subprocess.Popen(
+                [sys.executable, "-m", "devenv.daemon", str(self.project.files[0])],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, cwd=self.project.root,
+                env={**os.environ, "DEVENV_FILE": str(self.project.files[0])},
+            )
+        finally:
+            log.close()
+        try:
+            record = self._wait_settled(on_record, timeout, daemon=daemon)
+            report = self.deploy(record.ports)
+        except BaseException:
+            # Ctrl-C or a failure: stop what was started, then let the error speak.
+            self._stop_daemon(daemon.pid, None, timeout=30.0)
+            raise
+        return UpResult(record, False, report, tuple(notes))
+
+    def _wait_settled(self, on_record: RecordCallback | None, timeout: float,
+                      daemon: subprocess.Popen | None) -> StackRecord:
+        """Waits for the supervisor's record to say READY (or FAILED, or the daemon to die)."""
+        seen: list[StackRecord | None] = [None]
+        started = time.monotonic()
+
+        def settled() -> bool:
+            record = read_record(self.state.record_file)
+            if record is not None and (daemon is None or record.supervisor_pid == daemon.pid):
+                if on_record is not None and record != seen[0]:
+                    on_record(record)
+                seen[0] = record
+                if record.phase in (StackPhase.READY, StackPhase.DEGRADED, StackPhase.FAILED,
+                                    StackPhase.STOPPED):
+                    return True
+            return daemon is not None and daemon.poll() is not None
+
+        wait_until(settled, timeout=timeout, interval=0.02)
+        record = seen[0]
+        if record is None or (daemon is not None and record.supervisor_pid != daemon.pid):
+            tail_lines = _tail(self.state.log_file("supervisor"))
+            if daemon is not None and daemon.poll() is not None:
+                raise ComponentError("supervisor", f"exited with code {daemon.returncode} before starting",
+                                     log_tail=tail_lines)
+            raise ComponentError("supervisor", f"did not report within {time.monotonic() - started:.0f}s",
+                                 log_tail=tail_lines)
+        if record.phase is StackPhase.FAILED:
+            if daemon is not None:
+                wait_until(lambda: daemon.poll() is not None, timeout=30.0)
+            raise ComponentError(record.error_component or "stack", record.error or "failed",
+                                 log_tail=list(record.error_details),
+                                 hint=f"full log: devenv logs {record.error_component or ''}".strip())
+        if record.phase not in (StackPhase.READY, StackPhase.DEGRADED):
+            raise ComponentError("stack", f"not ready after {timeout:g}s (phase {record.phase.value})")
+        return record
+
+    def deploy(self, ports: dict[str, int]):
+        """Plans and applies the managed plane (queues, buses, rules, buckets)."""
+        from .aws import deploy as aws_deploy
+
+        return aws_deploy.deploy(self.config, aws_deploy.AwsEndpoint(self.endpoint_url(ports), self.config.region))
+
+    # ------------------------------------------------------------ foreground
+
+    def run_foreground(self, *, on_record: RecordCallback | None = None,
+                       on_deployed: Callable[[object], None] | None = None) -> StackRecord:
+        """Runs the supervisor in this process until SIGINT/SIGTERM."""
+        from .supervisor import Supervisor, install_signal_handlers
+
+        choices, _ = self.prepare_start()
+        lock = SupervisorLock(self.state.lock_file)
+        if not lock.acquire():
+            raise StateError("another devenv supervisor holds this project's lock",
+                             hint="`devenv status` shows it; `devenv down` stops it")
+        ports = {k: c.port for k, c in choices.items()}
+        deployer = Deployer(self, ports, initial=True)
+        components = self.components(ports, on_emulator_ready=deployer.on_emulator_ready)
+        announced = threading.Event()
+
+        def publish(record: StackRecord) -> None:
+            write_record(self.state.record_file, record)
+            if on_record is not None:
+                on_record(record)
+            if record.phase is StackPhase.READY and not announced.is_set() and on_deployed is not None:
+                announced.set()
+                on_deployed(deployer.last_report)
+
+        supervisor = Supervisor(self.config.name, components, on_record=publish, ports=ports)
+        install_signal_handlers(supervisor)
+        try:
+            record = supervisor.run()
+        finally:
+            lock.release()
+        if record.phase is StackPhase.FAILED:
+            raise ComponentError(record.error_component or "stack", record.error or "failed",
+                                 log_tail=list(record.error_details))
+        return record
+
+    # ------------------------------------------------------------ down and recovery
+
+    def down(self, *, volumes: bool = False, timeout: float = 30.0) -> DownResult:
+        """Stops the supervisor and everything it runs; ``volumes`` also wipes .devenv/."""
+        record = read_record(self.state.record_file)
+        running = self.is_running()
+        stopped: list[str] = []
+        notes: list[str] = []
+        if running:
+            pid = holder_pid(self.state.lock_file) or (record.supervisor_pid if record else None)
+            if pid is not None:
+                self._stop_daemon(pid, record.supervisor_start if record else None, timeout=timeout)
+            stopped = [c.name for c in (record.components if record else ()) if c.pid]
+        notes.extend(self.recover())
+        if volumes:
+            self.state.wipe()
+        elif record is not None and self.state.record_file.exists():
+            final = read_record(self.state.record_file)
+            if final is not None and final.phase is not StackPhase.STOPPED:
+                write_record(self.state.record_file, _mark_stopped(final))
+        return DownResult(was_running=running, stopped=tuple(stopped), wiped=volumes, notes=tuple(notes))
+
+    def _stop_daemon(self, pid: int, start: int | None, *, timeout: float) -> None:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        if not wait_until(lambda: not self.is_running() and not is_alive(pid, start), timeout=timeout):
+            terminate(pid, start, sig=signal.SIGKILL, timeout=2.0)
+
+    def recover(self) -> list[str]:
+        """After a supervisor died without stopping (kill -9, OOM, reboot): stops any component
+        process it left behind, identified by pid *and* start time so no stranger is hit."""
+        if self.is_running():
+            return []
+        record = read_record(self.state.record_file)
+        if record is None or record.phase is StackPhase.STOPPED:
+            return []
+        notes = []
+        leftovers = [c for c in record.components if c.pid and is_alive(c.pid, c.pid_start)]
+        dead_supervisor = not is_alive(record.supervisor_pid, record.supervisor_start)
+        if dead_supervisor:
+            notes.append(f"recovered from a supervisor that stopped without cleaning up "
+                         f"(pid {record.supervisor_pid})")
+        for component in leftovers:
+            terminate(component.pid, component.pid_start, sig=signal.SIGTERM, timeout=10.0)
+            notes.append(f"stopped leftover {component.name} (pid {component.pid})")
+        write_record(self.state.record_file, _mark_stopped(record))
+        return notes
+
+
+class Deployer:
+    """Applies the managed plane when the emulator becomes ready, and again whenever the
+    emulator restarts (an in-memory emulator forgets everything when it dies)."""
+
+    def __init__(self, stack: Stack, ports: dict[str, int], *, initial: bool):
+        self._stack = stack
+        self._ports = ports
+        self._initial = initial  # False when the CLI deploys the first time itself (detached up)
+        self.last_report = None
+
+    def on_emulator_ready(self, restarted: bool) -> None:
+        if restarted or self._initial:
+            self.last_report = self._stack.deploy(self._ports)
+
+
+def _mark_stopped(record: StackRecord) -> StackRecord:
+    components = tuple(c.with_(state=ComponentState.STOPPED, pid=None) for c in record.components)
+    return replace(record, phase=StackPhase.STOPPED, components=components)
+
+
+def _tail(path: Path, lines: int = 15) -> list[str]:
+    return tail(path, lines)
+
+
+__all__ = ["Stack", "UpResult", "DownResult", "Status", "DevenvError"]
