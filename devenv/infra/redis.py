@@ -46,7 +46,7 @@ class Redis:
         return self.data_dir / "redis.conf"
 
     def url(self) -> str:
-        return f"redis://:{quote(self.password, safe='')}@{HOST}:{self.port}/0"
+        return f"redis://default:{quote(self.password, safe='')}@{HOST}:{self.port}/0"
 
     def address(self) -> str:
         return f"{HOST}:{self.port}"
