@@ -33,6 +33,7 @@ def main(argv: list[str]) -> int:
             deployer = Deployer(stack, ports, initial=False)
             components = stack.components(ports, on_emulator_ready=deployer.on_emulator_ready)
             supervisor = Supervisor(stack.config.name, components, ports=ports,
+                                    config_digest=stack.process_digest(),
                                     on_record=lambda r: write_record(stack.state.record_file, r))
             install_signal_handlers(supervisor)
             print(f"supervisor started for stack {stack.config.name}", flush=True)

@@ -91,6 +91,15 @@ class Stack:
         found.append(make_emulator(self.config.emulator, self.state, ports["emulator"], on_emulator_ready))
         return found
 
+    def process_digest(self) -> str:
+        """A digest of the settings baked into running processes (infra, emulator, runtime):
+        when it differs from the running stack's, only a restart applies the change."""
+        import hashlib
+        import json
+
+        relevant = self.config.model_dump(include={"runtime", "emulator", "infra"}, mode="json")
+        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
     def endpoint_url(self, ports: dict[str, int]) -> str:
         return f"http://127.0.0.1:{ports['emulator']}"
 
@@ -152,7 +161,11 @@ class Stack:
         ready, then deploys the managed plane. Ctrl-C stops what was started."""
         if self.is_running():
             record = self._wait_settled(on_record, timeout, daemon=None)
-            return UpResult(record, True, self.deploy(record.ports))
+            notes = []
+            if record.config_digest and record.config_digest != self.process_digest():
+                notes.append("infra/emulator settings in devenv.yaml changed since the stack started; "
+                             "run `devenv down && devenv up` to apply them")
+            return UpResult(record, True, self.deploy(record.ports), tuple(notes))
         _, notes = self.prepare_start()
         log = open(self.state.log_file("supervisor"), "ab")
         try:
@@ -240,7 +253,8 @@ class Stack:
                 announced.set()
                 on_deployed(deployer.last_report)
 
-        supervisor = Supervisor(self.config.name, components, on_record=publish, ports=ports)
+        supervisor = Supervisor(self.config.name, components, on_record=publish, ports=ports,
+                                config_digest=self.process_digest())
         install_signal_handlers(supervisor)
         try:
             record = supervisor.run()

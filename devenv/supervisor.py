@@ -104,6 +104,16 @@ class AfterReadyDone:
 
 
 @dataclass(frozen=True)
+class HealthChanged:
+    """A ready component stopped (or resumed) answering its probe while still running."""
+
+    name: str
+    generation: int
+    healthy: bool
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class RestartDue:
     name: str
 
@@ -113,7 +123,7 @@ class StopRequested:
     reason: str = "stop requested"
 
 
-Event = Prepared | Ready | NotReady | Exited | AfterReadyDone | RestartDue | StopRequested
+Event = Prepared | Ready | NotReady | Exited | AfterReadyDone | HealthChanged | RestartDue | StopRequested
 
 
 # ---------------------------------------------------------------- restart policy (pure)
@@ -179,7 +189,8 @@ class Supervisor:
     def __init__(self, stack: str, components: Sequence[Component], *,
                  on_record: Callable[[StackRecord], None],
                  launcher: Launcher | None = None, clock: Clock | None = None,
-                 policy: RestartPolicy | None = None, ports: dict[str, int] | None = None):
+                 policy: RestartPolicy | None = None, ports: dict[str, int] | None = None,
+                 config_digest: str = "", liveness_interval: float = 5.0, liveness_failures: int = 3):
         self._layers = start_layers(components)
         self._slots = {c.name: _Slot(c, ComponentRecord(c.name, c.kind.value, address=c.address()))
                        for c in components}
@@ -191,8 +202,11 @@ class Supervisor:
         self._timers: list[tuple[float, str]] = []
         self._record = StackRecord(stack=stack, supervisor_pid=os.getpid(),
                                    supervisor_start=start_time(os.getpid()), started_at=time.time(),
-                                   ports=dict(ports or {}))
+                                   ports=dict(ports or {}), config_digest=config_digest)
         self._stopping = False
+        self._stop_event = threading.Event()
+        self._liveness_interval = liveness_interval
+        self._liveness_failures = liveness_failures
 
     # -- public
 
@@ -256,7 +270,15 @@ class Supervisor:
             slot.ever_ready = True
             self._set(slot, state=ComponentState.READY, message=None,
                       ready_after=round(self._clock.now() - slot.spawned_at, 3))
+            self._background(lambda: self._watch_liveness(slot, event.generation))
             self._start_ready_layers()
+        elif isinstance(event, HealthChanged) and event.generation == slot.generation:
+            if slot.record.state in (ComponentState.READY, ComponentState.UNHEALTHY):
+                if event.healthy:
+                    self._set(slot, state=ComponentState.READY, message=None)
+                else:
+                    self._set(slot, state=ComponentState.UNHEALTHY, message=event.reason)
+                self._update_phase()
         elif isinstance(event, NotReady) and event.generation == slot.generation:
             if slot.handle is not None:
                 slot.handle.stop(slot.component.process().stop_signal, 2.0)
@@ -337,6 +359,26 @@ class Supervisor:
         except Exception as exc:  # reported as the component's failure, not a supervisor crash
             self.post(AfterReadyDone(slot.component.name, generation, f"{type(exc).__name__}: {exc}"))
 
+    def _watch_liveness(self, slot: _Slot, generation: int) -> None:
+        """Keeps probing a ready component; reports when it stops answering (and recovers)."""
+        probe = slot.component.probe()
+        failures = 0
+        healthy = True
+        while not self._stop_event.wait(self._liveness_interval):
+            if slot.generation != generation or self._stopping:
+                return
+            if probe.check():
+                failures = 0
+                if not healthy:
+                    healthy = True
+                    self.post(HealthChanged(slot.component.name, generation, True))
+            else:
+                failures += 1
+                if healthy and failures >= self._liveness_failures:
+                    healthy = False
+                    self.post(HealthChanged(slot.component.name, generation, False,
+                                            f"running but not answering its probe ({failures} checks)"))
+
     # -- failures and restarts
 
     def _exited(self, slot: _Slot, returncode: int) -> None:
@@ -375,6 +417,7 @@ class Supervisor:
 
     def _stop_all(self, reason: str) -> None:
         self._stopping = True
+        self._stop_event.set()
         failed = self._record.phase is StackPhase.FAILED
         if not failed:
             self._record = self._replace_record(phase=StackPhase.STOPPING)
@@ -414,8 +457,7 @@ class Supervisor:
         states = [s.record.state for s in self._slots.values()]
         if all(s is ComponentState.READY for s in states):
             phase = StackPhase.READY
-        elif any(s.ever_ready for s in self._slots.values()) and all(
-                s.ever_ready for s in self._slots.values()):
+        elif all(s.ever_ready for s in self._slots.values()):
             phase = StackPhase.DEGRADED
         else:
             phase = StackPhase.STARTING

@@ -17,6 +17,7 @@ class ComponentState(str, enum.Enum):
     PENDING = "pending"
     STARTING = "starting"
     READY = "ready"
+    UNHEALTHY = "unhealthy"
     RESTARTING = "restarting"
     FAILED = "failed"
     STOPPING = "stopping"
@@ -59,6 +60,7 @@ class StackRecord:
     phase: StackPhase = StackPhase.STARTING
     components: tuple[ComponentRecord, ...] = ()
     ports: dict[str, int] = field(default_factory=dict)
+    config_digest: str = ""  # of the settings the running processes were started with
     error: str | None = None
     error_component: str | None = None
     error_details: tuple[str, ...] = ()

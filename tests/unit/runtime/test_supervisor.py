@@ -15,11 +15,11 @@ from .fakes import FakeComponent, FakeLauncher
 
 
 class Harness:
-    def __init__(self, components, policy=None):
+    def __init__(self, components, policy=None, **options):
         self.launcher = FakeLauncher()
         self.records = []
         self.supervisor = Supervisor("test", components, launcher=self.launcher,
-                                     on_record=self.records.append, policy=policy)
+                                     on_record=self.records.append, policy=policy, **options)
         self.result = None
         self.thread = threading.Thread(target=self._run, daemon=True)
 
@@ -146,3 +146,17 @@ def test_gives_up_after_too_many_restarts():
 def test_restart_policy_backoff_is_exponential_and_capped():
     policy = RestartPolicy(first_delay=0.5, max_delay=3, max_restarts=5)
     assert [policy.delay(n) for n in range(6)] == [0.5, 1.0, 2.0, 3, 3, None]
+
+
+def test_a_ready_component_that_stops_answering_is_shown_unhealthy_then_recovers():
+    db = FakeComponent("db")
+    h = Harness([db], liveness_interval=0.01)
+    with h:
+        h.wait_phase(StackPhase.READY)
+        db.ready.clear()
+        assert wait_until(lambda: h.state("db") is ComponentState.UNHEALTHY, timeout=5)
+        assert h.supervisor.record.phase is StackPhase.DEGRADED
+        assert "not answering its probe" in h.supervisor.record.component("db").message
+        db.ready.set()
+        h.wait_phase(StackPhase.READY)
+        assert len(h.launcher.of("db")) == 1  # shown, not restarted
