@@ -262,15 +262,14 @@ class _LineReporter:
 def _print_deploy(report) -> None:
     if report is None:
         return
-    changes, notices = list(report.changes), list(report.notices)
-    if not changes:
+    if not report.changes:
         out.print("managed plane: nothing to change")
     else:
-        out.print(f"managed plane: {len(changes)} change(s) applied in {report.seconds:.2f}s")
-        for action in changes:
-            out.print(f"  {action.describe()}", highlight=False)
-    for action in notices:
-        out.print(f"  [yellow]![/] {action.describe()}", highlight=False)
+        out.print(f"managed plane: {len(report.changes)} change(s) applied in {report.seconds:.2f}s")
+        for line in report.changes:
+            out.print(f"  {line}", highlight=False)
+    for line in report.notices:
+        out.print(f"  [yellow]![/] {line}", highlight=False)
 
 
 def _print_ready(stack, elapsed: float, record=None) -> None:

@@ -30,11 +30,12 @@ def main(argv: list[str]) -> int:
             return 3
         try:
             ports = load_remembered(stack.state.ports_file)
-            deployer = Deployer(stack, ports, initial=False)
+            deployer = Deployer(stack, ports)
             components = stack.components(ports, on_emulator_ready=deployer.on_emulator_ready)
             supervisor = Supervisor(stack.config.name, components, ports=ports,
                                     config_digest=stack.process_digest(),
                                     on_record=lambda r: write_record(stack.state.record_file, r))
+            deployer.on_report = lambda summary: supervisor.annotate(deploy=summary)
             install_signal_handlers(supervisor)
             print(f"supervisor started for stack {stack.config.name}", flush=True)
             record = supervisor.run()

@@ -28,7 +28,7 @@ from .runtime.component import Component
 from .runtime.lock import SupervisorLock, holder_pid, is_held
 from .runtime.ports import PortChoice, assign_ports, load_remembered, save_remembered
 from .runtime.process import is_alive, tail, terminate
-from .runtime.record import ComponentState, StackPhase, StackRecord, read_record, write_record
+from .runtime.record import ComponentState, DeploySummary, StackPhase, StackRecord, read_record, write_record
 from .runtime.statedir import StateDir
 
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
@@ -40,7 +40,7 @@ RecordCallback = Callable[[StackRecord], None]
 class UpResult:
     record: StackRecord
     already_running: bool
-    deploy: object | None  # devenv.aws DeployReport
+    deploy: DeploySummary | None
     notes: tuple[str, ...] = ()
 
 
@@ -165,7 +165,7 @@ class Stack:
             if record.config_digest and record.config_digest != self.process_digest():
                 notes.append("infra/emulator settings in devenv.yaml changed since the stack started; "
                              "run `devenv down && devenv up` to apply them")
-            return UpResult(record, True, self.deploy(record.ports), tuple(notes))
+            return UpResult(record, True, DeploySummary.of(self.deploy(record.ports)), tuple(notes))
         _, notes = self.prepare_start()
         log = open(self.state.log_file("supervisor"), "ab")
         try:
@@ -179,12 +179,11 @@ class Stack:
             log.close()
         try:
             record = self._wait_settled(on_record, timeout, daemon=daemon)
-            report = self.deploy(record.ports)
         except BaseException:
             # Ctrl-C or a failure: stop what was started, then let the error speak.
             self._stop_daemon(daemon.pid, None, timeout=30.0)
             raise
-        return UpResult(record, False, report, tuple(notes))
+        return UpResult(record, False, record.deploy, tuple(notes))
 
     def _wait_settled(self, on_record: RecordCallback | None, timeout: float,
                       daemon: subprocess.Popen | None) -> StackRecord:
@@ -231,7 +230,7 @@ class Stack:
     # ------------------------------------------------------------ foreground
 
     def run_foreground(self, *, on_record: RecordCallback | None = None,
-                       on_deployed: Callable[[object], None] | None = None) -> StackRecord:
+                       on_deployed: Callable[[DeploySummary | None], None] | None = None) -> StackRecord:
         """Runs the supervisor in this process until SIGINT/SIGTERM."""
         from .supervisor import Supervisor, install_signal_handlers
 
@@ -241,7 +240,7 @@ class Stack:
             raise StateError("another devenv supervisor holds this project's lock",
                              hint="`devenv status` shows it; `devenv down` stops it")
         ports = {k: c.port for k, c in choices.items()}
-        deployer = Deployer(self, ports, initial=True)
+        deployer = Deployer(self, ports)
         components = self.components(ports, on_emulator_ready=deployer.on_emulator_ready)
         announced = threading.Event()
 
@@ -251,10 +250,11 @@ class Stack:
                 on_record(record)
             if record.phase is StackPhase.READY and not announced.is_set() and on_deployed is not None:
                 announced.set()
-                on_deployed(deployer.last_report)
+                on_deployed(record.deploy)
 
         supervisor = Supervisor(self.config.name, components, on_record=publish, ports=ports,
                                 config_digest=self.process_digest())
+        deployer.on_report = lambda summary: supervisor.annotate(deploy=summary)
         install_signal_handlers(supervisor)
         try:
             record = supervisor.run()
@@ -320,15 +320,15 @@ class Deployer:
     """Applies the managed plane when the emulator becomes ready, and again whenever the
     emulator restarts (an in-memory emulator forgets everything when it dies)."""
 
-    def __init__(self, stack: Stack, ports: dict[str, int], *, initial: bool):
+    def __init__(self, stack: Stack, ports: dict[str, int]):
         self._stack = stack
         self._ports = ports
-        self._initial = initial  # False when the CLI deploys the first time itself (detached up)
-        self.last_report = None
+        self.on_report: Callable[[DeploySummary], None] | None = None
 
     def on_emulator_ready(self, restarted: bool) -> None:
-        if restarted or self._initial:
-            self.last_report = self._stack.deploy(self._ports)
+        summary = DeploySummary.of(self._stack.deploy(self._ports))
+        if self.on_report is not None:
+            self.on_report(summary)
 
 
 def _mark_stopped(record: StackRecord) -> StackRecord:

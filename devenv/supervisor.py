@@ -119,11 +119,20 @@ class RestartDue:
 
 
 @dataclass(frozen=True)
+class Annotate:
+    """Stack-level facts to add to the record (e.g. what a deployment changed)."""
+
+    changes: tuple[tuple[str, object], ...]
+    name: str = ""
+
+
+@dataclass(frozen=True)
 class StopRequested:
     reason: str = "stop requested"
 
 
-Event = Prepared | Ready | NotReady | Exited | AfterReadyDone | HealthChanged | RestartDue | StopRequested
+Event = (Prepared | Ready | NotReady | Exited | AfterReadyDone | HealthChanged | RestartDue | Annotate
+         | StopRequested)
 
 
 # ---------------------------------------------------------------- restart policy (pure)
@@ -217,6 +226,10 @@ class Supervisor:
     def request_stop(self, reason: str = "stop requested") -> None:
         self.post(StopRequested(reason))
 
+    def annotate(self, **changes) -> None:
+        """Thread-safe: set stack-level record fields (only those StackRecord has)."""
+        self.post(Annotate(tuple(changes.items())))
+
     @property
     def record(self) -> StackRecord:
         return self._record
@@ -232,6 +245,10 @@ class Supervisor:
             if isinstance(event, StopRequested):
                 self._stop_all(event.reason)
                 return self._record
+            if isinstance(event, Annotate):
+                self._record = self._replace_record(**dict(event.changes))
+                self._publish()
+                continue
             self._handle(event)
             if self._record.phase is StackPhase.FAILED and not self._stopping:
                 self._stop_all(self._record.error or "failed")

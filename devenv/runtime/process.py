@@ -39,15 +39,21 @@ class ProcessSpec:
     death_signal: int = signal.SIGTERM
 
 
-def spawn(spec: ProcessSpec) -> subprocess.Popen:
-    """Starts the process with its output appended to its log file."""
-    env = dict(os.environ)
-    env.update(spec.env)
-    death_signal = int(spec.death_signal)
+def die_with_parent(sig: int):
+    """A preexec_fn giving the child ``sig`` when the thread that spawned it dies."""
+    death_signal = int(sig)
 
     def in_child() -> None:  # runs between fork and exec: keep it to one syscall
         if _prctl is not None:
             _prctl(_PR_SET_PDEATHSIG, death_signal)
+
+    return in_child
+
+
+def spawn(spec: ProcessSpec) -> subprocess.Popen:
+    """Starts the process with its output appended to its log file."""
+    env = dict(os.environ)
+    env.update(spec.env)
 
     spec.log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(spec.log_path, "ab", buffering=0) as log:
@@ -60,7 +66,7 @@ def spawn(spec: ProcessSpec) -> subprocess.Popen:
             env=env,
             user=spec.user,
             start_new_session=True,
-            preexec_fn=in_child,
+            preexec_fn=die_with_parent(spec.death_signal),
             close_fds=True,
         )
 

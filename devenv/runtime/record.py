@@ -52,6 +52,20 @@ class ComponentRecord:
 
 
 @dataclass(frozen=True)
+class DeploySummary:
+    """What a deployment of the managed plane changed, in words (see devenv.aws.deploy)."""
+
+    changes: tuple[str, ...] = ()
+    notices: tuple[str, ...] = ()
+    seconds: float = 0.0
+
+    @classmethod
+    def of(cls, report) -> "DeploySummary":
+        return cls(tuple(a.describe() for a in report.changes), tuple(a.describe() for a in report.notices),
+                   round(report.seconds, 3))
+
+
+@dataclass(frozen=True)
 class StackRecord:
     stack: str
     supervisor_pid: int
@@ -61,6 +75,7 @@ class StackRecord:
     components: tuple[ComponentRecord, ...] = ()
     ports: dict[str, int] = field(default_factory=dict)
     config_digest: str = ""  # of the settings the running processes were started with
+    deploy: "DeploySummary | None" = None  # the last deployment of the managed plane
     error: str | None = None
     error_component: str | None = None
     error_details: tuple[str, ...] = ()
@@ -79,8 +94,11 @@ class StackRecord:
         data = json.loads(text)
         components = tuple(ComponentRecord(**dict(c, state=ComponentState(c["state"])))
                            for c in data.pop("components", []))
+        deploy = data.get("deploy")
+        if deploy is not None:
+            deploy = DeploySummary(tuple(deploy["changes"]), tuple(deploy["notices"]), deploy["seconds"])
         return cls(**dict(data, phase=StackPhase(data["phase"]), components=components,
-                          error_details=tuple(data.get("error_details", ()))))
+                          error_details=tuple(data.get("error_details", ())), deploy=deploy))
 
 
 def write_record(path: Path, record: StackRecord) -> None:
