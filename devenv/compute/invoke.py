@@ -1,0 +1,96 @@
+"""What every caller of a Lambda function sees: the Invoker protocol and its results.
+
+API Gateway, SQS event source mappings, EventBridge targets and the Invoke HTTP API all go
+through an Invoker, so they share one set of semantics (concurrency, throttling, timeouts,
+error shapes) whatever calls the function.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class InvocationType(str, enum.Enum):
+    REQUEST_RESPONSE = "RequestResponse"
+    EVENT = "Event"
+    DRY_RUN = "DryRun"
+
+
+class InvokeError(Exception):
+    """An invocation the Lambda service itself refuses (not a function error).
+
+    ``status`` and ``error_type`` are what the Invoke API answers, e.g. 404
+    ResourceNotFoundException, 429 TooManyRequestsException, 413 RequestTooLargeException."""
+
+    def __init__(self, status: int, error_type: str, message: str, reason: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.error_type = error_type
+        self.message = message
+        self.reason = reason
+
+    def body(self) -> bytes:
+        data = {"Type": "User", "message": self.message}
+        if self.reason:
+            data["Reason"] = self.reason
+        return json.dumps(data).encode()
+
+
+class FunctionNotFound(InvokeError):
+    def __init__(self, arn: str):
+        super().__init__(404, "ResourceNotFoundException", f"Function not found: {arn}")
+
+
+class Throttled(InvokeError):
+    def __init__(self, reason: str = "ReservedFunctionConcurrentInvocationLimitExceeded"):
+        super().__init__(429, "TooManyRequestsException", "Rate Exceeded.", reason)
+
+
+class PayloadTooLarge(InvokeError):
+    def __init__(self, size: int, limit: int):
+        super().__init__(413, "RequestTooLargeException",
+                         f"{size} byte payload is too large for the {'Event' if limit < 6_000_000 else 'RequestResponse'} "
+                         f"invocation type (limit {limit} bytes)")
+
+
+@dataclass(frozen=True)
+class InvokeResult:
+    """The outcome of one synchronous invocation, as the Invoke API reports it.
+
+    ``function_error`` is "Unhandled" when the function failed (an exception, a timeout, a
+    crash, an init error); ``payload`` then holds AWS's error object
+    (``{"errorMessage", "errorType", "requestId", "stackTrace"}``)."""
+
+    request_id: str
+    payload: bytes
+    function_error: str | None = None
+    status: int = 200
+    executed_version: str = "$LATEST"
+    log_tail: str | None = None  # last 4 KB of the invocation's log, for LogType=Tail
+
+    @property
+    def ok(self) -> bool:
+        return self.function_error is None
+
+    def error(self) -> dict | None:
+        """The parsed error object, when the function failed."""
+        if self.function_error is None:
+            return None
+        try:
+            return json.loads(self.payload)
+        except ValueError:
+            return {"errorMessage": self.payload.decode(errors="replace"), "errorType": "Unknown"}
+
+
+class Invoker(Protocol):
+    async def invoke(self, function: str, payload: bytes, *, trace_id: str | None = None,
+                     client_context: str | None = None) -> InvokeResult:
+        """RequestResponse: runs the function and waits for its result. Raises InvokeError
+        when the service refuses (unknown function, throttled, payload too large)."""
+
+    async def invoke_async(self, function: str, payload: bytes, *, trace_id: str | None = None) -> str:
+        """Event: queues the invocation (retried on error, then sent to the function's
+        on-failure destination or DLQ) and returns its request id at once."""

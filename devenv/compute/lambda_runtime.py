@@ -1,0 +1,632 @@
+"""The Lambda runtime: devenv serves the Runtime API and runs each function instance as a
+process of the official client, ``python -m awslambdaric module.handler``.
+
+Each instance gets its own Runtime API listener (AWS_LAMBDA_RUNTIME_API is a bare
+host:port, so the port is what tells instances apart). A function has a warm pool bounded
+by its concurrency; a request beyond it is throttled. The runtime enforces the timeout (the
+instance is killed), the memory size (RSS sampled while busy; killed above it), reports
+init errors as AWS does, and writes CloudWatch-style START / END / REPORT lines to the
+function's log. Async (Event) invocations are retried twice, then sent to the on-failure
+destination or the DLQ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import collections
+import enum
+import json
+import logging
+import math
+import os
+import signal
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from ..runtime.process import die_with_parent
+from .functions import (ASYNC_PAYLOAD_LIMIT, SYNC_PAYLOAD_LIMIT, Fingerprint, FunctionSpec, Interpreter,
+                        choose_interpreter, instance_environment)
+from .invoke import FunctionNotFound, InvokeResult, PayloadTooLarge, Throttled
+
+log = logging.getLogger("devenv.lambda")
+
+RUNTIME_PREFIX = "/2018-06-01/runtime"
+INIT_TIMEOUT = 10.0  # AWS's on-demand init phase limit
+IDLE_TTL = 600.0  # an idle instance is reclaimed after this long
+MEMORY_SAMPLE_INTERVAL = 0.05
+RESPONSE_LIMIT = 6 * 1024 * 1024
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+class InstanceState(str, enum.Enum):
+    STARTING = "starting"  # process spawned, handler not yet imported (no /next yet)
+    IDLE = "idle"  # parked in /next
+    BUSY = "busy"  # an event was handed over
+    DEAD = "dead"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def trace_id_new() -> str:
+    return f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=0"
+
+
+def error_payload(request_id: str, error_type: str, message: str) -> bytes:
+    return json.dumps({"errorMessage": message, "errorType": error_type, "requestId": request_id,
+                       "stackTrace": []}).encode()
+
+
+@dataclass(eq=False)
+class Invocation:
+    request_id: str
+    payload: bytes
+    trace_id: str
+    client_context: str | None
+    future: asyncio.Future
+    deadline_ms: int = 0
+    delivered_at: float = 0.0  # monotonic, when /next handed it over
+    timer: asyncio.TimerHandle | None = None
+    cold: bool = False
+
+
+@dataclass(eq=False)  # identity semantics: instances live in sets and deques
+class Instance:
+    id: str
+    function: FunctionSpec
+    version: int
+    process: asyncio.subprocess.Process | None = None
+    server: asyncio.base_events.Server | None = None
+    port: int = 0
+    state: InstanceState = InstanceState.STARTING
+    spawned_at: float = 0.0
+    init_duration_ms: float | None = None  # reported once, on the first REPORT
+    waiter: asyncio.Future | None = None  # /next parked here while idle
+    current: Invocation | None = None
+    idle_since: float = 0.0
+    retire: bool = False  # code changed: finish the current event, then go
+    killed_for: str | None = None  # why devenv killed it (timeout, memory), if it did
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+
+class FunctionPool:
+    """The instances of one function and the rules for handing them events."""
+
+    def __init__(self, spec: FunctionSpec, runtime: "LambdaRuntime"):
+        self.spec = spec
+        self.runtime = runtime
+        self.instances: dict[str, Instance] = {}
+        self.idle: collections.deque[Instance] = collections.deque()
+        self.version = 0
+        self.fingerprint = Fingerprint(spec.code_dir)
+        self.interpreter: Interpreter = choose_interpreter(spec.runtime)
+        self.cold_starts = 0
+        self.warm_starts = 0
+        self.throttles = 0
+
+    @property
+    def active(self) -> int:
+        return sum(1 for i in self.instances.values() if i.state in (InstanceState.STARTING, InstanceState.BUSY))
+
+    async def invoke(self, payload: bytes, trace_id: str, client_context: str | None) -> InvokeResult:
+        if len(payload) > SYNC_PAYLOAD_LIMIT:
+            raise PayloadTooLarge(len(payload), SYNC_PAYLOAD_LIMIT)
+        loop = asyncio.get_running_loop()
+        inv = Invocation(str(uuid.uuid4()), payload, trace_id, client_context, loop.create_future())
+        instance = self._take_idle()
+        if instance is not None:
+            self.warm_starts += 1
+            self._deliver(instance, inv)
+        else:
+            if self.active >= self.spec.concurrency_limit:
+                self.throttles += 1
+                raise Throttled("ReservedFunctionConcurrentInvocationLimitExceeded"
+                                if self.spec.reserved_concurrency is not None else "ConcurrentInvocationLimitExceeded")
+            self.cold_starts += 1
+            inv.cold = True
+            instance = await self._start_instance(inv)
+        return await asyncio.shield(inv.future)
+
+    def _take_idle(self) -> Instance | None:
+        while self.idle:
+            instance = self.idle.pop()  # most recently used first: keeps caches warm
+            if instance.state is InstanceState.IDLE and instance.version == self.version and not instance.retire:
+                return instance
+        return None
+
+    async def _start_instance(self, first: Invocation) -> Instance:
+        instance = Instance(uuid.uuid4().hex[:12], self.spec, self.version)
+        instance.current = first
+        self.instances[instance.id] = instance
+        try:
+            await self.runtime.spawn(self, instance)
+        except OSError as exc:
+            self.instances.pop(instance.id, None)
+            self._finish(instance, first, error_payload(first.request_id, "Runtime.Unknown",
+                                                       f"could not start the function: {exc}"), "Unhandled")
+        return instance
+
+    # -- Runtime API events (called by the server for this pool's instances)
+
+    def on_next(self, instance: Instance) -> asyncio.Future:
+        """The instance asks for its next event: hand over the pending one or park it."""
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        if instance.state is InstanceState.STARTING:
+            instance.init_duration_ms = (time.monotonic() - instance.spawned_at) * 1000
+        if instance.retire or instance.version != self.version:
+            self.runtime.kill(instance, None)
+            return waiter  # never resolved: the process is going away
+        pending = instance.current if instance.state is InstanceState.STARTING else None
+        if pending is not None and not pending.future.done():
+            instance.state = InstanceState.BUSY
+            self._hand_over(instance, pending, waiter)
+        else:
+            instance.current = None
+            instance.state = InstanceState.IDLE
+            instance.idle_since = time.monotonic()
+            instance.waiter = waiter
+            self.idle.append(instance)
+        return waiter
+
+    def _deliver(self, instance: Instance, inv: Invocation) -> None:
+        waiter = instance.waiter
+        instance.waiter = None
+        instance.state = InstanceState.BUSY
+        instance.current = inv
+        self._hand_over(instance, inv, waiter)
+
+    def _hand_over(self, instance: Instance, inv: Invocation, waiter: asyncio.Future) -> None:
+        loop = asyncio.get_running_loop()
+        inv.delivered_at = time.monotonic()
+        inv.deadline_ms = now_ms() + int(self.spec.timeout * 1000)
+        inv.timer = loop.call_later(self.spec.timeout, self._timed_out, instance, inv)
+        self.runtime.write_log(self.spec, f"START RequestId: {inv.request_id} Version: $LATEST")
+        self.runtime.watch_memory(instance)
+        if not waiter.done():
+            waiter.set_result(inv)
+
+    def on_response(self, instance: Instance, request_id: str, body: bytes) -> int:
+        inv = instance.current
+        if inv is None or inv.request_id != request_id:
+            return 400
+        if len(body) > RESPONSE_LIMIT:
+            self._finish(instance, inv, error_payload(
+                request_id, "Function.ResponseSizeTooLarge",
+                f"Response payload size ({len(body)} bytes) exceeded maximum allowed payload size "
+                f"({RESPONSE_LIMIT} bytes)."), "Unhandled")
+        else:
+            self._finish(instance, inv, body, None)
+        return 202
+
+    def on_error(self, instance: Instance, request_id: str, body: bytes, error_type: str | None) -> int:
+        inv = instance.current
+        if inv is None or inv.request_id != request_id:
+            return 400
+        self._finish(instance, inv, _normalise_error(body, request_id, error_type), "Unhandled")
+        return 202
+
+    def on_init_error(self, instance: Instance, body: bytes, error_type: str | None) -> int:
+        inv = instance.current
+        error = _normalise_error(body, inv.request_id if inv else "", error_type)
+        parsed = json.loads(error)
+        duration = (time.monotonic() - instance.spawned_at) * 1000
+        self.runtime.write_log(self.spec, f"INIT_REPORT Init Duration: {duration:.2f} ms\tPhase: init\t"
+                                          f"Status: error\tError Type: {parsed.get('errorType', 'Runtime.Unknown')}")
+        if inv is not None and not inv.future.done():
+            self._finish(instance, inv, error, "Unhandled", report=False)
+        instance.current = None
+        return 202
+
+    def on_exit(self, instance: Instance, returncode: int) -> None:
+        """The instance's process ended: fail its invocation unless already answered."""
+        self.instances.pop(instance.id, None)
+        was = instance.state
+        instance.state = InstanceState.DEAD
+        if instance.waiter is not None and not instance.waiter.done():
+            instance.waiter.cancel()
+        inv = instance.current
+        if inv is not None and not inv.future.done():
+            how = (f"signal: {signal.Signals(-returncode).name.removeprefix('SIG').lower()}"
+                   if returncode < 0 else f"exit status {returncode}")
+            if was is InstanceState.STARTING:
+                self.runtime.write_log(self.spec, f"INIT_REPORT Init Duration: "
+                                                  f"{(time.monotonic() - instance.spawned_at) * 1000:.2f} ms\t"
+                                                  f"Phase: init\tStatus: error\tError Type: Runtime.ExitError")
+            self._finish(instance, inv, error_payload(
+                inv.request_id, "Runtime.ExitError",
+                f"RequestId: {inv.request_id} Error: Runtime exited with error: {how}"), "Unhandled",
+                report=was is not InstanceState.STARTING)
+
+    def _timed_out(self, instance: Instance, inv: Invocation) -> None:
+        if inv.future.done():
+            return
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{now_ms() % 1000:03d}Z"
+        self.runtime.write_log(self.spec, f"{stamp} {inv.request_id} Task timed out after "
+                                          f"{self.spec.timeout:.2f} seconds")
+        self.runtime.kill(instance, "timeout")
+        self._finish(instance, inv, error_payload(
+            inv.request_id, "Sandbox.Timedout",
+            f"RequestId: {inv.request_id} Error: Task timed out after {self.spec.timeout:.2f} seconds"),
+            "Unhandled")
+
+    def out_of_memory(self, instance: Instance) -> None:
+        inv = instance.current
+        self.runtime.kill(instance, "memory")
+        if inv is not None and not inv.future.done():
+            self._finish(instance, inv, error_payload(
+                inv.request_id, "Runtime.OutOfMemory",
+                f"RequestId: {inv.request_id} Error: Runtime exited with error: signal: killed"),
+                "Unhandled", max_memory_mb=self.spec.memory_mb)
+
+    def _finish(self, instance: Instance, inv: Invocation, payload: bytes, function_error: str | None, *,
+                report: bool = True, max_memory_mb: int | None = None) -> None:
+        if inv.timer is not None:
+            inv.timer.cancel()
+        if report:
+            duration = (time.monotonic() - inv.delivered_at) * 1000 if inv.delivered_at else 0.0
+            memory = max_memory_mb or _peak_rss_mb(instance.pid)
+            init = ""
+            if instance.init_duration_ms is not None and inv.cold:
+                init = f"\tInit Duration: {instance.init_duration_ms:.2f} ms"
+            self.runtime.write_log(self.spec, f"END RequestId: {inv.request_id}")
+            self.runtime.write_log(
+                self.spec, f"REPORT RequestId: {inv.request_id}\tDuration: {duration:.2f} ms\t"
+                           f"Billed Duration: {max(1, math.ceil(duration))} ms\tMemory Size: {self.spec.memory_mb} MB\t"
+                           f"Max Memory Used: {memory} MB{init}")
+        if not inv.future.done():
+            inv.future.set_result(InvokeResult(inv.request_id, payload, function_error))
+
+    def reload(self) -> None:
+        """Code changed: new invocations get new instances; busy ones finish first."""
+        self.version += 1
+        for instance in list(self.instances.values()):
+            instance.retire = True
+            if instance.state is InstanceState.IDLE:
+                self.runtime.kill(instance, None)
+        self.idle.clear()
+
+    def reap_idle(self, now: float) -> None:
+        for instance in list(self.idle):
+            if instance.state is InstanceState.IDLE and now - instance.idle_since > IDLE_TTL:
+                self.idle.remove(instance)
+                self.runtime.kill(instance, None)
+
+
+def _normalise_error(body: bytes, request_id: str, error_type: str | None) -> bytes:
+    """The error object as the Invoke API returns it: errorMessage, errorType, requestId, stackTrace."""
+    try:
+        data = json.loads(body)
+        if not isinstance(data, dict):
+            raise ValueError
+    except ValueError:
+        data = {"errorMessage": body.decode(errors="replace"), "errorType": error_type or "Runtime.Unknown"}
+    data.setdefault("errorType", error_type or "Runtime.Unknown")
+    data.setdefault("errorMessage", "")
+    data["requestId"] = data.get("requestId") or request_id
+    data.setdefault("stackTrace", [])
+    return json.dumps(data).encode()
+
+
+def _peak_rss_mb(pid: int | None) -> int:
+    if pid is None:
+        return 0
+    try:
+        with open(f"/proc/{pid}/status", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"VmHWM:"):
+                    return max(1, math.ceil(int(line.split()[1]) / 1024))
+    except (FileNotFoundError, ProcessLookupError, ValueError):
+        pass
+    return 0
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as handle:
+            return int(handle.read().split()[1]) * PAGE / (1024 * 1024)
+    except (FileNotFoundError, ProcessLookupError, ValueError, IndexError):
+        return 0.0
+
+
+# ---------------------------------------------------------------- async invocations
+
+
+@dataclass
+class AsyncSettings:
+    """Retry delays for Event invocations. AWS waits about 1 then 2 minutes; local stacks
+    scale that down (devenv.local.yaml-style time scaling) so failures surface quickly."""
+
+    retry_delays: tuple[float, ...] = (1.0, 2.0)
+    throttle_retry: float = 0.2
+
+
+@dataclass(frozen=True)
+class AsyncFailure:
+    """An Event invocation that exhausted its retries: what goes to the destination/DLQ."""
+
+    function: FunctionSpec
+    request_id: str
+    payload: bytes
+    result: InvokeResult | None
+    attempts: int
+    condition: str  # "RetriesExhausted"
+
+
+class LambdaRuntime:
+    """Every function's pool, the Runtime API servers of their instances, and the Invoker
+    implementation that API Gateway, event sources and the Invoke API call."""
+
+    def __init__(self, functions: Mapping[str, FunctionSpec], *, aws_env: Mapping[str, str],
+                 on_async_failure: Callable[[AsyncFailure], "asyncio.Future | None"] | None = None,
+                 async_settings: AsyncSettings | None = None, hot_reload_interval: float = 0.5):
+        self.pools = {name: FunctionPool(spec, self) for name, spec in functions.items()}
+        self._aws_env = dict(aws_env)
+        self._on_async_failure = on_async_failure
+        self._async = async_settings or AsyncSettings()
+        self._reload_interval = hot_reload_interval
+        self._by_port: dict[int, tuple[FunctionPool, Instance]] = {}
+        self._runner: web.AppRunner | None = None
+        self._tasks: set[asyncio.Task] = set()
+        self._busy_watch: set[Instance] = set()
+        self._memory_task: asyncio.Task | None = None
+        self._log_handles: dict[str, int] = {}
+        self._stopping = False
+
+    # -- lifecycle
+
+    async def start(self) -> None:
+        app = web.Application(client_max_size=RESPONSE_LIMIT + 1024 * 1024)
+        app.router.add_get(RUNTIME_PREFIX + "/invocation/next", self._next)
+        app.router.add_post(RUNTIME_PREFIX + "/invocation/{request_id}/response", self._response)
+        app.router.add_post(RUNTIME_PREFIX + "/invocation/{request_id}/error", self._error)
+        app.router.add_post(RUNTIME_PREFIX + "/init/error", self._init_error)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        for pool in self.pools.values():
+            pool.fingerprint.changed()  # take the first snapshot
+        self._spawn_task(self._housekeeping())
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for task in list(self._tasks):
+            task.cancel()
+        for pool in self.pools.values():
+            for instance in list(pool.instances.values()):
+                self.kill(instance, None)
+        for pool in self.pools.values():
+            for instance in list(pool.instances.values()):
+                if instance.process is not None:
+                    try:
+                        await asyncio.wait_for(instance.process.wait(), 2)
+                    except asyncio.TimeoutError:
+                        pass
+        if self._runner is not None:
+            await self._runner.cleanup()
+        for fd in self._log_handles.values():
+            os.close(fd)
+        self._log_handles.clear()
+
+    def _spawn_task(self, coro) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # -- Invoker
+
+    def pool(self, function: str) -> FunctionPool:
+        name = function.rsplit(":function:", 1)[-1].split(":")[0] if ":function:" in function else function
+        pool = self.pools.get(name)
+        if pool is None:
+            raise FunctionNotFound(f"arn:aws:lambda:{_region_of(self)}:123456789012:function:{name}")
+        return pool
+
+    async def invoke(self, function: str, payload: bytes, *, trace_id: str | None = None,
+                     client_context: str | None = None) -> InvokeResult:
+        return await self.pool(function).invoke(payload, trace_id or trace_id_new(), client_context)
+
+    async def invoke_async(self, function: str, payload: bytes, *, trace_id: str | None = None) -> str:
+        pool = self.pool(function)
+        if len(payload) > ASYNC_PAYLOAD_LIMIT:
+            raise PayloadTooLarge(len(payload), ASYNC_PAYLOAD_LIMIT)
+        request_id = str(uuid.uuid4())
+        self._spawn_task(self._run_async(pool, request_id, payload, trace_id or trace_id_new()))
+        return request_id
+
+    async def _run_async(self, pool: FunctionPool, request_id: str, payload: bytes, trace_id: str) -> None:
+        """Event semantics: throttles wait and retry; errors retry up to the function's
+        maximum_retry_attempts (default 2), then the on-failure destination or DLQ."""
+        attempts = 0
+        result: InvokeResult | None = None
+        retries = pool.spec.maximum_retry_attempts
+        while True:
+            try:
+                result = await pool.invoke(payload, trace_id, None)
+            except Throttled:
+                await asyncio.sleep(self._async.throttle_retry)  # AWS retries throttles for hours
+                continue
+            attempts += 1
+            if result.ok:
+                return
+            if attempts > retries:
+                break
+            delay = self._async.retry_delays[min(attempts - 1, len(self._async.retry_delays) - 1)]
+            await asyncio.sleep(delay)
+        failure = AsyncFailure(pool.spec, request_id, payload, result, attempts, "RetriesExhausted")
+        self.write_log(pool.spec, f"devenv: async invocation {request_id} failed {attempts} times; "
+                                  f"sending it to {pool.spec.on_failure_queue or pool.spec.dead_letter_queue or 'nowhere (no destination or DLQ configured)'}")
+        if self._on_async_failure is not None:
+            outcome = self._on_async_failure(failure)
+            if asyncio.isfuture(outcome) or asyncio.iscoroutine(outcome):
+                await outcome
+
+    # -- instances
+
+    async def spawn(self, pool: FunctionPool, instance: Instance) -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(self._runner.server, "127.0.0.1", 0)
+        instance.server = server
+        instance.port = server.sockets[0].getsockname()[1]
+        self._by_port[instance.port] = (pool, instance)
+        spec = pool.spec
+        env = instance_environment(spec, runtime_api=f"127.0.0.1:{instance.port}", aws_env=self._aws_env,
+                                   interpreter=pool.interpreter)
+        if pool.interpreter.warning and pool.cold_starts <= 1:
+            self.write_log(spec, pool.interpreter.warning)
+        instance.spawned_at = time.monotonic()
+        fd = self._log_fd(spec)
+
+        try:
+            instance.process = await asyncio.create_subprocess_exec(
+                pool.interpreter.executable, "-m", "awslambdaric", spec.handler,
+                cwd=str(spec.code_dir), env=env, stdin=asyncio.subprocess.DEVNULL, stdout=fd, stderr=fd,
+                start_new_session=True, preexec_fn=die_with_parent(signal.SIGKILL))
+        except OSError:
+            self._forget(instance)
+            raise
+        self._spawn_task(self._watch_exit(pool, instance))
+        self._spawn_task(self._init_deadline(pool, instance))
+
+    async def _init_deadline(self, pool: FunctionPool, instance: Instance) -> None:
+        await asyncio.sleep(INIT_TIMEOUT)
+        if instance.state is InstanceState.STARTING:
+            inv = instance.current
+            self.kill(instance, "init timeout")
+            if inv is not None and not inv.future.done():
+                pool._finish(instance, inv, error_payload(
+                    inv.request_id, "Runtime.InitTimeout",
+                    f"RequestId: {inv.request_id} Error: init did not complete within {INIT_TIMEOUT:.0f} seconds"),
+                    "Unhandled", report=False)
+
+    async def _watch_exit(self, pool: FunctionPool, instance: Instance) -> None:
+        code = await instance.process.wait()
+        self._busy_watch.discard(instance)
+        pool.on_exit(instance, code)
+        self._forget(instance)
+
+    def _forget(self, instance: Instance) -> None:
+        self._by_port.pop(instance.port, None)
+        if instance.server is not None:
+            instance.server.close()
+            instance.server = None
+
+    def kill(self, instance: Instance, reason: str | None) -> None:
+        instance.killed_for = instance.killed_for or reason
+        instance.retire = True
+        if instance.process is not None and instance.process.returncode is None:
+            try:
+                os.killpg(instance.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                try:
+                    instance.process.kill()
+                except ProcessLookupError:
+                    pass
+
+    def watch_memory(self, instance: Instance) -> None:
+        self._busy_watch.add(instance)
+        if self._memory_task is None or self._memory_task.done():
+            self._memory_task = self._spawn_task(self._sample_memory())
+
+    async def _sample_memory(self) -> None:
+        """While any instance is busy, samples its RSS; above the function's memory size it
+        is killed as Lambda kills a sandbox that runs out of memory."""
+        while self._busy_watch:
+            await asyncio.sleep(MEMORY_SAMPLE_INTERVAL)
+            for instance in list(self._busy_watch):
+                if instance.state is not InstanceState.BUSY or instance.pid is None:
+                    self._busy_watch.discard(instance)
+                    continue
+                if _rss_mb(instance.pid) > instance.function.memory_mb:
+                    self._busy_watch.discard(instance)
+                    self.pools[instance.function.name].out_of_memory(instance)
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(self._reload_interval)
+            now = time.monotonic()
+            for pool in self.pools.values():
+                if pool.fingerprint.changed():
+                    self.write_log(pool.spec, "devenv: code changed; new instances will load it")
+                    pool.reload()
+                pool.reap_idle(now)
+
+    # -- logs
+
+    def _log_fd(self, spec: FunctionSpec) -> int:
+        fd = self._log_handles.get(spec.name)
+        if fd is None:
+            spec.log_file.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(spec.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            self._log_handles[spec.name] = fd
+        return fd
+
+    def write_log(self, spec: FunctionSpec, line: str) -> None:
+        os.write(self._log_fd(spec), (line + "\n").encode())
+
+    # -- Runtime API handlers
+
+    def _owner(self, request: web.Request) -> tuple[FunctionPool, Instance]:
+        port = request.transport.get_extra_info("sockname")[1] if request.transport else None
+        owner = self._by_port.get(port)
+        if owner is None:
+            raise web.HTTPForbidden(text='{"errorMessage":"unknown runtime","errorType":"InvalidRuntime"}')
+        return owner
+
+    async def _next(self, request: web.Request) -> web.StreamResponse:
+        pool, instance = self._owner(request)
+        try:
+            inv: Invocation = await pool.on_next(instance)
+        except asyncio.CancelledError:
+            raise
+        headers = {
+            "Lambda-Runtime-Aws-Request-Id": inv.request_id,
+            "Lambda-Runtime-Deadline-Ms": str(inv.deadline_ms),
+            "Lambda-Runtime-Invoked-Function-Arn": pool.spec.arn,
+            "Lambda-Runtime-Trace-Id": inv.trace_id,
+            "Content-Type": "application/json",
+        }
+        if inv.client_context:
+            headers["Lambda-Runtime-Client-Context"] = inv.client_context
+        return web.Response(body=inv.payload, headers=headers)
+
+    async def _response(self, request: web.Request) -> web.Response:
+        pool, instance = self._owner(request)
+        body = await request.read()
+        status = pool.on_response(instance, request.match_info["request_id"], body)
+        return web.Response(status=status, text='{"status":"OK"}', content_type="application/json")
+
+    async def _error(self, request: web.Request) -> web.Response:
+        pool, instance = self._owner(request)
+        body = await request.read()
+        status = pool.on_error(instance, request.match_info["request_id"], body,
+                               request.headers.get("Lambda-Runtime-Function-Error-Type"))
+        return web.Response(status=status, text='{"status":"OK"}', content_type="application/json")
+
+    async def _init_error(self, request: web.Request) -> web.Response:
+        pool, instance = self._owner(request)
+        body = await request.read()
+        status = pool.on_init_error(instance, body, request.headers.get("Lambda-Runtime-Function-Error-Type"))
+        return web.Response(status=status, text='{"status":"OK"}', content_type="application/json")
+
+
+def _region_of(runtime: LambdaRuntime) -> str:
+    for pool in runtime.pools.values():
+        return pool.spec.region
+    return "us-east-1"
+
+
+def log_tail(payload: bytes) -> str:
+    """Base64 of up to the last 4 KB, as X-Amz-Log-Result carries."""
+    return base64.b64encode(payload[-4096:]).decode()
+
+
