@@ -120,6 +120,10 @@ def status(file: Optional[Path] = _file_option) -> None:
         table.add_row(c.name, Text(state, style=STATE_STYLE.get(state, "")), c.address,
                       str(c.pid) if c.pid and view.running else "-", uptime, str(c.restarts), note)
     out.print(table)
+    if view.running:
+        api = stack.api_url(record.ports)
+        if api:
+            out.print(f"API: {api}")
     for note in view.notes:
         out.print(f"[yellow]![/] {note}")
     if not view.running or record.phase.value != "ready":
@@ -135,13 +139,14 @@ def logs(component: Optional[str] = typer.Argument(None, help="one component (de
     from .observe.logs import LogFollower
 
     stack = _stack(file)
-    names = sorted(p.stem for p in stack.state.logs.glob("*.log")) if stack.state.logs.exists() else []
+    available = _log_files(stack)
+    names = sorted(available)
     if component is not None:
-        if component not in names:
+        if component not in available:
             raise DevenvError(f"no logs for '{component}'",
-                              hint=f"components with logs: {', '.join(names) or 'none yet'}")
+                              hint=f"components and functions with logs: {', '.join(names) or 'none yet'}")
         names = [component]
-    follower = LogFollower({n: stack.state.log_file(n) for n in names})
+    follower = LogFollower({n: available[n] for n in names})
     width = max((len(n) for n in names), default=0)
     colours = ["cyan", "magenta", "green", "blue", "yellow", "bright_cyan", "bright_magenta"]
     style = {n: colours[i % len(colours)] for i, n in enumerate(names)}
@@ -259,6 +264,18 @@ class _LineReporter:
                 out.print(f"  {c.name:<10} {c.state.value}{extra}  {c.address}", highlight=False)
 
 
+def _log_files(stack) -> dict[str, Path]:
+    """Component logs (.devenv/logs/*.log) and function logs (.devenv/logs/functions/*.log);
+    a component's name wins over a function's."""
+    found: dict[str, Path] = {}
+    logs = stack.state.logs
+    if (logs / "functions").exists():
+        found.update({p.stem: p for p in (logs / "functions").glob("*.log")})
+    if logs.exists():
+        found.update({p.stem: p for p in logs.glob("*.log")})
+    return found
+
+
 def _print_deploy(report) -> None:
     if report is None:
         return
@@ -280,6 +297,10 @@ def _print_ready(stack, elapsed: float, record=None) -> None:
         out.print(f"  Postgres      {_hide_password(env['DATABASE_URL'])}")
     if "REDIS_URL" in env:
         out.print(f"  Redis         {_hide_password(env['REDIS_URL'])}")
+    if "AWS_ENDPOINT_URL_LAMBDA" in env:
+        out.print(f"  Lambda        {env['AWS_ENDPOINT_URL_LAMBDA']}  ({len(stack.config.functions)} functions)")
+    if "DEVENV_API_URL" in env:
+        out.print(f"  API           {env['DEVENV_API_URL']}")
     out.print('  use it:       eval "$(devenv env)"   ·   devenv status   ·   devenv logs -f')
 
 

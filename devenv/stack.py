@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .compute.component import ComputeService
 from .config.loader import Project
 from .errors import ComponentError, DevenvError, NotRunningError, StateError
 from .health import wait_until
@@ -76,7 +77,16 @@ class Stack:
         if self.config.infra.redis is not None:
             wanted["redis"] = self.config.infra.redis.port
         wanted["emulator"] = self.config.emulator.port
+        if self.has_compute:
+            wanted["lambda"] = None
+        if self.config.api is not None:
+            wanted["apigateway"] = self.config.api.port
         return wanted
+
+    @property
+    def has_compute(self) -> bool:
+        """Functions or an API need devenv's compute process."""
+        return bool(self.config.functions) or self.config.api is not None
 
     def components(self, ports: dict[str, int], *,
                    on_emulator_ready: Callable[[bool], None] | None = None) -> list[Component]:
@@ -89,7 +99,15 @@ class Stack:
         if self.config.infra.redis is not None:
             found.append(Redis(self.config.infra.redis, find_redis(), self.state, ports["redis"]))
         found.append(make_emulator(self.config.emulator, self.state, ports["emulator"], on_emulator_ready))
+        if self.has_compute:
+            found.append(ComputeService(self.project.files[0], self.state, ports["lambda"], ports.get("apigateway")))
         return found
+
+    def api_url(self, ports: dict[str, int]) -> str | None:
+        """The API Gateway stage's base URL, when the stack has an API."""
+        if self.config.api is None or "apigateway" not in ports:
+            return None
+        return f"http://127.0.0.1:{ports['apigateway']}/{self.config.api.stage}"
 
     def process_digest(self) -> str:
         """A digest of the settings baked into running processes (infra, emulator, runtime):
@@ -110,6 +128,11 @@ class Stack:
         url = self.endpoint_url(ports)
         env = {"AWS_ENDPOINT_URL": url}
         env.update({f"AWS_ENDPOINT_URL_{service}": url for service in EMULATED_SERVICES})
+        if "lambda" in ports:
+            env["AWS_ENDPOINT_URL_LAMBDA"] = f"http://127.0.0.1:{ports['lambda']}"
+        api = self.api_url(ports)
+        if api is not None:
+            env["DEVENV_API_URL"] = api
         env.update(DUMMY_CREDENTIALS)
         env["AWS_DEFAULT_REGION"] = self.config.region
         env["AWS_REGION"] = self.config.region

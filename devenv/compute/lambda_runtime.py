@@ -117,11 +117,12 @@ class FunctionPool:
     def active(self) -> int:
         return sum(1 for i in self.instances.values() if i.state in (InstanceState.STARTING, InstanceState.BUSY))
 
-    async def invoke(self, payload: bytes, trace_id: str, client_context: str | None) -> InvokeResult:
+    async def invoke(self, payload: bytes, trace_id: str, client_context: str | None,
+                     request_id: str | None = None) -> InvokeResult:
         if len(payload) > SYNC_PAYLOAD_LIMIT:
             raise PayloadTooLarge(len(payload), SYNC_PAYLOAD_LIMIT)
         loop = asyncio.get_running_loop()
-        inv = Invocation(str(uuid.uuid4()), payload, trace_id, client_context, loop.create_future())
+        inv = Invocation(request_id or str(uuid.uuid4()), payload, trace_id, client_context, loop.create_future())
         instance = self._take_idle()
         if instance is not None:
             self.warm_starts += 1
@@ -390,7 +391,7 @@ class LambdaRuntime:
         app.router.add_post(RUNTIME_PREFIX + "/invocation/{request_id}/response", self._response)
         app.router.add_post(RUNTIME_PREFIX + "/invocation/{request_id}/error", self._error)
         app.router.add_post(RUNTIME_PREFIX + "/init/error", self._init_error)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
         await self._runner.setup()
         for pool in self.pools.values():
             pool.fingerprint.changed()  # take the first snapshot
@@ -403,6 +404,8 @@ class LambdaRuntime:
         for pool in self.pools.values():
             for instance in list(pool.instances.values()):
                 self.kill(instance, None)
+                if instance.waiter is not None and not instance.waiter.done():
+                    instance.waiter.cancel()  # releases the instance's parked /next
         for pool in self.pools.values():
             for instance in list(pool.instances.values()):
                 if instance.process is not None:
@@ -451,7 +454,7 @@ class LambdaRuntime:
         retries = pool.spec.maximum_retry_attempts
         while True:
             try:
-                result = await pool.invoke(payload, trace_id, None)
+                result = await pool.invoke(payload, trace_id, None, request_id)  # retries keep the id
             except Throttled:
                 await asyncio.sleep(self._async.throttle_retry)  # AWS retries throttles for hours
                 continue

@@ -1,0 +1,160 @@
+"""The compute process: ``python -m devenv.compute.server DEVENV_YAML``.
+
+One asyncio process serving devenv's Lambda side of the compute plane: the Lambda runtime
+(with each instance's Runtime API), the Invoke API, API Gateway, SQS event source mappings
+and EventBridge Lambda targets. The supervisor runs it as the ``lambda`` component, after
+the emulator is ready and the managed plane deployed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+
+from aiohttp import web
+
+from ..aws.endpoint import AwsEndpoint, make_client
+from ..config.loader import load_project
+from ..errors import DevenvError
+from ..runtime.ports import HOST, load_remembered
+from ..runtime.statedir import StateDir
+from .functions import function_specs
+from .invoke_api import make_app as make_invoke_app
+from .lambda_runtime import AsyncFailure, LambdaRuntime
+
+log = logging.getLogger("devenv.compute")
+
+
+def destination_record(failure: AsyncFailure) -> dict:
+    """The on-failure destination message AWS sends for an async invocation."""
+    result = failure.result
+    response = None
+    if result is not None:
+        try:
+            response = json.loads(result.payload)
+        except ValueError:
+            response = result.payload.decode(errors="replace")
+    try:
+        request = json.loads(failure.payload)
+    except ValueError:
+        request = failure.payload.decode(errors="replace")
+    return {
+        "version": "1.0",
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".000Z",
+        "requestContext": {"requestId": failure.request_id, "functionArn": f"{failure.function.arn}:$LATEST",
+                           "condition": failure.condition, "approximateInvokeCount": failure.attempts},
+        "requestPayload": request,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST",
+                            "functionError": result.function_error if result else "Unhandled"},
+        "responsePayload": response,
+    }
+
+
+class FailureSink:
+    """Sends exhausted async invocations to the function's on-failure destination (a
+    destination record) or, failing that, its dead-letter queue (the original event with
+    RequestID / ErrorCode / ErrorMessage attributes), as AWS does."""
+
+    def __init__(self, endpoint: AwsEndpoint):
+        self._endpoint = endpoint
+        self._sqs = None
+
+    def _client(self):
+        if self._sqs is None:
+            self._sqs = make_client("sqs", self._endpoint)
+        return self._sqs
+
+    async def __call__(self, failure: AsyncFailure) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self._send, failure)
+
+    def _send(self, failure: AsyncFailure) -> None:
+        spec = failure.function
+        sqs = self._client()
+        try:
+            if spec.on_failure_queue:
+                url = sqs.get_queue_url(QueueName=spec.on_failure_queue)["QueueUrl"]
+                sqs.send_message(QueueUrl=url, MessageBody=json.dumps(destination_record(failure)))
+            elif spec.dead_letter_queue:
+                url = sqs.get_queue_url(QueueName=spec.dead_letter_queue)["QueueUrl"]
+                error = failure.result.error() if failure.result else {}
+                sqs.send_message(QueueUrl=url, MessageBody=failure.payload.decode(errors="replace"),
+                                 MessageAttributes={
+                                     "RequestID": {"DataType": "String", "StringValue": failure.request_id},
+                                     "ErrorCode": {"DataType": "Number", "StringValue": "200"},
+                                     "ErrorMessage": {"DataType": "String",
+                                                      "StringValue": (error or {}).get("errorMessage", "")[:1024] or "-"},
+                                 })
+        except Exception as exc:  # the emulator may be restarting; the log says what was lost
+            log.error("could not deliver failed async invocation %s of %s: %s", failure.request_id, spec.name, exc)
+
+
+async def serve(config_file: Path) -> None:
+    project = load_project(config_file)
+    config = project.config
+    state = StateDir(project.state_dir)
+    ports = load_remembered(state.ports_file)
+    emulator = f"http://{HOST}:{ports['emulator']}"
+    endpoint = AwsEndpoint(emulator, config.region)
+    aws_env = {"AWS_ENDPOINT_URL": emulator, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+               "AWS_SESSION_TOKEN": "test", "AWS_ENDPOINT_URL_LAMBDA": f"http://{HOST}:{ports['lambda']}"}
+    runtime = LambdaRuntime(function_specs(config, root=project.root, log_dir=state.logs / "functions"),
+                            aws_env=aws_env, on_async_failure=FailureSink(endpoint))
+    await runtime.start()
+    runners: list[web.AppRunner] = []
+
+    async def listen(app: web.Application, port: int) -> None:
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        await runner.setup()
+        await web.TCPSite(runner, HOST, port, reuse_address=True).start()
+        runners.append(runner)
+
+    await listen(make_invoke_app(runtime), ports["lambda"])
+    if config.api is not None and "apigateway" in ports:
+        from .apigateway import make_app as make_api_app
+
+        await listen(make_api_app(config.api, runtime, region=config.region), ports["apigateway"])
+    sources = None
+    if any(fn.events for fn in config.functions.values()) or _has_function_targets(config):
+        from .event_sources import EventSourceManager
+
+        sources = EventSourceManager.from_config(config, runtime, endpoint)
+        await sources.start()
+    print(f"compute ready: lambda {HOST}:{ports['lambda']}"
+          + (f", api {HOST}:{ports['apigateway']}" if "apigateway" in ports and config.api else ""), flush=True)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    if sources is not None:
+        await sources.stop()
+    for runner in runners:
+        await runner.cleanup()
+    await runtime.stop()
+
+
+def _has_function_targets(config) -> bool:
+    return any(t.function for bus in config.event_buses.values() for rule in bus.rules.values() for t in rule.targets)
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if len(argv) != 2:
+        print("usage: python -m devenv.compute.server DEVENV_YAML", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve(Path(argv[1])))
+    except DevenvError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
