@@ -47,6 +47,7 @@ class InstanceState(str, enum.Enum):
     STARTING = "starting"  # process spawned, handler not yet imported (no /next yet)
     IDLE = "idle"  # parked in /next
     BUSY = "busy"  # an event was handed over
+    RETURNING = "returning"  # answered; not yet back in /next (still counts against concurrency)
     DEAD = "dead"
 
 
@@ -89,6 +90,7 @@ class Instance:
     init_duration_ms: float | None = None  # reported once, on the first REPORT
     waiter: asyncio.Future | None = None  # /next parked here while idle
     current: Invocation | None = None
+    reserved: Invocation | None = None  # handed over as soon as it returns to /next
     idle_since: float = 0.0
     retire: bool = False  # code changed: finish the current event, then go
     killed_for: str | None = None  # why devenv killed it (timeout, memory), if it did
@@ -115,7 +117,8 @@ class FunctionPool:
 
     @property
     def active(self) -> int:
-        return sum(1 for i in self.instances.values() if i.state in (InstanceState.STARTING, InstanceState.BUSY))
+        return sum(1 for i in self.instances.values()
+                   if i.state in (InstanceState.STARTING, InstanceState.BUSY, InstanceState.RETURNING))
 
     async def invoke(self, payload: bytes, trace_id: str, client_context: str | None,
                      request_id: str | None = None) -> InvokeResult:
@@ -124,9 +127,15 @@ class FunctionPool:
         loop = asyncio.get_running_loop()
         inv = Invocation(request_id or str(uuid.uuid4()), payload, trace_id, client_context, loop.create_future())
         instance = self._take_idle()
+        returning = None if instance is not None else self._take_returning()
         if instance is not None:
             self.warm_starts += 1
             self._deliver(instance, inv)
+        elif returning is not None:
+            # Sequential traffic: the instance that just answered is on its way back to
+            # /next; waiting for it is how a warm sandbox gets reused instead of a cold start.
+            self.warm_starts += 1
+            returning.reserved = inv
         else:
             if self.active >= self.spec.concurrency_limit:
                 self.throttles += 1
@@ -141,6 +150,13 @@ class FunctionPool:
         while self.idle:
             instance = self.idle.pop()  # most recently used first: keeps caches warm
             if instance.state is InstanceState.IDLE and instance.version == self.version and not instance.retire:
+                return instance
+        return None
+
+    def _take_returning(self) -> Instance | None:
+        for instance in self.instances.values():
+            if (instance.state is InstanceState.RETURNING and instance.reserved is None
+                    and instance.version == self.version and not instance.retire):
                 return instance
         return None
 
@@ -168,6 +184,9 @@ class FunctionPool:
             self.runtime.kill(instance, None)
             return waiter  # never resolved: the process is going away
         pending = instance.current if instance.state is InstanceState.STARTING else None
+        if instance.reserved is not None:
+            pending, instance.reserved = instance.reserved, None
+            instance.current = pending
         if pending is not None and not pending.future.done():
             instance.state = InstanceState.BUSY
             self._hand_over(instance, pending, waiter)
@@ -235,6 +254,12 @@ class FunctionPool:
         instance.state = InstanceState.DEAD
         if instance.waiter is not None and not instance.waiter.done():
             instance.waiter.cancel()
+        reserved, instance.reserved = instance.reserved, None
+        if reserved is not None and not reserved.future.done():
+            self._finish(instance, reserved, error_payload(
+                reserved.request_id, "Runtime.ExitError",
+                f"RequestId: {reserved.request_id} Error: Runtime exited before the invocation started"),
+                "Unhandled", report=False)
         inv = instance.current
         if inv is not None and not inv.future.done():
             how = (f"signal: {signal.Signals(-returncode).name.removeprefix('SIG').lower()}"
@@ -284,12 +309,20 @@ class FunctionPool:
                 self.spec, f"REPORT RequestId: {inv.request_id}\tDuration: {duration:.2f} ms\t"
                            f"Billed Duration: {max(1, math.ceil(duration))} ms\tMemory Size: {self.spec.memory_mb} MB\t"
                            f"Max Memory Used: {memory} MB{init}")
+        if instance.current is inv and instance.state is InstanceState.BUSY:
+            instance.state = InstanceState.RETURNING
         if not inv.future.done():
             inv.future.set_result(InvokeResult(inv.request_id, payload, function_error))
 
     def reload(self) -> None:
-        """Code changed: new invocations get new instances; busy ones finish first."""
+        """Code changed: new invocations get new instances; busy ones finish first.
+
+        Bytecode caches in the code folder are dropped: Python validates them by the
+        source's mtime in whole seconds and its size, so a quick same-size edit would
+        otherwise load the old code."""
         self.version += 1
+        for cached in self.spec.code_dir.rglob("__pycache__/*.pyc"):
+            cached.unlink(missing_ok=True)
         for instance in list(self.instances.values()):
             instance.retire = True
             if instance.state is InstanceState.IDLE:
