@@ -110,12 +110,13 @@ class Stack:
         return f"http://127.0.0.1:{ports['apigateway']}/{self.config.api.stage}"
 
     def process_digest(self) -> str:
-        """A digest of the settings baked into running processes (infra, emulator, runtime):
+        """A digest of the settings baked into running processes (infra, emulator, functions, API):
         when it differs from the running stack's, only a restart applies the change."""
         import hashlib
         import json
 
-        relevant = self.config.model_dump(include={"runtime", "emulator", "infra"}, mode="json")
+        relevant = self.config.model_dump(include={"runtime", "emulator", "infra", "functions", "api"},
+                                          mode="json")
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
     def endpoint_url(self, ports: dict[str, int]) -> str:
@@ -186,8 +187,8 @@ class Stack:
             record = self._wait_settled(on_record, timeout, daemon=None)
             notes = []
             if record.config_digest and record.config_digest != self.process_digest():
-                notes.append("infra/emulator settings in devenv.yaml changed since the stack started; "
-                             "run `devenv down && devenv up` to apply them")
+                notes.append("infra, emulator, function or API settings in devenv.yaml changed since the stack "
+                             "started; run `devenv down && devenv up` to apply them (code edits need no restart)")
             return UpResult(record, True, DeploySummary.of(self.deploy(record.ports)), tuple(notes))
         _, notes = self.prepare_start()
         log = open(self.state.log_file("supervisor"), "ab")
