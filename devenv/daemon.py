@@ -31,6 +31,7 @@ def main(argv: list[str]) -> int:
         try:
             ports = load_remembered(stack.state.ports_file)
             deployer = Deployer(stack, ports)
+            deployer.prewarm()
             components = stack.components(ports, on_emulator_ready=deployer.on_emulator_ready)
             supervisor = Supervisor(stack.config.name, components, ports=ports,
                                     config_digest=stack.process_digest(),

@@ -265,6 +265,7 @@ class Stack:
                              hint="`devenv status` shows it; `devenv down` stops it")
         ports = {k: c.port for k, c in choices.items()}
         deployer = Deployer(self, ports)
+        deployer.prewarm()
         components = self.components(ports, on_emulator_ready=deployer.on_emulator_ready)
         announced = threading.Event()
 
@@ -348,6 +349,18 @@ class Deployer:
         self._stack = stack
         self._ports = ports
         self.on_report: Callable[[DeploySummary], None] | None = None
+
+    def prewarm(self) -> None:
+        """Imports boto3 and builds the deploy's clients in the background while the
+        emulator boots, so the first deploy does not pay for them (~0.3-0.5 s)."""
+        def build() -> None:
+            from .aws.endpoint import AwsEndpoint, clients
+
+            aws = clients(AwsEndpoint(self._stack.endpoint_url(self._ports), self._stack.config.region))
+            for service in ("sqs", "events", "s3", "sts"):
+                aws.client(service)
+
+        threading.Thread(target=build, daemon=True, name="deploy-prewarm").start()
 
     def on_emulator_ready(self, restarted: bool) -> None:
         summary = DeploySummary.of(self._stack.deploy(self._ports))
