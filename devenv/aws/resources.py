@@ -3,15 +3,32 @@
 Both sides use the same frozen dataclasses so ``plan`` can compare them field by field.
 ``stack`` on a resource is the value of its ``devenv:stack`` tag (None when untagged);
 devenv only ever deletes resources carrying its own stack's tag.
+
+EventBridge rules with a function target are deployed through an internal queue. The
+emulator cannot deliver to Lambda (moto 5.2's put_events raises NotImplementedError, a 500
+for the whole call, as soon as a matching rule has a Lambda target), and the functions run
+in devenv's own compute plane anyway. So a target ``function: f`` becomes an SQS target on
+the queue ``devenv-events-to-f`` (``function_events_queue``), one per function, created and
+tagged like every other managed queue; the compute plane polls it and hands each event to
+the function as an asynchronous (Event) invocation, which keeps Lambda's async semantics
+(two retries, then the function's on-failure destination or DLQ). The mapping is visible:
+``list_targets_by_rule`` shows the target's id (``function-f`` by default) with the queue's
+ARN, not a Lambda ARN, and ``devenv`` plans show ``function-f -> queue devenv-events-to-f``.
+The target's own retry policy and dead-letter queue apply to EventBridge's delivery to that
+queue, as they would to its delivery to Lambda.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from enum import Enum
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Mapping
+
+from devenv.errors import DeployError
 
 if TYPE_CHECKING:
     from devenv.config.model import StackConfig
@@ -37,6 +54,18 @@ JSON_QUEUE_ATTRIBUTES = frozenset({"Policy"})
 DEFAULT_RETRY_ATTEMPTS = 185
 DEFAULT_EVENT_AGE = 86400
 
+# The internal queue between EventBridge and a function target (see the module docstring).
+FUNCTION_EVENTS_QUEUE_PREFIX = "devenv-events-to-"
+QUEUE_NAME_LIMIT = 80  # SQS
+# SQS defaults, written out so the plan compares every attribute it owns.
+DEFAULT_QUEUE_ATTRIBUTES = {
+    "DelaySeconds": "0",
+    "MaximumMessageSize": "262144",
+    "MessageRetentionPeriod": "345600",
+    "ReceiveMessageWaitTimeSeconds": "0",
+    "VisibilityTimeout": "30",
+}
+
 
 class ResourceKind(Enum):
     BUCKET = "bucket"
@@ -48,6 +77,8 @@ class ResourceKind(Enum):
 
 class TargetKind(Enum):
     QUEUE = "queue"
+    # A Lambda ARN seen on a rule. devenv itself deploys function targets as QUEUE targets
+    # on the function's internal events queue (module docstring).
     FUNCTION = "function"
     OTHER = "other"  # seen on a rule, not made by devenv; its ``name`` is the full ARN
 
@@ -119,8 +150,9 @@ class Rule:
 
 @dataclass(frozen=True)
 class Target:
-    """Where a rule sends matching events: a queue or a function, named, not ARN'd, so the
-    plan does not depend on the account; ``Arns.target`` makes the ARN when applying."""
+    """Where a rule sends matching events, named, not ARN'd, so the plan does not depend on
+    the account; ``Arns.target`` makes the ARN when applying. A function target of the
+    config is a QUEUE target on ``function_events_queue(function)``."""
 
     bus: str
     rule: str
@@ -195,6 +227,35 @@ def name_from_arn(arn: str) -> str:
     return arn.rsplit(":", 1)[-1]
 
 
+def function_events_queue(function: str) -> str:
+    """The internal queue through which EventBridge rules reach ``function``.
+
+    ``devenv-events-to-<function>``; a name over SQS's 80 characters keeps its first part
+    and ends in a hash of the whole function name, so two long names never share a queue.
+    """
+    name = FUNCTION_EVENTS_QUEUE_PREFIX + function
+    if len(name) <= QUEUE_NAME_LIMIT:
+        return name
+    digest = hashlib.sha256(function.encode()).hexdigest()[:8]
+    return name[:QUEUE_NAME_LIMIT - len(digest) - 1] + "-" + digest
+
+
+def function_events_queue_attributes(function_timeout: float) -> dict[str, str]:
+    """Attributes of a function's internal events queue: a visibility timeout of at least
+    six times the function's timeout (what AWS advises for a queue feeding a function) and
+    a retention of EventBridge's longest event age, 24 hours."""
+    visibility = min(43200, max(30, math.ceil(6 * function_timeout)))
+    return {**DEFAULT_QUEUE_ATTRIBUTES, "MessageRetentionPeriod": str(DEFAULT_EVENT_AGE),
+            "VisibilityTimeout": str(visibility)}
+
+
+def function_targets(config: StackConfig) -> dict[str, str]:
+    """Every function some rule targets, with its internal events queue, sorted by function."""
+    functions = {t.function for bus in config.event_buses.values()
+                 for rule in bus.rules.values() for t in rule.targets if t.function}
+    return {f: function_events_queue(f) for f in sorted(functions)}
+
+
 def events_queue_policy(arns: Arns, queue: str, rule_arns: list[str]) -> str:
     """The queue policy AWS requires before EventBridge may deliver to an SQS queue:
     events.amazonaws.com may SendMessage, and only on behalf of the given rules."""
@@ -236,18 +297,19 @@ def desired_plane(config: StackConfig, *, account: str = DEFAULT_ACCOUNT) -> Man
             ))
             rule_arn = arns.rule(bus_name, rule_name)
             for t in rule.targets:
-                kind = TargetKind.QUEUE if t.queue else TargetKind.FUNCTION
+                # A function is reached through its internal queue (module docstring).
+                queue_name = t.queue or function_events_queue(t.function or "")
                 targets.append(Target(
                     bus=bus_name,
                     rule=rule_name,
                     id=t.target_id,
-                    kind=kind,
-                    name=t.queue or t.function or "",
+                    kind=TargetKind.QUEUE,
+                    name=queue_name,
                     dead_letter_queue=t.dead_letter_queue,
                     maximum_retry_attempts=t.maximum_retry_attempts,
                     maximum_event_age=t.maximum_event_age,
                 ))
-                for queue in (t.queue, t.dead_letter_queue):
+                for queue in (queue_name, t.dead_letter_queue):
                     if queue and rule_arn not in senders.setdefault(queue, []):
                         senders[queue].append(rule_arn)
 
@@ -264,6 +326,17 @@ def desired_plane(config: StackConfig, *, account: str = DEFAULT_ACCOUNT) -> Man
             attributes["Policy"] = events_queue_policy(arns, name, senders[name])
         redrive = Redrive(q.dlq, q.max_receive_count) if q.dlq and q.max_receive_count else None
         queues.append(Queue(name=name, attributes=attributes, redrive=redrive, stack=stack))
+
+    for function, name in function_targets(config).items():
+        if name in config.queues:
+            raise DeployError(
+                f"queue '{name}' is the name devenv gives the internal queue feeding function "
+                f"'{function}' from EventBridge",
+                hint="rename that queue in devenv.yaml")
+        timeout = config.functions[function].timeout if function in config.functions else 3
+        attributes = function_events_queue_attributes(timeout)
+        attributes["Policy"] = events_queue_policy(arns, name, senders[name])
+        queues.append(Queue(name=name, attributes=attributes, stack=stack))
 
     return ManagedPlane(
         buckets=tuple(sorted((Bucket(name, versioning=b.versioning, stack=stack)

@@ -195,14 +195,32 @@ def test_an_emulator_that_is_not_there_is_a_deploy_error(nothing_listening, nedl
     assert caught.value.hint
 
 
-def test_function_targets_deploy_and_read_back_unchanged(moto, aws, nedlia):
+def test_function_targets_deploy_as_the_functions_events_queue_and_read_back_unchanged(moto, aws, nedlia):
     config = vary(nedlia, lambda d: d["event_buses"]["nedlia-events"]["rules"]["placement-created"]
                   ["targets"].append({"function": "audit", "maximum_retry_attempts": 2,
                                       "dead_letter_queue": "nedlia-validation-dlq"}))
     deploy(config, moto)
     targets = aws.events.list_targets_by_rule(Rule="placement-created", EventBusName="nedlia-events")
     assert {t["Id"]: t["Arn"] for t in targets["Targets"]} == {
-        "function-audit": "arn:aws:lambda:us-east-1:123456789012:function:audit",
+        "function-audit": "arn:aws:sqs:us-east-1:123456789012:devenv-events-to-audit",
         "queue-nedlia-validation": "arn:aws:sqs:us-east-1:123456789012:nedlia-validation",
     }
+    url = queue_url(aws, "devenv-events-to-audit")
+    assert aws.sqs.list_queue_tags(QueueUrl=url)["Tags"] == {"devenv:stack": "nedlia"}
+    assert attributes(aws, "devenv-events-to-audit")["VisibilityTimeout"] == "30"
     assert deploy(config, moto).actions == ()
+
+
+def test_an_event_for_a_function_target_is_accepted_and_queued_for_the_function(moto, aws, nedlia):
+    # A Lambda ARN target makes moto answer put_events with a 500; the queue target does not.
+    config = vary(nedlia, lambda d: d["event_buses"]["nedlia-events"]["rules"]["placement-created"]
+                  ["targets"].append({"function": "audit"}))
+    deploy(config, moto)
+    response = aws.events.put_events(Entries=[{
+        "EventBusName": "nedlia-events", "Source": "nedlia.placement-service",
+        "DetailType": "placement.created", "Detail": json.dumps({"placement_id": "p-9"})}])
+    assert response["FailedEntryCount"] == 0
+
+    message = receive_one(aws, "devenv-events-to-audit")
+    assert message is not None
+    assert json.loads(message["Body"])["detail"] == {"placement_id": "p-9"}

@@ -24,7 +24,6 @@ from devenv.aws.plan import (
     same_attribute,
 )
 from devenv.aws.resources import (
-    Arns,
     Bucket,
     Bus,
     ManagedPlane,
@@ -307,10 +306,4 @@ def test_desired_queue_carries_redrive_and_an_events_policy_for_its_rules(nedlia
     assert "Policy" not in desired_plane(nedlia).queue("nedlia-validation-dlq").attributes
 
 
-def test_function_targets_resolve_to_lambda_arns(vary):
-    config = vary(lambda d: d["event_buses"]["nedlia-events"]["rules"]["placement-created"]
-                  ["targets"].append({"function": "audit"}))
-    target = [t for t in desired_plane(config).targets if t.kind is TargetKind.FUNCTION][0]
-    assert (target.id, target.name) == ("function-audit", "audit")
-    assert Arns("us-east-1", "123456789012").target(target) == \
-        "arn:aws:lambda:us-east-1:123456789012:function:audit"
+# Function targets (deployed through an internal queue): test_aws_function_targets.py
