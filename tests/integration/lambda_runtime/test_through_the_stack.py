@@ -28,7 +28,28 @@ infra:
   redis: false
 queues:
   failures: {}
+  jobs:
+    visibility_timeout: 1
+    dlq: jobs-dlq
+    max_receive_count: 2
+  jobs-dlq: {}
+event_buses:
+  it-events:
+    rules:
+      to-echo:
+        pattern: {source: [it.source]}
+        targets:
+          - function: recorder
 functions:
+  recorder:
+    handler: handlers.record
+    code: functions/basic
+  batcher:
+    handler: handlers.batch
+    code: functions/basic
+    timeout: 1
+    events:
+      - sqs: {queue: jobs, batch_size: 10, report_batch_item_failures: true}
   echo:
     handler: handlers.echo
     code: functions/basic
@@ -82,7 +103,7 @@ def test_boto3_invoke_request_response_event_dry_run_and_errors(stack):
         client.invoke(FunctionName="nope", Payload=b"{}")
     assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
     names = {f["FunctionName"] for f in client.list_functions()["Functions"]}
-    assert names == {"echo", "boom", "web"}
+    assert names == {"echo", "boom", "web", "batcher", "recorder"}
     assert client.get_function(FunctionName="echo")["Configuration"]["Handler"] == "handlers.echo"
 
 
@@ -128,3 +149,53 @@ def test_status_and_logs_show_the_compute_plane(stack):
     assert "lambda" in status and "API: http://127.0.0.1:" in status
     logs = stack.devenv("logs", "echo", "-n", "20").stdout
     assert "START RequestId:" in logs and "REPORT RequestId:" in logs
+
+
+def aws(env, service):
+    return boto3.client(service, endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_REGION"],
+                        aws_access_key_id="test", aws_secret_access_key="test")
+
+
+def test_sqs_event_source_partial_failure_and_dlq(stack):
+    env = stack.env()
+    sqs = aws(env, "sqs")
+    jobs = sqs.get_queue_url(QueueName="jobs")["QueueUrl"]
+    dlq = sqs.get_queue_url(QueueName="jobs-dlq")["QueueUrl"]
+    sent = {body: sqs.send_message(QueueUrl=jobs, MessageBody=body)["MessageId"] for body in ("ok-1", "fail", "ok-2")}
+    log = stack.state / "logs" / "functions" / "batcher.log"
+    dead = []
+
+    def poison_in_dlq() -> bool:
+        dead.extend(sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", []))
+        return any(m["Body"] == "fail" for m in dead)
+
+    assert wait_until(poison_in_dlq, timeout=30, interval=0.2)
+    # The batch-mates were deleted after the first delivery: handled exactly once.
+    text = log.read_text()
+    assert text.count("START RequestId:") >= 2  # the failed message was delivered again
+    assert sqs.get_queue_attributes(QueueUrl=jobs, AttributeNames=["ApproximateNumberOfMessages",
+                                    "ApproximateNumberOfMessagesNotVisible"])["Attributes"] == {
+        "ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"}
+    assert [m["MessageId"] for m in dead if m["Body"] == "fail"] == [sent["fail"]]
+
+
+def test_eventbridge_rule_invokes_the_function_target(stack):
+    env = stack.env()
+    aws(env, "events").put_events(Entries=[{"Source": "it.source", "DetailType": "thing.happened",
+                                            "Detail": json.dumps({"marker": "eb-to-lambda"}),
+                                            "EventBusName": "it-events"}])
+    log = stack.state / "logs" / "functions" / "recorder.log"
+    events = []
+
+    def delivered() -> bool:
+        if not log.exists():
+            return False
+        events[:] = [json.loads(line.split("EVENT ", 1)[1]) for line in log.read_text().splitlines()
+                     if line.startswith("EVENT ")]
+        return any(e.get("detail") == {"marker": "eb-to-lambda"} for e in events)
+
+    assert wait_until(delivered, timeout=20, interval=0.1)
+    event = next(e for e in events if e.get("detail") == {"marker": "eb-to-lambda"})
+    assert event["source"] == "it.source" and event["detail-type"] == "thing.happened"
+    assert set(event) >= {"version", "id", "detail-type", "source", "account", "time", "region", "resources",
+                          "detail"}
