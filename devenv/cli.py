@@ -124,6 +124,8 @@ def status(file: Optional[Path] = _file_option) -> None:
         api = stack.api_url(record.ports)
         if api:
             out.print(f"API: {api}")
+        if "ecs" in record.ports:
+            _print_services(stack.ecs(record).services())
     for note in view.notes:
         out.print(f"[yellow]![/] {note}")
     if not view.running or record.phase.value != "ready":
@@ -165,6 +167,66 @@ def logs(component: Optional[str] = typer.Argument(None, help="one component (de
                 show(name, line)
         except KeyboardInterrupt:
             pass
+
+
+@app.command()
+def ps(file: Optional[Path] = _file_option,
+       all_tasks: bool = typer.Option(False, "--all", "-a", help="include stopped tasks")) -> None:
+    """List ECS tasks: service, task id, address, status, health, CPU, memory, started."""
+    tasks = _stack(file).ecs().tasks(stopped=all_tasks)
+    table = Table(title_justify="left")
+    for column in ("service", "task", "rev", "address", "last status", "health", "cpu %", "mem MiB", "started",
+                   "stopped reason"):
+        table.add_column(column)
+    now = time.time()
+    for t in sorted(tasks, key=lambda t: (t["service"], t["lastStatus"] == "STOPPED", -(t["startedAt"] or 0))):
+        health_style = {"HEALTHY": "green", "UNHEALTHY": "bold red"}.get(t["healthStatus"], "dim")
+        started = _duration(now - t["startedAt"]) + " ago" if t["startedAt"] else "-"
+        table.add_row(t["service"], t["taskId"][:12], str(t["revision"]), t["address"], t["lastStatus"],
+                      Text(t["healthStatus"], style=health_style), f"{t['cpuPercent']:.0f}",
+                      f"{t['memoryMiB']:.0f}", started, t["stoppedReason"] or "")
+    out.print(table)
+
+
+@app.command()
+def deploy(service: str = typer.Argument(..., help="the service to roll out"),
+           watch: bool = typer.Option(False, "--watch", "-w", help="deploy again whenever its code changes"),
+           file: Optional[Path] = _file_option) -> None:
+    """Start a rolling deployment of a service (a new revision of its code)."""
+    stack = _stack(file)
+    if service not in stack.config.services:
+        raise DevenvError(f"no service '{service}' in devenv.yaml",
+                          hint=f"services: {', '.join(stack.config.services) or 'none'}")
+    control = stack.ecs()
+    result = control.deploy(service)
+    out.print(f"{service}: deployment {result['deployment']} of revision {result['revision']} started")
+    if not watch:
+        return
+    from .compute.functions import Fingerprint
+
+    config = stack.config.services[service]
+    source = (stack.project.root / config.build) if config.build else stack.project.root
+    fingerprint = Fingerprint(source)
+    fingerprint.changed()
+    out.print(f"watching {source} (Ctrl-C to stop)")
+    try:
+        while True:
+            time.sleep(0.5)  # polling the file tree for edits
+            if fingerprint.changed():
+                result = control.deploy(service)
+                out.print(f"{service}: code changed; deployment {result['deployment']} "
+                          f"of revision {result['revision']} started")
+    except KeyboardInterrupt:
+        pass
+
+
+@app.command()
+def scale(service: str = typer.Argument(..., help="the service"),
+          count: int = typer.Argument(..., min=0, help="desired count"),
+          file: Optional[Path] = _file_option) -> None:
+    """Set a service's desired count (autoscaling bounds still apply)."""
+    result = _stack(file).ecs().scale(service, count)
+    out.print(f"{service}: desired count {result['desiredCount']}")
 
 
 @app.command()
@@ -269,11 +331,29 @@ def _log_files(stack) -> dict[str, Path]:
     a component's name wins over a function's."""
     found: dict[str, Path] = {}
     logs = stack.state.logs
-    if (logs / "functions").exists():
-        found.update({p.stem: p for p in (logs / "functions").glob("*.log")})
+    for sub in ("functions", "services"):
+        if (logs / sub).exists():
+            found.update({p.stem: p for p in (logs / sub).glob("*.log")})
     if logs.exists():
         found.update({p.stem: p for p in logs.glob("*.log")})
     return found
+
+
+def _print_services(services: list[dict]) -> None:
+    table = Table(title="services", title_justify="left")
+    for column in ("service", "desired", "running", "healthy", "revision", "deployment"):
+        table.add_column(column)
+    for s in services:
+        last = s["deployments"][-1] if s["deployments"] else None
+        rollout = "-"
+        if last:
+            rollout = last["rolloutState"]
+            if last["rolloutState"] == "FAILED" or last["reason"].startswith("rollback"):
+                rollout += f" ({last['reason']})"
+        healthy_style = "green" if s["healthyCount"] >= s["desiredCount"] else "yellow"
+        table.add_row(s["serviceName"], str(s["desiredCount"]), str(s["runningCount"]),
+                      Text(str(s["healthyCount"]), style=healthy_style), str(s["revision"]), rollout)
+    out.print(table)
 
 
 def _print_deploy(report) -> None:
@@ -301,6 +381,8 @@ def _print_ready(stack, elapsed: float, record=None) -> None:
         out.print(f"  Lambda        {env['AWS_ENDPOINT_URL_LAMBDA']}  ({len(stack.config.functions)} functions)")
     if "DEVENV_API_URL" in env:
         out.print(f"  API           {env['DEVENV_API_URL']}")
+    if "DEVENV_ALB_URL" in env:
+        out.print(f"  internal ALB  {env['DEVENV_ALB_URL']}  ({len(stack.config.services)} services; devenv ps)")
     out.print('  use it:       eval "$(devenv env)"   ·   devenv status   ·   devenv logs -f')
 
 

@@ -18,6 +18,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .compute.component import ComputeService
+from .compute.ecs_component import EcsService
+from .compute.ecs_control import EcsControl
+from .compute.stack_values import stack_values
 from .config.loader import Project
 from .errors import ComponentError, DevenvError, NotRunningError, StateError
 from .health import wait_until
@@ -81,6 +84,10 @@ class Stack:
             wanted["lambda"] = None
         if self.config.api is not None:
             wanted["apigateway"] = self.config.api.port
+        if self.config.services:
+            wanted["ecs"] = None
+            if self.config.load_balancer is not None:
+                wanted["alb"] = self.config.load_balancer.port
         return wanted
 
     @property
@@ -101,7 +108,18 @@ class Stack:
         found.append(make_emulator(self.config.emulator, self.state, ports["emulator"], on_emulator_ready))
         if self.has_compute:
             found.append(ComputeService(self.project.files[0], self.state, ports["lambda"], ports.get("apigateway")))
+        if self.config.services:
+            infra = tuple(c.name for c in found if c.name in ("postgres", "redis"))
+            found.append(EcsService(self.project.files[0], self.state, ports["ecs"], ports.get("alb"),
+                                    depends_on=infra + ("emulator",)))
         return found
+
+    def ecs(self, record: StackRecord | None = None) -> EcsControl:
+        """The running ECS scheduler's control API."""
+        record = record or self._require_running_record()
+        if "ecs" not in record.ports:
+            raise DevenvError("this stack has no services", hint="add a `services:` section to devenv.yaml")
+        return EcsControl(f"http://127.0.0.1:{record.ports['ecs']}")
 
     def api_url(self, ports: dict[str, int]) -> str | None:
         """The API Gateway stage's base URL, when the stack has an API."""
@@ -125,24 +143,19 @@ class Stack:
     def environment(self, record: StackRecord | None = None) -> dict[str, str]:
         """The variables a program needs to talk to the running stack."""
         record = record or self._require_running_record()
-        ports = record.ports
-        url = self.endpoint_url(ports)
+        values = stack_values(self.project, self.state, record.ports)
+        url = values["aws.endpoint"]
         env = {"AWS_ENDPOINT_URL": url}
         env.update({f"AWS_ENDPOINT_URL_{service}": url for service in EMULATED_SERVICES})
-        if "lambda" in ports:
-            env["AWS_ENDPOINT_URL_LAMBDA"] = f"http://127.0.0.1:{ports['lambda']}"
-        api = self.api_url(ports)
-        if api is not None:
-            env["DEVENV_API_URL"] = api
+        if "lambda.endpoint" in values:
+            env["AWS_ENDPOINT_URL_LAMBDA"] = values["lambda.endpoint"]
         env.update(DUMMY_CREDENTIALS)
         env["AWS_DEFAULT_REGION"] = self.config.region
         env["AWS_REGION"] = self.config.region
-        if self.config.infra.postgres is not None and "postgres" in ports:
-            pg = self.config.infra.postgres
-            env["DATABASE_URL"] = Postgres(pg, None, self.state, ports["postgres"]).url()  # type: ignore[arg-type]
-        if self.config.infra.redis is not None and "redis" in ports:
-            env["REDIS_URL"] = Redis(self.config.infra.redis, Path("redis-server"), self.state,
-                                     ports["redis"]).url()
+        for variable, key in (("DATABASE_URL", "postgres.url"), ("REDIS_URL", "redis.url"),
+                              ("DEVENV_API_URL", "api.url"), ("DEVENV_ALB_URL", "alb.url")):
+            if key in values:
+                env[variable] = values[key]
         return env
 
     # ------------------------------------------------------------ observation

@@ -8,7 +8,7 @@ import sys
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..config.model import FunctionConfig, StackConfig
@@ -62,9 +62,17 @@ class FunctionSpec:
         )
 
 
-def function_specs(config: StackConfig, *, root: Path, log_dir: Path) -> dict[str, FunctionSpec]:
-    return {name: FunctionSpec.from_config(name, fn, root=root, region=config.region, log_dir=log_dir)
-            for name, fn in config.functions.items()}
+def function_specs(config: StackConfig, *, root: Path, log_dir: Path,
+                   values: Mapping[str, str] | None = None) -> dict[str, FunctionSpec]:
+    """Every function, with its ``secrets`` filled in from the running stack's ``values``."""
+    specs = {}
+    for name, fn in config.functions.items():
+        spec = FunctionSpec.from_config(name, fn, root=root, region=config.region, log_dir=log_dir)
+        if fn.secrets:
+            resolved = {key: (values or {})[ref] for key, ref in fn.secrets.items()}
+            spec = replace(spec, environment={**spec.environment, **resolved})
+        specs[name] = spec
+    return specs
 
 
 @dataclass(frozen=True)

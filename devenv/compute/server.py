@@ -24,6 +24,7 @@ from ..errors import DevenvError
 from ..runtime.ports import HOST, load_remembered
 from ..runtime.statedir import StateDir
 from .functions import function_specs
+from .stack_values import stack_values
 from .invoke_api import make_app as make_invoke_app
 from .lambda_runtime import AsyncFailure, LambdaRuntime
 
@@ -102,7 +103,9 @@ async def serve(config_file: Path) -> None:
     endpoint = AwsEndpoint(emulator, config.region)
     aws_env = {"AWS_ENDPOINT_URL": emulator, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
                "AWS_SESSION_TOKEN": "test", "AWS_ENDPOINT_URL_LAMBDA": f"http://{HOST}:{ports['lambda']}"}
-    runtime = LambdaRuntime(function_specs(config, root=project.root, log_dir=state.logs / "functions"),
+    values = stack_values(project, state, ports)
+    runtime = LambdaRuntime(function_specs(config, root=project.root, log_dir=state.logs / "functions",
+                                           values=values),
                             aws_env=aws_env, on_async_failure=FailureSink(endpoint))
     await runtime.start()
     runners: list[web.AppRunner] = []

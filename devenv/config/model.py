@@ -31,7 +31,10 @@ RuntimeKind = Literal["native", "docker"]
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"]
 
 # Values a service may take from the running stack as secrets (see ServiceConfig.secrets).
-SecretRef = Literal["postgres.url", "postgres.password", "redis.url", "redis.password"]
+# Values a function or service may take from the running stack (its `secrets`): the local
+# stand-ins for what production injects from Secrets Manager, SSM or the service's wiring.
+SecretRef = Literal["postgres.url", "postgres.password", "redis.url", "redis.password", "alb.url",
+                    "aws.endpoint", "lambda.endpoint", "api.url"]
 STACK_SECRETS: tuple[str, ...] = get_args(SecretRef)
 
 
@@ -226,6 +229,7 @@ class FunctionConfig(Model):
     memory: Annotated[int, Field(ge=128, le=10240)] = 128
     timeout: Annotated[float, Field(gt=0, le=900)] = 3
     environment: dict[EnvName, str] = {}
+    secrets: dict[EnvName, SecretRef] = {}
     reserved_concurrency: Annotated[int, Field(ge=0)] | None = None
     events: list[EventSourceConfig] = []
     maximum_retry_attempts: Annotated[int, Field(ge=0, le=2)] = 2

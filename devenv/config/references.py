@@ -41,6 +41,7 @@ def check_references(config: StackConfig) -> list[Problem]:
         *_queues(config),
         *_event_buses(config),
         *_functions(config),
+        *_function_refs(config),
         *_api(config),
         *_services(config),
         *_ports(config),
@@ -116,6 +117,13 @@ def _event_buses(config: StackConfig) -> list[Problem]:
     return problems
 
 
+def _function_refs(config: StackConfig) -> list[Problem]:
+    problems = []
+    for name, function in config.functions.items():
+        problems.extend(_stack_refs(config, ("functions", name), function.secrets))
+    return problems
+
+
 def _functions(config: StackConfig) -> list[Problem]:
     problems = []
     for name, function in config.functions.items():
@@ -172,6 +180,24 @@ def _api(config: StackConfig) -> list[Problem]:
     return problems
 
 
+def _stack_refs(config: StackConfig, at: Loc, refs: dict[str, str]) -> list[Problem]:
+    """Values taken from the running stack need the part of the stack that provides them."""
+    problems = []
+    for variable, ref in refs.items():
+        component = ref.split(".")[0]
+        if component in ("postgres", "redis") and getattr(config.infra, component) is None:
+            problems.append(Problem(at + ("secrets", variable), (
+                f"'{ref}' needs infra.{component}, which is turned off (infra.{component}: false)")))
+        elif component == "alb" and config.load_balancer is None:
+            problems.append(Problem(at + ("secrets", variable), (
+                f"'{ref}' needs a top-level 'load_balancer' section")))
+        elif component == "api" and config.api is None:
+            problems.append(Problem(at + ("secrets", variable), f"'{ref}' needs a top-level 'api' section"))
+        elif component == "lambda" and not config.functions:
+            problems.append(Problem(at + ("secrets", variable), f"'{ref}' needs at least one function"))
+    return problems
+
+
 def _services(config: StackConfig) -> list[Problem]:
     problems = []
     priorities: dict[int, str] = {}
@@ -185,11 +211,7 @@ def _services(config: StackConfig) -> list[Problem]:
         elif service.memory not in allowed:
             problems.append(Problem(at + ("memory",), (
                 f"Fargate allows memory {_memory_choices(allowed)} with cpu {service.cpu}, got {service.memory}")))
-        for variable, ref in service.secrets.items():
-            component = ref.split(".")[0]
-            if getattr(config.infra, component) is None:
-                problems.append(Problem(at + ("secrets", variable), (
-                    f"'{ref}' needs infra.{component}, which is turned off (infra.{component}: false)")))
+        problems.extend(_stack_refs(config, at, service.secrets))
         lb = service.load_balancer
         if lb is None:
             continue

@@ -200,7 +200,8 @@ CASES = [
             secrets:
               DATABASE_URL: postgres.uri   # <-
         """), [(BASE, MARK, "services.api.secrets.DATABASE_URL",
-                "expected one of: postgres.url, postgres.password, redis.url, redis.password; got 'postgres.uri'")]),
+                "expected one of: postgres.url, postgres.password, redis.url, redis.password, alb.url, "
+                "aws.endpoint, lambda.endpoint, api.url; got 'postgres.uri'")]),
     Case("bad-bucket-name-key", y("""
         name: demo
         buckets:

@@ -1,0 +1,611 @@
+"""ECS service emulation on the native runtime: a scheduler that keeps each service's
+desired count of tasks running, healthy and registered with the internal ALB.
+
+Each task is a process listening on its own loopback address (127.0.0.x) on the service's
+container port, as awsvpc gives each Fargate task its own address. Tasks move through ECS's
+states (PROVISIONING -> PENDING -> RUNNING -> DEACTIVATING -> STOPPING -> DEPROVISIONING ->
+STOPPED, with a stopped reason). Container health checks run the configured command with
+ECS semantics; a ``curl`` against localhost reaches the task itself because each check gets
+a .curlrc that connects localhost:<port> to the task's address. Deployments snapshot the
+service's build folder as a new revision (the local stand-in for an image), roll out within
+minimum/maximum percent, and roll back on the circuit breaker. Target tracking scales on the
+tasks' measured CPU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import ipaddress
+import logging
+import os
+import re
+import shutil
+import signal
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config.model import ServiceConfig
+from ..runtime.process import die_with_parent
+from .autoscaling import ScalingState, decide
+from .ecs_rollout import HealthStatus, LastStatus, RolloutPlan, TaskView, failure_threshold, plan_rollout
+
+log = logging.getLogger("devenv.ecs")
+
+TICK = 0.2  # how often each service reconciles
+CPU_SAMPLE = 1.0  # seconds between CPU/memory samples
+CPU_WINDOW = 3  # samples averaged for target tracking
+STOP_TIMEOUT = 10.0  # SIGTERM -> SIGKILL (ECS's default stopTimeout is 30 s)
+STOPPED_KEPT = 20  # stopped tasks kept for `devenv ps`, per service
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+SNAPSHOT_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".venv", "venv", "node_modules", ".git",
+                                         ".pytest_cache", ".mypy_cache")
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """A service resolved against the running stack: environment values filled in."""
+
+    name: str
+    config: ServiceConfig
+    source_dir: Path  # what a deployment snapshots (the build folder, or the project root)
+    environment: Mapping[str, str]
+
+    @property
+    def snapshots(self) -> bool:
+        return self.config.build is not None
+
+
+class Deployment:
+    def __init__(self, revision: int, desired: int, reason: str):
+        self.id = f"ecs-svc/{uuid.uuid4().int % 10**19:019d}"
+        self.revision = revision
+        self.state = "IN_PROGRESS"  # COMPLETED, FAILED
+        self.reason = reason
+        self.failed_tasks = 0
+        self.created = time.time()
+        self.desired = desired
+
+
+@dataclass(eq=False)
+class Task:
+    id: str
+    service: str
+    revision: int
+    ip: str
+    port: int
+    workdir: Path
+    status: LastStatus = LastStatus.PROVISIONING
+    desired_status: str = "RUNNING"
+    health: HealthStatus = HealthStatus.UNKNOWN
+    process: asyncio.subprocess.Process | None = None
+    created: float = field(default_factory=time.time)
+    started: float | None = None
+    stopped: float | None = None
+    stopped_reason: str | None = None
+    exit_code: int | None = None
+    cpu_percent: float = 0.0
+    memory_mb: float = 0.0
+    cpu_samples: collections.deque = field(default_factory=lambda: collections.deque(maxlen=CPU_WINDOW))
+    last_ticks: tuple[int, float] | None = None
+    health_failures: int = 0
+    counted_failure: bool = False
+    ever_healthy: bool = False  # the circuit breaker counts tasks that stop before this
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    @property
+    def address(self) -> str:
+        return f"{self.ip}:{self.port}"
+
+    def to_json(self) -> dict:
+        return {
+            "taskId": self.id, "service": self.service, "revision": self.revision, "address": self.address,
+            "lastStatus": self.status.value, "desiredStatus": self.desired_status,
+            "healthStatus": self.health.value, "cpuPercent": round(self.cpu_percent, 1),
+            "memoryMiB": round(self.memory_mb, 1), "pid": self.pid, "createdAt": self.created,
+            "startedAt": self.started, "stoppedAt": self.stopped, "stoppedReason": self.stopped_reason,
+            "exitCode": self.exit_code,
+        }
+
+
+class AddressPool:
+    """Loopback addresses for tasks: 127.0.0.2 upward; 127.0.0.1 stays the stack's own."""
+
+    def __init__(self, first: str = "127.0.0.2"):
+        self._next = int(ipaddress.IPv4Address(first))
+        self._free: list[str] = []
+        self._used: set[str] = set()
+
+    def take(self) -> str:
+        if self._free:
+            ip = self._free.pop(0)
+        else:
+            ip = str(ipaddress.IPv4Address(self._next))
+            self._next += 1
+            if ip.endswith(".255") or ip.endswith(".0"):
+                return self.take()
+        self._used.add(ip)
+        return ip
+
+    def give_back(self, ip: str) -> None:
+        if ip in self._used:
+            self._used.discard(ip)
+            self._free.append(ip)
+
+
+def expand(value: str, env: Mapping[str, str]) -> str:
+    """${NAME} in a command or value, from the task's environment."""
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", lambda m: env.get(m.group(1), m.group(0)), value)
+
+
+class Service:
+    """One ECS service: its tasks, deployments and scaling, reconciled every tick."""
+
+    def __init__(self, spec: ServiceSpec, scheduler: "Scheduler"):
+        self.spec = spec
+        self.scheduler = scheduler
+        self.desired = spec.config.desired_count
+        if spec.config.autoscaling is not None:
+            self.desired = min(max(self.desired, spec.config.autoscaling.min), spec.config.autoscaling.max)
+        self.revision = 0
+        self.revisions: dict[int, Path] = {}
+        self.tasks: list[Task] = []
+        self.stopped: collections.deque[Task] = collections.deque(maxlen=STOPPED_KEPT)
+        self.deployments: list[Deployment] = []
+        self.events: collections.deque[tuple[float, str]] = collections.deque(maxlen=100)
+        self.scaling = ScalingState()
+        self.target_group = scheduler.target_group(spec.name)
+
+    # -- revisions and deployments
+
+    def new_revision(self, reason: str) -> Deployment:
+        self.revision += 1
+        self.revisions[self.revision] = self._snapshot(self.revision)
+        deployment = Deployment(self.revision, self.desired, reason)
+        for old in self.deployments:
+            if old.state == "IN_PROGRESS":
+                old.state = "STOPPED"
+                old.reason = "replaced by a newer deployment"
+        self.deployments.append(deployment)
+        self.event(f"deployment {deployment.id} started: revision {self.revision} ({reason})")
+        return deployment
+
+    def _snapshot(self, revision: int) -> Path:
+        """The local stand-in for an image: a copy of the build folder per revision, so old
+        tasks keep running old code and a rollback brings the old code back."""
+        if not self.spec.snapshots:
+            return self.spec.source_dir
+        target = self.scheduler.state_dir / "revisions" / self.spec.name / str(revision)
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(self.spec.source_dir, target, ignore=SNAPSHOT_IGNORE, symlinks=True)
+        return target
+
+    @property
+    def primary(self) -> Deployment:
+        return self.deployments[-1]
+
+    def event(self, message: str) -> None:
+        self.events.append((time.time(), message))
+        log.info("%s: %s", self.spec.name, message)
+
+    # -- health
+
+    def task_healthy(self, task: Task) -> bool:
+        if task.status is not LastStatus.RUNNING or task.desired_status != "RUNNING":
+            return False
+        if self.spec.config.health_check is not None and task.health is not HealthStatus.HEALTHY:
+            return False
+        if self.target_group is not None:
+            return self.target_group.state(task.id).name == "HEALTHY"
+        return True
+
+    # -- reconcile
+
+    async def tick(self) -> None:
+        now = time.time()
+        for task in list(self.tasks):
+            if task.status is LastStatus.STOPPED:
+                self.tasks.remove(task)
+                self.stopped.appendleft(task)
+                self.scheduler.addresses.give_back(task.ip)
+        for task in self.tasks:
+            if task.desired_status != "RUNNING":
+                continue
+            if self.task_healthy(task):
+                task.ever_healthy = True
+            if task.health is HealthStatus.UNHEALTHY:
+                self.stop_task(task, "Task failed container health checks")
+            elif self.target_group is not None and self.target_group.state(task.id).name == "UNHEALTHY":
+                self.stop_task(task, f"Task failed ELB health checks in (target-group {self.spec.name})")
+        self._autoscale(now)
+        deployment = self.primary
+        views = [TaskView(t.id, t.revision, t.status if t.desired_status == "RUNNING" else LastStatus.STOPPING,
+                          self.task_healthy(t), t.created) for t in self.tasks]
+        plan: RolloutPlan = plan_rollout(
+            desired=self.desired, primary=deployment.revision, tasks=views,
+            minimum_healthy_percent=self.spec.config.deployment.minimum_healthy_percent,
+            maximum_percent=self.spec.config.deployment.maximum_percent)
+        for task_id in plan.stop:
+            task = next(t for t in self.tasks if t.id == task_id)
+            reason = ("Scaling activity initiated by (deployment %s)" % deployment.id)
+            self.stop_task(task, reason)
+        for _ in range(plan.start):
+            await self.start_task(deployment.revision)
+        if plan.completed and deployment.state == "IN_PROGRESS":
+            deployment.state = "COMPLETED"
+            self.event(f"deployment {deployment.id} completed: {self.desired} tasks of revision "
+                       f"{deployment.revision} healthy")
+
+    def task_failed(self, task: Task) -> None:
+        """A task of the primary revision stopped without ever being healthy: the circuit
+        breaker counts it and, past its threshold, fails (and maybe rolls back) the deployment."""
+        deployment = self.primary
+        breaker = self.spec.config.deployment.circuit_breaker
+        if task.revision != deployment.revision or deployment.state != "IN_PROGRESS" or task.counted_failure:
+            return
+        task.counted_failure = True
+        deployment.failed_tasks += 1
+        if not breaker.enable or deployment.failed_tasks < failure_threshold(self.desired):
+            return
+        deployment.state = "FAILED"
+        deployment.reason = (f"circuit breaker: {deployment.failed_tasks} tasks of revision {deployment.revision} "
+                             f"failed to become healthy (last: {task.stopped_reason})")
+        self.event(f"deployment {deployment.id} failed: {deployment.reason}")
+        if breaker.rollback:
+            previous = next((d for d in reversed(self.deployments[:-1]) if d.state == "COMPLETED"), None)
+            if previous is not None:
+                rollback = Deployment(previous.revision, self.desired,
+                                      f"rollback to revision {previous.revision} after {deployment.id} failed")
+                self.deployments.append(rollback)
+                self.event(f"deployment {rollback.id} started: {rollback.reason}")
+
+    def _autoscale(self, now: float) -> None:
+        config = self.spec.config.autoscaling
+        if config is None:
+            return
+        samples = [t for t in self.tasks if t.status is LastStatus.RUNNING and len(t.cpu_samples) == CPU_WINDOW]
+        average = (sum(sum(t.cpu_samples) / len(t.cpu_samples) for t in samples) / len(samples)) if samples else None
+        decision = decide(config, current=self.desired, average_cpu=average, now=time.monotonic(),
+                          state=self.scaling)
+        if decision.desired != self.desired:
+            if decision.desired > self.desired:
+                self.scaling.last_scale_out = time.monotonic()
+            else:
+                self.scaling.last_scale_in = time.monotonic()
+            self.event(f"autoscaling: {decision.reason}")
+            self.desired = decision.desired
+
+    def set_desired(self, count: int) -> None:
+        config = self.spec.config.autoscaling
+        if config is not None:
+            count = min(max(count, config.min), config.max)
+        self.event(f"desired count {self.desired} -> {count}")
+        self.desired = count
+
+    # -- tasks
+
+    async def start_task(self, revision: int) -> Task:
+        ip = self.scheduler.addresses.take()
+        task = Task(uuid.uuid4().hex, self.spec.name, revision, ip, self.spec.config.container_port,
+                    self.revisions[revision])
+        self.tasks.append(task)
+        await self.scheduler.launch(self, task)
+        return task
+
+    def stop_task(self, task: Task, reason: str) -> None:
+        if task.desired_status != "RUNNING":
+            return
+        task.desired_status = "STOPPED"
+        task.stopped_reason = reason
+        if not self.task_ever_healthy(task):
+            self.task_failed(task)
+        self.event(f"stopping task {task.id[:8]} ({task.address}): {reason}")
+        self.scheduler.spawn(self.scheduler.stop(self, task))
+
+    def task_ever_healthy(self, task: Task) -> bool:
+        return task.ever_healthy
+
+    def to_json(self) -> dict:
+        live = [t for t in self.tasks if t.status is not LastStatus.STOPPED]
+        return {
+            "serviceName": self.spec.name, "desiredCount": self.desired,
+            "runningCount": sum(1 for t in live if t.status is LastStatus.RUNNING),
+            "pendingCount": sum(1 for t in live if t.status in (LastStatus.PROVISIONING, LastStatus.PENDING)),
+            "healthyCount": sum(1 for t in live if self.task_healthy(t)),
+            "revision": self.primary.revision,
+            "deployments": [{"id": d.id, "revision": d.revision, "rolloutState": d.state, "reason": d.reason,
+                             "failedTasks": d.failed_tasks, "createdAt": d.created}
+                            for d in self.deployments[-5:]],
+            "events": [{"at": at, "message": m} for at, m in list(self.events)[-20:]],
+        }
+
+
+class Scheduler:
+    """Every service of the stack. ``load_balancer`` (optional) provides target groups with
+    register/deregister/state; ``state_dir`` holds revision snapshots and health-check files."""
+
+    def __init__(self, specs: Mapping[str, ServiceSpec], *, state_dir: Path, log_dir: Path,
+                 load_balancer=None, metadata_base: str | None = None):
+        self.state_dir = state_dir
+        self.log_dir = log_dir
+        self.load_balancer = load_balancer
+        self.metadata_base = metadata_base
+        self.addresses = AddressPool()
+        self._tasks: set[asyncio.Task] = set()
+        self._logs: dict[str, int] = {}
+        self.services = {name: Service(spec, self) for name, spec in specs.items()}
+        self._stopping = False
+
+    def target_group(self, service: str):
+        if self.load_balancer is None:
+            return None
+        try:
+            return self.load_balancer.group(service)
+        except KeyError:
+            return None
+
+    def spawn(self, coro) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def start(self) -> None:
+        for service in self.services.values():
+            service.new_revision("initial deployment")
+        self.spawn(self._reconcile())
+        self.spawn(self._sample())
+
+    async def stop_all(self) -> None:
+        self._stopping = True
+        for task in list(self._tasks):
+            task.cancel()
+        stops = [self.stop(service, task, deregister=False)
+                 for service in self.services.values() for task in service.tasks
+                 if task.status is not LastStatus.STOPPED]
+        for service in self.services.values():
+            for task in service.tasks:
+                task.desired_status = "STOPPED"
+                task.stopped_reason = task.stopped_reason or "stack stopped"
+        await asyncio.gather(*stops, return_exceptions=True)
+        for fd in self._logs.values():
+            os.close(fd)
+
+    async def _reconcile(self) -> None:
+        while True:
+            for service in self.services.values():
+                try:
+                    await service.tick()
+                except Exception:  # one service's bug must not stop the others
+                    log.exception("reconciling %s failed", service.spec.name)
+            await asyncio.sleep(TICK)
+
+    # -- a task's life
+
+    def _log_fd(self, service: str) -> int:
+        fd = self._logs.get(service)
+        if fd is None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.log_dir / f"{service}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            self._logs[service] = fd
+        return fd
+
+    def task_environment(self, service: Service, task: Task) -> dict[str, str]:
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1",
+               "HOME": os.environ.get("HOME", "/tmp")}
+        env.update(service.spec.environment)
+        env.update({"TASK_IP": task.ip, "PORT": str(task.port), "HOST": task.ip,
+                    "ECS_TASK_ID": task.id, "ECS_SERVICE": service.spec.name,
+                    "ECS_TASK_REVISION": str(task.revision)})
+        if self.metadata_base:
+            env["ECS_CONTAINER_METADATA_URI_V4"] = f"{self.metadata_base}/v4/{task.id}"
+        return {k: expand(v, env) for k, v in env.items()}
+
+    async def launch(self, service: Service, task: Task) -> None:
+        config = service.spec.config
+        env = self.task_environment(service, task)
+        command = [expand(part, env) for part in (config.command or [])]
+        task.status = LastStatus.PENDING
+        fd = self._log_fd(service.spec.name)
+        try:
+            task.process = await asyncio.create_subprocess_exec(
+                *command, cwd=str(task.workdir), env=env, stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True, preexec_fn=die_with_parent(signal.SIGKILL))
+        except OSError as exc:
+            task.status = LastStatus.STOPPED
+            task.desired_status = "STOPPED"
+            task.stopped = time.time()
+            task.stopped_reason = f"CannotStartContainerError: {exc.strerror or exc}"
+            service.event(f"task {task.id[:8]} could not start: {task.stopped_reason}")
+            service.task_failed(task)
+            return
+        task.status = LastStatus.RUNNING
+        task.started = time.time()
+        service.event(f"started task {task.id[:8]} (revision {task.revision}) at {task.address}")
+        self.spawn(self._pump(task, fd))
+        self.spawn(self._watch(service, task))
+        if config.health_check is not None:
+            self.spawn(self._health(service, task))
+        if service.target_group is not None:
+            service.target_group.register(task.id, task.ip, task.port)
+
+    async def _pump(self, task: Task, fd: int) -> None:
+        prefix = f"[{task.id[:8]}] ".encode()
+        assert task.process is not None and task.process.stdout is not None
+        async for line in task.process.stdout:
+            os.write(fd, prefix + line if line.endswith(b"\n") else prefix + line + b"\n")
+
+    async def _watch(self, service: Service, task: Task) -> None:
+        code = await task.process.wait()
+        task.exit_code = code
+        if task.desired_status == "RUNNING":  # it died on its own
+            task.desired_status = "STOPPED"
+            task.stopped_reason = f"Essential container in task exited (exit code {code})"
+            service.event(f"task {task.id[:8]} exited: {task.stopped_reason}")
+            if not service.task_ever_healthy(task):
+                service.task_failed(task)
+            if service.target_group is not None:
+                self.spawn(_deregister(service.target_group, task.id))
+        self._finish(task)
+
+    def _finish(self, task: Task) -> None:
+        task.status = LastStatus.STOPPED
+        task.stopped = task.stopped or time.time()
+
+    async def stop(self, service: Service, task: Task, *, deregister: bool = True) -> None:
+        """ECS's stop: deregister from the target group and wait for draining, then SIGTERM,
+        then SIGKILL after the stop timeout."""
+        task.status = LastStatus.DEACTIVATING
+        if deregister and service.target_group is not None:
+            try:
+                await service.target_group.deregister(task.id)
+            except Exception:  # the load balancer may already have forgotten it
+                pass
+        task.status = LastStatus.STOPPING
+        process = task.process
+        if process is not None and process.returncode is None:
+            _signal(process.pid, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(asyncio.shield(process.wait()), STOP_TIMEOUT)
+            except asyncio.TimeoutError:
+                _signal(process.pid, signal.SIGKILL)
+                await process.wait()
+        task.status = LastStatus.DEPROVISIONING
+        self._finish(task)
+
+    async def _health(self, service: Service, task: Task) -> None:
+        """ECS container health checks: the command every ``interval``; a failure within
+        ``start_period`` does not count, a success there makes the task HEALTHY;
+        ``retries`` consecutive failures make it UNHEALTHY."""
+        check = service.spec.config.health_check
+        curl_home = self.state_dir / "tasks" / task.id
+        curl_home.mkdir(parents=True, exist_ok=True)
+        port = task.port
+        (curl_home / ".curlrc").write_text(f"connect-to = localhost:{port}:{task.ip}:{port}\n"
+                                           f"connect-to = 127.0.0.1:{port}:{task.ip}:{port}\n")
+        env = dict(self.task_environment(service, task), CURL_HOME=str(curl_home))
+        argv = ["/bin/sh", "-c", check.command[1]] if check.command[0] == "CMD-SHELL" else check.command[1:]
+        started = time.monotonic()
+        try:
+            while task.desired_status == "RUNNING" and task.status is LastStatus.RUNNING:
+                ok = await _run_check(argv, env, check.timeout)
+                in_grace = time.monotonic() - started < check.start_period
+                if ok:
+                    task.health_failures = 0
+                    task.health = HealthStatus.HEALTHY
+                elif not in_grace:
+                    task.health_failures += 1
+                    if task.health_failures >= check.retries:
+                        task.health = HealthStatus.UNHEALTHY
+                await asyncio.sleep(check.interval)
+        finally:
+            shutil.rmtree(curl_home, ignore_errors=True)
+
+    # -- CPU and memory
+
+    async def _sample(self) -> None:
+        """Each RUNNING task's CPU (percent of its reserved vCPUs, as ECS reports service CPU
+        utilisation) and RSS, every second; a task above its memory is killed as ECS does."""
+        while True:
+            await asyncio.sleep(CPU_SAMPLE)
+            now = time.monotonic()
+            for service in self.services.values():
+                vcpus = service.spec.config.cpu / 1024
+                for task in service.tasks:
+                    if task.status is not LastStatus.RUNNING or task.pid is None:
+                        continue
+                    ticks, rss = _proc_usage(task.pid)
+                    if ticks is None:
+                        continue
+                    if task.last_ticks is not None:
+                        used = (ticks - task.last_ticks[0]) / CLK_TCK / max(1e-6, now - task.last_ticks[1])
+                        task.cpu_percent = 100 * used / vcpus
+                        task.cpu_samples.append(task.cpu_percent)
+                    task.last_ticks = (ticks, now)
+                    task.memory_mb = rss
+                    if rss > service.spec.config.memory and task.desired_status == "RUNNING":
+                        service.stop_task(task, "OutOfMemoryError: Container killed due to memory usage")
+                        _signal(task.pid, signal.SIGKILL)
+
+    # -- views
+
+    def services_json(self) -> list[dict]:
+        return [s.to_json() for s in self.services.values()]
+
+    def tasks_json(self, include_stopped: bool = True) -> list[dict]:
+        out = []
+        for service in self.services.values():
+            out.extend(t.to_json() for t in service.tasks)
+            if include_stopped:
+                out.extend(t.to_json() for t in service.stopped)
+        return out
+
+    def task(self, task_id: str) -> Task | None:
+        for service in self.services.values():
+            for task in list(service.tasks) + list(service.stopped):
+                if task.id == task_id:
+                    return task
+        return None
+
+
+async def _deregister(group, task_id: str) -> None:
+    try:
+        await group.deregister(task_id)
+    except Exception:  # already gone
+        pass
+
+
+async def _run_check(argv: list[str], env: Mapping[str, str], timeout: float) -> bool:
+    try:
+        process = await asyncio.create_subprocess_exec(*argv, env=dict(env), stdin=asyncio.subprocess.DEVNULL,
+                                                       stdout=asyncio.subprocess.DEVNULL,
+                                                       stderr=asyncio.subprocess.DEVNULL, start_new_session=True)
+    except OSError:
+        return False
+    try:
+        return await asyncio.wait_for(process.wait(), timeout) == 0
+    except asyncio.TimeoutError:
+        _signal(process.pid, signal.SIGKILL)
+        await process.wait()
+        return False
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _proc_usage(pid: int) -> tuple[int | None, float]:
+    """(utime+stime in clock ticks, RSS in MiB) of ``pid`` and its direct children."""
+    total, rss = None, 0.0
+    for candidate in [pid, *_children(pid)]:
+        try:
+            with open(f"/proc/{candidate}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+            ticks = int(fields[11]) + int(fields[12])
+            rss += int(fields[21]) * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
+            total = (total or 0) + ticks
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue
+    return total, rss
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", "rb") as handle:
+            return [int(p) for p in handle.read().split()]
+    except (FileNotFoundError, ProcessLookupError, ValueError):
+        return []

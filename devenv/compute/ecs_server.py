@@ -1,0 +1,138 @@
+"""The ECS process: ``python -m devenv.compute.ecs_server DEVENV_YAML``.
+
+Runs the service scheduler, the internal ALB and a small control API (services, tasks,
+deploy, scale, task metadata) that `devenv ps`, `status`, `deploy` and `scale` talk to. The
+supervisor runs it as the ``ecs`` component once Postgres, Redis and the emulator are up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from ..config.loader import load_project
+from ..errors import DevenvError
+from ..runtime.ports import HOST, load_remembered
+from ..runtime.statedir import StateDir
+from .ecs import Scheduler, ServiceSpec
+from .stack_values import stack_values
+
+log = logging.getLogger("devenv.ecs")
+
+
+def service_specs(project, values: dict[str, str]) -> dict[str, ServiceSpec]:
+    specs = {}
+    for name, config in project.config.services.items():
+        environment = dict(config.environment)
+        for key, ref in config.secrets.items():
+            environment[key] = values[ref]
+        environment.setdefault("AWS_REGION", project.config.region)
+        environment.setdefault("AWS_DEFAULT_REGION", project.config.region)
+        environment.setdefault("AWS_ENDPOINT_URL", values["aws.endpoint"])
+        environment.setdefault("AWS_ACCESS_KEY_ID", "test")
+        environment.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+        source = (project.root / config.build).resolve() if config.build else project.root
+        specs[name] = ServiceSpec(name, config, source, environment)
+    return specs
+
+
+def control_app(scheduler: Scheduler) -> web.Application:
+    app = web.Application()
+
+    async def services(request: web.Request) -> web.Response:
+        return web.json_response({"services": scheduler.services_json()})
+
+    async def tasks(request: web.Request) -> web.Response:
+        return web.json_response({"tasks": scheduler.tasks_json(request.query.get("stopped", "1") == "1")})
+
+    async def deploy(request: web.Request) -> web.Response:
+        service = scheduler.services.get(request.match_info["name"])
+        if service is None:
+            return web.json_response({"message": "unknown service"}, status=404)
+        deployment = service.new_revision("devenv deploy")
+        return web.json_response({"deployment": deployment.id, "revision": deployment.revision})
+
+    async def scale(request: web.Request) -> web.Response:
+        service = scheduler.services.get(request.match_info["name"])
+        if service is None:
+            return web.json_response({"message": "unknown service"}, status=404)
+        body = await request.json()
+        service.set_desired(int(body["desiredCount"]))
+        return web.json_response({"desiredCount": service.desired})
+
+    async def metadata(request: web.Request) -> web.Response:
+        task = scheduler.task(request.match_info["task"])
+        if task is None:
+            return web.json_response({"message": "unknown task"}, status=404)
+        data = task.to_json()
+        return web.json_response({
+            "Cluster": "devenv", "TaskARN": f"arn:aws:ecs:local:123456789012:task/devenv/{task.id}",
+            "Family": task.service, "Revision": str(task.revision), "DesiredStatus": task.desired_status,
+            "KnownStatus": data["lastStatus"], "LaunchType": "FARGATE",
+            "Containers": [{"Name": task.service, "DockerId": task.id, "KnownStatus": data["lastStatus"],
+                            "Health": {"status": data["healthStatus"]},
+                            "Networks": [{"NetworkMode": "awsvpc", "IPv4Addresses": [task.ip]}]}],
+        })
+
+    app.router.add_get("/services", services)
+    app.router.add_get("/tasks", tasks)
+    app.router.add_post("/services/{name}/deploy", deploy)
+    app.router.add_post("/services/{name}/scale", scale)
+    app.router.add_get("/v4/{task}", metadata)
+    app.router.add_get("/v4/{task}/task", metadata)
+    return app
+
+
+async def serve(config_file: Path) -> None:
+    project = load_project(config_file)
+    config = project.config
+    state = StateDir(project.state_dir)
+    ports = load_remembered(state.ports_file)
+    values = stack_values(project, state, ports)
+    balancer = None
+    if config.load_balancer is not None:
+        from .alb import LoadBalancer
+
+        lb_services = {name: s.load_balancer for name, s in config.services.items() if s.load_balancer}
+        balancer = LoadBalancer(config.load_balancer, lb_services, host=HOST, port=ports["alb"])
+        await balancer.start()
+    control = f"http://{HOST}:{ports['ecs']}"
+    scheduler = Scheduler(service_specs(project, values), state_dir=state.root / "ecs",
+                          log_dir=state.logs / "services", load_balancer=balancer, metadata_base=control)
+    runner = web.AppRunner(control_app(scheduler), access_log=None, handle_signals=False, shutdown_timeout=1.0)
+    await runner.setup()
+    await web.TCPSite(runner, HOST, ports["ecs"], reuse_address=True).start()
+    await scheduler.start()
+    print(f"ecs ready: control {control}" + (f", alb {HOST}:{ports['alb']}" if balancer else ""), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await scheduler.stop_all()
+    if balancer is not None:
+        await balancer.stop()
+    await runner.cleanup()
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if len(argv) != 2:
+        print("usage: python -m devenv.compute.ecs_server DEVENV_YAML", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve(Path(argv[1])))
+    except DevenvError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
+
