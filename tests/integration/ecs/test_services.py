@@ -1,0 +1,212 @@
+"""ECS emulation for real: task processes on their own loopback addresses, health checks,
+replacement, rolling deploys, rollback, manual and automatic scaling."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from devenv.compute.ecs_control import EcsControl
+from devenv.health import wait_until
+from devenv.runtime.record import read_record
+from tests.integration.conftest import Project, make_project_dir
+
+pytestmark = pytest.mark.integration
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "services"
+
+HEALTH = """
+    health_check:
+      command: [CMD-SHELL, "curl -f http://localhost:8000/health/live || exit 1"]
+      interval: 0.5
+      timeout: 1
+      retries: 2
+      start_period: 1"""
+
+
+def service(name: str, folder: str, extra: str = "", desired: int = 2) -> str:
+    return f"""
+  {name}:
+    build: services/{folder}
+    command: [python, app.py]
+    cpu: 512
+    memory: 1024
+    desired_count: {desired}{HEALTH}
+    deployment: {{minimum_healthy_percent: 50, maximum_percent: 200, circuit_breaker: {{enable: true, rollback: true}}}}{extra}"""
+
+
+STACK = f"""\
+name: ecsit
+infra:
+  postgres: {{}}
+  redis: false
+services:{service("keeper", "keeper", extra=chr(10) + "    secrets: {DATABASE_URL: postgres.url}")}{service("sick", "sick")}{service("roller", "roller")}{service("scaler", "scaler", desired=1, extra='''
+    autoscaling: {min: 1, max: 3, target_cpu: 40, scale_out_cooldown: 1, scale_in_cooldown: 3}''')}
+"""
+
+
+@pytest.fixture(scope="module")
+def stack():
+    root = make_project_dir()
+    for folder in ("keeper", "sick", "roller", "scaler"):
+        shutil.copytree(FIXTURES / "web", root / "services" / folder)
+    project = Project(root, STACK)
+    project.devenv("up")
+    record = read_record(project.state / "run" / "stack.json")
+    project.ecs = EcsControl(f"http://127.0.0.1:{record.ports['ecs']}")
+    yield project
+    project.devenv("down", "--volumes", check=False)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def running(stack, name: str) -> list[dict]:
+    return [t for t in stack.ecs.tasks(stopped=False) if t["service"] == name and t["lastStatus"] == "RUNNING"]
+
+
+def healthy(stack, name: str) -> list[dict]:
+    return [t for t in running(stack, name) if t["healthStatus"] == "HEALTHY"]
+
+
+def get(address: str, path: str = "/whoami", timeout: float = 5) -> dict:
+    with urllib.request.urlopen(f"http://{address}{path}", timeout=timeout) as response:
+        return json.loads(response.read())
+
+
+def service_view(stack, name: str) -> dict:
+    return next(s for s in stack.ecs.services() if s["serviceName"] == name)
+
+
+def test_desired_count_is_kept_on_distinct_loopback_addresses(stack):
+    assert wait_until(lambda: len(healthy(stack, "keeper")) == 2, timeout=30)
+    tasks = healthy(stack, "keeper")
+    addresses = {t["address"] for t in tasks}
+    assert len(addresses) == 2 and all(a.startswith("127.0.") and a.endswith(":8000") for a in addresses)
+    answers = {get(t["address"])["task"] for t in tasks}
+    assert answers == {t["taskId"] for t in tasks}  # each address is its own task
+    assert get(tasks[0]["address"])["database"] == "postgresql://"  # secrets from the stack
+    ps = stack.devenv("ps").stdout
+    assert "keeper" in ps and "HEALTHY" in ps
+    status = stack.devenv("status").stdout
+    assert "services" in status and "keeper" in status
+
+
+def test_killed_task_is_replaced(stack):
+    assert wait_until(lambda: len(healthy(stack, "keeper")) == 2, timeout=30)
+    victim = healthy(stack, "keeper")[0]
+    os.kill(victim["pid"], signal.SIGKILL)
+    assert wait_until(lambda: len(healthy(stack, "keeper")) == 2 and
+                      victim["taskId"] not in {t["taskId"] for t in healthy(stack, "keeper")}, timeout=30)
+    stopped = next(t for t in stack.ecs.tasks() if t["taskId"] == victim["taskId"])
+    assert stopped["lastStatus"] == "STOPPED"
+    assert stopped["stoppedReason"] == "Essential container in task exited (exit code -9)"
+
+
+def test_unhealthy_task_is_stopped_and_replaced(stack):
+    assert wait_until(lambda: len(healthy(stack, "sick")) == 2, timeout=30)
+    victim = healthy(stack, "sick")[0]
+    urllib.request.urlopen(urllib.request.Request(f"http://{victim['address']}/admin/unhealthy", data=b"",
+                                                  method="POST"), timeout=5).read()
+    assert wait_until(lambda: next(t for t in stack.ecs.tasks() if t["taskId"] == victim["taskId"])
+                      ["lastStatus"] == "STOPPED", timeout=30)
+    stopped = next(t for t in stack.ecs.tasks() if t["taskId"] == victim["taskId"])
+    assert stopped["healthStatus"] == "UNHEALTHY"
+    assert stopped["stoppedReason"] == "Task failed container health checks"
+    assert wait_until(lambda: len(healthy(stack, "sick")) == 2, timeout=30)
+
+
+def test_rolling_deploy_replaces_every_task_and_keeps_minimum_healthy(stack):
+    assert wait_until(lambda: service_view(stack, "roller")["deployments"][-1]["rolloutState"] == "COMPLETED"
+                      and len(healthy(stack, "roller")) == 2, timeout=30)
+    (stack.root / "services" / "roller" / "VERSION").write_text("2\n")
+    lowest = [2]
+    watching = threading.Event()
+
+    def watch() -> None:
+        while not watching.is_set():
+            lowest[0] = min(lowest[0], len(healthy(stack, "roller")))
+            time.sleep(0.05)  # sampling rate of the observer, not synchronisation
+
+    observer = threading.Thread(target=watch, daemon=True)
+    observer.start()
+    stack.devenv("deploy", "roller")
+
+    def rolled_out() -> bool:
+        tasks = healthy(stack, "roller")
+        view = service_view(stack, "roller")
+        return (view["deployments"][-1]["rolloutState"] == "COMPLETED" and len(tasks) == 2
+                and all(get(t["address"])["version"] == "2" for t in tasks) and view["runningCount"] == 2)
+
+    try:
+        assert wait_until(rolled_out, timeout=60, interval=0.2)
+    finally:
+        watching.set()
+        observer.join(timeout=5)
+    assert lowest[0] >= 1  # minimum healthy percent 50% of 2
+    assert service_view(stack, "roller")["revision"] == 2
+
+
+def test_broken_deployment_rolls_back_and_says_why(stack):
+    assert wait_until(lambda: service_view(stack, "roller")["deployments"][-1]["rolloutState"] == "COMPLETED",
+                      timeout=60)
+    before = service_view(stack, "roller")["revision"]
+    broken = stack.root / "services" / "roller" / "BROKEN"
+    broken.write_text("on purpose\n")
+    try:
+        stack.devenv("deploy", "roller")
+
+        def rolled_back() -> bool:
+            deployments = service_view(stack, "roller")["deployments"]
+            return (any(d["rolloutState"] == "FAILED" for d in deployments)
+                    and deployments[-1]["rolloutState"] == "COMPLETED"
+                    and deployments[-1]["revision"] == before)
+
+        assert wait_until(rolled_back, timeout=60, interval=0.2)
+    finally:
+        broken.unlink()
+    failed = next(d for d in service_view(stack, "roller")["deployments"] if d["rolloutState"] == "FAILED")
+    assert "circuit breaker" in failed["reason"] and "Essential container in task exited" in failed["reason"]
+    assert len(healthy(stack, "roller")) == 2
+    assert "rollback to revision" in stack.devenv("status").stdout
+
+
+def test_manual_scale(stack):
+    stack.devenv("scale", "keeper", "3")
+    assert wait_until(lambda: len(healthy(stack, "keeper")) == 3, timeout=30)
+    stack.devenv("scale", "keeper", "2")
+    assert wait_until(lambda: len(running(stack, "keeper")) == 2, timeout=30)
+
+
+def test_cpu_load_scales_out_then_idleness_scales_in(stack):
+    assert wait_until(lambda: len(healthy(stack, "scaler")) == 1, timeout=30)
+    stop = threading.Event()
+
+    def load() -> None:
+        deadline = time.monotonic() + 60  # bounded
+        while not stop.is_set() and time.monotonic() < deadline:
+            for task in healthy(stack, "scaler"):
+                try:
+                    get(task["address"], "/burn?ms=150", timeout=5)
+                except (urllib.error.URLError, OSError):
+                    pass
+
+    workers = [threading.Thread(target=load, daemon=True) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    try:
+        assert wait_until(lambda: service_view(stack, "scaler")["desiredCount"] >= 2, timeout=40, interval=0.2)
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=10)
+    assert wait_until(lambda: service_view(stack, "scaler")["desiredCount"] == 1, timeout=40, interval=0.2)
+    events = " ".join(e["message"] for e in service_view(stack, "scaler")["events"])
+    assert "above target" in events and "below target" in events
