@@ -1,0 +1,171 @@
+"""The internal ALB in front of real ECS tasks: routing, replacement of a killed task, a
+rolling deploy under steady load with no failed request, draining of a slow request."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from devenv.compute.ecs_control import EcsControl
+from devenv.health import wait_until
+from devenv.runtime.record import read_record
+from tests.integration.conftest import Project, make_project_dir
+
+pytestmark = pytest.mark.integration
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "services"
+
+STACK = """\
+name: albit
+infra:
+  postgres: false
+  redis: false
+load_balancer:
+  hostname: internal-alb.albit.local
+  idle_timeout: 10
+services:
+  front:
+    build: services/front
+    command: [python, app.py]
+    cpu: 512
+    memory: 1024
+    desired_count: 2
+    health_check:
+      command: [CMD-SHELL, "curl -f http://localhost:8000/health/live || exit 1"]
+      interval: 0.5
+      timeout: 1
+      retries: 2
+      start_period: 1
+    deployment: {minimum_healthy_percent: 100, maximum_percent: 200}
+    load_balancer:
+      paths: ["/front/*"]
+      priority: 10
+      deregistration_delay: 6
+      health_check: {path: /front/health/live, interval: 0.5, timeout: 1, healthy_threshold: 2,
+                     unhealthy_threshold: 2}
+"""
+
+
+@pytest.fixture(scope="module")
+def stack():
+    root = make_project_dir()
+    shutil.copytree(FIXTURES / "web", root / "services" / "front")
+    project = Project(root, STACK)
+    project.devenv("up")
+    record = read_record(project.state / "run" / "stack.json")
+    project.ecs = EcsControl(f"http://127.0.0.1:{record.ports['ecs']}")
+    project.alb = project.env()["DEVENV_ALB_URL"]
+    yield project
+    project.devenv("down", "--volumes", check=False)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def through_alb(stack, path: str = "/front/whoami", timeout: float = 10) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(stack.alb + path, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, {}
+
+
+def serving(stack) -> list[dict]:
+    view = next(s for s in stack.ecs.services() if s["serviceName"] == "front")
+    tasks = [t for t in stack.ecs.tasks(stopped=False) if t["lastStatus"] == "RUNNING"]
+    return tasks if view["healthyCount"] == 2 and len(tasks) == 2 else []
+
+
+def test_round_robin_with_forwarding_headers(stack):
+    assert wait_until(lambda: serving(stack), timeout=30)
+    seen = set()
+    for _ in range(6):
+        status, body = through_alb(stack)
+        assert status == 200
+        seen.add(body["task"])
+        assert body["xff"] == "127.0.0.1" and body["trace"].startswith("Root=1-")
+        assert body["path"] == "/front/whoami"
+    assert seen == {t["taskId"] for t in serving(stack)}
+    assert through_alb(stack, "/elsewhere")[0] == 404  # no listener rule matches
+
+
+def test_killed_task_leaves_the_rotation_and_is_replaced(stack):
+    assert wait_until(lambda: serving(stack), timeout=30)
+    victim = serving(stack)[0]
+    os.kill(victim["pid"], signal.SIGKILL)
+    assert wait_until(lambda: serving(stack) and victim["taskId"] not in {t["taskId"] for t in serving(stack)},
+                      timeout=30)
+    answers = [through_alb(stack) for _ in range(10)]
+    assert all(status == 200 for status, _ in answers)
+    assert victim["taskId"] not in {body["task"] for _, body in answers}
+
+
+def test_rolling_deploy_under_steady_load_fails_no_request(stack):
+    assert wait_until(lambda: serving(stack), timeout=30)
+    (stack.root / "services" / "front" / "VERSION").write_text("2\n")
+    results: list[int] = []
+    versions: set[str] = set()
+    stop = threading.Event()
+
+    def load() -> None:  # ~50 requests/s, bounded in time
+        deadline = time.monotonic() + 90
+        while not stop.is_set() and time.monotonic() < deadline:
+            status, body = through_alb(stack)
+            results.append(status)
+            if body:
+                versions.add(body["version"])
+            time.sleep(0.02)  # pacing of the load generator
+
+    generator = threading.Thread(target=load, daemon=True)
+    generator.start()
+    try:
+        assert wait_until(lambda: len(results) > 20, timeout=10)
+        stack.devenv("deploy", "front")
+
+        def done() -> bool:
+            tasks = serving(stack)
+            return bool(tasks) and all(t["revision"] == 2 for t in tasks)
+
+        assert wait_until(done, timeout=90, interval=0.2)
+        count = len(results)
+        assert wait_until(lambda: len(results) > count + 20, timeout=10)  # keeps serving afterwards
+    finally:
+        stop.set()
+        generator.join(timeout=15)
+    failures = [s for s in results if s != 200]
+    assert failures == [], f"{len(failures)} of {len(results)} requests failed: {sorted(set(failures))}"
+    assert versions == {"1", "2"}
+
+
+def test_draining_lets_a_slow_in_flight_request_finish(stack):
+    assert wait_until(lambda: serving(stack), timeout=30)
+    stack.devenv("scale", "front", "1")
+    assert wait_until(lambda: len([t for t in stack.ecs.tasks(stopped=False) if t["lastStatus"] == "RUNNING"]) == 1,
+                      timeout=30)
+    only = [t for t in stack.ecs.tasks(stopped=False) if t["lastStatus"] == "RUNNING"][0]
+    slow: dict = {}
+
+    def slow_request() -> None:
+        slow["status"], slow["body"] = through_alb(stack, "/front/slow?s=3", timeout=20)
+
+    requester = threading.Thread(target=slow_request)
+    requester.start()
+
+    def in_flight() -> bool:
+        with urllib.request.urlopen(f"http://{only['address']}/stats", timeout=5) as response:
+            return json.loads(response.read())["slow_in_flight"] == 1
+
+    assert wait_until(in_flight, timeout=10)  # the slow request is on the task before the deploy
+    stack.devenv("deploy", "front")  # the old task drains once the new one is healthy
+    requester.join(timeout=30)
+    assert slow["status"] == 200 and slow["body"]["task"] == only["taskId"]
+    assert wait_until(lambda: next(t for t in stack.ecs.tasks() if t["taskId"] == only["taskId"])
+                      ["lastStatus"] == "STOPPED", timeout=30)
+    stack.devenv("scale", "front", "2")
