@@ -75,6 +75,9 @@ def up(file: Optional[Path] = _file_option,
     if result.already_running:
         out.print(f"[bold]{stack.config.name}[/] is already running")
     _print_deploy(result.deploy)
+    if not result.already_running:
+        for line in (*result.record.seed, *result.record.seed_objects):
+            out.print(f"seed: {line}", highlight=False)
     _print_ready(stack, time.monotonic() - started, record=result.record)
 
 
@@ -167,6 +170,22 @@ def logs(component: Optional[str] = typer.Argument(None, help="one component (de
                 show(name, line)
         except KeyboardInterrupt:
             pass
+
+
+@app.command()
+def seed(file: Optional[Path] = _file_option) -> None:
+    """Apply pending migrations, seed data and seed objects (idempotent)."""
+    for line in _stack(file).seed().lines():
+        out.print(f"seed: {line}", highlight=False)
+
+
+@app.command()
+def reset(file: Optional[Path] = _file_option) -> None:
+    """Return the running stack to its seeded state: empty tables, queues, buckets and cache, then seed."""
+    started = time.monotonic()
+    for line in _stack(file).seed(reset=True).lines():
+        out.print(f"reset: {line}", highlight=False)
+    out.print(f"[green]✓[/] back to the seeded state in {time.monotonic() - started:.1f}s")
 
 
 @app.command()

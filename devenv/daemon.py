@@ -14,7 +14,7 @@ from .errors import DevenvError
 from .runtime.lock import SupervisorLock
 from .runtime.ports import load_remembered
 from .runtime.record import StackPhase, write_record
-from .stack import Deployer, Stack
+from .stack import Provisioner, Stack
 from .supervisor import Supervisor, install_signal_handlers
 
 
@@ -30,13 +30,14 @@ def main(argv: list[str]) -> int:
             return 3
         try:
             ports = load_remembered(stack.state.ports_file)
-            deployer = Deployer(stack, ports)
-            deployer.prewarm()
-            components = stack.components(ports, on_emulator_ready=deployer.on_emulator_ready)
+            provisioner = Provisioner(stack, ports)
+            provisioner.prewarm()
+            components = stack.components(ports, on_emulator_ready=provisioner.on_emulator_ready,
+                                          on_postgres_ready=provisioner.on_postgres_ready)
             supervisor = Supervisor(stack.config.name, components, ports=ports,
                                     config_digest=stack.process_digest(),
                                     on_record=lambda r: write_record(stack.state.record_file, r))
-            deployer.on_report = lambda summary: supervisor.annotate(deploy=summary)
+            provisioner.on_report = supervisor.annotate
             install_signal_handlers(supervisor)
             print(f"supervisor started for stack {stack.config.name}", flush=True)
             record = supervisor.run()

@@ -96,13 +96,14 @@ class Stack:
         return bool(self.config.functions) or self.config.api is not None
 
     def components(self, ports: dict[str, int], *,
-                   on_emulator_ready: Callable[[bool], None] | None = None) -> list[Component]:
+                   on_emulator_ready: Callable[[bool], None] | None = None,
+                   on_postgres_ready: Callable[[bool], None] | None = None) -> list[Component]:
         """The components to supervise, given their ports."""
         found: list[Component] = []
         if self.config.infra.postgres is not None:
             binaries = find_postgres(self.config.infra.postgres.version)
             found.append(Postgres(self.config.infra.postgres, binaries, self.state, ports["postgres"],
-                                  user=unprivileged_user()))
+                                  user=unprivileged_user(), on_ready=on_postgres_ready))
         if self.config.infra.redis is not None:
             found.append(Redis(self.config.infra.redis, find_redis(), self.state, ports["redis"]))
         found.append(make_emulator(self.config.emulator, self.state, ports["emulator"], on_emulator_ready))
@@ -258,6 +259,23 @@ class Stack:
             raise ComponentError("stack", f"not ready after {timeout:g}s (phase {record.phase.value})")
         return record
 
+    def seeder(self, ports: dict[str, int], *, aws=None, database: bool = True):
+        """A Seeder bound to this stack's Postgres, emulator (``aws``) and Redis."""
+        from .seed.seeder import Seeder
+
+        values = stack_values(self.project, self.state, ports)
+        return Seeder(self.project, database_url=values.get("postgres.url") if database else None, aws=aws,
+                      redis_url=values.get("redis.url"))
+
+    def seed(self, *, reset: bool = False):
+        """`devenv seed` / `devenv reset` against the running stack."""
+        from .aws.endpoint import AwsEndpoint, clients
+
+        record = self._require_running_record()
+        aws = clients(AwsEndpoint(self.endpoint_url(record.ports), self.config.region))
+        seeder = self.seeder(record.ports, aws=aws)
+        return seeder.reset() if reset else seeder.seed()
+
     def deploy(self, ports: dict[str, int]):
         """Plans and applies the managed plane (queues, buses, rules, buckets)."""
         from .aws import deploy as aws_deploy
@@ -277,9 +295,10 @@ class Stack:
             raise StateError("another devenv supervisor holds this project's lock",
                              hint="`devenv status` shows it; `devenv down` stops it")
         ports = {k: c.port for k, c in choices.items()}
-        deployer = Deployer(self, ports)
-        deployer.prewarm()
-        components = self.components(ports, on_emulator_ready=deployer.on_emulator_ready)
+        provisioner = Provisioner(self, ports)
+        provisioner.prewarm()
+        components = self.components(ports, on_emulator_ready=provisioner.on_emulator_ready,
+                                     on_postgres_ready=provisioner.on_postgres_ready)
         announced = threading.Event()
 
         def publish(record: StackRecord) -> None:
@@ -292,7 +311,7 @@ class Stack:
 
         supervisor = Supervisor(self.config.name, components, on_record=publish, ports=ports,
                                 config_digest=self.process_digest())
-        deployer.on_report = lambda summary: supervisor.annotate(deploy=summary)
+        provisioner.on_report = supervisor.annotate
         install_signal_handlers(supervisor)
         try:
             record = supervisor.run()
@@ -354,31 +373,42 @@ class Stack:
         return notes
 
 
-class Deployer:
-    """Applies the managed plane when the emulator becomes ready, and again whenever the
-    emulator restarts (an in-memory emulator forgets everything when it dies)."""
+class Provisioner:
+    """Brings data planes to their declared state as components become ready: the managed
+    plane and seed objects when the emulator is ready (again after it restarts: an in-memory
+    emulator forgets everything), migrations and seed data when Postgres is ready."""
 
     def __init__(self, stack: Stack, ports: dict[str, int]):
         self._stack = stack
         self._ports = ports
-        self.on_report: Callable[[DeploySummary], None] | None = None
+        self.on_report: Callable[..., None] | None = None  # receives record fields (deploy=, seed=)
 
     def prewarm(self) -> None:
         """Imports boto3 and builds the deploy's clients in the background while the
         emulator boots, so the first deploy does not pay for them (~0.3-0.5 s)."""
-        def build() -> None:
-            from .aws.endpoint import AwsEndpoint, clients
+        threading.Thread(target=lambda: self._aws(("sqs", "events", "s3", "sts")), daemon=True,
+                         name="deploy-prewarm").start()
 
-            aws = clients(AwsEndpoint(self._stack.endpoint_url(self._ports), self._stack.config.region))
-            for service in ("sqs", "events", "s3", "sts"):
-                aws.client(service)
+    def _aws(self, services: tuple[str, ...] = ()):
+        from .aws.endpoint import AwsEndpoint, clients
 
-        threading.Thread(target=build, daemon=True, name="deploy-prewarm").start()
+        aws = clients(AwsEndpoint(self._stack.endpoint_url(self._ports), self._stack.config.region))
+        for service in services:
+            aws.client(service)
+        return aws
 
     def on_emulator_ready(self, restarted: bool) -> None:
         summary = DeploySummary.of(self._stack.deploy(self._ports))
+        lines = self._stack.seeder(self._ports, aws=self._aws(), database=False).objects().lines()
+        self._report(deploy=summary, seed_objects=tuple(line for line in lines if "object" in line))
+
+    def on_postgres_ready(self, restarted: bool) -> None:
+        report = self._stack.seeder(self._ports, aws=None).database()
+        self._report(seed=tuple(report.lines()))
+
+    def _report(self, **fields) -> None:
         if self.on_report is not None:
-            self.on_report(summary)
+            self.on_report(**fields)
 
 
 def _mark_stopped(record: StackRecord) -> StackRecord:

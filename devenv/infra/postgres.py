@@ -12,6 +12,7 @@ import pwd
 import signal
 import stat
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
@@ -76,6 +77,7 @@ class Postgres:
     state: StateDir
     port: int
     user: str | None = None  # OS account to run as (None: the current one)
+    on_ready: Callable[[bool], None] | None = None  # e.g. apply migrations and seed data
     name: str = NAME
     kind: ComponentKind = ComponentKind.INFRA
     depends_on: tuple[str, ...] = ()
@@ -165,3 +167,5 @@ class Postgres:
                     conn.execute(f'CREATE DATABASE "{self.config.database}"')
         except psycopg.Error as exc:
             raise ComponentError(NAME, f"could not create database {self.config.database}: {exc}") from None
+        if self.on_ready is not None:
+            self.on_ready(restarted)

@@ -76,6 +76,8 @@ class StackRecord:
     ports: dict[str, int] = field(default_factory=dict)
     config_digest: str = ""  # of the settings the running processes were started with
     deploy: "DeploySummary | None" = None  # the last deployment of the managed plane
+    seed: tuple[str, ...] = ()  # what the last seeding of the database did
+    seed_objects: tuple[str, ...] = ()
     error: str | None = None
     error_component: str | None = None
     error_details: tuple[str, ...] = ()
@@ -98,7 +100,8 @@ class StackRecord:
         if deploy is not None:
             deploy = DeploySummary(tuple(deploy["changes"]), tuple(deploy["notices"]), deploy["seconds"])
         return cls(**dict(data, phase=StackPhase(data["phase"]), components=components,
-                          error_details=tuple(data.get("error_details", ())), deploy=deploy))
+                          error_details=tuple(data.get("error_details", ())), deploy=deploy,
+                          seed=tuple(data.get("seed", ())), seed_objects=tuple(data.get("seed_objects", ()))))
 
 
 def write_record(path: Path, record: StackRecord) -> None:
