@@ -1,0 +1,136 @@
+"""The devenv pytest plugin (registered through the ``pytest11`` entry point).
+
+A team's suite gets the running stack through fixtures: ``devenv_stack`` (started once per
+session, or reused when one is running; stopped at the end only if this session started
+it, unless ``--devenv-keep``), ``devenv_env``, ``api`` (an ApiClient on the API Gateway
+stage), ``aws`` (a factory of boto3 clients bound to the emulator or the Lambda endpoint),
+``db`` (a psycopg connection), ``cache`` (a Redis client), ``events`` (capture on the
+default application bus; ``event_capture(bus)`` for another) and ``wait`` (a condition wait
+with a deadline).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+def pytest_addoption(parser) -> None:
+    group = parser.getgroup("devenv")
+    group.addoption("--devenv-file", default=None, help="devenv.yaml of the stack under test")
+    group.addoption("--devenv-keep", action="store_true", help="leave a stack this session started running")
+
+
+class RunningStack:
+    def __init__(self, stack, started: bool):
+        self.stack = stack
+        self.started = started
+        self.env = stack.environment()
+
+    @property
+    def config(self):
+        return self.stack.config
+
+
+@pytest.fixture(scope="session")
+def devenv_stack(request):
+    from devenv.config.loader import load_project
+    from devenv.stack import Stack
+
+    option = request.config.getoption("--devenv-file")
+    path = Path(option) if option else (Path(os.environ["DEVENV_FILE"]) if os.environ.get("DEVENV_FILE") else None)
+    stack = Stack(load_project(path or Path(request.config.rootpath)))
+    started = not stack.is_running()
+    stack.up()
+    yield RunningStack(stack, started)
+    if started and not request.config.getoption("--devenv-keep"):
+        stack.down()
+
+
+@pytest.fixture(scope="session")
+def devenv_env(devenv_stack) -> dict[str, str]:
+    return dict(devenv_stack.env)
+
+
+@pytest.fixture(scope="session")
+def api(devenv_env):
+    from devenv.testing.api import ApiClient
+
+    if "DEVENV_API_URL" not in devenv_env:
+        pytest.fail("the stack has no `api:` section, so there is no API to call")
+    return ApiClient(devenv_env["DEVENV_API_URL"])
+
+
+@pytest.fixture(scope="session")
+def aws(devenv_env):
+    import boto3
+
+    made = {}
+
+    def client(service: str):
+        if service not in made:
+            endpoint = devenv_env["AWS_ENDPOINT_URL_LAMBDA"] if service == "lambda" else devenv_env["AWS_ENDPOINT_URL"]
+            made[service] = boto3.client(service, endpoint_url=endpoint, region_name=devenv_env["AWS_REGION"],
+                                         aws_access_key_id="test", aws_secret_access_key="test")
+        return made[service]
+
+    return client
+
+
+@pytest.fixture
+def db(devenv_env):
+    import psycopg
+
+    with psycopg.connect(devenv_env["DATABASE_URL"], autocommit=True) as conn:
+        yield conn
+
+
+@pytest.fixture(scope="session")
+def cache(devenv_env):
+    import redis
+
+    client = redis.Redis.from_url(devenv_env["REDIS_URL"], decode_responses=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def event_capture(aws, devenv_stack):
+    from devenv.testing.capture import EventCapture
+
+    started = []
+
+    def capture(bus: str) -> EventCapture:
+        found = EventCapture(aws("sqs"), aws("events"), bus=bus, region=devenv_stack.config.region).start()
+        started.append(found)
+        return found
+
+    yield capture
+    for found in started:
+        found.stop()
+
+
+@pytest.fixture
+def events(event_capture, devenv_stack):
+    buses = [b for b in devenv_stack.config.event_buses if b != "default"]
+    return event_capture(buses[0] if buses else "default")
+
+
+@pytest.fixture(scope="session")
+def wait():
+    from devenv.health import wait_until
+
+    def until(condition, timeout: float = 10.0, interval: float = 0.05, message: str = "condition"):
+        holder = {}
+
+        def check():
+            holder["value"] = condition()
+            return bool(holder["value"])
+
+        if not wait_until(check, timeout=timeout, interval=interval):
+            raise AssertionError(f"{message} did not hold within {timeout:g}s (last: {holder.get('value')!r})")
+        return holder["value"]
+
+    return until
