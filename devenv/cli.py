@@ -188,6 +188,61 @@ def reset(file: Optional[Path] = _file_option) -> None:
     out.print(f"[green]✓[/] back to the seeded state in {time.monotonic() - started:.1f}s")
 
 
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def e2e(ctx: typer.Context, file: Optional[Path] = _file_option,
+        keep: bool = typer.Option(False, "--keep", help="leave the stack up afterwards for inspection"),
+        junit: Path = typer.Option(Path("test-results/e2e.xml"), "--junit", help="JUnit XML report for CI"),
+        suite: Path = typer.Option(Path("tests/e2e"), "--suite", help="the end-to-end tests, under the project")) -> None:
+    """Bring the stack up if needed, run the end-to-end suite, write JUnit XML; non-zero on failure.
+
+    Extra arguments go to pytest (e.g. `devenv e2e -k lifecycle`)."""
+    import subprocess
+    import sys
+
+    stack = _stack(file)
+    tests = stack.project.root / suite
+    if not tests.exists():
+        raise DevenvError(f"no end-to-end suite at {tests}", hint="pass --suite PATH")
+    started = not stack.is_running()
+    clock = time.monotonic()
+    if started:
+        with _Progress(stack.config.name) as progress:
+            stack.up(on_record=progress.update)
+        out.print(f"[green]✓[/] stack up in {time.monotonic() - clock:.1f}s")
+    junit_path = stack.project.root / junit
+    junit_path.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "pytest", str(tests), "-q", "-p", "no:cacheprovider",
+               f"--junitxml={junit_path}", "--devenv-file", str(stack.project.files[0]), *ctx.args]
+    try:
+        code = subprocess.call(command, cwd=stack.project.root)
+    finally:
+        if started and not keep:
+            stack.down()
+    out.print(f"{'[green]✓ passed' if code == 0 else '[red]✗ failed'}[/] in {time.monotonic() - clock:.1f}s "
+              f"· JUnit: {junit_path}" + (" · stack left running (--keep)" if keep and started else ""))
+    raise typer.Exit(code)
+
+
+@app.command()
+def tour(file: Optional[Path] = _file_option) -> None:
+    """A first-day walkthrough: one placement's trip through the architecture, hop by hop."""
+    from .tour import steps
+
+    stack = _stack(file)
+    if not stack.is_running():
+        out.print("Starting the stack first (devenv up)…")
+        with _Progress(stack.config.name) as progress:
+            stack.up(on_record=progress.update)
+    out.print("[bold]A placement's trip through Nedlia[/] (flow 1 of NEDLIA.md)\n")
+    for step in steps(stack):
+        out.print(f"[bold cyan]{step.title}[/]")
+        out.print(f"  {step.explanation}", highlight=False)
+        for label, value in step.facts:
+            out.print(f"  [green]observed[/] {label}: {value}", highlight=False)
+        out.print()
+    out.print("Next: `devenv logs -f`, `devenv ps`, `devenv status`; every flow is a test in tests/e2e.")
+
+
 @app.command()
 def ps(file: Optional[Path] = _file_option,
        all_tasks: bool = typer.Option(False, "--all", "-a", help="include stopped tasks")) -> None:

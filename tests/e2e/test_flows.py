@@ -1,0 +1,216 @@
+"""Nedlia's flows end to end, through the public API only (../shared/NEDLIA.md), against the
+stack of the repo's devenv.yaml + devenv.local.yaml. Each test asserts what a user would
+check — HTTP answers, rows, notifications, queue depths — with condition waits."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+import uuid
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+VIDEO = "vid-cooking"  # seeded, 600 s
+ADVERTISER = "adv-acme"
+
+
+def new_video(api, duration: float | None = 300) -> str:
+    video = f"vid-e2e-{uuid.uuid4().hex[:8]}"
+    response = api.post("/videos", {"id": video, "title": "e2e", "duration_seconds": duration})
+    assert response.status == 201, response.body
+    return video
+
+
+def place(api, video: str, start: float, end: float) -> dict:
+    response = api.post("/placements", {"video_id": video, "advertiser_id": ADVERTISER, "product": "kettle",
+                                         "start_seconds": start, "end_seconds": end})
+    assert response.status == 201, response.body
+    assert response.body["status"] == "pending"
+    return response.body
+
+
+def settled(api, wait, placement_id: str, timeout: float = 20) -> dict:
+    return wait(lambda: (r := api.get(f"/placements/{placement_id}")).body
+                if r.status == 200 and r.body["status"] != "pending" else None,
+                timeout=timeout, message=f"placement {placement_id} decided")
+
+
+def notifications(db, placement_id: str) -> list[tuple]:
+    return db.execute("select kind, message, s3_key from notifications where placement_id = %s",
+                      (placement_id,)).fetchall()
+
+
+def queue_depth(aws, name: str) -> int:
+    sqs = aws("sqs")
+    url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+
+class Load:
+    """Steady requests through the API in a background thread, bounded in time; records
+    every status so a test can say "no request failed"."""
+
+    def __init__(self, api, path: str, rate: float = 20.0, limit: float = 120.0):
+        self.api, self.path, self.pause, self.limit = api, path, 1 / rate, limit
+        self.statuses: list[int] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.limit
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            self.statuses.append(self.api.get(self.path).status)
+            time.sleep(self.pause)  # pacing of the load generator
+
+    def __enter__(self) -> "Load":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    @property
+    def failures(self) -> list[int]:
+        return [s for s in self.statuses if not 200 <= s < 300]
+
+
+def services(devenv_stack) -> dict[str, dict]:
+    return {s["serviceName"]: s for s in devenv_stack.stack.ecs().services()}
+
+
+def tasks(devenv_stack, service: str) -> list[dict]:
+    return [t for t in devenv_stack.stack.ecs().tasks(stopped=False)
+            if t["service"] == service and t["lastStatus"] == "RUNNING"]
+
+
+def test_placement_lifecycle(api, db, events, wait):
+    placement = place(api, VIDEO, 10, 20)
+    decided = settled(api, wait, placement["id"])
+    assert decided["status"] == "validated" and decided["reason"] in (None, "")
+    created = events.wait_for({"detail-type": ["placement.created"], "detail": {"placement_id": [placement["id"]]}})
+    assert created["source"] == "nedlia.placement-service"
+    validated = events.wait_for({"detail-type": ["placement.validated"],
+                                 "detail": {"placement_id": [placement["id"]]}})
+    assert validated["source"] == "nedlia.validation-service"
+    sent = wait(lambda: notifications(db, placement["id"]), message="notification stored")
+    assert sent[0][0] == "placement.validated" and sent[0][2].startswith("notifications/")
+
+
+def test_rejection_outside_the_video(api, db, events, wait):
+    placement = place(api, VIDEO, 590, 700)
+    decided = settled(api, wait, placement["id"])
+    assert decided["status"] == "rejected"
+    assert "after the video's end" in decided["reason"]
+    events.wait_for({"detail-type": ["placement.rejected"], "detail": {"placement_id": [placement["id"]]}})
+    sent = wait(lambda: notifications(db, placement["id"]), message="notification stored")
+    assert sent[0][0] == "placement.rejected"
+
+
+def test_poison_message_goes_to_the_dlq_then_redrive_completes_the_flow(api, aws, db, events, wait):
+    pending_video = new_video(api, duration=None)  # metadata not processed: validation cannot decide
+    poison = place(api, pending_video, 5, 15)
+    healthy = place(api, VIDEO, 30, 40)
+    assert settled(api, wait, healthy["id"])["status"] == "validated"
+
+    sqs = aws("sqs")
+    dlq = sqs.get_queue_url(QueueName="nedlia-validation-dlq")["QueueUrl"]
+    source = sqs.get_queue_url(QueueName="nedlia-validation")["QueueUrl"]
+
+    def in_dlq():
+        return queue_depth(aws, "nedlia-validation-dlq") >= 1
+
+    wait(in_dlq, timeout=45, interval=0.2, message="poison message in the DLQ")
+    assert api.get(f"/placements/{poison['id']}").body["status"] == "pending"
+    # Its batch-mate was validated exactly once: partial batch responses did not retry it.
+    events.poll()
+    validated_healthy = [e for e in events.seen if e["detail-type"] == "placement.validated"
+                         and e["detail"]["placement_id"] == healthy["id"]]
+    assert len(validated_healthy) == 1
+
+    # The fix: the video's metadata arrives. Then redrive the DLQ to its source queue.
+    assert api.patch(f"/videos/{pending_video}", {"duration_seconds": 120}).status == 200
+    moved = 0
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and queue_depth(aws, "nedlia-validation-dlq"):
+        for message in sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", []):
+            sqs.send_message(QueueUrl=source, MessageBody=message["Body"])
+            sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
+            moved += 1
+    assert moved >= 1
+    assert settled(api, wait, poison["id"], timeout=30)["status"] == "validated"
+    wait(lambda: notifications(db, poison["id"]), message="notification for the redriven placement")
+    assert queue_depth(aws, "nedlia-validation-dlq") == 0  # nothing lost, nothing left behind
+
+
+def test_second_validation_of_a_video_reads_the_cache(api, cache, wait):
+    video = new_video(api, duration=300)
+    hits = int(cache.get("stats:video_cache:hit") or 0)
+    misses = int(cache.get("stats:video_cache:miss") or 0)
+    first = place(api, video, 10, 20)
+    assert settled(api, wait, first["id"])["status"] == "validated"
+    assert int(cache.get("stats:video_cache:miss") or 0) == misses + 1
+    assert cache.exists(f"video:{video}")
+    second = place(api, video, 30, 40)
+    assert settled(api, wait, second["id"])["status"] == "validated"
+    assert int(cache.get("stats:video_cache:hit") or 0) >= hits + 1
+    assert int(cache.get("stats:video_cache:miss") or 0) == misses + 1  # no second read of Postgres
+
+
+def test_killed_placement_task_under_load_is_replaced_and_requests_keep_succeeding(api, devenv_stack, wait):
+    existing = place(api, VIDEO, 50, 60)
+    wait(lambda: len(tasks(devenv_stack, "placement-service")) >= 2, timeout=30)
+    with Load(api, f"/placements/{existing['id']}") as load:
+        wait(lambda: len(load.statuses) >= 20, timeout=15)
+        victim = tasks(devenv_stack, "placement-service")[0]
+        os.kill(victim["pid"], signal.SIGKILL)
+        wait(lambda: victim["taskId"] not in {t["taskId"] for t in tasks(devenv_stack, "placement-service")}
+             and services(devenv_stack)["placement-service"]["healthyCount"]
+             >= services(devenv_stack)["placement-service"]["desiredCount"], timeout=60, interval=0.2,
+             message="replacement task healthy")
+        count = len(load.statuses)
+        wait(lambda: len(load.statuses) >= count + 20, timeout=15)
+    assert load.failures == [], f"{len(load.failures)} of {len(load.statuses)} requests failed"
+
+
+def test_rolling_deploy_under_load_fails_no_request(api, devenv_stack, wait):
+    existing = place(api, VIDEO, 70, 80)
+    before = services(devenv_stack)["placement-service"]["revision"]
+    with Load(api, f"/placements/{existing['id']}") as load:
+        wait(lambda: len(load.statuses) >= 20, timeout=15)
+        devenv_stack.stack.ecs().deploy("placement-service")
+
+        def rolled() -> bool:
+            view = services(devenv_stack)["placement-service"]
+            running = tasks(devenv_stack, "placement-service")
+            return (view["deployments"][-1]["rolloutState"] == "COMPLETED" and view["revision"] == before + 1
+                    and running and all(t["revision"] == before + 1 for t in running))
+
+        wait(rolled, timeout=90, interval=0.2, message="rollout completed")
+    assert load.failures == [], f"{len(load.failures)} of {len(load.statuses)} requests failed"
+    assert len(load.statuses) > 20
+
+
+def test_cpu_load_scales_out_and_idleness_scales_back_in(api, devenv_stack, wait):
+    existing = place(api, VIDEO, 90, 100)
+    start = services(devenv_stack)["placement-service"]["desiredCount"]
+    loads = [Load(api, f"/placements/{existing['id']}/score", rate=50, limit=60) for _ in range(3)]
+    for load in loads:
+        load.__enter__()
+    try:
+        wait(lambda: services(devenv_stack)["placement-service"]["desiredCount"] > start, timeout=60,
+             interval=0.25, message="scale-out above the starting count")
+    finally:
+        for load in loads:
+            load.__exit__(None, None, None)
+    wait(lambda: services(devenv_stack)["placement-service"]["desiredCount"] == start, timeout=90, interval=0.25,
+         message="scale-in back to the minimum after the cooldown")
+    messages = " ".join(e["message"] for e in services(devenv_stack)["placement-service"]["events"])
+    assert "above target" in messages and "below target" in messages
