@@ -1,0 +1,1 @@
+"""notification-service: records notifications (outbox table) with a JSON copy in S3."""

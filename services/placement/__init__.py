@@ -1,0 +1,1 @@
+"""placement-service: owns videos and placements; publishes placement.created."""

@@ -1,0 +1,1 @@
+"""validation-service: decides whether a placement fits its video."""
