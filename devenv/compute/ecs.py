@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import hashlib
 import ipaddress
 import logging
 import os
@@ -115,23 +116,38 @@ class Task:
 
 
 class AddressPool:
-    """Loopback addresses for tasks: 127.0.0.2 upward; 127.0.0.1 stays the stack's own."""
+    """Loopback addresses for tasks. Each stack draws from its own 127.N.0.0/16 (N from the
+    state folder's path), so two projects' tasks never share an address, and an address whose
+    port is still held (a task of a crashed run in its last moments) is skipped."""
 
-    def __init__(self, first: str = "127.0.0.2"):
+    def __init__(self, first: str = "127.0.0.2", *, port: int | None = None, is_free=None):
         self._next = int(ipaddress.IPv4Address(first))
         self._free: list[str] = []
         self._used: set[str] = set()
+        self._port = port
+        self._is_free = is_free
 
-    def take(self) -> str:
-        if self._free:
-            ip = self._free.pop(0)
-        else:
-            ip = str(ipaddress.IPv4Address(self._next))
-            self._next += 1
-            if ip.endswith(".255") or ip.endswith(".0"):
-                return self.take()
-        self._used.add(ip)
-        return ip
+    @classmethod
+    def for_stack(cls, state_dir: Path) -> "AddressPool":
+        from ..runtime.ports import is_free
+
+        octet = 1 + int.from_bytes(hashlib.sha256(str(state_dir).encode()).digest()[:2], "big") % 250
+        return cls(f"127.{octet}.0.2", is_free=is_free)
+
+    def take(self, port: int | None = None) -> str:
+        for _ in range(1024):
+            if self._free:
+                ip = self._free.pop(0)
+            else:
+                ip = str(ipaddress.IPv4Address(self._next))
+                self._next += 1
+                if ip.endswith(".255") or ip.endswith(".0"):
+                    continue
+            if port is not None and self._is_free is not None and not self._is_free(port, ip):
+                continue
+            self._used.add(ip)
+            return ip
+        raise RuntimeError("no free loopback address for a task")
 
     def give_back(self, ip: str) -> None:
         if ip in self._used:
@@ -292,7 +308,7 @@ class Service:
     # -- tasks
 
     async def start_task(self, revision: int) -> Task:
-        ip = self.scheduler.addresses.take()
+        ip = self.scheduler.addresses.take(self.spec.config.container_port)
         task = Task(uuid.uuid4().hex, self.spec.name, revision, ip, self.spec.config.container_port,
                     self.revisions[revision])
         self.tasks.append(task)
@@ -337,7 +353,7 @@ class Scheduler:
         self.log_dir = log_dir
         self.load_balancer = load_balancer
         self.metadata_base = metadata_base
-        self.addresses = AddressPool()
+        self.addresses = AddressPool.for_stack(state_dir)
         self._tasks: set[asyncio.Task] = set()
         self._logs: dict[str, int] = {}
         self.services = {name: Service(spec, self) for name, spec in specs.items()}
