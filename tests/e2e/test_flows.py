@@ -15,11 +15,11 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 
-VIDEO = "vid-cooking"  # seeded, 600 s
 ADVERTISER = "adv-acme"
 
 
-def new_video(api, duration: float | None = 300) -> str:
+def new_video(api, duration: float | None = 600) -> str:
+    """A fresh video per test, so the suite can run again on a stack that kept its data."""
     video = f"vid-e2e-{uuid.uuid4().hex[:8]}"
     response = api.post("/videos", {"id": video, "title": "e2e", "duration_seconds": duration})
     assert response.status == 201, response.body
@@ -35,9 +35,11 @@ def place(api, video: str, start: float, end: float) -> dict:
 
 
 def settled(api, wait, placement_id: str, timeout: float = 20) -> dict:
-    return wait(lambda: (r := api.get(f"/placements/{placement_id}")).body
-                if r.status == 200 and r.body["status"] != "pending" else None,
-                timeout=timeout, message=f"placement {placement_id} decided")
+    def decided():
+        response = api.get(f"/placements/{placement_id}")
+        return response.body if response.status == 200 and response.body["status"] != "pending" else None
+
+    return wait(decided, timeout=timeout, message=f"placement {placement_id} decided")
 
 
 def notifications(db, placement_id: str) -> list[tuple]:
@@ -92,7 +94,7 @@ def tasks(devenv_stack, service: str) -> list[dict]:
 
 
 def test_placement_lifecycle(api, db, events, wait):
-    placement = place(api, VIDEO, 10, 20)
+    placement = place(api, new_video(api), 10, 20)
     decided = settled(api, wait, placement["id"])
     assert decided["status"] == "validated" and decided["reason"] in (None, "")
     created = events.wait_for({"detail-type": ["placement.created"], "detail": {"placement_id": [placement["id"]]}})
@@ -105,7 +107,7 @@ def test_placement_lifecycle(api, db, events, wait):
 
 
 def test_rejection_outside_the_video(api, db, events, wait):
-    placement = place(api, VIDEO, 590, 700)
+    placement = place(api, new_video(api), 590, 700)
     decided = settled(api, wait, placement["id"])
     assert decided["status"] == "rejected"
     assert "after the video's end" in decided["reason"]
@@ -117,7 +119,7 @@ def test_rejection_outside_the_video(api, db, events, wait):
 def test_poison_message_goes_to_the_dlq_then_redrive_completes_the_flow(api, aws, db, events, wait):
     pending_video = new_video(api, duration=None)  # metadata not processed: validation cannot decide
     poison = place(api, pending_video, 5, 15)
-    healthy = place(api, VIDEO, 30, 40)
+    healthy = place(api, new_video(api), 30, 40)
     assert settled(api, wait, healthy["id"])["status"] == "validated"
 
     sqs = aws("sqs")
@@ -165,7 +167,7 @@ def test_second_validation_of_a_video_reads_the_cache(api, cache, wait):
 
 
 def test_killed_placement_task_under_load_is_replaced_and_requests_keep_succeeding(api, devenv_stack, wait):
-    existing = place(api, VIDEO, 50, 60)
+    existing = place(api, new_video(api), 50, 60)
     wait(lambda: len(tasks(devenv_stack, "placement-service")) >= 2, timeout=30)
     with Load(api, f"/placements/{existing['id']}") as load:
         wait(lambda: len(load.statuses) >= 20, timeout=15)
@@ -181,7 +183,7 @@ def test_killed_placement_task_under_load_is_replaced_and_requests_keep_succeedi
 
 
 def test_rolling_deploy_under_load_fails_no_request(api, devenv_stack, wait):
-    existing = place(api, VIDEO, 70, 80)
+    existing = place(api, new_video(api), 70, 80)
     before = services(devenv_stack)["placement-service"]["revision"]
     with Load(api, f"/placements/{existing['id']}") as load:
         wait(lambda: len(load.statuses) >= 20, timeout=15)
@@ -199,7 +201,7 @@ def test_rolling_deploy_under_load_fails_no_request(api, devenv_stack, wait):
 
 
 def test_cpu_load_scales_out_and_idleness_scales_back_in(api, devenv_stack, wait):
-    existing = place(api, VIDEO, 90, 100)
+    existing = place(api, new_video(api), 90, 100)
     start = services(devenv_stack)["placement-service"]["desiredCount"]
     loads = [Load(api, f"/placements/{existing['id']}/score", rate=50, limit=60) for _ in range(3)]
     for load in loads:
