@@ -83,6 +83,10 @@ def steps(stack, *, video: str = "vid-cooking", timeout: float = 30.0) -> Iterat
                     ("detail", json.dumps(created["detail"]))])
         decided = capture.wait_for({"detail-type": ["placement.validated", "placement.rejected"],
                                     "detail": {"placement_id": [placement["id"]]}}, timeout=timeout)
+        worker_log = logs / "validation-worker.log"
+        deadline = time.monotonic() + 5
+        while _last_report(worker_log, marks.get("validation-worker", 0)) is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # the worker's REPORT line follows its response by a moment
         yield Step("4. SQS -> validation-worker Lambda -> ALB -> validation-service",
                    "An event source mapping long-polls nedlia-validation and invokes `validation-worker` with a "
                    "batch. The worker asks validation-service (video metadata from Redis, else Postgres) and "
