@@ -32,6 +32,8 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from results import write_section  # noqa: E402
 
 APP = '''
 import os
@@ -242,13 +244,7 @@ def main() -> int:
     text = header + "\n" + "\n".join(table) + "\n"
     print(text)
     if args.out:
-        existing = args.out.read_text() if args.out.exists() else ""
-        marker = "## ECS and the internal ALB"
-        if marker in existing:
-            before, _, rest = existing.partition(marker)
-            after = rest[rest.find("\n## ") + 1:] if "\n## " in rest else ""
-            existing = before + after
-        args.out.write_text(existing.rstrip() + "\n\n" + text)
+        write_section(args.out, "ecs-alb", text)
     return 0
 
 

@@ -15,32 +15,12 @@ from typing import Any, Callable, Coroutine, Iterator
 
 import pytest
 
-from devenv.aws.endpoint import AwsClients, AwsEndpoint, ClientSettings
+from devenv.aws.endpoint import AwsEndpoint
 from devenv.compute.invoke import InvokeResult
-from tests.integration.aws.conftest import START_DEADLINE, MotoServer
 
 
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[MotoServer]:
-    server = MotoServer()
-    try:
-        server.wait_ready(START_DEADLINE)
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture
-def moto(moto_server: MotoServer) -> AwsEndpoint:
-    """An empty moto, as an endpoint."""
-    moto_server.reset()
-    return AwsEndpoint(moto_server.url, "us-east-1")
-
-
-@pytest.fixture(scope="session")
-def aws(moto_server: MotoServer) -> AwsClients:
-    """boto3 clients on the session's moto, for sending and looking."""
-    return AwsClients(AwsEndpoint(moto_server.url, "us-east-1"), ClientSettings(read_timeout=30))
+# The moto server fixtures of tests/integration/aws, shared rather than written twice.
+from tests.integration.aws.conftest import aws, moto, moto_server  # noqa: E402,F401
 
 
 class LoopThread:
