@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .compute.component import ComputeService
-from .compute.ecs_component import EcsService
+from .compute.ecs_component import EcsService, startup_budget
 from .compute.ecs_control import EcsControl
 from .compute.stack_values import stack_values
 from .config.loader import Project
@@ -112,7 +112,8 @@ class Stack:
         if self.config.services:
             infra = tuple(c.name for c in found if c.name in ("postgres", "redis"))
             found.append(EcsService(self.project.files[0], self.state, ports["ecs"], ports.get("alb"),
-                                    depends_on=infra + ("emulator",)))
+                                    depends_on=infra + ("emulator",),
+                                    startup_timeout=startup_budget(self.config.services)))
         return found
 
     def ecs(self, record: StackRecord | None = None) -> EcsControl:

@@ -521,7 +521,10 @@ class Scheduler:
                     task.health_failures += 1
                     if task.health_failures >= check.retries:
                         task.health = HealthStatus.UNHEALTHY
-                await asyncio.sleep(check.interval)
+                # Like Docker's start interval: while starting, look again soon rather than a
+                # whole interval after a first check that came before the process listened.
+                starting = in_grace and task.health is not HealthStatus.HEALTHY
+                await asyncio.sleep(min(check.interval, 1.0) if starting else check.interval)
         finally:
             shutil.rmtree(curl_home, ignore_errors=True)
 

@@ -2,18 +2,54 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sys
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..health import HttpProbe, Probe
+from ..health import Probe
 from ..runtime.component import ComponentKind
 from ..runtime.ports import HOST
 from ..runtime.process import ProcessSpec
 from ..runtime.statedir import StateDir
 
 NAME = "ecs"
+
+
+@dataclass(frozen=True)
+class ServicesSteady:
+    """Ready when the scheduler answers and every service runs its desired count of healthy
+    tasks: `devenv up` returns once the services can take traffic, not merely once the
+    scheduler process is listening."""
+
+    url: str
+    timeout: float = 2.0
+
+    def check(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url, timeout=self.timeout) as response:
+                services = json.loads(response.read())["services"]
+        except (OSError, ValueError, KeyError):
+            return False
+        return all(s["healthyCount"] >= s["desiredCount"] for s in services)
+
+
+def startup_budget(services) -> float:
+    """How long the services may take to become healthy with their own health-check
+    settings (start period, interval and retries, the target group's checks), plus slack."""
+    budget = 60.0
+    for service in services.values():
+        need = 30.0
+        if service.health_check is not None:
+            hc = service.health_check
+            need += hc.start_period + hc.interval * (hc.retries + 1)
+        if service.load_balancer is not None:
+            tg = service.load_balancer.health_check
+            need += tg.interval * (tg.healthy_threshold + 1)
+        budget = max(budget, need)
+    return budget
 
 
 @dataclass
@@ -45,7 +81,7 @@ class EcsService:
         )
 
     def probe(self) -> Probe:
-        return HttpProbe(f"http://{HOST}:{self.control_port}/services")
+        return ServicesSteady(f"http://{HOST}:{self.control_port}/services")
 
     def after_ready(self, restarted: bool) -> None:
         return None
