@@ -40,6 +40,23 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "devenv.yaml"
+sys.path.insert(0, str(REPO / "benchmarks"))
+from results import write_section  # noqa: E402
+
+
+def write_infra_only(source: Path, target: Path) -> None:
+    """The repo's stack without its compute plane and seed (functions, API, services, load
+    balancer): Postgres, Redis, the emulator and the managed plane, the part these figures
+    and their targets are about. Function targets of rules are dropped with the functions."""
+    import yaml
+
+    data = yaml.safe_load(source.read_text())
+    for key in ("functions", "api", "services", "load_balancer", "seed"):
+        data.pop(key, None)
+    for bus in (data.get("event_buses") or {}).values():
+        for rule in list((bus or {}).get("rules", {}).values()):
+            rule["targets"] = [t for t in rule.get("targets", []) if "function" not in t]
+    target.write_text(yaml.safe_dump(data, sort_keys=False))
 
 UP_TIMEOUT = 240.0     # seconds for one `devenv up` (cold includes initdb)
 DOWN_TIMEOUT = 90.0
@@ -782,7 +799,7 @@ def main(argv: list[str] | None = None) -> int:
         config = snapshot / "devenv.yaml"
     project = Path(tempfile.mkdtemp(prefix="devenv-bench-", dir="/tmp"))
     os.chmod(project, 0o755)  # Postgres runs as 'postgres' under root and must reach the folder
-    shutil.copy(config, project / "devenv.yaml")
+    write_infra_only(config, project / "devenv.yaml")
     cli = Cli(command, project, snapshot)
     tracker = Tracker()
     results.running_from = which_devenv(cli_python_exe(command), cli.env, project)
@@ -835,8 +852,8 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(report(results, args, command, when, took, problems))
-        say(f"wrote {args.out}")
+        write_section(args.out, "up-down", report(results, args, command, when, took, problems))
+        say(f"wrote its section of {args.out}")
     return 0
 
 
