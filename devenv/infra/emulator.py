@@ -56,7 +56,7 @@ class Moto:
     def process(self) -> ProcessSpec:
         return ProcessSpec(
             name=NAME,
-            argv=(sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(self.port)),
+            argv=(sys.executable, "-m", "devenv.infra.moto_server", "-H", HOST, "-p", str(self.port)),
             log_path=self.state.log_file(NAME),
             env={"PYTHONUNBUFFERED": "1"},
             stop_signal=signal.SIGTERM,
