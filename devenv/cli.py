@@ -6,7 +6,6 @@ here and shown without a traceback, with its hint and context lines.
 
 from __future__ import annotations
 
-import os
 import shlex
 import sys
 import time

@@ -4,7 +4,6 @@ check — HTTP answers, rows, notifications, queue depths — with condition wai
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import threading

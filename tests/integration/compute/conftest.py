@@ -15,7 +15,6 @@ from typing import Any, Callable, Coroutine, Iterator
 
 import pytest
 
-from devenv.aws.endpoint import AwsEndpoint
 from devenv.compute.invoke import InvokeResult
 
 

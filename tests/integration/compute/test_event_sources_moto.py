@@ -232,7 +232,7 @@ def test_stop_is_prompt_and_puts_gathered_messages_back(start, aws):
 
     took = running.stop()
 
-    assert took < 1.0
+    assert took < 3.0  # not the 20 s long poll
     assert invoker.calls == []
     assert counts(aws, "jobs") == (2, 0)  # visible again at once, not after the visibility timeout
 

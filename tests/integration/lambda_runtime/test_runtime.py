@@ -88,7 +88,7 @@ def test_cold_then_warm_start_with_the_standard_environment(tmp_path):
 def test_remaining_time_tracks_the_deadline(tmp_path):
     sleepy = spec("sleepy", "handlers.sleepy", tmp_path, timeout=2.0)
     result = run([sleepy], lambda rt: rt.invoke("sleepy", b'{"seconds": 0.5}'))
-    assert 1300 <= payload(result)["remaining_ms"] <= 1550
+    assert 1100 <= payload(result)["remaining_ms"] <= 1500  # the deadline minus the 0.5 s slept, minus delivery
 
 
 def test_concurrency_limit_then_throttling(tmp_path):
@@ -115,9 +115,6 @@ def test_timeout_kills_the_instance_and_answers_like_aws(tmp_path):
 
     async def body(rt):
         timed_out = await rt.invoke("sleepy", b'{"seconds": 5}')
-        pid = None
-        for instance in rt.pools["sleepy"].instances.values():
-            pid = instance.pid
         gone = await until(lambda: not rt.pools["sleepy"].instances)
         again = await rt.invoke("sleepy", b'{"seconds": 0}')
         return timed_out, gone, again

@@ -446,7 +446,7 @@ def test_stop_puts_gathered_messages_back_at_once():
         return loop.time() - started, m
 
     took, m = run(scenario())
-    assert took < 0.5  # prompt, though a long poll was in flight
+    assert took < 2.0  # prompt, though a 20 s long poll was in flight
     assert invoker.calls == []
     assert {e["VisibilityTimeout"] for e in sqs.entries("change_message_visibility_batch")} == {0}
     assert all(msg.visible_at <= time.monotonic() for msg in sqs.messages.values())
