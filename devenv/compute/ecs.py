@@ -238,7 +238,8 @@ class Service:
                 task.ever_healthy = True
             if task.health is HealthStatus.UNHEALTHY:
                 self.stop_task(task, "Task failed container health checks")
-            elif self.target_group is not None and self.target_group.state(task.id).name == "UNHEALTHY":
+            elif (self.target_group is not None and self.target_group.state(task.id).name == "UNHEALTHY"
+                  and now - (task.started or now) >= self.spec.config.health_check_grace_period):
                 self.stop_task(task, f"Task failed ELB health checks in (target-group {self.spec.name})")
         self._autoscale(now)
         deployment = self.primary

@@ -368,6 +368,9 @@ class ServiceConfig(Model):
     secrets: dict[EnvName, SecretRef] = {}
     health_check: HealthCheckConfig | None = None
     desired_count: Annotated[int, Field(ge=0)] = 1
+    # ECS's healthCheckGracePeriodSeconds: load balancer health checks are ignored this long
+    # after a task starts, so a slow-starting task is not replaced before it can listen.
+    health_check_grace_period: Annotated[float, Field(ge=0, le=2147483647)] = 0
     deployment: DeploymentConfig = DeploymentConfig()
     autoscaling: AutoscalingConfig | None = None
     load_balancer: ServiceLoadBalancerConfig | None = None
