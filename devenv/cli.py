@@ -271,16 +271,18 @@ def deploy(service: str = typer.Argument(..., help="the service to roll out"),
         raise DevenvError(f"no service '{service}' in devenv.yaml",
                           hint=f"services: {', '.join(stack.config.services) or 'none'}")
     control = stack.ecs()
+    fingerprint = None
+    if watch:  # the baseline comes before the first deploy, so no edit falls between them
+        from .compute.functions import Fingerprint
+
+        config = stack.config.services[service]
+        source = (stack.project.root / config.build) if config.build else stack.project.root
+        fingerprint = Fingerprint(source)
+        fingerprint.changed()
     result = control.deploy(service)
     out.print(f"{service}: deployment {result['deployment']} of revision {result['revision']} started")
-    if not watch:
+    if fingerprint is None:
         return
-    from .compute.functions import Fingerprint
-
-    config = stack.config.services[service]
-    source = (stack.project.root / config.build) if config.build else stack.project.root
-    fingerprint = Fingerprint(source)
-    fingerprint.changed()
     out.print(f"watching {source} (Ctrl-C to stop)")
     try:
         while True:

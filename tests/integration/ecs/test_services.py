@@ -210,3 +210,29 @@ def test_cpu_load_scales_out_then_idleness_scales_in(stack):
     assert wait_until(lambda: service_view(stack, "scaler")["desiredCount"] == 1, timeout=40, interval=0.2)
     events = " ".join(e["message"] for e in service_view(stack, "scaler")["events"])
     assert "above target" in events and "below target" in events
+
+
+def test_deploy_watch_rolls_out_on_every_code_change(stack):
+    import subprocess
+    import sys
+
+    assert wait_until(lambda: service_view(stack, "keeper")["deployments"][-1]["rolloutState"] == "COMPLETED",
+                      timeout=60)
+    start = service_view(stack, "keeper")["revision"]
+    watcher = subprocess.Popen([sys.executable, "-m", "devenv", "deploy", "keeper", "--watch", "--file",
+                                str(stack.file)], cwd=stack.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    try:
+        assert wait_until(lambda: service_view(stack, "keeper")["revision"] == start + 1, timeout=20)
+        (stack.root / "services" / "keeper" / "VERSION").write_text("watched\n")
+        assert wait_until(lambda: service_view(stack, "keeper")["revision"] == start + 2, timeout=20)
+
+        def serving_new_code() -> bool:
+            tasks = healthy(stack, "keeper")
+            return len(tasks) == 2 and all(get(t["address"])["version"] == "watched" for t in tasks)
+
+        assert wait_until(serving_new_code, timeout=60, interval=0.2)
+    finally:
+        watcher.send_signal(signal.SIGINT)
+        out, err = watcher.communicate(timeout=20)
+    assert "code changed; deployment" in out, err
