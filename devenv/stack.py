@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from .compute.component import ComputeService
 from .compute.ecs_component import EcsService, startup_budget
@@ -125,9 +124,7 @@ class Stack:
 
     def api_url(self, ports: dict[str, int]) -> str | None:
         """The API Gateway stage's base URL, when the stack has an API."""
-        if self.config.api is None or "apigateway" not in ports:
-            return None
-        return f"http://127.0.0.1:{ports['apigateway']}/{self.config.api.stage}"
+        return stack_values(self.project, self.state, ports).get("api.url")
 
     def process_digest(self) -> str:
         """A digest of the settings baked into running processes (infra, emulator, functions, API):
@@ -135,7 +132,8 @@ class Stack:
         import hashlib
         import json
 
-        relevant = self.config.model_dump(include={"runtime", "emulator", "infra", "functions", "api"},
+        relevant = self.config.model_dump(include={"runtime", "emulator", "infra", "functions", "api", "services",
+                                                   "load_balancer"},
                                           mode="json")
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -202,7 +200,7 @@ class Stack:
             record = self._wait_settled(on_record, timeout, daemon=None)
             notes = []
             if record.config_digest and record.config_digest != self.process_digest():
-                notes.append("infra, emulator, function or API settings in devenv.yaml changed since the stack "
+                notes.append("infra, emulator, function, API or service settings in devenv.yaml changed since the stack "
                              "started; run `devenv down && devenv up` to apply them (code edits need no restart)")
             return UpResult(record, True, DeploySummary.of(self.deploy(record.ports)), tuple(notes))
         _, notes = self.prepare_start()
@@ -244,7 +242,7 @@ class Stack:
         wait_until(settled, timeout=timeout, interval=0.02)
         record = seen[0]
         if record is None or (daemon is not None and record.supervisor_pid != daemon.pid):
-            tail_lines = _tail(self.state.log_file("supervisor"))
+            tail_lines = tail(self.state.log_file("supervisor"), 15)
             if daemon is not None and daemon.poll() is not None:
                 raise ComponentError("supervisor", f"exited with code {daemon.returncode} before starting",
                                      log_tail=tail_lines)
@@ -415,10 +413,6 @@ class Provisioner:
 def _mark_stopped(record: StackRecord) -> StackRecord:
     components = tuple(c.with_(state=ComponentState.STOPPED, pid=None) for c in record.components)
     return replace(record, phase=StackPhase.STOPPED, components=components)
-
-
-def _tail(path: Path, lines: int = 15) -> list[str]:
-    return tail(path, lines)
 
 
 __all__ = ["Stack", "UpResult", "DownResult", "Status", "DevenvError"]

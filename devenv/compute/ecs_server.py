@@ -7,18 +7,16 @@ supervisor runs it as the ``ecs`` component once Postgres, Redis and the emulato
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 import sys
 from pathlib import Path
 
 from aiohttp import web
 
 from ..config.loader import load_project
-from ..errors import DevenvError
 from ..runtime.ports import HOST, load_remembered
 from ..runtime.statedir import StateDir
+from .entry import run, until_stopped
 from .ecs import Scheduler, ServiceSpec
 from .stack_values import stack_values
 
@@ -109,11 +107,7 @@ async def serve(config_file: Path) -> None:
     await web.TCPSite(runner, HOST, ports["ecs"], reuse_address=True).start()
     await scheduler.start()
     print(f"ecs ready: control {control}" + (f", alb {HOST}:{ports['alb']}" if balancer else ""), flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await until_stopped()
     await scheduler.stop_all()
     if balancer is not None:
         await balancer.stop()
@@ -121,16 +115,7 @@ async def serve(config_file: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    if len(argv) != 2:
-        print("usage: python -m devenv.compute.ecs_server DEVENV_YAML", file=sys.stderr)
-        return 2
-    try:
-        asyncio.run(serve(Path(argv[1])))
-    except DevenvError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 1
-    return 0
+    return run(serve, "devenv.compute.ecs_server", argv)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import signal
 import sys
 import time
 from pathlib import Path
@@ -20,9 +19,9 @@ from aiohttp import web
 
 from ..aws.endpoint import AwsEndpoint, make_client
 from ..config.loader import load_project
-from ..errors import DevenvError
 from ..runtime.ports import HOST, load_remembered
 from ..runtime.statedir import StateDir
+from .entry import run, until_stopped
 from .functions import function_specs
 from .stack_values import stack_values
 from .invoke_api import make_app as make_invoke_app
@@ -130,11 +129,7 @@ async def serve(config_file: Path) -> None:
     print(f"compute ready: lambda {HOST}:{ports['lambda']}"
           + (f", api {HOST}:{ports['apigateway']}" if "apigateway" in ports and config.api else ""), flush=True)
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    await until_stopped()
     if sources is not None:
         await sources.stop()
     for runner in runners:
@@ -147,16 +142,7 @@ def _has_function_targets(config) -> bool:
 
 
 def main(argv: list[str]) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    if len(argv) != 2:
-        print("usage: python -m devenv.compute.server DEVENV_YAML", file=sys.stderr)
-        return 2
-    try:
-        asyncio.run(serve(Path(argv[1])))
-    except DevenvError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 1
-    return 0
+    return run(serve, "devenv.compute.server", argv)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,36 @@
+"""How devenv's compute processes (``lambda``, ``ecs``) run: one asyncio ``serve(file)``
+until SIGTERM or SIGINT, configuration errors as one line on stderr, no traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from ..errors import DevenvError
+
+
+async def until_stopped() -> None:
+    """Returns when the supervisor asks this process to stop (SIGTERM, or SIGINT)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+def run(serve: Callable[[Path], Awaitable[None]], module: str, argv: list[str]) -> int:
+    """``python -m <module> DEVENV_YAML``: runs ``serve`` and maps errors to exit codes."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if len(argv) != 2:
+        print(f"usage: python -m {module} DEVENV_YAML", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(serve(Path(argv[1])))
+    except DevenvError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    return 0
