@@ -212,6 +212,11 @@ def _services(config: StackConfig) -> list[Problem]:
             problems.append(Problem(at + ("memory",), (
                 f"Fargate allows memory {_memory_choices(allowed)} with cpu {service.cpu}, got {service.memory}")))
         problems.extend(_stack_refs(config, at, service.secrets))
+        if config.runtime == "native" and service.command is None:
+            problems.append(Problem(at, (
+                f"service '{name}' has no 'command': the native runtime runs each task as a process "
+                "(add `command:`, e.g. [python, -m, uvicorn, app:app, --host, \"${TASK_IP}\", --port, \"8000\"]; "
+                "`image`/`build` alone are for runtime: docker)")))
         lb = service.load_balancer
         if lb is None:
             continue

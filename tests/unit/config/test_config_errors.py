@@ -75,6 +75,7 @@ CASES = [
         services:
           web:
             image: web:latest
+            command: [python, app.py]
             load_balancer:
               priority: 1
               paths: /web/*
@@ -197,6 +198,7 @@ CASES = [
         services:
           api:
             image: api:latest
+            command: [python, app.py]
             secrets:
               DATABASE_URL: postgres.uri   # <-
         """), [(BASE, MARK, "services.api.secrets.DATABASE_URL",
@@ -258,6 +260,7 @@ CASES = [
         services:
           web:
             image: web:latest
+            command: [python, app.py]
             autoscaling:    # <-
               min: 5
               max: 2
@@ -466,6 +469,7 @@ CASES = [
         services:
           web:
             image: web:latest
+            command: [python, app.py]
             load_balancer:     # <-
               priority: 10
               paths: /web/*
@@ -477,9 +481,11 @@ CASES = [
         services:
           web:
             image: web:latest
+            command: [python, app.py]
             load_balancer: {priority: 10, paths: /web/*}
           admin:
             image: admin:latest
+            command: [python, app.py]
             load_balancer:
               priority: 10     # <-
               paths: /admin/*
@@ -502,6 +508,7 @@ CASES = [
         services:
           api:
             image: api:latest
+            command: [python, app.py]
             secrets:
               DATABASE_URL: postgres.url   # <-
         """), [(BASE, MARK, "services.api.secrets.DATABASE_URL",
@@ -512,6 +519,7 @@ CASES = [
         services:
           api:
             image: api:latest
+            command: [python, app.py]
             secrets: {REDIS_URL: redis.url}   # <-
         """), [(BASE, MARK, "services.api.secrets.REDIS_URL", "'redis.url' needs infra.redis")]),
     Case("seed-bucket-missing", y("""
@@ -534,6 +542,7 @@ CASES = [
         services:
           web:
             image: web:latest
+            command: [python, app.py]
             cpu: 256
             memory: 4096    # <-
         """), [(BASE, MARK, "services.web.memory", "Fargate allows memory 512, 1024, 2048 with cpu 256, got 4096")]),
@@ -550,6 +559,7 @@ CASES = [
         services:
           web:
             build: devenv.yaml    # <-
+            command: [python, app.py]
         """), [(BASE, MARK, "services.web.build", "'devenv.yaml' is a file, expected a directory")]),
     Case("seed-s3-path-missing", y("""
         name: demo

@@ -51,7 +51,7 @@ def test_ports_of_disabled_components_do_not_count():
 
 
 def test_desired_count_outside_autoscaling_bounds_is_allowed():
-    services = {"web": {"image": "web", "desired_count": 10, "autoscaling": {"min": 1, "max": 3}}}
+    services = {"web": {"image": "web", "command": ["run"], "desired_count": 10, "autoscaling": {"min": 1, "max": 3}}}
     assert check_references(config(services=services)) == []
 
 
@@ -64,10 +64,10 @@ def test_any_and_get_on_the_same_path_are_fine():
 
 
 def test_valid_fargate_sizes():
-    services = {"a": {"image": "a", "cpu": 1024, "memory": 3072},
-                "b": {"image": "b", "cpu": 8192, "memory": 20480}}
+    services = {"a": {"image": "a", "command": ["run"], "cpu": 1024, "memory": 3072},
+                "b": {"image": "b", "command": ["run"], "cpu": 8192, "memory": 20480}}
     assert check_references(config(services=services)) == []
-    problems = check_references(config(services={"c": {"image": "c", "cpu": 8192, "memory": 17408}}))
+    problems = check_references(config(services={"c": {"image": "c", "command": ["run"], "cpu": 8192, "memory": 17408}}))
     assert problems[0].message == "Fargate allows memory 16384 to 61440 in steps of 4096 with cpu 8192, got 17408"
 
 
@@ -77,3 +77,9 @@ def test_format_path():
         "event_buses.nedlia-events.rules.r.targets[0].queue"
     assert format_path(("queues", "jobs.fifo", "dlq")) == "queues['jobs.fifo'].dlq"
     assert format_path(("event_buses", "team/bus")) == "event_buses.team/bus"
+
+
+def test_native_services_need_a_command():
+    problems = check_references(config(services={"web": {"image": "web:latest"}}))
+    assert [(p.path, "has no 'command'" in p.message) for p in problems] == [(("services", "web"), True)]
+    assert check_references(config(runtime="docker", services={"web": {"image": "web:latest"}})) == []
