@@ -287,7 +287,11 @@ class Service:
         config = self.spec.config.autoscaling
         if config is None:
             return
-        samples = [t for t in self.tasks if t.status is LastStatus.RUNNING and len(t.cpu_samples) == CPU_WINDOW]
+        # Only tasks that have been healthy count: a task importing its code burns CPU for a
+        # few seconds, and counting that (which 1-minute CloudWatch data would smooth away on
+        # AWS) made each scale-out trigger the next one.
+        samples = [t for t in self.tasks if t.status is LastStatus.RUNNING and t.ever_healthy
+                   and len(t.cpu_samples) == CPU_WINDOW]
         average = (sum(sum(t.cpu_samples) / len(t.cpu_samples) for t in samples) / len(samples)) if samples else None
         decision = decide(config, current=self.desired, average_cpu=average, now=time.monotonic(),
                           state=self.scaling)
