@@ -38,7 +38,7 @@ def _reset(url: str, timeout: float) -> None:
 
 
 class MotoServer:
-    """``python -m moto.server`` as a child process, its output in a log file."""
+    """devenv's moto launcher (``python -m devenv.infra.moto_server``) as a child process, its output in a log file."""
 
     def __init__(self) -> None:
         self.port = free_port()
@@ -46,7 +46,7 @@ class MotoServer:
         self.log = Path(tempfile.mkstemp(prefix="devenv-moto-", suffix=".log")[1])
         self._log_file = self.log.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", "devenv.infra.moto_server", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
     def wait_ready(self, deadline: float) -> None:
