@@ -411,6 +411,12 @@ class SeedConfig(Model):
     s3: list[SeedS3Config] = []
 
 
+class TracingConfig(Model):
+    """Spans per hop in .devenv/traces/ (``devenv trace``, the dashboard)."""
+
+    enabled: bool = True
+
+
 class StackConfig(Model):
     """The whole of devenv.yaml (after the local overlay is merged in)."""
 
@@ -427,13 +433,14 @@ class StackConfig(Model):
     services: dict[ServiceName, ServiceConfig] = {}
     load_balancer: LoadBalancerConfig | None = None
     seed: SeedConfig | None = None
+    tracing: TracingConfig = TracingConfig()
 
     @field_validator("emulator", mode="before")
     @classmethod
     def _emulator_shorthand(cls, value: Any) -> Any:
         return {"kind": value} if isinstance(value, str) else _null_is_empty(value)
 
-    @field_validator("infra", "api", "load_balancer", "seed", mode="before")
+    @field_validator("infra", "api", "load_balancer", "seed", "tracing", mode="before")
     @classmethod
     def _section_default(cls, value: Any) -> Any:
         # A section written with no body (``load_balancer:``) is present with every default.

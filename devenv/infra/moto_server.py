@@ -95,7 +95,8 @@ def _warm() -> None:
 
 
 def application() -> Any:
-    """moto's WSGI application with the caches above installed."""
+    """moto's WSGI application with the caches above installed, and trace context carried
+    through EventBridge and SQS as AWS does (``moto_tracing``)."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     # Import the modules devenv's stack uses before memoising, so their by-name imports
@@ -107,10 +108,14 @@ def application() -> Any:
     import moto.sqs.models  # noqa: F401
     import moto.sqs.responses  # noqa: F401
 
+    from devenv.infra import moto_tracing
+    from devenv.observe.spans import sink_from_environment
+
     _cache_module_list()
     _cache_backend_lookup(DomainDispatcherApplication)
     _memoise_pure_helpers()
-    return DomainDispatcherApplication(create_backend_app)
+    moto_tracing.install(sink_from_environment("emulator"))
+    return moto_tracing.wsgi_middleware(DomainDispatcherApplication(create_backend_app))
 
 
 def main(argv: list[str]) -> int:

@@ -32,6 +32,11 @@ class StateDir:
         return self.root / "secrets"
 
     @property
+    def traces(self) -> Path:
+        """Span files of every component (devenv/observe/spans.py); kept across restarts."""
+        return self.root / "traces"
+
+    @property
     def run(self) -> Path:
         return self.root / "run"
 

@@ -6,6 +6,8 @@ through moto's own reset API, so tests never see each other's queues.
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -20,6 +22,7 @@ import pytest
 
 from devenv.aws.endpoint import AwsClients, AwsEndpoint, ClientSettings
 from devenv.config.model import StackConfig
+from devenv.observe.spans import SPANS_DIR_ENV
 
 REPO_YAML = Path(__file__).resolve().parents[3] / "devenv.yaml"
 START_DEADLINE = 20.0
@@ -45,9 +48,11 @@ class MotoServer:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = Path(tempfile.mkstemp(prefix="devenv-moto-", suffix=".log")[1])
         self._log_file = self.log.open("wb")
+        self.spans_dir = Path(tempfile.mkdtemp(prefix="devenv-moto-spans-"))
         self.process = subprocess.Popen(
             [sys.executable, "-m", "devenv.infra.moto_server", "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, SPANS_DIR_ENV: str(self.spans_dir)})
 
     def wait_ready(self, deadline: float) -> None:
         """Ready when moto answers its reset API; fails early if the process exits."""
@@ -81,6 +86,7 @@ class MotoServer:
             self.process.wait(timeout=5)
         self._log_file.close()
         self.log.unlink(missing_ok=True)
+        shutil.rmtree(self.spans_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
