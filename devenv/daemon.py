@@ -6,11 +6,13 @@ writes the stack record; ports were chosen by the ``up`` that started it.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 from .config.loader import load_project
 from .errors import DevenvError
+from .observe.spans import SPANS_DIR_ENV
 from .runtime.lock import SupervisorLock
 from .runtime.ports import load_remembered
 from .runtime.record import StackPhase, write_record
@@ -29,6 +31,7 @@ def main(argv: list[str]) -> int:
             print("another supervisor holds this project's lock", file=sys.stderr)
             return 3
         try:
+            _tracing_environment(stack)
             ports = load_remembered(stack.state.ports_file)
             provisioner = Provisioner(stack, ports)
             provisioner.prewarm()
@@ -50,6 +53,15 @@ def main(argv: list[str]) -> int:
         for line in exc.details:
             print(f"  {line}", file=sys.stderr)
         return 1
+
+
+def _tracing_environment(stack: Stack) -> None:
+    """Tell every component where spans go (they inherit the supervisor's environment)."""
+    if stack.config.tracing.enabled:
+        stack.state.traces.mkdir(mode=0o700, exist_ok=True)
+        os.environ[SPANS_DIR_ENV] = str(stack.state.traces)
+    else:
+        os.environ.pop(SPANS_DIR_ENV, None)
 
 
 if __name__ == "__main__":

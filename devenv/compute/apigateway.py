@@ -43,6 +43,8 @@ from devenv.compute.apigateway_event import (
 )
 from devenv.compute.invoke import InvokeError, InvokeResult, Invoker
 from devenv.config.model import ApiConfig
+from devenv.observe.spans import NullSink, Outcome, SpanSink, SpanTimer
+from devenv.observe.trace_context import TraceContext
 
 log = logging.getLogger(__name__)
 
@@ -52,22 +54,38 @@ _NO_BODY_STATUSES = frozenset({204, 304})
 class _DataPlane:
     """Serves one deployed stage: route, invoke, map. Holds no per-request state."""
 
-    def __init__(self, spec: ApiSpec, invoker: Invoker) -> None:
+    def __init__(self, spec: ApiSpec, invoker: Invoker, sink: SpanSink | None = None) -> None:
         self.spec = spec
         self.invoker = invoker
+        self.sink = sink or NullSink()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Serves one request, recorded as an ``apigateway`` span (parent: the client's
+        X-Amzn-Trace-Id or traceparent, if any); the function is invoked from inside it."""
+        span = SpanTimer(self.sink, TraceContext.from_headers(request.headers), "apigateway",
+                         f"{request.method} {request.path}", {"method": request.method, "path": request.path})
+        try:
+            response = await self._handle(request, span)
+        except BaseException as error:
+            span.finish(Outcome.ERROR, error=type(error).__name__)
+            raise
+        span.finish(Outcome.OK if response.status < 500 else Outcome.ERROR, status=response.status)
+        return response
+
+    async def _handle(self, request: web.Request, span: SpanTimer) -> web.Response:
         raw_path, _, query_string = request.raw_path.partition("?")
         stage, path = split_stage(raw_path)
         if stage != self.spec.stage:
             return _send(finish(FORBIDDEN, None))
-        ids = new_request_ids(request.headers.get("X-Amzn-Trace-Id"))
+        ids = new_request_ids(span.context.header())
+        span.attributes["request_id"] = ids.request_id
         length = request.content_length
         if length is not None and length > MAX_REQUEST_BODY:
             return _send(finish(REQUEST_TOO_LARGE, ids))
         match = self.spec.routes.match(request.method, path)
         if match is None:
             return _send(finish(MISSING_AUTHENTICATION_TOKEN, ids))
+        span.attributes.update(resource=match.resource.path, function=match.function)
         body = await _read_body(request)
         if body is None:
             return _send(finish(REQUEST_TOO_LARGE, ids))
@@ -138,11 +156,11 @@ def _send(response: HttpResponse) -> web.Response:
 
 
 def make_app(api: ApiConfig, invoker: Invoker, *, region: str,
-             account: str = DEFAULT_ACCOUNT) -> web.Application:
+             account: str = DEFAULT_ACCOUNT, sink: SpanSink | None = None) -> web.Application:
     """The aiohttp application serving ``api`` (an ApiConfig) at ``/{stage}/...``.
 
     Raises ValueError when the routes conflict the way API Gateway would refuse them."""
-    plane = _DataPlane(ApiSpec.from_config(api, region=region, account=account), invoker)
+    plane = _DataPlane(ApiSpec.from_config(api, region=region, account=account), invoker, sink)
     app = web.Application()
     app.router.add_route("*", "/{path:.*}", plane.handle)
     return app
@@ -153,7 +171,8 @@ class ApiGatewayServer:
     (``port=None`` picks a free port) and returns the invoke URL."""
 
     def __init__(self, api: ApiConfig, invoker: Invoker, *, region: str, account: str = DEFAULT_ACCOUNT,
-                 host: str = "127.0.0.1", port: int | None = None) -> None:
+                 host: str = "127.0.0.1", port: int | None = None, sink: SpanSink | None = None) -> None:
+        self.sink = sink
         self.api = api
         self.invoker = invoker
         self.region = region
@@ -163,7 +182,7 @@ class ApiGatewayServer:
         self._runner: web.AppRunner | None = None
 
     async def start(self) -> str:
-        app = make_app(self.api, self.invoker, region=self.region, account=self.account)
+        app = make_app(self.api, self.invoker, region=self.region, account=self.account, sink=self.sink)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port or 0)

@@ -63,12 +63,15 @@ import logging
 import queue
 import struct
 import threading
+import time
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Callable, Collection, Iterable, Mapping, Sequence
 
 from devenv.compute.invoke import InvokeError, InvokeResult, Invoker
+from devenv.observe.spans import NullSink, Outcome, Span, SpanSink, SpanTimer
+from devenv.observe.trace_context import TraceContext, new_span_id
 
 if TYPE_CHECKING:
     from devenv.aws.endpoint import AwsEndpoint
@@ -476,7 +479,7 @@ class QueuePoller:
                  sqs_client_factory: SqsClientFactory, region: str,
                  queue_url: str | None = None, queue_arn: str | None = None,
                  executor: Executor | None = None, poll_wait: int = SQS_MAX_WAIT,
-                 backoff: Backoff = Backoff()):
+                 backoff: Backoff = Backoff(), sink: SpanSink | None = None):
         if not 1 <= poll_wait <= SQS_MAX_WAIT:
             raise ValueError(f"poll_wait is 1 to {SQS_MAX_WAIT} seconds, got {poll_wait}")
         self.function = function
@@ -485,6 +488,7 @@ class QueuePoller:
         self.poll_wait = poll_wait
         self.backoff = backoff
         self.stats = PollerStats()
+        self.sink: SpanSink = sink or NullSink()
         self._invoker = invoker
         self._client_factory = sqs_client_factory
         self._given = (queue_url, queue_arn)
@@ -714,11 +718,12 @@ class SqsEventSourceMapping(QueuePoller):
                  queue_url: str | None = None, queue_arn: str | None = None,
                  reserved_concurrency: int | None = None,
                  executor: Executor | None = None, poll_wait: int = SQS_MAX_WAIT,
-                 backoff: Backoff = Backoff(), max_payload: int = MAX_SYNC_PAYLOAD):
+                 backoff: Backoff = Backoff(), max_payload: int = MAX_SYNC_PAYLOAD,
+                 sink: SpanSink | None = None):
         super().__init__(function, config.queue, invoker=invoker,
                          sqs_client_factory=sqs_client_factory, region=region,
                          queue_url=queue_url, queue_arn=queue_arn, executor=executor,
-                         poll_wait=poll_wait, backoff=backoff)
+                         poll_wait=poll_wait, backoff=backoff, sink=sink)
         self.config = config
         self.limit = concurrency_limit(config, reserved_concurrency)
         self.max_payload = max_payload
@@ -795,18 +800,22 @@ class SqsEventSourceMapping(QueuePoller):
         """Invoke the function with the batch, delete what ``decide`` says, log the rest."""
         records = batch.records
         ids = [r["messageId"] for r in records]
-        trace = next((r["attributes"]["AWSTraceHeader"] for r in records
-                      if "AWSTraceHeader" in r["attributes"]), None)
+        span = self._batch_span(records)
         self.stats.batches += 1
         self.stats.messages += len(records)
         outcome: InvokeResult | BaseException
         try:
-            outcome = await self._invoker.invoke(self.function, batch.event(), trace_id=trace)
+            outcome = await self._invoker.invoke(self.function, batch.event(), trace_id=span.context.header())
         except asyncio.CancelledError:
+            span.finish(Outcome.ERROR, error="cancelled")
             raise  # the batch is left to its visibility timeout, as a failed one
         except Exception as exc:  # InvokeError (refused) or a fault of the runtime
             outcome = exc
         decision = decide(ids, outcome, report_batch_item_failures=self.config.report_batch_item_failures)
+        returned = [i for i in ids if i not in decision.delete]
+        span.finish(Outcome.OK if decision.verdict is Verdict.SUCCEEDED else Outcome.ERROR,
+                    verdict=decision.verdict.value, **({"returned": returned, "reason": decision.reason}
+                                                       if returned else {}))
         handles = [r["receiptHandle"] for r in records if r["messageId"] in decision.delete]
         await self._delete(slot, queue, handles)
         kept = len(records) - len(handles)
@@ -820,6 +829,30 @@ class SqsEventSourceMapping(QueuePoller):
                         self.name, len(records), decision.reason, kept,
                         "" if decision.verdict is Verdict.FAILED else f", {len(handles)} deleted")
         return decision.verdict
+
+
+    def _batch_span(self, records: Sequence[Mapping[str, Any]]) -> SpanTimer:
+        """Records each traced message's time in the queue (an ``sqs`` span from SentTimestamp
+        to now, child of the sender's span) and opens the batch's ``event-source`` span, in
+        the trace of the first traced message as Lambda does (a batch has one trace)."""
+        now = time.time()
+        first: TraceContext | None = None
+        for record in records:
+            attributes = record.get("attributes") or {}
+            context = TraceContext.parse(attributes.get("AWSTraceHeader"))
+            if context is None:
+                continue
+            sent = float(attributes.get("SentTimestamp") or now * 1000) / 1000
+            wait = Span(context.root, new_span_id(), context.parent, "sqs", f"queue {self.queue}",
+                        min(sent, now), max(0.0, now - sent) * 1000, Outcome.OK,
+                        {"queue": self.queue, "message_id": record.get("messageId"),
+                         "receive_count": attributes.get("ApproximateReceiveCount")})
+            self.sink.record(wait)
+            if first is None:
+                first = context.child(wait.span_id)
+        return SpanTimer(self.sink, first, "event-source", f"SQS {self.queue} -> {self.function}", {
+            "queue": self.queue, "function": self.function, "batch_size": len(records),
+            "message_ids": [r.get("messageId") for r in records]})
 
 
 class EventBridgeFunctionTarget(QueuePoller):
@@ -864,7 +897,8 @@ class EventBridgeFunctionTarget(QueuePoller):
                 event = eventbridge_event(message.get("Body", ""), account=queue.account)
                 self.stats.messages += 1
                 try:
-                    await self._invoker.invoke_async(self.function, event)
+                    await self._invoker.invoke_async(  # EventBridge's trace context, as AWS passes it
+                        self.function, event, trace_id=(message.get("Attributes") or {}).get("AWSTraceHeader"))
                     handed.append(message["ReceiptHandle"])
                 except InvokeError as exc:
                     if exc.status == 429 or exc.status >= 500:
@@ -939,7 +973,7 @@ class EventSourceManager:
 
     @classmethod
     def from_config(cls, config: StackConfig, invoker: Invoker, endpoint: AwsEndpoint, *,
-                    poll_wait: int = SQS_MAX_WAIT) -> EventSourceManager:
+                    poll_wait: int = SQS_MAX_WAIT, sink: SpanSink | None = None) -> EventSourceManager:
         """The enabled SQS mappings of every function, and a poller for each function that
         rules target. Builds objects only: ``start()`` starts them."""
         from devenv.aws.endpoint import ClientSettings, make_client
@@ -958,7 +992,7 @@ class EventSourceManager:
         settings = ClientSettings(read_timeout=poll_wait + 10, max_attempts=1)
         common: dict[str, Any] = dict(
             invoker=invoker, sqs_client_factory=functools.partial(make_client, "sqs", endpoint, settings),
-            region=endpoint.region, executor=executor, poll_wait=poll_wait)
+            region=endpoint.region, executor=executor, poll_wait=poll_wait, sink=sink)
         pollers: list[QueuePoller] = [
             SqsEventSourceMapping(name, sqs, reserved_concurrency=reserved, **common)
             for name, sqs, reserved in mappings]

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from ..observe.spans import NullSink, Outcome, SpanSink, SpanTimer
+from ..observe.trace_context import TraceContext
 from ..runtime.process import die_with_parent
 from .functions import (ASYNC_PAYLOAD_LIMIT, SYNC_PAYLOAD_LIMIT, Fingerprint, FunctionSpec, Interpreter,
                         choose_interpreter, instance_environment)
@@ -53,10 +55,6 @@ class InstanceState(str, enum.Enum):
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def trace_id_new() -> str:
-    return f"Root=1-{int(time.time()):08x}-{uuid.uuid4().hex[:24]};Parent={uuid.uuid4().hex[:16]};Sampled=0"
 
 
 def error_payload(request_id: str, error_type: str, message: str) -> bytes:
@@ -120,12 +118,34 @@ class FunctionPool:
         return sum(1 for i in self.instances.values()
                    if i.state in (InstanceState.STARTING, InstanceState.BUSY, InstanceState.RETURNING))
 
-    async def invoke(self, payload: bytes, trace_id: str, client_context: str | None,
-                     request_id: str | None = None) -> InvokeResult:
+    async def invoke(self, payload: bytes, trace_id: str | None, client_context: str | None,
+                     request_id: str | None = None, *, invocation_type: str = "RequestResponse",
+                     attempt: int = 1) -> InvokeResult:
+        """One invocation, recorded as a ``lambda`` span: its parent is the caller's trace
+        context, and the instance gets the span's own context as Lambda-Runtime-Trace-Id."""
         if len(payload) > SYNC_PAYLOAD_LIMIT:
             raise PayloadTooLarge(len(payload), SYNC_PAYLOAD_LIMIT)
+        request_id = request_id or str(uuid.uuid4())
+        span = SpanTimer(self.runtime.sink, TraceContext.parse(trace_id), "lambda", f"invoke {self.spec.name}",
+                         {"function": self.spec.name, "request_id": request_id, "type": invocation_type})
+        if attempt > 1:
+            span.attributes["attempt"] = attempt
         loop = asyncio.get_running_loop()
-        inv = Invocation(request_id or str(uuid.uuid4()), payload, trace_id, client_context, loop.create_future())
+        inv = Invocation(request_id, payload, span.context.header(), client_context, loop.create_future())
+        try:
+            result = await self._run(inv)
+        except Throttled as error:
+            span.finish(Outcome.ERROR, error=error.error_type)
+            raise
+        except BaseException as error:
+            span.finish(Outcome.ERROR, error=type(error).__name__)
+            raise
+        error_type = (result.error() or {}).get("errorType") if not result.ok else None
+        span.finish(Outcome.OK if result.ok else Outcome.ERROR, cold=inv.cold,
+                    **({"error": error_type} if error_type else {}))
+        return result
+
+    async def _run(self, inv: Invocation) -> InvokeResult:
         instance = self._take_idle()
         returning = None if instance is not None else self._take_returning()
         if instance is not None:
@@ -402,7 +422,8 @@ class LambdaRuntime:
 
     def __init__(self, functions: Mapping[str, FunctionSpec], *, aws_env: Mapping[str, str],
                  on_async_failure: Callable[[AsyncFailure], "asyncio.Future | None"] | None = None,
-                 async_settings: AsyncSettings | None = None, hot_reload_interval: float = 0.5):
+                 async_settings: AsyncSettings | None = None, hot_reload_interval: float = 0.5,
+                 sink: SpanSink | None = None):
         self.pools = {name: FunctionPool(spec, self) for name, spec in functions.items()}
         self._aws_env = dict(aws_env)
         self._on_async_failure = on_async_failure
@@ -415,6 +436,7 @@ class LambdaRuntime:
         self._memory_task: asyncio.Task | None = None
         self._log_handles: dict[str, int] = {}
         self._stopping = False
+        self.sink: SpanSink = sink or NullSink()
 
     # -- lifecycle
 
@@ -469,14 +491,15 @@ class LambdaRuntime:
 
     async def invoke(self, function: str, payload: bytes, *, trace_id: str | None = None,
                      client_context: str | None = None) -> InvokeResult:
-        return await self.pool(function).invoke(payload, trace_id or trace_id_new(), client_context)
+        return await self.pool(function).invoke(payload, trace_id, client_context)
 
     async def invoke_async(self, function: str, payload: bytes, *, trace_id: str | None = None) -> str:
         pool = self.pool(function)
         if len(payload) > ASYNC_PAYLOAD_LIMIT:
             raise PayloadTooLarge(len(payload), ASYNC_PAYLOAD_LIMIT)
         request_id = str(uuid.uuid4())
-        self._spawn_task(self._run_async(pool, request_id, payload, trace_id or trace_id_new()))
+        trace = trace_id if TraceContext.parse(trace_id) else TraceContext.new().header()  # one trace for every retry
+        self._spawn_task(self._run_async(pool, request_id, payload, trace))
         return request_id
 
     async def _run_async(self, pool: FunctionPool, request_id: str, payload: bytes, trace_id: str) -> None:
@@ -487,7 +510,8 @@ class LambdaRuntime:
         retries = pool.spec.maximum_retry_attempts
         while True:
             try:
-                result = await pool.invoke(payload, trace_id, None, request_id)  # retries keep the id
+                result = await pool.invoke(payload, trace_id, None, request_id,  # retries keep the id
+                                           invocation_type="Event", attempt=attempts + 1)
             except Throttled:
                 await asyncio.sleep(self._async.throttle_retry)  # AWS retries throttles for hours
                 continue

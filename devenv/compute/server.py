@@ -19,6 +19,7 @@ from aiohttp import web
 
 from ..aws.endpoint import AwsEndpoint, make_client
 from ..config.loader import load_project
+from ..observe.spans import sink_from_environment
 from ..runtime.ports import HOST, load_remembered
 from ..runtime.statedir import StateDir
 from .entry import run, until_stopped
@@ -103,9 +104,10 @@ async def serve(config_file: Path) -> None:
     aws_env = {"AWS_ENDPOINT_URL": emulator, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
                "AWS_SESSION_TOKEN": "test", "AWS_ENDPOINT_URL_LAMBDA": f"http://{HOST}:{ports['lambda']}"}
     values = stack_values(project, state, ports)
+    sink = sink_from_environment("lambda")
     runtime = LambdaRuntime(function_specs(config, root=project.root, log_dir=state.logs / "functions",
                                            values=values),
-                            aws_env=aws_env, on_async_failure=FailureSink(endpoint))
+                            aws_env=aws_env, on_async_failure=FailureSink(endpoint), sink=sink)
     await runtime.start()
     runners: list[web.AppRunner] = []
 
@@ -119,12 +121,12 @@ async def serve(config_file: Path) -> None:
     if config.api is not None and "apigateway" in ports:
         from .apigateway import make_app as make_api_app
 
-        await listen(make_api_app(config.api, runtime, region=config.region), ports["apigateway"])
+        await listen(make_api_app(config.api, runtime, region=config.region, sink=sink), ports["apigateway"])
     sources = None
     if any(fn.events for fn in config.functions.values()) or _has_function_targets(config):
         from .event_sources import EventSourceManager
 
-        sources = EventSourceManager.from_config(config, runtime, endpoint)
+        sources = EventSourceManager.from_config(config, runtime, endpoint, sink=sink)
         await sources.start()
     print(f"compute ready: lambda {HOST}:{ports['lambda']}"
           + (f", api {HOST}:{ports['apigateway']}" if "apigateway" in ports and config.api else ""), flush=True)

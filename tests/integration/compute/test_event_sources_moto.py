@@ -23,6 +23,7 @@ from devenv.compute.event_sources import EventSourceManager, SqsEventSourceMappi
 from devenv.compute.invoke import InvokeResult
 from devenv.config.model import StackConfig
 from devenv.health import wait_until
+from devenv.observe.trace_context import TraceContext
 
 from .conftest import Invocation, LoopThread, RecordingInvoker
 
@@ -99,10 +100,10 @@ def start(loop: LoopThread, moto: AwsEndpoint):
     """``start(config, invoker)``: deploy the config's managed plane, start its pollers."""
     running: list[Running] = []
 
-    def make(config: StackConfig, invoker: RecordingInvoker, *, deployed: bool = True) -> Running:
+    def make(config: StackConfig, invoker: RecordingInvoker, *, deployed: bool = True, sink=None) -> Running:
         if deployed:
             deploy(config, moto)
-        running.append(Running(loop, EventSourceManager.from_config(config, invoker, moto)))
+        running.append(Running(loop, EventSourceManager.from_config(config, invoker, moto, sink=sink)))
         return running[-1]
 
     yield make
@@ -262,6 +263,47 @@ def test_a_rule_with_a_function_target_delivers_the_eventbridge_event_to_an_asyn
         "resources": ["arn:aws:s3:::bucket/key"], "detail": {"thing": 7}}
     assert time.strptime(event["time"], "%Y-%m-%dT%H:%M:%SZ")
     assert wait_until(lambda: counts(aws, "devenv-events-to-audit") == (0, 0), timeout=5)
+
+
+# ---------------------------------------------------------------- trace context
+
+ROOT = "1-5e0a1b2c-0123456789abcdef01234567"
+
+
+class ListSink:
+    def __init__(self):
+        self.spans = []
+
+    def record(self, span):
+        self.spans.append(span)
+
+
+def test_a_traced_message_gives_queue_and_event_source_spans_and_the_invoke_their_context(start, aws):
+    invoker = RecordingInvoker()
+    sink = ListSink()
+    start(stack(batch_size=1), invoker, sink=sink)
+    sent = aws.sqs.send_message(QueueUrl=url(aws, "jobs"), MessageBody="traced", MessageSystemAttributes={
+        "AWSTraceHeader": {"StringValue": f"Root={ROOT};Parent=00000000000000aa;Sampled=1", "DataType": "String"}})
+
+    assert wait_until(lambda: invoker.calls and len(sink.spans) >= 2, timeout=10)
+    queued, batch = sink.spans[:2]
+    assert (queued.component, queued.trace_id, queued.parent_id) == ("sqs", ROOT, "00000000000000aa")
+    assert queued.attributes["message_id"] == sent["MessageId"] and queued.duration_ms >= 0
+    assert (batch.component, batch.trace_id, batch.parent_id) == ("event-source", ROOT, queued.span_id)
+    assert batch.attributes["message_ids"] == [sent["MessageId"]] and batch.attributes["verdict"] == "succeeded"
+    passed = TraceContext.parse(invoker.calls[0].trace_id)
+    assert passed.root == ROOT and passed.parent == batch.span_id
+
+
+def test_a_rule_s_function_target_passes_eventbridge_s_trace_on(start, aws):
+    invoker = RecordingInvoker()
+    start(stack(), invoker)
+    aws.events.put_events(Entries=[{
+        "EventBusName": "events", "Source": "test.producer", "DetailType": "thing.created", "Detail": "{}",
+        "TraceHeader": f"Root={ROOT};Parent=00000000000000aa;Sampled=1"}])
+    assert wait_until(lambda: invoker.events, timeout=10)
+    passed = TraceContext.parse(invoker.events[0].trace_id)
+    assert passed.root == ROOT and passed.parent not in (None, "00000000000000aa")  # EventBridge's own span
 
 
 # ---------------------------------------------------------------- with the real Lambda runtime

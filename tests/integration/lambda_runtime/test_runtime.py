@@ -15,6 +15,7 @@ import pytest
 
 from devenv.compute.functions import FunctionSpec
 from devenv.compute.invoke import FunctionNotFound, PayloadTooLarge, Throttled
+from devenv.observe.trace_context import TraceContext
 from devenv.compute.lambda_runtime import AsyncSettings, LambdaRuntime
 
 pytestmark = pytest.mark.integration
@@ -54,6 +55,9 @@ def run(specs, body, **runtime_options):
     return asyncio.run(main())
 
 
+ROOT = "1-5e0a1b2c-0123456789abcdef01234567"
+
+
 def payload(result) -> dict:
     return json.loads(result.payload)
 
@@ -62,7 +66,7 @@ def test_cold_then_warm_start_with_the_standard_environment(tmp_path):
     echo = spec("echo", "handlers.echo", tmp_path, timeout=5.0, memory_mb=256)
 
     async def body(rt):
-        first = await rt.invoke("echo", b'{"n": 1}', trace_id="Root=1-abc-def")
+        first = await rt.invoke("echo", b'{"n": 1}', trace_id=f"Root={ROOT};Parent=00000000000000aa;Sampled=1")
         second = await rt.invoke("echo", b'{"n": 2}')
         return first, second
 
@@ -71,7 +75,10 @@ def test_cold_then_warm_start_with_the_standard_environment(tmp_path):
     assert first.ok and a["event"] == {"n": 1} and a["cold"] is True
     assert b["cold"] is False and b["pid"] == a["pid"]  # same warm instance
     assert a["function"] == "echo" and a["memory"] == "256"
-    assert a["trace"] == "Root=1-abc-def"  # Lambda-Runtime-Trace-Id reached _X_AMZN_TRACE_ID
+    # Lambda-Runtime-Trace-Id reached _X_AMZN_TRACE_ID: the caller's trace, the invoke span as parent
+    trace = TraceContext.parse(a["trace"])
+    assert trace.root == ROOT and trace.parent not in (None, "00000000000000aa")
+    assert TraceContext.parse(b["trace"]).root != ROOT  # no context given: a trace of its own
     assert a["env"] == {"AWS_LAMBDA_FUNCTION_NAME": "echo", "AWS_REGION": "us-east-1", "GREETING": "hello",
                         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256", "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
     assert 4500 < a["remaining_ms"] <= 5000
@@ -249,3 +256,33 @@ def test_hot_reload_takes_effect_on_the_next_invocation(tmp_path):
     assert before == {"version": 1}
     assert versions[-1] == 2
     assert "code changed" in fn.log_file.read_text()
+
+
+class ListSink:
+    def __init__(self):
+        self.spans = []
+
+    def record(self, span):
+        self.spans.append(span)
+
+
+def test_each_invocation_is_a_lambda_span_and_its_id_is_the_instance_s_parent(tmp_path):
+    echo = spec("echo", "handlers.echo", tmp_path, timeout=5.0)
+    boom = spec("boom", "handlers.boom", tmp_path)
+    sink = ListSink()
+
+    async def body(rt):
+        first = await rt.invoke("echo", b"{}", trace_id=f"Root={ROOT};Parent=00000000000000aa;Sampled=1")
+        second = await rt.invoke("echo", b"{}", trace_id=f"Root={ROOT};Parent=00000000000000bb;Sampled=1")
+        failed = await rt.invoke("boom", b"{}", trace_id=f"Root={ROOT};Parent=00000000000000cc;Sampled=1")
+        return first, second, failed
+
+    first, second, failed = run([echo, boom], body, sink=sink)
+    cold, warm, error = sink.spans
+    assert [s.trace_id for s in sink.spans] == [ROOT] * 3
+    assert (cold.parent_id, warm.parent_id, error.parent_id) == ("00000000000000aa", "00000000000000bb",
+                                                                 "00000000000000cc")
+    assert cold.attributes["cold"] is True and warm.attributes["cold"] is False
+    assert cold.attributes["request_id"] == first.request_id and cold.attributes["function"] == "echo"
+    assert TraceContext.parse(payload(first)["trace"]).parent == cold.span_id
+    assert not cold.failed and error.failed and error.attributes["error"] == payload(failed)["errorType"]

@@ -6,6 +6,8 @@ import asyncio
 import io
 import json
 import re
+
+from devenv.observe.trace_context import TraceContext
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
@@ -17,7 +19,7 @@ from devenv.compute.apigateway_event import MAX_REQUEST_BODY
 from devenv.compute.invoke import FunctionNotFound, InvokeResult, Throttled
 from devenv.config.model import ApiConfig
 
-TRACE = re.compile(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24}")
+TRACE = re.compile(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=1")
 
 
 def api(**overrides: Any) -> ApiConfig:
@@ -67,9 +69,9 @@ def ok(response: Any, function_error: str | None = None) -> InvokeResult:
 
 
 def serve(config: ApiConfig, invoker: FakeInvoker,
-          test: Callable[[TestClient], Awaitable[Any]]) -> Any:
+          test: Callable[[TestClient], Awaitable[Any]], sink: Any = None) -> Any:
     async def main():
-        app = make_app(config, invoker, region="us-east-1")
+        app = make_app(config, invoker, region="us-east-1", sink=sink)
         async with TestClient(TestServer(app)) as client:
             return await test(client)
     return asyncio.run(main())
@@ -118,16 +120,54 @@ def test_happy_path_invokes_the_function_with_the_proxy_event():
     assert headers["X-Amzn-Trace-Id"] == call.trace_id == event["headers"]["X-Amzn-Trace-Id"]
 
 
-def test_client_trace_header_is_passed_to_the_function():
+class ListSink:
+    def __init__(self):
+        self.spans = []
+
+    def record(self, span):
+        self.spans.append(span)
+
+
+def test_client_trace_header_is_passed_to_the_function_from_inside_the_gateway_span():
     invoker = FakeInvoker()
-    trace = "Root=1-5e0a1b2c-0123456789abcdef01234567;Sampled=1"
+    sink = ListSink()
+    trace = "Root=1-5e0a1b2c-0123456789abcdef01234567;Parent=00000000000000aa;Sampled=1"
 
     async def test(client: TestClient):
         response = await client.get("/local/users/1", headers={"X-Amzn-Trace-Id": trace})
         return response.headers["X-Amzn-Trace-Id"]
 
-    assert serve(api(), invoker, test) == trace
-    assert invoker.calls[0].trace_id == trace
+    returned = serve(api(), invoker, test, sink)
+    [span] = sink.spans
+    passed = TraceContext.parse(invoker.calls[0].trace_id)
+    assert passed.root == span.trace_id == "1-5e0a1b2c-0123456789abcdef01234567"
+    assert span.parent_id == "00000000000000aa" and passed.parent == span.span_id
+    assert returned == invoker.calls[0].trace_id
+    assert span.component == "apigateway" and span.attributes["status"] == 200
+    assert span.attributes["resource"] == "/users/{id}" and span.attributes["function"] == "users"
+
+
+def test_w3c_traceparent_is_honoured_without_an_aws_header():
+    invoker = FakeInvoker()
+    sink = ListSink()
+
+    async def test(client: TestClient):
+        await client.get("/local/users/1",
+                         headers={"traceparent": "00-5e0a1b2c0123456789abcdef01234567-00000000000000bb-01"})
+
+    serve(api(), invoker, test, sink)
+    assert sink.spans[0].trace_id == "1-5e0a1b2c-0123456789abcdef01234567"
+    assert sink.spans[0].parent_id == "00000000000000bb"
+
+
+def test_unknown_routes_are_recorded_too():
+    sink = ListSink()
+
+    async def test(client: TestClient):
+        return (await client.get("/local/nope")).status
+
+    assert serve(api(), FakeInvoker(), test, sink) == 403
+    assert [s.attributes["status"] for s in sink.spans] == [403]
 
 
 def test_binary_body_round_trip():
