@@ -414,6 +414,7 @@ class AsyncFailure:
     result: InvokeResult | None
     attempts: int
     condition: str  # "RetriesExhausted"
+    trace_id: str | None = None  # the invocation's trace, passed on as the message's AWSTraceHeader
 
 
 class LambdaRuntime:
@@ -522,7 +523,7 @@ class LambdaRuntime:
                 break
             delay = self._async.retry_delays[min(attempts - 1, len(self._async.retry_delays) - 1)]
             await asyncio.sleep(delay)
-        failure = AsyncFailure(pool.spec, request_id, payload, result, attempts, "RetriesExhausted")
+        failure = AsyncFailure(pool.spec, request_id, payload, result, attempts, "RetriesExhausted", trace_id)
         self.write_log(pool.spec, f"devenv: async invocation {request_id} failed {attempts} times; "
                                   f"sending it to {pool.spec.on_failure_queue or pool.spec.dead_letter_queue or 'nowhere (no destination or DLQ configured)'}")
         if self._on_async_failure is not None:

@@ -76,10 +76,12 @@ class FailureSink:
     def _send(self, failure: AsyncFailure) -> None:
         spec = failure.function
         sqs = self._client()
+        traced = ({"MessageSystemAttributes": {"AWSTraceHeader": {"DataType": "String", "StringValue": failure.trace_id}}}
+                  if failure.trace_id else {})
         try:
             if spec.on_failure_queue:
                 url = sqs.get_queue_url(QueueName=spec.on_failure_queue)["QueueUrl"]
-                sqs.send_message(QueueUrl=url, MessageBody=json.dumps(destination_record(failure)))
+                sqs.send_message(QueueUrl=url, MessageBody=json.dumps(destination_record(failure)), **traced)
             elif spec.dead_letter_queue:
                 url = sqs.get_queue_url(QueueName=spec.dead_letter_queue)["QueueUrl"]
                 error = failure.result.error() if failure.result else {}
@@ -89,7 +91,7 @@ class FailureSink:
                                      "ErrorCode": {"DataType": "Number", "StringValue": "200"},
                                      "ErrorMessage": {"DataType": "String",
                                                       "StringValue": (error or {}).get("errorMessage", "")[:1024] or "-"},
-                                 })
+                                 }, **traced)
         except Exception as exc:  # the emulator may be restarting; the log says what was lost
             log.error("could not deliver failed async invocation %s of %s: %s", failure.request_id, spec.name, exc)
 

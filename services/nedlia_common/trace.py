@@ -1,24 +1,49 @@
-"""X-Amzn-Trace-Id: read it from a request, pass it on.
+"""X-Amzn-Trace-Id (and W3C traceparent): read it from a request, pass it on.
 
 The ALB adds ``Self=...`` in front of the client's ``Root=...`` (a field describing that one
 hop); what is passed on is the header without its ``Self`` field, so every hop of one
-request keeps the same ``Root``."""
+request keeps the same ``Root``. A request that carries only a W3C ``traceparent``
+(``00-{32 hex trace}-{16 hex parent}-{flags}``) is read as the same ids in AWS form, and
+every outgoing call carries both headers."""
 
 from __future__ import annotations
 
 from typing import Mapping, MutableMapping
 
 HEADER = "X-Amzn-Trace-Id"
+TRACEPARENT = "traceparent"
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    value = headers.get(name)
+    if value is None:
+        value = next((v for k, v in headers.items() if k.lower() == name.lower()), None)
+    return value.strip() if value and value.strip() else None
 
 
 def from_headers(headers: Mapping[str, str]) -> str | None:
-    """The trace header of a request, whatever the case of its name."""
-    value = headers.get(HEADER)
-    if value is None:
-        value = next((v for k, v in headers.items() if k.lower() == HEADER.lower()), None)
-    if not value or not value.strip():
+    """The trace header of a request, whatever the case of its name; a W3C traceparent in
+    AWS form when there is no X-Amzn-Trace-Id."""
+    return _header(headers, HEADER) or from_traceparent(_header(headers, TRACEPARENT))
+
+
+def from_traceparent(value: str | None) -> str | None:
+    parts = (value or "").lower().split("-")
+    if len(parts) != 4 or len(parts[1]) != 32 or len(parts[2]) != 16:
         return None
-    return value.strip()
+    trace, parent, flags = parts[1], parts[2], parts[3]
+    sampled = "1" if flags[-1:] in "13579bdf" and flags else "0"
+    return f"Root=1-{trace[:8]}-{trace[8:]};Parent={parent};Sampled={sampled}"
+
+
+def traceparent(trace: str | None) -> str | None:
+    """The W3C form of an X-Amzn-Trace-Id value (None without a Root)."""
+    fields = dict(f.strip().partition("=")[::2] for f in (trace or "").split(";") if "=" in f)
+    root = fields.get("Root", "")
+    if not (len(root) == 35 and root.startswith("1-")):
+        return None
+    parent = fields.get("Parent") or "0" * 16
+    return f"00-{root[2:].replace('-', '')}-{parent}-{'00' if fields.get('Sampled') == '0' else '01'}"
 
 
 def outgoing(trace: str | None) -> str | None:
@@ -34,6 +59,9 @@ def add_to(headers: MutableMapping[str, str], trace: str | None) -> MutableMappi
     value = outgoing(trace)
     if value:
         headers[HEADER] = value
+        w3c = traceparent(value)
+        if w3c:
+            headers[TRACEPARENT] = w3c
     return headers
 
 

@@ -179,7 +179,7 @@ def handler(event: dict, context: Any) -> dict:
     if _client is None:
         _client = AlbClient()
     left = context.get_remaining_time_in_millis() / 1000.0 if context is not None else 10.0
-    trace = header(event, "X-Amzn-Trace-Id") or lambda_trace()
+    trace = lambda_trace() or header(event, "X-Amzn-Trace-Id")  # the runtime's names this invocation as parent
     result = execute(planned, _client, Budget(left - MARGIN, CALL_TIMEOUT), trace)
     log("info", "api request", method=planned.method, path=event.get("path"), upstream=planned.path,
         status=result["statusCode"], trace=trace_root(trace))

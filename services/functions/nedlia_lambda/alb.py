@@ -22,6 +22,16 @@ def outgoing_trace(trace: str | None) -> str | None:
     return ";".join(fields) or None
 
 
+def w3c_traceparent(trace: str | None) -> str | None:
+    """The W3C ``traceparent`` carrying the same trace and parent ids (None without a Root)."""
+    fields = dict(f.strip().partition("=")[::2] for f in (trace or "").split(";") if "=" in f)
+    root = fields.get("Root", "")
+    if not (len(root) == 35 and root.startswith("1-")):
+        return None
+    parent = fields.get("Parent") or "0" * 16
+    return f"00-{root[2:].replace('-', '')}-{parent}-{'00' if fields.get('Sampled') == '0' else '01'}"
+
+
 def trace_root(trace: str | None) -> str | None:
     for field in (trace or "").split(";"):
         name, _, value = field.strip().partition("=")
@@ -73,6 +83,9 @@ class AlbClient:
         trace_value = outgoing_trace(trace)
         if trace_value:
             sent[TRACE_HEADER] = trace_value
+            w3c = w3c_traceparent(trace_value)
+            if w3c:
+                sent["traceparent"] = w3c
         request = urllib.request.Request(self.base_url + path, data=data, method=method, headers=sent)
         try:
             with urllib.request.urlopen(request, timeout=max(timeout, 0.1)) as response:

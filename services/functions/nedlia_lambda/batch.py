@@ -66,6 +66,19 @@ def event_of(record: dict) -> dict:
     return event
 
 
-def record_trace(record: dict, fallback: str | None) -> str | None:
-    """The record's own trace (AWSTraceHeader), else the invocation's."""
-    return (record.get("attributes") or {}).get("AWSTraceHeader") or fallback
+def record_trace(record: dict, invocation: str | None) -> str | None:
+    """The trace to pass on for one record: the invocation's (``_X_AMZN_TRACE_ID``, whose
+    parent is this invocation) when the record belongs to the same trace, else the record's
+    own AWSTraceHeader (a batch mate from another trace), else the invocation's."""
+    own = (record.get("attributes") or {}).get("AWSTraceHeader")
+    if own and invocation and _root(own) != _root(invocation):
+        return own
+    return invocation or own
+
+
+def _root(trace: str) -> str | None:
+    for field in trace.split(";"):
+        name, _, value = field.strip().partition("=")
+        if name == "Root":
+            return value
+    return None
