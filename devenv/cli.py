@@ -348,6 +348,82 @@ def doctor(file: Optional[Path] = _file_option) -> None:
         raise typer.Exit(1)
 
 
+# ---------------------------------------------------------------- observability (issue #7)
+
+COMPONENT_STYLE = {"apigateway": "magenta", "lambda": "cyan", "event-source": "blue", "sqs": "yellow",
+                   "eventbridge": "green", "alb": "bright_magenta", "ecs": "bright_cyan"}
+
+
+@app.command()
+def trace(trace_id: Optional[str] = typer.Argument(None, help="a trace id (or a prefix, a header with Root=, "
+                                                               "a request/message/event id)"),
+          last: bool = typer.Option(False, "--last", help="the most recent trace"),
+          list_: bool = typer.Option(False, "--list", help="list recent traces"),
+          errors: bool = typer.Option(False, "--errors", help="list recent traces with a failed hop"),
+          limit: int = typer.Option(20, "--limit", "-n", help="traces to list"),
+          file: Optional[Path] = _file_option) -> None:
+    """Draw a trace as a waterfall (`devenv trace ID`, `--last`), or list recent traces (`--list`, `--errors`)."""
+    from .observe.spans import find_trace, read_spans, recent_traces
+
+    stack = _stack(file)
+    spans = list(read_spans(stack.state.traces))
+    if list_ or errors or (trace_id is None and not last):
+        summaries = recent_traces(spans, limit, errors_only=errors)
+        if not summaries:
+            out.print("no traces with errors recorded" if errors else
+                      f"no traces recorded yet (spans are kept in {_relative(stack.state.traces)})")
+            return
+        _print_trace_list(summaries)
+        return
+    if last:
+        summaries = recent_traces(spans, 1)
+        if not summaries:
+            raise DevenvError("no traces recorded yet", hint="make a request, e.g. through the API, then try again")
+        trace_id = summaries[0].trace_id
+    found = find_trace(spans, trace_id or "")
+    if found is None:
+        raise DevenvError(f"no single trace matches '{trace_id}'",
+                          hint="`devenv trace --list` shows recent traces; give more of the id")
+    _print_waterfall(*found)
+
+
+def _print_trace_list(summaries) -> None:
+    table = Table(title="recent traces (newest first)", title_justify="left")
+    for column in ("trace", "started", "duration", "spans", "errors", "first hop", "components"):
+        table.add_column(column)
+    for s in summaries:
+        style = "bold red" if s.errors else ""
+        table.add_row(Text(s.trace_id, style=style), time.strftime("%H:%M:%S", time.localtime(s.start)),
+                      f"{s.duration_ms:.1f} ms", str(s.spans), Text(str(s.errors), style=style), s.first,
+                      " → ".join(s.components))
+    out.print(table)
+
+
+def _print_waterfall(trace_id: str, spans) -> None:
+    from .observe.trace_view import bars, cells, details
+
+    rows = bars(spans)
+    total = max(s.end for s in spans) - min(s.start for s in spans)
+    failed = sum(1 for s in spans if s.failed)
+    out.print(f"[bold]trace {trace_id}[/]  {len(spans)} spans · {total * 1000:.1f} ms"
+              + (f" · [bold red]{failed} failed[/]" if failed else ""), highlight=False)
+    track = max(20, min(60, out.width - 90)) if out.width else 40
+    label_width = max(len("  " * r.depth + f"{r.span.component} {r.span.operation}") for r in rows)
+    label_width = min(label_width, 60)
+    for row in rows:
+        span = row.span
+        colour = "bold red" if span.failed else COMPONENT_STYLE.get(span.component, "white")
+        label = ("  " * row.depth + f"{span.component} {span.operation}")[:label_width]
+        first, length = cells(row, track)
+        bar = Text(" " * first) + Text("█" * length, style=colour) + Text(" " * (track - first - length))
+        line = Text(f"{label:<{label_width}} ", style="red" if span.failed else "")
+        line += Text("│") + bar + Text("│")
+        line += Text(f" {row.offset_ms:8.1f} +{span.duration_ms:8.1f} ms ")
+        line += Text("✗ " if span.failed else "✓ ", style="bold red" if span.failed else "green")
+        line += Text(" ".join(f"{k}={v}" for k, v in details(span)), style="dim")
+        out.print(line, highlight=False)
+
+
 # ---------------------------------------------------------------- rendering helpers
 
 
