@@ -424,6 +424,159 @@ def _print_waterfall(trace_id: str, spans) -> None:
         out.print(line, highlight=False)
 
 
+def _aws(stack, read_timeout: float = 10.0):
+    """boto3 clients bound to the running stack's emulator."""
+    from .aws.endpoint import AwsClients, AwsEndpoint, ClientSettings
+    from .errors import NotRunningError
+
+    view = stack.status()
+    if not view.running or view.record is None or "emulator" not in view.record.ports:
+        raise NotRunningError("the stack is not running", hint="start it with `devenv up`")
+    return AwsClients(AwsEndpoint(stack.endpoint_url(view.record.ports), stack.config.region),
+                      ClientSettings(read_timeout=read_timeout))
+
+
+@app.command()
+def queues(file: Optional[Path] = _file_option) -> None:
+    """SQS queues: visible, in-flight and delayed messages, and each queue's dead-letter queue depth."""
+    from .observe.queues import emulator_errors, read_depths
+
+    aws = _aws(_stack(file))
+    with emulator_errors(aws.endpoint.url):
+        rows = read_depths(aws.sqs)
+    _print_queues(rows)
+
+
+def _print_queues(rows, title: str = "queues") -> None:
+    table = Table(title=title, title_justify="left")
+    for column in ("queue", "visible", "in flight", "delayed", "dead-letter queue", "DLQ depth"):
+        table.add_column(column)
+    for r in rows:
+        dlq = f"{r.dlq} (after {r.max_receive_count})" if r.dlq and r.max_receive_count else (r.dlq or "")
+        if r.is_dlq:
+            dlq = f"DLQ of {', '.join(r.sources)}"
+        depth = "" if r.dlq_depth is None else Text(str(r.dlq_depth), style="bold red" if r.dlq_depth else "green")
+        visible = Text(str(r.visible), style="bold red" if r.is_dlq and r.visible else "")
+        table.add_row(r.name, visible, str(r.in_flight), str(r.delayed), dlq, depth)
+    out.print(table)
+
+
+dlq_app = typer.Typer(no_args_is_help=True, help="Dead-letter queues: list, show messages, redrive.")
+app.add_typer(dlq_app, name="dlq")
+
+
+@dlq_app.command("list")
+def dlq_list(file: Optional[Path] = _file_option) -> None:
+    """Dead-letter queues (queues some queue's redrive policy names), with their depth."""
+    from .observe.queues import dead_letter_queues, emulator_errors, read_depths
+
+    aws = _aws(_stack(file))
+    with emulator_errors(aws.endpoint.url):
+        rows = dead_letter_queues(read_depths(aws.sqs))
+    if not rows:
+        out.print("no dead-letter queues (no queue has a redrive policy)")
+        return
+    _print_queues(rows, title="dead-letter queues")
+
+
+@dlq_app.command("show")
+def dlq_show(queue: str = typer.Argument(..., help="the dead-letter queue"),
+             limit: int = typer.Option(10, "--limit", "-n", help="messages to show"),
+             file: Optional[Path] = _file_option) -> None:
+    """The messages in a dead-letter queue (they stay there): id, receives, sent, trace, body."""
+    from .observe.queues import emulator_errors, find_queue, peek, read_depths
+
+    aws = _aws(_stack(file))
+    with emulator_errors(aws.endpoint.url):
+        row = find_queue(read_depths(aws.sqs), queue)
+        messages = peek(aws.sqs, row.url, limit=limit)
+    out.print(f"[bold]{queue}[/]: {row.visible} visible, {row.in_flight} in flight"
+              + (f" · DLQ of {', '.join(row.sources)}" if row.sources else ""), highlight=False)
+    for m in messages:
+        sent = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(m.sent_at)) if m.sent_at else "?"
+        out.print(f"[bold]{m.message_id}[/]  received {m.receive_count}×  sent {sent}"
+                  + (f"  trace {m.trace_id}" if m.trace_id else ""), highlight=False)
+        for name, value in m.message_attributes.items():
+            out.print(f"  attribute {name} = {value.get('StringValue', '<binary>')}", highlight=False, markup=False)
+        body = m.body if len(m.body) <= 500 else m.body[:500] + f"… ({len(m.body)} bytes)"
+        out.print(f"  {body}", markup=False, highlight=False)
+    if not messages:
+        out.print("no visible messages")
+
+
+@dlq_app.command("redrive")
+def dlq_redrive(queue: str = typer.Argument(..., help="the dead-letter queue"),
+                to: Optional[str] = typer.Option(None, "--to", help="target queue (default: the queue whose "
+                                                                     "redrive policy names this DLQ)"),
+                limit: Optional[int] = typer.Option(None, "--limit", "-n", help="move at most this many"),
+                file: Optional[Path] = _file_option) -> None:
+    """Move messages back from a dead-letter queue (body, attributes and trace kept; deleted only once sent)."""
+    from .observe.queues import emulator_errors, find_queue, read_depths, redrive, redrive_target
+
+    aws = _aws(_stack(file))
+    with emulator_errors(aws.endpoint.url):
+        rows = read_depths(aws.sqs)
+        source = find_queue(rows, queue)
+        target = redrive_target(rows, queue, to)
+        result = redrive(aws.sqs, source.url, target.url, limit=limit)
+    out.print(f"moved {len(result.moved)} message(s) from {queue} to {target.name}")
+    if result.not_deleted:
+        out.print(f"[yellow]![/] {len(result.not_deleted)} sent but not deleted from {queue} "
+                  f"(they will be delivered twice if redriven again): {', '.join(result.not_deleted)}")
+    if result.error:
+        raise DevenvError(f"redrive stopped: {result.error}")
+
+
+events_app = typer.Typer(no_args_is_help=True, help="EventBridge events on the stack's buses.")
+app.add_typer(events_app, name="events")
+
+
+@events_app.command("tail")
+def events_tail(bus: Optional[list[str]] = typer.Option(None, "--bus", "-b", help="a bus (repeatable; default: "
+                                                                                   "every bus in devenv.yaml)"),
+                pattern: Optional[str] = typer.Option(None, "--pattern", "-p", help="an EventBridge pattern (JSON)"),
+                count: Optional[int] = typer.Option(None, "--count", help="stop after this many events"),
+                timeout: Optional[float] = typer.Option(None, "--timeout", help="stop after this many seconds"),
+                show_detail: bool = typer.Option(True, "--detail/--no-detail", help="print each event's detail"),
+                file: Optional[Path] = _file_option) -> None:
+    """Show events as they pass on the buses (a temporary rule and queue per bus, removed on exit)."""
+    from .observe.events_tail import EventTail, parse_pattern
+    from .observe.queues import emulator_errors
+
+    stack = _stack(file)
+    wanted = parse_pattern(pattern)
+    buses = list(bus or [b for b in stack.config.event_buses] or ["default"])
+    aws = _aws(stack, read_timeout=30.0)
+    tail = EventTail(aws.sqs, aws.events, buses, wanted)
+    seen = 0
+    deadline = time.monotonic() + timeout if timeout is not None else None
+    with emulator_errors(aws.endpoint.url):
+        tail.start()
+        err.print(f"tailing {', '.join(buses)} (Ctrl-C to stop)", highlight=False)
+        try:
+            while (count is None or seen < count) and (deadline is None or time.monotonic() < deadline):
+                wait = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
+                for event in tail.poll(wait=wait):
+                    seen += 1
+                    line = Text(time.strftime("%H:%M:%S", time.localtime(event.received)) + " ", style="dim")
+                    line += Text(f"{event.bus} ", style="blue") + Text(event.source, style="green")
+                    line += Text(f" {event.detail_type}", style="bold") + Text(f" id={event.event_id}")
+                    if event.trace_id:
+                        line += Text(f" trace={event.trace_id}", style="cyan")
+                    out.print(line, highlight=False)
+                    if show_detail and event.detail is not None:
+                        import json
+
+                        out.print("  " + json.dumps(event.detail, separators=(",", ":"), default=str),
+                                  markup=False, highlight=False)
+                    if count is not None and seen >= count:
+                        break
+        except KeyboardInterrupt:
+            pass
+        finally:
+            tail.stop()
+
+
 # ---------------------------------------------------------------- rendering helpers
 
 

@@ -1,0 +1,81 @@
+"""`devenv queues`, `devenv dlq ...` and `devenv events tail` against a running stack (emulator only)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import boto3
+import pytest
+
+from devenv.health import wait_until
+
+HEADER = "Root=1-6b0c0002-aabbccddeeff001122334455;Sampled=1"
+
+
+@pytest.fixture(scope="module")
+def clients(emulator_stack):
+    env = emulator_stack.env()
+    kwargs = dict(endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_REGION"],
+                  aws_access_key_id="test", aws_secret_access_key="test")
+    return boto3.client("sqs", **kwargs), boto3.client("events", **kwargs)
+
+
+def _url(sqs, name: str) -> str:
+    return sqs.get_queue_url(QueueName=name)["QueueUrl"]
+
+
+def test_queues_dlq_show_and_redrive_through_the_cli(emulator_stack, clients):
+    sqs, _ = clients
+    dlq = _url(sqs, "work-dlq")
+    for n in range(2):
+        sqs.send_message(QueueUrl=dlq, MessageBody=f"dead-{n}", MessageSystemAttributes={
+            "AWSTraceHeader": {"DataType": "String", "StringValue": HEADER}})
+    table = emulator_stack.devenv("queues").stdout
+    work_line = next(line for line in table.splitlines() if "│ work " in line)
+    assert "work-dlq (after 1)" in work_line and work_line.rstrip().rstrip("│").rstrip().endswith("2")
+    assert "DLQ of work" in emulator_stack.devenv("dlq", "list").stdout
+    shown = emulator_stack.devenv("dlq", "show", "work-dlq").stdout
+    assert "dead-0" in shown and "dead-1" in shown and "trace 1-6b0c0002-aabbccddeeff001122334455" in shown
+    moved = emulator_stack.devenv("dlq", "redrive", "work-dlq").stdout
+    assert "moved 2 message(s) from work-dlq to work" in moved
+    bodies = []
+    assert wait_until(lambda: bool(bodies.extend(m["Body"] for m in sqs.receive_message(
+        QueueUrl=_url(sqs, "work"), MaxNumberOfMessages=10).get("Messages", []))) or len(bodies) >= 2,
+        timeout=10, interval=0.05)
+    assert sorted(bodies) == ["dead-0", "dead-1"]
+
+
+def test_dlq_show_of_an_unknown_queue_names_the_queues(emulator_stack):
+    result = emulator_stack.devenv("dlq", "show", "nope", check=False)
+    assert result.returncode == 1 and "no queue 'nope'" in result.stderr and "work-dlq" in result.stderr
+
+
+def test_events_tail_prints_events_as_they_pass_and_cleans_up(emulator_stack, clients):
+    sqs, events = clients
+    tail = subprocess.Popen([sys.executable, "-m", "devenv", "events", "tail", "--count", "1", "--timeout", "60",
+                             "--pattern", '{"detail-type": ["wanted"]}', "--file", str(emulator_stack.file)],
+                            cwd=emulator_stack.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"})
+    try:
+        def tail_ready() -> bool:
+            return bool(events.list_rules(EventBusName="obs-events", NamePrefix="devenv-tail-")["Rules"])
+
+        assert wait_until(tail_ready, timeout=30, interval=0.1, abort=lambda: tail.poll() is not None)
+        for detail_type in ("unwanted", "wanted"):
+            events.put_events(Entries=[{"Source": "obs.producer", "DetailType": detail_type, "EventBusName":
+                                        "obs-events", "Detail": json.dumps({"kind": detail_type}),
+                                        "TraceHeader": HEADER}])
+        stdout, stderr = tail.communicate(timeout=60)
+    finally:
+        if tail.poll() is None:
+            tail.kill()
+            tail.wait()
+    assert tail.returncode == 0, stderr
+    lines = stdout.splitlines()
+    assert len(lines) == 2 and "obs-events obs.producer wanted" in lines[0]
+    assert "trace=1-6b0c0002-aabbccddeeff001122334455" in lines[0] and '"kind":"wanted"' in lines[1]
+    assert not events.list_rules(EventBusName="obs-events", NamePrefix="devenv-tail-")["Rules"]
+    assert not [u for u in sqs.list_queues().get("QueueUrls", []) if "devenv-tail-" in u]
