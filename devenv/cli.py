@@ -6,6 +6,7 @@ here and shown without a traceback, with its hint and context lines.
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 import time
@@ -47,8 +48,12 @@ def _stack(file: Optional[Path]):
 @app.command()
 def up(file: Optional[Path] = _file_option,
        foreground: bool = typer.Option(False, "--foreground", help="run the supervisor in this terminal"),
-       timeout: float = typer.Option(180.0, help="seconds to wait for every component to be ready")) -> None:
+       timeout: float = typer.Option(180.0, help="seconds to wait for every component to be ready"),
+       runtime: Optional[str] = typer.Option(None, "--runtime", help="native or docker (default: devenv.yaml's)",
+                                             show_default=False)) -> None:
     """Start the stack (detached: returns once everything is healthy)."""
+    if runtime is not None:
+        os.environ["DEVENV_RUNTIME"] = runtime  # seen by the loader here and by the detached supervisor
     stack = _stack(file)
     started = time.monotonic()
     if foreground:

@@ -38,7 +38,8 @@ def main(argv: list[str]) -> int:
             components = stack.components(ports, on_emulator_ready=provisioner.on_emulator_ready,
                                           on_postgres_ready=provisioner.on_postgres_ready)
             supervisor = Supervisor(stack.config.name, components, ports=ports,
-                                    config_digest=stack.process_digest(),
+                                    config_digest=stack.process_digest(), launcher=stack.launcher(),
+                                    runtime=stack.config.runtime,
                                     on_record=lambda r: write_record(stack.state.record_file, r))
             provisioner.on_report = supervisor.annotate
             install_signal_handlers(supervisor)

@@ -37,7 +37,7 @@ def run_checks(file: Path | None) -> list[Check]:
     checks.append(_redis())
     if project is not None:
         checks.append(_state_dir(project.state_dir))
-    checks.append(_docker())
+    checks.extend(_docker(project))
     return checks
 
 
@@ -96,17 +96,41 @@ def _state_dir(path: Path) -> Check:
                  None if ok else f"make {parent} writable for this user")
 
 
-def _docker() -> Check:
-    docker = shutil.which("docker")
-    if docker is None:
-        return Check("docker", False, "not installed (only needed for `runtime: docker`)",
-                     "install Docker Engine (apt-get install docker.io) or Docker Desktop", optional=True)
+def _docker(project) -> list[Check]:
+    """The engine (through the SDK, as the Docker runtime uses it), its version, and the images
+    the project's Docker runtime needs that the engine does not have."""
+    from .runtime.docker import connect
+
+    needed = project is not None and project.config.runtime == "docker"
+    optional = not needed
+    why = "" if needed else " (only needed for `runtime: docker`)"
     try:
-        result = subprocess.run([docker, "version", "--format", "{{.Server.Version}}"], capture_output=True,
-                                text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError) as exc:
-        return Check("docker", False, f"client present, engine unreachable ({exc})", optional=True)
-    if result.returncode != 0 or not result.stdout.strip():
-        return Check("docker", False, "client present, no engine answering (only needed for `runtime: docker`)",
-                     "start the engine: `dockerd &` or Docker Desktop", optional=True)
-    return Check("docker", True, f"engine {result.stdout.strip()}", optional=True)
+        client = connect()
+    except DevenvError as exc:
+        return [Check("docker", False, exc.message + why, exc.hint, optional=optional)]
+    info = client.version()
+    engine = f"engine {info.get('Version', '?')} (API {info.get('ApiVersion', '?')}, {info.get('Os', '?')}/" \
+             f"{info.get('Arch', '?')})"
+    checks = [Check("docker", True, engine, optional=optional)]
+    compose = shutil.which("docker-compose")
+    checks.append(Check("docker-compose", compose is not None,
+                        f"at {compose}" if compose else "not installed (only for running compose/infra.yml by hand)",
+                        None if compose else "apt-get install docker-compose, or use `docker compose`",
+                        optional=True))
+    if project is not None:
+        from .infra.containers import images_needed
+
+        import docker.errors
+
+        missing = []
+        for image, setting in images_needed(project.config):
+            try:
+                client.images.get(image)
+            except docker.errors.ImageNotFound:
+                missing.append(f"{image} (set with {setting})")
+        checks.append(Check("docker images", not missing,
+                            "all present" if not missing else "missing: " + ", ".join(missing),
+                            None if not missing else "they are pulled on first `up` when a registry is reachable; "
+                            "without one, build or tag them locally (.ci/docker-setup does so on Debian)",
+                            optional=optional))
+    return checks

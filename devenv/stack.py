@@ -29,7 +29,7 @@ from .infra.postgres import Postgres, unprivileged_user
 from .infra.redis import Redis
 from .runtime.component import Component
 from .runtime.lock import SupervisorLock, holder_pid, is_held
-from .runtime.ports import PortChoice, assign_ports, load_remembered, save_remembered
+from .runtime.ports import PortChoice, assign_ports, is_free, load_remembered, save_remembered
 from .runtime.process import is_alive, tail, terminate
 from .runtime.record import ComponentState, DeploySummary, StackPhase, StackRecord, read_record, write_record
 from .runtime.statedir import StateDir
@@ -69,6 +69,11 @@ class Stack:
         self.project = project
         self.config = project.config
         self.state = StateDir(project.state_dir)
+        self.docker = None  # the engine, on the Docker runtime
+        if self.config.runtime == "docker":
+            from .runtime.docker import DockerEngine, stack_key
+
+            self.docker = DockerEngine(stack_key(self.config.name, project.root))
 
     # ------------------------------------------------------------ components
 
@@ -98,14 +103,10 @@ class Stack:
                    on_emulator_ready: Callable[[bool], None] | None = None,
                    on_postgres_ready: Callable[[bool], None] | None = None) -> list[Component]:
         """The components to supervise, given their ports."""
-        found: list[Component] = []
-        if self.config.infra.postgres is not None:
-            binaries = find_postgres(self.config.infra.postgres.version)
-            found.append(Postgres(self.config.infra.postgres, binaries, self.state, ports["postgres"],
-                                  user=unprivileged_user(), on_ready=on_postgres_ready))
-        if self.config.infra.redis is not None:
-            found.append(Redis(self.config.infra.redis, find_redis(), self.state, ports["redis"]))
-        found.append(make_emulator(self.config.emulator, self.state, ports["emulator"], on_emulator_ready))
+        if self.docker is not None:
+            found = self._containers(ports, on_emulator_ready, on_postgres_ready)
+        else:
+            found = self._processes(ports, on_emulator_ready, on_postgres_ready)
         if self.has_compute:
             found.append(ComputeService(self.project.files[0], self.state, ports["lambda"], ports.get("apigateway")))
         if self.config.services:
@@ -114,6 +115,44 @@ class Stack:
                                     depends_on=infra + ("emulator",),
                                     startup_timeout=startup_budget(self.config.services)))
         return found
+
+    def _processes(self, ports, on_emulator_ready, on_postgres_ready) -> list[Component]:
+        """Infra and emulator as processes (runtime: native)."""
+        found: list[Component] = []
+        if self.config.infra.postgres is not None:
+            binaries = find_postgres(self.config.infra.postgres.version)
+            found.append(Postgres(self.config.infra.postgres, binaries, self.state, ports["postgres"],
+                                  user=unprivileged_user(), on_ready=on_postgres_ready))
+        if self.config.infra.redis is not None:
+            found.append(Redis(self.config.infra.redis, find_redis(), self.state, ports["redis"]))
+        found.append(make_emulator(self.config.emulator, self.state, ports["emulator"], on_emulator_ready))
+        return found
+
+    def _containers(self, ports, on_emulator_ready, on_postgres_ready) -> list[Component]:
+        """Infra and emulator as containers on the stack's network (runtime: docker)."""
+        from .infra import containers
+
+        found: list[Component] = []
+        if self.config.infra.postgres is not None:
+            found.append(containers.DockerPostgres(self.config.infra.postgres, None, self.state, ports["postgres"],
+                                                   on_ready=on_postgres_ready, engine=self.docker,
+                                                   image=containers.postgres_image(self.config)))
+        if self.config.infra.redis is not None:
+            found.append(containers.DockerRedis(self.config.infra.redis, None, self.state, ports["redis"],
+                                                engine=self.docker, image=self.config.docker.redis_image))
+        found.append(containers.make_emulator(self.config.emulator, self.state, ports["emulator"], on_emulator_ready,
+                                              self.docker))
+        return found
+
+    def launcher(self):
+        """What the supervisor starts components with: processes, or containers (runtime: docker)."""
+        from .supervisor import ProcessLauncher
+
+        if self.docker is None:
+            return ProcessLauncher()
+        from .runtime.docker import ContainerLauncher
+
+        return ContainerLauncher(self.docker, ProcessLauncher())
 
     def ecs(self, record: StackRecord | None = None) -> EcsControl:
         """The running ECS scheduler's control API."""
@@ -183,9 +222,13 @@ class Stack:
     def prepare_start(self) -> tuple[dict[str, PortChoice], list[str]]:
         """Before a supervisor starts: recover from a dead one, check prerequisites, choose ports."""
         self.state.ensure()
+        if self.docker is not None:
+            self.docker.client  # fails fast, with a hint, when no engine answers
         notes = self.recover()
         self.components({k: 1 for k in self.wanted_ports()})  # fails fast on missing binaries
-        choices = assign_ports(self.wanted_ports(), load_remembered(self.state.ports_file))
+        held = self.docker.published_ports() if self.docker is not None else set()
+        choices = assign_ports(self.wanted_ports(), load_remembered(self.state.ports_file),
+                               free=lambda port: port in held or is_free(port))
         save_remembered(self.state.ports_file, {k: c.port for k, c in choices.items()})
         for choice in choices.values():
             if choice.changed_from is not None:
@@ -309,7 +352,8 @@ class Stack:
                 on_deployed(record.deploy)
 
         supervisor = Supervisor(self.config.name, components, on_record=publish, ports=ports,
-                                config_digest=self.process_digest())
+                                config_digest=self.process_digest(), launcher=self.launcher(),
+                                runtime=self.config.runtime)
         provisioner.on_report = supervisor.annotate
         install_signal_handlers(supervisor)
         try:
@@ -333,8 +377,18 @@ class Stack:
             pid = holder_pid(self.state.lock_file) or (record.supervisor_pid if record else None)
             if pid is not None:
                 self._stop_daemon(pid, record.supervisor_start if record else None, timeout=timeout)
-            stopped = [c.name for c in (record.components if record else ()) if c.pid]
+            stopped = [c.name for c in (record.components if record else ())
+                       if c.pid or c.state is ComponentState.READY]  # containers have no host pid
         notes.extend(self.recover())
+        engine = self.docker
+        if engine is None and record is not None and record.runtime == "docker":
+            from .runtime.docker import DockerEngine, stack_key
+
+            engine = DockerEngine(stack_key(self.config.name, self.project.root))
+        if engine is not None:
+            # Everything labelled with this stack, including what a crashed supervisor left.
+            notes.extend(f"removed {what}" for what in engine.remove_stack(volumes=volumes)
+                         if volumes or what.startswith("container"))
         if volumes:
             self.state.wipe()
         elif record is not None and self.state.record_file.exists():

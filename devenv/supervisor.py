@@ -199,7 +199,8 @@ class Supervisor:
                  on_record: Callable[[StackRecord], None],
                  launcher: Launcher | None = None, clock: Clock | None = None,
                  policy: RestartPolicy | None = None, ports: dict[str, int] | None = None,
-                 config_digest: str = "", liveness_interval: float = 5.0, liveness_failures: int = 3):
+                 config_digest: str = "", liveness_interval: float = 5.0, liveness_failures: int = 3,
+                 runtime: str = "native"):
         self._layers = start_layers(components)
         self._slots = {c.name: _Slot(c, ComponentRecord(c.name, c.kind.value, address=c.address()))
                        for c in components}
@@ -211,7 +212,7 @@ class Supervisor:
         self._timers: list[tuple[float, str]] = []
         self._record = StackRecord(stack=stack, supervisor_pid=os.getpid(),
                                    supervisor_start=start_time(os.getpid()), started_at=time.time(),
-                                   ports=dict(ports or {}), config_digest=config_digest)
+                                   ports=dict(ports or {}), config_digest=config_digest, runtime=runtime)
         self._stopping = False
         self._stop_event = threading.Event()
         self._liveness_interval = liveness_interval
@@ -342,6 +343,9 @@ class Supervisor:
             handle = self._launcher.spawn(spec)
         except OSError as exc:
             self._fail(slot, f"could not start {spec.argv[0]}: {exc.strerror or exc}")
+            return
+        except DevenvError as exc:  # e.g. the container engine refused
+            self._fail(slot, exc.message)
             return
         slot.handle = handle
         slot.spawned_at = self._clock.now()

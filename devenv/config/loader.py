@@ -28,6 +28,9 @@ OVERLAY_NAME = "devenv.local.yaml"
 ENV_FILE = "DEVENV_FILE"
 ENV_RUNTIME = "DEVENV_RUNTIME"
 ENV_EMULATOR = "DEVENV_EMULATOR"
+# Image overrides for the Docker runtime: variable -> path in the document.
+ENV_IMAGES = {"DEVENV_POSTGRES_IMAGE": ("docker", "postgres_image"), "DEVENV_REDIS_IMAGE": ("docker", "redis_image"),
+              "DEVENV_LAMBDA_IMAGE": ("docker", "lambda_image"), "DEVENV_EMULATOR_IMAGE": ("emulator", "image")}
 
 _CREATE_HINT = (
     f"create {CONFIG_NAME} in your project's root with at least 'name: <stack-name>' "
@@ -222,6 +225,12 @@ def _apply_environment(document: Document, env: Mapping[str, str]) -> Document:
             data["emulator"] = {**current, "kind": emulator}
         # anything else is invalid already and validation says so at `emulator`
         origins[("emulator", "kind")] = Origin(f"environment variable {ENV_EMULATOR}", None)
+    for variable, (section, key) in ENV_IMAGES.items():
+        image = env.get(variable, "").strip()
+        current = data.get(section)
+        if image and (current is None or isinstance(current, dict)):
+            data[section] = {**(current or {}), key: image}
+            origins[(section, key)] = Origin(f"environment variable {variable}", None)
     return Document(data, origins)
 
 

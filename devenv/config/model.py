@@ -108,7 +108,7 @@ class EmulatorConfig(Model):
 
     kind: EmulatorKind = "moto"
     port: Port | None = None
-    image: str | None = None
+    image: str | None = None  # runtime: docker; default per kind (see infra.emulator)
     version: str | None = None
 
 
@@ -397,6 +397,24 @@ class LoadBalancerConfig(Model):
     idle_timeout: Annotated[float, Field(gt=0, le=4000)] = 60
 
 
+# ---------------------------------------------------------------- docker runtime
+
+ImageName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/:@{}-]*$", max_length=255)]
+
+
+class DockerConfig(Model):
+    """Images the Docker runtime (``runtime: docker``) runs. Each can also be set from the
+    environment (``DEVENV_POSTGRES_IMAGE``, ``DEVENV_REDIS_IMAGE``, ``DEVENV_LAMBDA_IMAGE``;
+    the emulator's is ``emulator.image`` / ``DEVENV_EMULATOR_IMAGE``), because machines
+    without a registry build stand-ins under their own names."""
+
+    postgres_image: ImageName | None = None  # default: postgres:<infra.postgres.version>
+    redis_image: ImageName = "redis:7"
+    # The base every Lambda instance image is built from; {version} becomes the function's
+    # Python version (python3.11 -> 3.11).
+    lambda_image: ImageName = "python:{version}-slim"
+
+
 # ---------------------------------------------------------------- seed and the stack
 
 
@@ -425,6 +443,7 @@ class StackConfig(Model):
     runtime: RuntimeKind = "native"
     emulator: EmulatorConfig = EmulatorConfig()
     infra: InfraConfig = InfraConfig()
+    docker: DockerConfig = DockerConfig()
     buckets: dict[BucketName, BucketConfig] = {}
     queues: dict[QueueName, QueueConfig] = {}
     event_buses: dict[BusName, BusConfig] = {}
@@ -440,7 +459,7 @@ class StackConfig(Model):
     def _emulator_shorthand(cls, value: Any) -> Any:
         return {"kind": value} if isinstance(value, str) else _null_is_empty(value)
 
-    @field_validator("infra", "api", "load_balancer", "seed", "tracing", mode="before")
+    @field_validator("infra", "docker", "api", "load_balancer", "seed", "tracing", mode="before")
     @classmethod
     def _section_default(cls, value: Any) -> Any:
         # A section written with no body (``load_balancer:``) is present with every default.

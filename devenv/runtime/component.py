@@ -1,4 +1,4 @@
-"""The Component protocol: one supervised process with a readiness probe.
+"""The Component protocol: one supervised process (or container) with a readiness probe.
 
 Infra (Postgres, Redis), the emulator and, later, compute pieces all implement it; the
 supervisor knows nothing else about them.
@@ -10,6 +10,7 @@ import enum
 from typing import Protocol
 
 from ..health import Probe
+from .docker import ContainerSpec
 from .process import ProcessSpec
 
 
@@ -29,8 +30,8 @@ class Component(Protocol):
         """One-time or per-start setup before the process runs (initdb, config files).
         Raises ComponentError on failure. Runs off the supervisor's main thread."""
 
-    def process(self) -> ProcessSpec:
-        """The process to run."""
+    def process(self) -> ProcessSpec | ContainerSpec:
+        """The process to run (or, on the Docker runtime, the container)."""
 
     def probe(self) -> Probe:
         """A real readiness check."""

@@ -75,6 +75,7 @@ class StackRecord:
     components: tuple[ComponentRecord, ...] = ()
     ports: dict[str, int] = field(default_factory=dict)
     config_digest: str = ""  # of the settings the running processes were started with
+    runtime: str = "native"  # "docker": down and recovery look for the stack's containers
     deploy: "DeploySummary | None" = None  # the last deployment of the managed plane
     seed: tuple[str, ...] = ()  # what the last seeding of the database did
     seed_objects: tuple[str, ...] = ()

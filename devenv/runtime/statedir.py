@@ -81,6 +81,20 @@ class StateDir:
             handle.write(value + "\n")
         return value
 
+    def mountable(self, name: str, content: str | None = None) -> Path:
+        """A file in the secrets folder a container mounts read-only: the named secret (or
+        ``content``), readable by any uid (0644) because the image's server runs as its own
+        user; the 0700 folder still keeps other host users out."""
+        path = self.secrets / name
+        if content is None:
+            self.secret(name)
+        else:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(content)
+        os.chmod(path, 0o644)
+        return path
+
     def wipe(self) -> None:
         """Removes data, secrets, ports and logs (``down --volumes``); keeps nothing."""
         if self.root.exists():

@@ -1,0 +1,151 @@
+"""Postgres, Redis and the emulator as containers (``runtime: docker``).
+
+Each is the native component with a container in place of the process: the same URLs
+(published on 127.0.0.1, so host-side code, probes and the seeder do not change), the same
+readiness probe and the same work after readiness. Inside the stack's network they answer
+at their alias (``postgres:5432``, ``redis:6379``, ``emulator:<port>``). Data lives in named
+volumes; passwords reach the servers as read-only mounted files, never on a command line or
+in the container's environment. compose/infra.yml describes the same containers for plain
+docker-compose (tests/docker/test_compose.py checks that they agree).
+"""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass
+
+from ..config.model import EmulatorConfig, StackConfig
+from ..errors import DevenvError
+from ..runtime.docker import ContainerSpec, DockerEngine, Healthcheck
+from .emulator import Moto
+from .postgres import Postgres
+from .redis import Redis
+
+POSTGRES_PORT = 5432
+REDIS_PORT = 6379
+MOTO_PORT = 5000
+SECRETS = "/run/secrets"
+MOTO_VERSION = "5.2.5"  # the motoserver/moto tag run by default (compose/infra.yml names it too)
+LOCALSTACK_VERSION = "4.14.0"  # the last LocalStack release that runs without an account
+
+
+def postgres_image(config: StackConfig) -> str:
+    version = config.infra.postgres.version if config.infra.postgres else None
+    return config.docker.postgres_image or f"postgres:{version or '15'}"
+
+
+def emulator_image(config: EmulatorConfig) -> str:
+    if config.image:
+        return config.image
+    if config.kind == "moto":
+        return f"motoserver/moto:{config.version or MOTO_VERSION}"
+    return f"localstack/localstack:{config.version or LOCALSTACK_VERSION}"
+
+
+@dataclass
+class DockerPostgres(Postgres):
+    """PostgreSQL in the official image's contract (POSTGRES_USER/_DB/_PASSWORD_FILE, PGDATA)."""
+
+    engine: DockerEngine | None = None
+    image: str = "postgres:15"
+
+    def prepare(self) -> None:
+        self.engine.ensure_image(self.image, component=self.name, setting="docker.postgres_image")
+        self.state.mountable("postgres-password")
+
+    def process(self) -> ContainerSpec:
+        user, database = self.config.user, self.config.database
+        return ContainerSpec(
+            name=self.name,
+            image=self.image,
+            log_path=self.state.log_file(self.name),
+            command=("postgres", "-c", "synchronous_commit=off", "-c", "max_connections=200"),
+            environment={"POSTGRES_USER": user, "POSTGRES_DB": database,
+                         "POSTGRES_PASSWORD_FILE": f"{SECRETS}/postgres-password",
+                         "PGDATA": "/var/lib/postgresql/data"},
+            ports=((POSTGRES_PORT, self.port),),
+            volumes=(("postgres-data", "/var/lib/postgresql/data"),),
+            files=((self.state.secrets / "postgres-password", f"{SECRETS}/postgres-password"),),
+            healthcheck=Healthcheck(("CMD-SHELL", f"pg_isready -h 127.0.0.1 -U {user} -d {database}")),
+            aliases=("postgres",),
+            stop_signal=signal.SIGINT,  # fast shutdown, as on the native runtime
+            stop_timeout=15.0,
+        )
+
+
+@dataclass
+class DockerRedis(Redis):
+    """Redis with its configuration (password included) in a mounted file."""
+
+    engine: DockerEngine | None = None
+    image: str = "redis:7"
+
+    def prepare(self) -> None:
+        self.engine.ensure_image(self.image, component=self.name, setting="docker.redis_image")
+        self.state.mountable("redis.conf", "\n".join([
+            f"requirepass {self.password}", "bind 0.0.0.0", f"port {REDIS_PORT}", "dir /data",
+            "dbfilename dump.rdb", "save 60 1", "appendonly no", ""]))
+
+    def process(self) -> ContainerSpec:
+        return ContainerSpec(
+            name=self.name,
+            image=self.image,
+            log_path=self.state.log_file(self.name),
+            command=("redis-server", f"{SECRETS}/redis.conf"),
+            ports=((REDIS_PORT, self.port),),
+            volumes=(("redis-data", "/data"),),
+            files=((self.state.secrets / "redis.conf", f"{SECRETS}/redis.conf"),),
+            healthcheck=Healthcheck(("CMD-SHELL", f"REDISCLI_AUTH=\"$(sed -n 's/^requirepass //p' "
+                                                  f"{SECRETS}/redis.conf)\" redis-cli ping | grep -q PONG")),
+            aliases=("redis",),
+            stop_signal=signal.SIGTERM,  # saves the dataset, then exits
+            stop_timeout=10.0,
+        )
+
+
+@dataclass
+class DockerMoto(Moto):
+    """moto's server image. In memory, like the process: redeployed whenever it starts."""
+
+    engine: DockerEngine | None = None
+    image: str = "motoserver/moto"
+
+    def prepare(self) -> None:
+        self.engine.ensure_image(self.image, component=self.name, setting="emulator.image")
+
+    def process(self) -> ContainerSpec:
+        return ContainerSpec(
+            name=self.name,
+            image=self.image,
+            log_path=self.state.log_file(self.name),
+            command=("-p", str(MOTO_PORT)),
+            ports=((MOTO_PORT, self.port),),
+            healthcheck=Healthcheck(("CMD", "python", "-c", "import urllib.request; urllib.request.urlopen("
+                                     f"'http://127.0.0.1:{MOTO_PORT}/moto-api/', timeout=2)")),
+            aliases=("emulator",),
+            stop_timeout=5.0,
+        )
+
+
+def images_needed(config: StackConfig) -> list[tuple[str, str]]:
+    """(image, the setting that names it) for every infra image the Docker runtime runs."""
+    images = []
+    if config.infra.postgres is not None:
+        images.append((postgres_image(config), "docker.postgres_image / DEVENV_POSTGRES_IMAGE"))
+    if config.infra.redis is not None:
+        images.append((config.docker.redis_image, "docker.redis_image / DEVENV_REDIS_IMAGE"))
+    images.append((emulator_image(config.emulator), "emulator.image / DEVENV_EMULATOR_IMAGE"))
+    return images
+
+
+def make_emulator(config: EmulatorConfig, state, port: int, on_ready, engine: DockerEngine):
+    """The emulator component for the configured kind on the Docker runtime."""
+    if config.kind == "moto":
+        return DockerMoto(config, state, port, on_ready, engine=engine, image=emulator_image(config))
+    raise DevenvError(f"emulator '{config.kind}' is not available on the docker runtime yet",
+                      hint="use `emulator: moto` (the default)")
+
+
+# Where containers on the stack's network reach each infra component (service discovery by alias).
+CONTAINER_ADDRESSES = {"postgres": f"postgres:{POSTGRES_PORT}", "redis": f"redis:{REDIS_PORT}",
+                       "emulator": f"emulator:{MOTO_PORT}"}

@@ -1,0 +1,54 @@
+"""Fixtures for the Docker runtime's tests: a reachable engine (or, under CI, a failure), and
+throwaway projects with ``runtime: docker``.
+
+Locally, with no engine answering, these tests skip; with ``CI`` set they fail instead, because
+a CI run that silently skipped the Docker runtime would claim what it never checked.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from devenv.errors import DevenvError
+from devenv.runtime.docker import connect
+from tests.integration.conftest import Project, make_project_dir
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture(scope="session")
+def engine():
+    """The Docker SDK client; skip (fail under CI) when no engine answers."""
+    try:
+        return connect()
+    except DevenvError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI is set and the Docker tests need an engine: {exc.message}", pytrace=False)
+        pytest.skip(f"no Docker engine: {exc.message}")
+
+
+def stack_objects(client, key: str) -> dict[str, list[str]]:
+    """Every container, network and volume labelled with the stack ``key``."""
+    label = {"label": f"devenv.stack={key}"}
+    return {"containers": [c.name for c in client.containers.list(all=True, filters=label)],
+            "networks": [n.name for n in client.networks.list(filters=label)],
+            "volumes": [v.name for v in client.volumes.list(filters=label)]}
+
+
+@pytest.fixture
+def docker_project(engine):
+    """A project folder whose stack is removed, volumes included, afterwards."""
+    created: list[Project] = []
+
+    def make(yaml_text: str) -> Project:
+        project = Project(make_project_dir(), yaml_text)
+        created.append(project)
+        return project
+
+    yield make
+    for project in created:
+        project.devenv("down", "--volumes", check=False)
+        shutil.rmtree(project.root, ignore_errors=True)
