@@ -41,6 +41,34 @@ def devenv(project: Path, *args: str, check: bool = True, timeout: float = 600) 
     return result
 
 
+def post(api: str, video: str, start: float) -> str:
+    body = json.dumps({"video_id": video, "advertiser_id": "adv-acme", "product": "bench",
+                       "start_seconds": start, "end_seconds": start + 0.5}).encode()
+    request = urllib.request.Request(api + "/placements", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())["id"]
+
+
+def register(api: str, video: str) -> None:
+    body = json.dumps({"id": video, "title": "bench", "duration_seconds": 100000}).encode()
+    urllib.request.urlopen(urllib.request.Request(api + "/videos", data=body, method="POST",
+                                                  headers={"Content-Type": "application/json"}),
+                           timeout=30).read()
+
+
+def lifecycle_ms(api: str, conn, video: str, start: float) -> float:
+    """One placement: POST through API Gateway until its notification row is in Postgres."""
+    started = time.perf_counter()
+    placement = post(api, video, start)
+    deadline = time.monotonic() + 30
+    while not conn.execute("select 1 from notifications where placement_id = %s", (placement,)).fetchone():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"placement {placement} got no notification within 30 s")
+        time.sleep(0.002)  # polling interval of the measuring client
+    return (time.perf_counter() - started) * 1000
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--placements", type=int, default=200)
@@ -59,35 +87,14 @@ def main() -> int:
         env = json.loads(devenv(project, "env", "--json").stdout)
         api = env["DEVENV_API_URL"]
 
-        def post(video: str, start: float) -> str:
-            body = json.dumps({"video_id": video, "advertiser_id": "adv-acme", "product": "bench",
-                               "start_seconds": start, "end_seconds": start + 0.5}).encode()
-            request = urllib.request.Request(api + "/placements", data=body, method="POST",
-                                             headers={"Content-Type": "application/json"})
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return json.loads(response.read())["id"]
-
-        def register(video: str) -> None:
-            body = json.dumps({"id": video, "title": "bench", "duration_seconds": 100000}).encode()
-            urllib.request.urlopen(urllib.request.Request(api + "/videos", data=body, method="POST",
-                                                          headers={"Content-Type": "application/json"}),
-                                   timeout=30).read()
-
         video = f"vid-bench-{int(time.time())}"
-        register(video)
+        register(api, video)
         latencies = []
         with psycopg.connect(env["DATABASE_URL"], autocommit=True) as conn:
             for i in range(10 + args.placements):
-                started = time.perf_counter()
-                placement = post(video, i * 1.0)
-                deadline = time.monotonic() + 30
-                while not conn.execute("select 1 from notifications where placement_id = %s",
-                                       (placement,)).fetchone():
-                    if time.monotonic() > deadline:
-                        raise SystemExit(f"placement {placement} got no notification within 30 s")
-                    time.sleep(0.002)  # polling interval of the measuring client
+                took = lifecycle_ms(api, conn, video, i * 1.0)
                 if i >= 10:
-                    latencies.append((time.perf_counter() - started) * 1000)
+                    latencies.append(took)
         ordered = sorted(latencies)
         rows.append(("lifecycle: POST /placements -> notification stored (ms)",
                      f"{statistics.median(ordered):.0f}", f"{ordered[int(0.99 * (len(ordered) - 1))]:.0f}",

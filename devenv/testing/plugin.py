@@ -4,7 +4,8 @@ A team's suite gets the running stack through fixtures: ``devenv_stack`` (starte
 session, or reused when one is running; stopped at the end only if this session started
 it, unless ``--devenv-keep``), ``devenv_env``, ``api`` (an ApiClient on the API Gateway
 stage), ``aws`` (a factory of boto3 clients bound to the emulator or the Lambda endpoint),
-``db`` (a psycopg connection), ``cache`` (a Redis client), ``events`` (capture on the
+``db`` (a psycopg connection), ``cache`` (a Redis client), ``traces`` (the spans of a trace,
+waited for), ``events`` (capture on the
 default application bus; ``event_capture(bus)`` for another) and ``wait`` (a condition wait
 with a deadline).
 """
@@ -116,6 +117,14 @@ def event_capture(aws, devenv_stack):
 def events(event_capture, devenv_stack):
     buses = [b for b in devenv_stack.config.event_buses if b != "default"]
     return event_capture(buses[0] if buses else "default")
+
+
+@pytest.fixture(scope="session")
+def traces(devenv_stack):
+    """The running stack's spans (``traces.spans(id)``, ``traces.wait_for(id, condition)``)."""
+    from devenv.testing.traces import Traces
+
+    return Traces(devenv_stack.stack.state.traces)
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,9 @@ import uuid
 
 import pytest
 
+from devenv.observe.spans import waterfall
+from devenv.observe.trace_context import TraceContext
+
 pytestmark = pytest.mark.e2e
 
 ADVERTISER = "adv-acme"
@@ -26,11 +29,69 @@ def new_video(api, duration: float | None = 600) -> str:
 
 
 def place(api, video: str, start: float, end: float) -> dict:
+    return place_traced(api, video, start, end)[0]
+
+
+def place_traced(api, video: str, start: float, end: float) -> tuple[dict, str]:
+    """The new placement and the trace id API Gateway gave its request."""
     response = api.post("/placements", {"video_id": video, "advertiser_id": ADVERTISER, "product": "kettle",
                                          "start_seconds": start, "end_seconds": end})
     assert response.status == 201, response.body
     assert response.body["status"] == "pending"
-    return response.body
+    trace = TraceContext.parse(response.headers.get("X-Amzn-Trace-Id"))
+    assert trace is not None, response.headers
+    return response.body, trace.root
+
+
+# The hops of the lifecycle flow (NEDLIA.md), in order: (component, what identifies the hop).
+LIFECYCLE_HOPS = [
+    ("apigateway", "POST"), ("lambda", "invoke api"),
+    ("eventbridge", "placement.created"), ("sqs", "queue nedlia-validation"), ("event-source", "nedlia-validation"),
+    ("lambda", "invoke validation-worker"),
+    ("eventbridge", "placement.validated"), ("sqs", "queue nedlia-notification"),
+    ("event-source", "nedlia-notification"), ("lambda", "invoke notification-worker"),
+]
+
+
+def _describes(span, component: str, key: str) -> bool:
+    text = " ".join([span.operation, *(str(v) for v in span.attributes.values())])
+    return span.component == component and key in text
+
+
+def hops_in_order(spans, hops) -> list:
+    """The spans matching ``hops`` one after another in the waterfall's order (callers before
+    what they called, siblings by start; a subsequence); the hops not found end the list early."""
+    found, rest = [], [row.span for row in waterfall(spans)]
+    for component, key in hops:
+        index = next((i for i, s in enumerate(rest) if _describes(s, component, key)), None)
+        if index is None:
+            break
+        found.append(rest[index])
+        rest = rest[index + 1:]
+    return found
+
+
+def assert_durations_add_up(spans, tolerance_ms: float = 3.0) -> None:
+    """A synchronous hop lies inside the hop that called it, and siblings called one after
+    the other fit in their parent; an asynchronous hop (a queue, an event source) starts
+    after the hop that sent it began."""
+    by_id = {s.span_id: s for s in spans}
+    tolerance = tolerance_ms / 1000
+    for span in spans:
+        parent = by_id.get(span.parent_id)
+        if parent is None:
+            continue
+        assert span.start >= parent.start - tolerance, (parent, span)
+        if span.component not in ASYNC_HOPS and parent.component not in ("sqs",):
+            assert span.end <= parent.end + tolerance, (parent, span)
+    for parent in spans:
+        children = [s for s in spans if s.parent_id == parent.span_id and s.component not in ASYNC_HOPS]
+        sequential = sorted(children, key=lambda s: s.start)
+        if all(a.end <= b.start + tolerance for a, b in zip(sequential, sequential[1:])):
+            assert sum(c.duration_ms for c in children) <= parent.duration_ms + tolerance_ms, parent
+
+
+ASYNC_HOPS = ("sqs", "event-source")
 
 
 def settled(api, wait, placement_id: str, timeout: float = 20) -> dict:
@@ -92,8 +153,8 @@ def tasks(devenv_stack, service: str) -> list[dict]:
             if t["service"] == service and t["lastStatus"] == "RUNNING"]
 
 
-def test_placement_lifecycle(api, db, events, wait):
-    placement = place(api, new_video(api), 10, 20)
+def test_placement_lifecycle(api, db, events, wait, traces):
+    placement, trace = place_traced(api, new_video(api), 10, 20)
     decided = settled(api, wait, placement["id"])
     assert decided["status"] == "validated" and decided["reason"] in (None, "")
     created = events.wait_for({"detail-type": ["placement.created"], "detail": {"placement_id": [placement["id"]]}})
@@ -104,9 +165,17 @@ def test_placement_lifecycle(api, db, events, wait):
     sent = wait(lambda: notifications(db, placement["id"]), message="notification stored")
     assert sent[0][0] == "placement.validated" and sent[0][2].startswith("notifications/")
 
+    # The trace shows every hop, in order, and their durations add up.
+    spans = traces.wait_for(trace, lambda found: len(hops_in_order(found, LIFECYCLE_HOPS)) == len(LIFECYCLE_HOPS),
+                            what="the lifecycle trace")
+    assert not [s for s in spans if s.failed], [s for s in spans if s.failed]
+    assert_durations_add_up(spans)
+    ordered = hops_in_order(spans, LIFECYCLE_HOPS)
+    assert all(b.start >= a.start - 0.002 for a, b in zip(ordered, ordered[1:]))  # SentTimestamp is in ms
 
-def test_rejection_outside_the_video(api, db, events, wait):
-    placement = place(api, new_video(api), 590, 700)
+
+def test_rejection_outside_the_video(api, db, events, wait, traces):
+    placement, trace = place_traced(api, new_video(api), 590, 700)
     decided = settled(api, wait, placement["id"])
     assert decided["status"] == "rejected"
     assert "after the video's end" in decided["reason"]
@@ -114,10 +183,17 @@ def test_rejection_outside_the_video(api, db, events, wait):
     sent = wait(lambda: notifications(db, placement["id"]), message="notification stored")
     assert sent[0][0] == "placement.rejected"
 
+    # Its trace shows where it turned: after the validation task, the event is a rejection.
+    turned = [("lambda", "invoke validation-worker"), ("eventbridge", "placement.rejected"),
+              ("lambda", "invoke notification-worker")]
+    spans = traces.wait_for(trace, lambda found: len(hops_in_order(found, turned)) == len(turned),
+                            what="the rejection's trace")
+    assert not any(_describes(s, "eventbridge", "placement.validated") for s in spans)
 
-def test_poison_message_goes_to_the_dlq_then_redrive_completes_the_flow(api, aws, db, events, wait):
+
+def test_poison_message_goes_to_the_dlq_then_redrive_completes_the_flow(api, aws, db, events, wait, traces):
     pending_video = new_video(api, duration=None)  # metadata not processed: validation cannot decide
-    poison = place(api, pending_video, 5, 15)
+    poison, poison_trace = place_traced(api, pending_video, 5, 15)
     healthy = place(api, new_video(api), 30, 40)
     assert settled(api, wait, healthy["id"])["status"] == "validated"
 
@@ -130,6 +206,16 @@ def test_poison_message_goes_to_the_dlq_then_redrive_completes_the_flow(api, aws
 
     wait(in_dlq, timeout=45, interval=0.2, message="poison message in the DLQ")
     assert api.get(f"/placements/{poison['id']}").body["status"] == "pending"
+    # The DLQ'd message is found from its trace, and the trace from the message.
+    spans = traces.wait_for(poison_trace, lambda found: any(s.operation.startswith("dead-letter") for s in found),
+                            what="the poison placement's trace")
+    [moved_span] = [s for s in spans if s.operation.startswith("dead-letter")]
+    assert moved_span.attributes["dead_letter_queue"] == "nedlia-validation-dlq"
+    peeked = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=0,
+                                 MessageSystemAttributeNames=["AWSTraceHeader"]).get("Messages", [])
+    assert moved_span.attributes["message_id"] in [m["MessageId"] for m in peeked]
+    assert traces.spans(moved_span.attributes["message_id"])[0].trace_id == poison_trace
+    assert any(s.component == "event-source" and s.failed for s in spans)  # the worker's failed batches
     # Its batch-mate was validated exactly once: partial batch responses did not retry it.
     events.poll()
     validated_healthy = [e for e in events.seen if e["detail-type"] == "placement.validated"
