@@ -26,18 +26,16 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from aiohttp import web
-
 from ..observe.spans import NullSink, Outcome, SpanSink, SpanTimer
 from ..observe.trace_context import TraceContext
 from ..runtime.process import die_with_parent
 from .functions import (ASYNC_PAYLOAD_LIMIT, SYNC_PAYLOAD_LIMIT, Fingerprint, FunctionSpec, Interpreter,
                         choose_interpreter, instance_environment)
 from .invoke import FunctionNotFound, InvokeResult, PayloadTooLarge, Throttled
+from .runtime_api import serve_instance
 
 log = logging.getLogger("devenv.lambda")
 
-RUNTIME_PREFIX = "/2018-06-01/runtime"
 INIT_TIMEOUT = 10.0  # AWS's on-demand init phase limit
 IDLE_TTL = 600.0  # an idle instance is reclaimed after this long
 MEMORY_SAMPLE_INTERVAL = 0.05
@@ -430,8 +428,6 @@ class LambdaRuntime:
         self._on_async_failure = on_async_failure
         self._async = async_settings or AsyncSettings()
         self._reload_interval = hot_reload_interval
-        self._by_port: dict[int, tuple[FunctionPool, Instance]] = {}
-        self._runner: web.AppRunner | None = None
         self._tasks: set[asyncio.Task] = set()
         self._busy_watch: set[Instance] = set()
         self._memory_task: asyncio.Task | None = None
@@ -442,13 +438,6 @@ class LambdaRuntime:
     # -- lifecycle
 
     async def start(self) -> None:
-        app = web.Application(client_max_size=RESPONSE_LIMIT + 1024 * 1024)
-        app.router.add_get(RUNTIME_PREFIX + "/invocation/next", self._next)
-        app.router.add_post(RUNTIME_PREFIX + "/invocation/{request_id}/response", self._response)
-        app.router.add_post(RUNTIME_PREFIX + "/invocation/{request_id}/error", self._error)
-        app.router.add_post(RUNTIME_PREFIX + "/init/error", self._init_error)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
-        await self._runner.setup()
         for pool in self.pools.values():
             pool.fingerprint.changed()  # take the first snapshot
         self._spawn_task(self._housekeeping())
@@ -469,8 +458,10 @@ class LambdaRuntime:
                         await asyncio.wait_for(instance.process.wait(), 2)
                     except asyncio.TimeoutError:
                         pass
-        if self._runner is not None:
-            await self._runner.cleanup()
+        for pool in self.pools.values():
+            for instance in list(pool.instances.values()):
+                if instance.server is not None:
+                    instance.server.close()
         for fd in self._log_handles.values():
             os.close(fd)
         self._log_handles.clear()
@@ -535,10 +526,10 @@ class LambdaRuntime:
 
     async def spawn(self, pool: FunctionPool, instance: Instance) -> None:
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(self._runner.server, "127.0.0.1", 0)
+        server = await serve_instance(_InstanceApi(pool, instance), "127.0.0.1",
+                                      max_body=RESPONSE_LIMIT + 1024 * 1024)
         instance.server = server
         instance.port = server.sockets[0].getsockname()[1]
-        self._by_port[instance.port] = (pool, instance)
         spec = pool.spec
         env = instance_environment(spec, runtime_api=f"127.0.0.1:{instance.port}", aws_env=self._aws_env,
                                    interpreter=pool.interpreter)
@@ -576,7 +567,6 @@ class LambdaRuntime:
         self._forget(instance)
 
     def _forget(self, instance: Instance) -> None:
-        self._by_port.pop(instance.port, None)
         if instance.server is not None:
             instance.server.close()
             instance.server = None
@@ -634,50 +624,50 @@ class LambdaRuntime:
     def write_log(self, spec: FunctionSpec, line: str) -> None:
         os.write(self._log_fd(spec), (line + "\n").encode())
 
-    # -- Runtime API handlers
 
-    def _owner(self, request: web.Request) -> tuple[FunctionPool, Instance]:
-        port = request.transport.get_extra_info("sockname")[1] if request.transport else None
-        owner = self._by_port.get(port)
-        if owner is None:
-            raise web.HTTPForbidden(text='{"errorMessage":"unknown runtime","errorType":"InvalidRuntime"}')
-        return owner
 
-    async def _next(self, request: web.Request) -> web.StreamResponse:
-        pool, instance = self._owner(request)
-        try:
-            inv: Invocation = await pool.on_next(instance)
-        except asyncio.CancelledError:
-            raise
-        headers = {
-            "Lambda-Runtime-Aws-Request-Id": inv.request_id,
-            "Lambda-Runtime-Deadline-Ms": str(inv.deadline_ms),
-            "Lambda-Runtime-Invoked-Function-Arn": pool.spec.arn,
-            "Lambda-Runtime-Trace-Id": inv.trace_id,
-            "Content-Type": "application/json",
-        }
+class _InstanceApi:
+    """The Runtime API calls of one instance (its own listener), as the pool's operations."""
+
+    __slots__ = ("pool", "instance")
+
+    def __init__(self, pool: FunctionPool, instance: Instance):
+        self.pool = pool
+        self.instance = instance
+
+    async def next(self) -> "_NextEvent":
+        inv: Invocation = await self.pool.on_next(self.instance)
+        return _NextEvent(inv, self.pool.spec.arn)
+
+    def response(self, request_id: str, body: bytes) -> int:
+        return self.pool.on_response(self.instance, request_id, body)
+
+    def error(self, request_id: str, body: bytes, error_type: str | None) -> int:
+        return self.pool.on_error(self.instance, request_id, body, error_type)
+
+    def init_error(self, body: bytes, error_type: str | None) -> int:
+        return self.pool.on_init_error(self.instance, body, error_type)
+
+
+class _NextEvent:
+    """An invocation as ``/next`` hands it over: the event and AWS's Lambda-Runtime-* headers."""
+
+    __slots__ = ("payload", "_inv", "_arn")
+
+    def __init__(self, inv: Invocation, arn: str):
+        self.payload = inv.payload
+        self._inv = inv
+        self._arn = arn
+
+    def headers(self) -> list[tuple[str, str]]:
+        inv = self._inv
+        headers = [("Lambda-Runtime-Aws-Request-Id", inv.request_id),
+                   ("Lambda-Runtime-Deadline-Ms", str(inv.deadline_ms)),
+                   ("Lambda-Runtime-Invoked-Function-Arn", self._arn),
+                   ("Lambda-Runtime-Trace-Id", inv.trace_id)]
         if inv.client_context:
-            headers["Lambda-Runtime-Client-Context"] = inv.client_context
-        return web.Response(body=inv.payload, headers=headers)
-
-    async def _response(self, request: web.Request) -> web.Response:
-        pool, instance = self._owner(request)
-        body = await request.read()
-        status = pool.on_response(instance, request.match_info["request_id"], body)
-        return web.Response(status=status, text='{"status":"OK"}', content_type="application/json")
-
-    async def _error(self, request: web.Request) -> web.Response:
-        pool, instance = self._owner(request)
-        body = await request.read()
-        status = pool.on_error(instance, request.match_info["request_id"], body,
-                               request.headers.get("Lambda-Runtime-Function-Error-Type"))
-        return web.Response(status=status, text='{"status":"OK"}', content_type="application/json")
-
-    async def _init_error(self, request: web.Request) -> web.Response:
-        pool, instance = self._owner(request)
-        body = await request.read()
-        status = pool.on_init_error(instance, body, request.headers.get("Lambda-Runtime-Function-Error-Type"))
-        return web.Response(status=status, text='{"status":"OK"}', content_type="application/json")
+            headers.append(("Lambda-Runtime-Client-Context", inv.client_context))
+        return headers
 
 
 def _region_of(runtime: LambdaRuntime) -> str:
