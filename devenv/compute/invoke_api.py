@@ -4,21 +4,27 @@ with AWS_ENDPOINT_URL_LAMBDA pointing here."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+from typing import Awaitable
 from urllib.parse import unquote
 
-from aiohttp import web
-
+from . import http1
 from .functions import FunctionSpec
+from .http1 import Request, Response, json_response
 from .invoke import InvocationType, InvokeError
 from .lambda_runtime import LambdaRuntime, log_tail
 
 API = "/2015-03-31/functions"
 
 
-def _error(exc: InvokeError) -> web.Response:
-    return web.Response(status=exc.status, body=exc.body(), content_type="application/json",
-                        headers={"x-amzn-ErrorType": exc.error_type})
+MAX_REQUEST = 7 * 1024 * 1024  # above the 6 MB synchronous payload limit, which the runtime reports itself
+_INVOCATIONS = "/invocations"
+_CONFIGURATION = "/configuration"
+
+
+def _error(exc: InvokeError) -> Response:
+    return Response(exc.status, exc.body(), [("x-amzn-ErrorType", exc.error_type)])
 
 
 def _configuration(spec: FunctionSpec) -> dict:
@@ -31,62 +37,74 @@ def _configuration(spec: FunctionSpec) -> dict:
     }
 
 
-def make_app(runtime: LambdaRuntime) -> web.Application:
-    app = web.Application(client_max_size=7 * 1024 * 1024)
+class InvokeApi:
+    """Routes the Lambda API calls devenv answers (an ``http1`` handler)."""
 
-    async def invoke(request: web.Request) -> web.Response:
-        name = unquote(request.match_info["name"])
+    def __init__(self, runtime: LambdaRuntime):
+        self.runtime = runtime
+
+    def __call__(self, request: Request) -> Response | Awaitable[Response]:
+        path = request.path
+        if path in (API, API + "/"):
+            if request.method != "GET":
+                return Response(405, b'{"message":"method not allowed"}')
+            return json_response({"Functions": [_configuration(p.spec) for p in self.runtime.pools.values()]})
+        if not path.startswith(API + "/"):
+            return Response(404, b'{"message":"not found"}')
+        rest = path[len(API) + 1:]
+        if rest.endswith(_INVOCATIONS) and request.method == "POST":
+            return self.invoke(unquote(rest[:-len(_INVOCATIONS)]), request)
+        if request.method == "GET" and "/" not in rest.removesuffix(_CONFIGURATION):
+            return self.get_function(unquote(rest.removesuffix(_CONFIGURATION)), rest.endswith(_CONFIGURATION))
+        return Response(404, b'{"message":"not found"}')
+
+    async def invoke(self, name: str, request: Request) -> Response:
+        runtime = self.runtime
         qualifier = request.query.get("Qualifier")
-        kind = request.headers.get("X-Amz-Invocation-Type", InvocationType.REQUEST_RESPONSE.value)
+        kind = request.header("x-amz-invocation-type", InvocationType.REQUEST_RESPONSE.value)
         try:
             pool = runtime.pool(name)
             if qualifier not in (None, "$LATEST"):
                 raise InvokeError(404, "ResourceNotFoundException",
                                   f"Function not found: {pool.spec.arn}:{qualifier}")
-            payload = await request.read()
-            trace = request.headers.get("X-Amzn-Trace-Id")
+            payload = request.body
+            trace = request.header("x-amzn-trace-id")
             if kind == InvocationType.DRY_RUN.value:
-                return web.Response(status=204, headers={"x-amzn-RequestId": request.headers.get(
-                    "amz-sdk-invocation-id", "")})
+                return Response(204, headers=[("x-amzn-RequestId", request.header("amz-sdk-invocation-id", ""))],
+                                content_type=None)
             if kind == InvocationType.EVENT.value:
                 request_id = await runtime.invoke_async(pool.spec.name, payload, trace_id=trace)
-                return web.Response(status=202, headers={"x-amzn-RequestId": request_id})
+                return Response(202, headers=[("x-amzn-RequestId", request_id)], content_type=None)
             if kind != InvocationType.REQUEST_RESPONSE.value:
                 raise InvokeError(400, "InvalidParameterValueException",
                                   f"Unsupported invocation type {kind}")
-            client_context = request.headers.get("X-Amz-Client-Context")
+            client_context = request.header("x-amz-client-context")
             if client_context:
                 client_context = base64.b64decode(client_context).decode(errors="replace")
             result = await runtime.invoke(pool.spec.name, payload, trace_id=trace, client_context=client_context)
         except InvokeError as exc:
             return _error(exc)
-        headers = {"x-amzn-RequestId": result.request_id, "X-Amz-Executed-Version": result.executed_version}
+        headers = [("x-amzn-RequestId", result.request_id), ("X-Amz-Executed-Version", result.executed_version)]
         if result.function_error:
-            headers["X-Amz-Function-Error"] = result.function_error
-        if request.headers.get("X-Amz-Log-Type") == "Tail":
-            headers["X-Amz-Log-Result"] = log_tail(_recent_log(pool.spec, result.request_id))
-        return web.Response(status=200, body=result.payload, headers=headers, content_type="application/json")
+            headers.append(("X-Amz-Function-Error", result.function_error))
+        if request.header("x-amz-log-type") == "Tail":
+            headers.append(("X-Amz-Log-Result", log_tail(_recent_log(pool.spec, result.request_id))))
+        return Response(200, result.payload, headers)
 
-    async def get_function(request: web.Request) -> web.Response:
+    def get_function(self, name: str, configuration_only: bool) -> Response:
         try:
-            pool = runtime.pool(unquote(request.match_info["name"]))
+            pool = self.runtime.pool(name)
         except InvokeError as exc:
             return _error(exc)
         config = _configuration(pool.spec)
-        if request.path.endswith("/configuration"):
-            return web.json_response(config)
-        return web.json_response({"Configuration": config, "Code": {"RepositoryType": "Local",
-                                                                    "Location": str(pool.spec.code_dir)}})
+        if configuration_only:
+            return json_response(config)
+        return json_response({"Configuration": config, "Code": {"RepositoryType": "Local",
+                                                                "Location": str(pool.spec.code_dir)}})
 
-    async def list_functions(request: web.Request) -> web.Response:
-        return web.json_response({"Functions": [_configuration(p.spec) for p in runtime.pools.values()]})
 
-    app.router.add_post(API + "/{name}/invocations", invoke)
-    app.router.add_get(API + "/{name}/configuration", get_function)
-    app.router.add_get(API + "/{name}", get_function)
-    app.router.add_get(API + "/", list_functions)
-    app.router.add_get(API, list_functions)
-    return app
+async def serve(runtime: LambdaRuntime, host: str, port: int) -> asyncio.base_events.Server:
+    return await http1.serve(InvokeApi(runtime), host, port, max_body=MAX_REQUEST)
 
 
 def _recent_log(spec: FunctionSpec, request_id: str) -> bytes:

@@ -25,7 +25,7 @@ from ..runtime.statedir import StateDir
 from .entry import run, until_stopped
 from .functions import function_specs
 from .stack_values import stack_values
-from .invoke_api import make_app as make_invoke_app
+from . import invoke_api
 from .lambda_runtime import AsyncFailure, LambdaRuntime
 
 log = logging.getLogger("devenv.compute")
@@ -119,7 +119,7 @@ async def serve(config_file: Path) -> None:
         await web.TCPSite(runner, HOST, port, reuse_address=True).start()
         runners.append(runner)
 
-    await listen(make_invoke_app(runtime), ports["lambda"])
+    invoke_server = await invoke_api.serve(runtime, HOST, ports["lambda"])
     if config.api is not None and "apigateway" in ports:
         from .apigateway import make_app as make_api_app
 
@@ -136,6 +136,7 @@ async def serve(config_file: Path) -> None:
     await until_stopped()
     if sources is not None:
         await sources.stop()
+    invoke_server.close()
     for runner in runners:
         await runner.cleanup()
     await runtime.stop()

@@ -115,7 +115,8 @@ def test_garbage_gets_a_400_and_the_connection_closes():
 
 
 def test_every_connection_gets_tcp_nodelay():
-    from devenv.compute.runtime_api import RuntimeApiProtocol
+    from devenv.compute.http1 import Http1Protocol
+    from devenv.compute.runtime_api import router
 
     listener = socket.create_server(("127.0.0.1", 0))
     client = socket.create_connection(listener.getsockname())
@@ -126,7 +127,7 @@ def test_every_connection_gets_tcp_nodelay():
             return accepted if name == "socket" else None
 
     assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
-    RuntimeApiProtocol(Handler(), max_body=10).connection_made(Transport())
+    Http1Protocol(router(Handler()), max_body=10).connection_made(Transport())
     assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
     for sock in (client, accepted, listener):
         sock.close()

@@ -1,0 +1,177 @@
+"""A small HTTP/1.1 server for devenv's own JSON endpoints on the invoke path (the Lambda
+Runtime API, the Invoke API), where a general web framework cost more CPU per request than
+the work behind it.
+
+Requests on a connection are parsed with httptools and answered in order (keep-alive,
+pipelining); a handler returns a ``Response`` at once or an awaitable of one (a held
+request such as the Runtime API's ``/next``), and the next request waits its turn. Bodies
+above ``max_body`` are answered 413 without calling the handler; unparsable input gets 400
+and the connection closes. TCP_NODELAY is set on every connection (small answers must not
+wait on Nagle's algorithm).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import socket
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Mapping, Union
+from urllib.parse import parse_qsl
+
+import httptools
+
+log = logging.getLogger(__name__)
+
+REASONS = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Bad Request",
+           403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large",
+           429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway"}
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str  # percent-encoded, without the query
+    query: Mapping[str, str]
+    headers: Mapping[str, str]  # names lowercased; a repeated header keeps its last value
+    body: bytes
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name.lower(), default)
+
+
+@dataclass(frozen=True)
+class Response:
+    status: int
+    body: bytes = b""
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    content_type: str | None = "application/json"
+
+
+Handler = Callable[[Request], Union[Response, Awaitable[Response]]]
+
+
+class Http1Protocol(asyncio.Protocol):
+    def __init__(self, handler: Handler, *, max_body: int):
+        self.handler = handler
+        self.max_body = max_body
+        self.transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpRequestParser(self)
+        self._url = b""
+        self._headers: dict[str, str] = {}
+        self._body: list[bytes] = []
+        self._size = 0
+        self._pending: list[tuple[Request | None, bool]] = []
+        self._busy: asyncio.Task | None = None
+
+    # -- asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError:
+            self._pending.clear()
+            self._write(Response(400, b'{"message":"bad request"}'), keep_alive=False)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        self._pending.clear()
+        if self._busy is not None and not self._busy.done():
+            self._busy.cancel()  # e.g. a held request whose client went away
+
+    # -- httptools callbacks
+
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = {}
+        self._body = []
+        self._size = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers[name.decode("latin-1").lower()] = value.decode("latin-1")
+
+    def on_body(self, body: bytes) -> None:
+        self._size += len(body)
+        if self._size <= self.max_body:
+            self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        request = None
+        if self._size <= self.max_body:
+            path, _, query = self._url.decode("latin-1").partition("?")
+            request = Request(self._parser.get_method().decode("latin-1"), path,
+                              dict(parse_qsl(query, keep_blank_values=True)), self._headers, b"".join(self._body))
+        self._pending.append((request, self._parser.should_keep_alive()))
+        if self._busy is None and len(self._pending) == 1:
+            self._drain()
+
+    # -- answering, in order
+
+    def _drain(self) -> None:
+        while self._pending and self._busy is None:
+            request, keep_alive = self._pending[0]
+            if request is None:
+                self._pending.pop(0)
+                self._write(Response(413, b'{"message":"Request Too Long"}'), keep_alive=keep_alive)
+                continue
+            try:
+                outcome = self.handler(request)
+            except Exception:
+                log.exception("%s %s failed", request.method, request.path)
+                outcome = Response(500, b'{"message":"internal error"}')
+            if inspect.isawaitable(outcome):
+                self._busy = asyncio.ensure_future(outcome)
+                self._busy.add_done_callback(self._answered)
+                return
+            self._pending.pop(0)
+            self._write(outcome, keep_alive=keep_alive)
+
+    def _answered(self, task: asyncio.Future) -> None:
+        self._busy = None
+        if task.cancelled() or not self._pending:
+            return
+        request, keep_alive = self._pending.pop(0)
+        error = task.exception()
+        if error is not None:
+            log.error("%s %s failed: %r", request.method if request else "?", request.path if request else "?", error)
+            self._write(Response(500, b'{"message":"internal error"}'), keep_alive=False)
+            return
+        self._write(task.result(), keep_alive=keep_alive)
+        self._drain()
+
+    def _write(self, response: Response, *, keep_alive: bool) -> None:
+        if self.transport is None or self.transport.is_closing():
+            return
+        head = [f"HTTP/1.1 {response.status} {REASONS.get(response.status, 'Unknown')}",
+                f"Content-Length: {len(response.body)}"]
+        if response.content_type:
+            head.append(f"Content-Type: {response.content_type}")
+        head.extend(f"{name}: {value}" for name, value in response.headers)
+        if not keep_alive:
+            head.append("Connection: close")
+        self.transport.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + response.body)
+        if not keep_alive:
+            self.transport.close()
+
+
+async def serve(handler: Handler, host: str, port: int = 0, *, max_body: int) -> asyncio.base_events.Server:
+    """Listen on ``host:port`` (0: a free port); ``server.close()`` stops it."""
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(lambda: Http1Protocol(handler, max_body=max_body), host, port,
+                                    reuse_address=True)
+
+
+def json_response(data: Any, status: int = 200) -> Response:
+    import json
+
+    return Response(status, json.dumps(data).encode())
