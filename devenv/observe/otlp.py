@@ -1,0 +1,87 @@
+"""Spans exported to an OpenTelemetry collector the user names (OTLP over HTTP, JSON).
+
+``to_otlp`` is pure: devenv's spans as an ``ExportTraceServiceRequest`` in OTLP/JSON (hex
+trace and span ids, the X-Ray root's hex digits as the 32-digit trace id, one resource per
+component with ``service.name`` = ``devenv.<component>``, attributes as OTLP key/values,
+``status.code`` 2 for failed hops). ``export`` posts it to ``<endpoint>/v1/traces``.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any, Iterable
+
+from ..errors import DevenvError
+from .spans import Span
+
+SERVER_KIND = 2  # SPAN_KIND_SERVER: each devenv span is a hop receiving work
+STATUS_OK, STATUS_ERROR = 1, 2
+
+
+def _value(value: Any) -> dict[str, Any]:
+    if isinstance(value, bool):
+        return {"boolValue": value}
+    if isinstance(value, int):
+        return {"intValue": str(value)}
+    if isinstance(value, float):
+        return {"doubleValue": value}
+    if isinstance(value, (list, tuple)):
+        return {"arrayValue": {"values": [_value(v) for v in value]}}
+    return {"stringValue": "" if value is None else str(value)}
+
+
+def trace_id_hex(root: str) -> str:
+    """``1-5759e988-bd862e3fe1be46a994272793`` -> ``5759e988bd862e3fe1be46a994272793``."""
+    return root[2:].replace("-", "") if root.startswith("1-") else root.replace("-", "")[-32:].rjust(32, "0")
+
+
+def otlp_span(span: Span) -> dict[str, Any]:
+    start = int(span.start * 1e9)
+    data: dict[str, Any] = {
+        "traceId": trace_id_hex(span.trace_id),
+        "spanId": span.span_id,
+        "name": span.operation,
+        "kind": SERVER_KIND,
+        "startTimeUnixNano": str(start),
+        "endTimeUnixNano": str(start + int(span.duration_ms * 1e6)),
+        "attributes": [{"key": f"devenv.{key}", "value": _value(value)} for key, value in span.attributes.items()],
+        "status": {"code": STATUS_ERROR if span.failed else STATUS_OK},
+    }
+    if span.parent_id:
+        data["parentSpanId"] = span.parent_id
+    if span.failed:
+        data["status"]["message"] = str(span.attributes.get("error") or span.outcome)
+    return data
+
+
+def to_otlp(spans: Iterable[Span]) -> dict[str, Any]:
+    by_component: dict[str, list[dict[str, Any]]] = {}
+    for span in spans:
+        by_component.setdefault(span.component, []).append(otlp_span(span))
+    return {"resourceSpans": [
+        {"resource": {"attributes": [{"key": "service.name", "value": {"stringValue": f"devenv.{component}"}}]},
+         "scopeSpans": [{"scope": {"name": "devenv"}, "spans": members}]}
+        for component, members in sorted(by_component.items())]}
+
+
+def export(spans: Iterable[Span], endpoint: str, *, timeout: float = 10.0) -> int:
+    """POST the spans to ``endpoint`` (a collector's base URL or its ``/v1/traces``); the count sent."""
+    payload = to_otlp(spans)
+    count = sum(len(s["spans"]) for r in payload["resourceSpans"] for s in r["scopeSpans"])
+    url = endpoint.rstrip("/")
+    if not url.endswith("/v1/traces"):
+        url += "/v1/traces"
+    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            response.read()
+    except urllib.error.HTTPError as exc:
+        raise DevenvError(f"the OTLP collector at {url} refused the spans: HTTP {exc.code}",
+                          hint="check the endpoint (OTLP over HTTP, JSON; usually port 4318)") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise DevenvError(f"could not reach the OTLP collector at {url}: {getattr(exc, 'reason', exc)}",
+                          hint="is the collector running? OTLP over HTTP listens on 4318 by default") from exc
+    return count
