@@ -140,38 +140,54 @@ def status(file: Optional[Path] = _file_option) -> None:
 
 
 @app.command()
-def logs(component: Optional[str] = typer.Argument(None, help="one component (default: all)"),
+def logs(components: Optional[list[str]] = typer.Argument(None, help="components, functions or services "
+                                                                     "(default: all)"),
          follow: bool = typer.Option(False, "--follow", "-f", help="keep printing new lines"),
-         lines: int = typer.Option(50, "--lines", "-n", help="lines of history to show"),
+         lines: int = typer.Option(50, "--lines", "-n", help="lines of history to show (per log)"),
+         trace_id: Optional[str] = typer.Option(None, "--trace", "-t", help="only lines of this trace (id or prefix)"),
+         level: Optional[str] = typer.Option(None, "--level", "-l", help="minimum level: debug, info, warning, error"),
          file: Optional[Path] = typer.Option(None, "--file", help="devenv.yaml to use")) -> None:
-    """Show component logs (merged, prefixed by component, when none is named)."""
-    from .observe.logs import LogFollower
+    """Show logs merged, a colour per component, each line with its trace where known (`-f` follows)."""
+    from .observe.logs import LEVELS, LogFilter, LogFollower, LogStream
+    from .observe.span_index import SpanIndex
 
     stack = _stack(file)
     available = _log_files(stack)
     names = sorted(available)
-    if component is not None:
-        if component not in available:
-            raise DevenvError(f"no logs for '{component}'",
-                              hint=f"components and functions with logs: {', '.join(names) or 'none yet'}")
-        names = [component]
-    follower = LogFollower({n: available[n] for n in names})
+    if components:
+        unknown = [c for c in components if c not in available]
+        if unknown:
+            raise DevenvError(f"no logs for {', '.join(repr(c) for c in unknown)}",
+                              hint=f"components, functions and services with logs: {', '.join(names) or 'none yet'}")
+        names = list(dict.fromkeys(components))
+    if level is not None and level.lower() not in LEVELS:
+        raise DevenvError(f"unknown level '{level}'", hint=f"levels: {', '.join(LEVELS)}")
+    stream = LogStream(LogFollower({n: available[n] for n in names}), SpanIndex(stack.state.traces))
+    wanted = LogFilter(trace=trace_id, level=level.lower() if level else None)
     width = max((len(n) for n in names), default=0)
-    colours = ["cyan", "magenta", "green", "blue", "yellow", "bright_cyan", "bright_magenta"]
+    colours = ["cyan", "magenta", "green", "blue", "yellow", "bright_cyan", "bright_magenta", "bright_green",
+               "bright_blue", "bright_yellow"]
     style = {n: colours[i % len(colours)] for i, n in enumerate(names)}
+    level_style = {"error": "red", "warning": "yellow", "debug": "dim"}
 
-    def show(name: str, line: str) -> None:
-        if len(names) == 1:
-            out.print(line, markup=False, highlight=False)
-        else:
-            out.print(Text(f"{name:<{width}} | ", style=style[name]) + Text(line))
+    def show(line) -> None:
+        if not wanted(line):
+            return
+        text = Text()
+        if len(names) > 1:
+            text += Text(f"{line.source:<{width}} | ", style=style[line.source])
+        if line.trace_id:
+            text += Text(f"[{line.trace_id.split('-')[-1][:8]}] ", style="dim")
+        text += Text(line.text, style=level_style.get(line.level, ""))
+        out.print(text, highlight=False)
 
-    for name, line in follower.history(lines):
-        show(name, line)
+    for line in stream.history(lines):
+        show(line)
     if follow:
+        err.print(f"following {len(names)} log(s) (Ctrl-C to stop)", highlight=False)
         try:
-            for name, line in follower.follow():
-                show(name, line)
+            for line in stream.follow():
+                show(line)
         except KeyboardInterrupt:
             pass
 
