@@ -409,9 +409,8 @@ def trace(trace_id: Optional[str] = typer.Argument(None, help="a trace id (or a 
 
 
 def _print_trace_list(summaries) -> None:
-    table = Table(title="recent traces (newest first)", title_justify="left")
-    for column in ("trace", "started", "duration", "spans", "errors", "first hop", "components"):
-        table.add_column(column)
+    table = _titled_table("recent traces (newest first)",
+                          ("trace", "started", "duration", "spans", "errors", "first hop", "components"))
     for s in summaries:
         style = "bold red" if s.errors else ""
         table.add_row(Text(s.trace_id, style=style), time.strftime("%H:%M:%S", time.localtime(s.start)),
@@ -469,9 +468,7 @@ def queues(file: Optional[Path] = _file_option) -> None:
 
 
 def _print_queues(rows, title: str = "queues") -> None:
-    table = Table(title=title, title_justify="left")
-    for column in ("queue", "visible", "in flight", "delayed", "dead-letter queue", "DLQ depth"):
-        table.add_column(column)
+    table = _titled_table(title, ("queue", "visible", "in flight", "delayed", "dead-letter queue", "DLQ depth"))
     for r in rows:
         dlq = f"{r.dlq} (after {r.max_receive_count})" if r.dlq and r.max_receive_count else (r.dlq or "")
         if r.is_dlq:
@@ -596,6 +593,94 @@ def events_tail(bus: Optional[list[str]] = typer.Option(None, "--bus", "-b", hel
             pass
         finally:
             tail.stop()
+
+
+@app.command()
+def dashboard(web: bool = typer.Option(False, "--web", help="serve the web dashboard on 127.0.0.1 instead"),
+              port: int = typer.Option(0, "--port", help="port for --web (default: a free one)"),
+              once: bool = typer.Option(False, "--once", help="print one frame and exit (terminal dashboard)"),
+              interval: float = typer.Option(2.0, "--interval", help="seconds between refreshes"),
+              file: Optional[Path] = _file_option) -> None:
+    """A live view: components, services (desired/running/healthy), queues, recent traces; `--web` adds the graph."""
+    from .observe.dashboard import LiveSources, snapshot
+
+    sources = LiveSources(_stack(file))
+    if web:
+        from .observe.webapp import DashboardServer
+
+        server = DashboardServer(sources, port=port)
+        url = server.start()
+        out.print(f"dashboard: {url}  (Ctrl-C to stop)", highlight=False)
+        try:
+            while True:
+                time.sleep(3600)  # serving until Ctrl-C
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.stop()
+        return
+    if once or not out.is_terminal:
+        out.print(_dashboard_frame(snapshot(sources)))
+        return
+    with Live(_dashboard_frame(snapshot(sources)), console=out, screen=False, refresh_per_second=4) as live:
+        try:
+            while True:
+                time.sleep(interval)  # the refresh interval of a view the user stops
+                live.update(_dashboard_frame(snapshot(sources)))
+        except KeyboardInterrupt:
+            pass
+
+
+def _dashboard_frame(snap):
+    from rich.console import Group
+
+    parts: list = []
+    phase = ("running, " + (snap.phase or "?")) if snap.running else "not running"
+    parts.append(Text.assemble((snap.stack, "bold"), f" — {phase} · {time.strftime('%H:%M:%S')}"))
+    for note in snap.notes:
+        parts.append(Text(f"! {note}", style="yellow"))
+    if snap.components:
+        table = _titled_table("components", ("component", "state", "address", "restarts", "note"))
+        for c in snap.components:
+            table.add_row(c.name, Text(c.state, style=STATE_STYLE.get(c.state, "")), c.address, str(c.restarts), c.note)
+        parts.append(table)
+    if snap.services:
+        table = _titled_table("services", ("service", "desired", "running", "healthy", "rollout"))
+        for s in snap.services:
+            table.add_row(s.name, str(s.desired), str(s.running),
+                          Text(str(s.healthy), style="green" if s.healthy >= s.desired else "bold yellow"), s.rollout)
+        parts.append(table)
+    if snap.queues:
+        table = _titled_table("queues", ("queue", "visible", "in flight", "DLQ", "DLQ depth"))
+        for q in snap.queues:
+            alarm = (q.is_dlq and q.visible) or bool(q.dlq_depth)
+            table.add_row(q.name, Text(str(q.visible), style="bold red" if q.is_dlq and q.visible else ""),
+                          str(q.in_flight), f"DLQ of {', '.join(q.sources)}" if q.is_dlq else (q.dlq or ""),
+                          Text("" if q.dlq_depth is None else str(q.dlq_depth), style="bold red" if alarm else ""))
+        parts.append(table)
+    busy = [e for e in snap.graph.get("edges", []) if e["count"]]
+    if busy:
+        table = _titled_table(f"traffic (last {snap.window / 60:.0f} min)", ("from", "to", "count", "failed"))
+        for e in sorted(busy, key=lambda e: -e["count"])[:12]:
+            table.add_row(e["source"], e["target"], str(e["count"]),
+                          Text(str(e["errors"]), style="bold red" if e["errors"] else "dim"))
+        parts.append(table)
+    table = _titled_table("recent traces (devenv trace ID)", ("trace", "started", "ms", "spans", "errors", "first hop"))
+    for t in snap.traces:
+        style = "bold red" if t.errors else ""
+        table.add_row(Text(t.trace_id, style=style), time.strftime("%H:%M:%S", time.localtime(t.start)),
+                      f"{t.duration_ms:.1f}", str(t.spans), Text(str(t.errors), style=style), t.first)
+    if not snap.traces:
+        table.caption = "no traces yet"
+    parts.append(table)
+    return Group(*parts)
+
+
+def _titled_table(title: str, columns: tuple[str, ...]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column)
+    return table
 
 
 # ---------------------------------------------------------------- rendering helpers

@@ -79,3 +79,32 @@ def test_events_tail_prints_events_as_they_pass_and_cleans_up(emulator_stack, cl
     assert "trace=1-6b0c0002-aabbccddeeff001122334455" in lines[0] and '"kind":"wanted"' in lines[1]
     assert not events.list_rules(EventBusName="obs-events", NamePrefix="devenv-tail-")["Rules"]
     assert not [u for u in sqs.list_queues().get("QueueUrls", []) if "devenv-tail-" in u]
+
+
+def test_dashboards_show_the_running_stack(emulator_stack):
+    frame = emulator_stack.devenv("dashboard", "--once").stdout
+    assert "obs-it — running, ready" in frame
+    assert "emulator" in frame and "ready" in frame
+    assert "DLQ of work" in frame  # the queues table
+
+    import urllib.request
+
+    from devenv.config.loader import load_project
+    from devenv.observe.dashboard import LiveSources
+    from devenv.observe.webapp import DashboardServer
+    from devenv.stack import Stack
+
+    server = DashboardServer(LiveSources(Stack(load_project(emulator_stack.file))))
+    url = server.start()
+    try:
+        assert url.startswith("http://127.0.0.1:")
+        with urllib.request.urlopen(url + "api/snapshot", timeout=30) as response:
+            snap = json.loads(response.read())
+        with urllib.request.urlopen(url, timeout=30) as response:
+            assert b'<svg id="graph"' in response.read()
+    finally:
+        server.stop()
+    assert snap["running"] and snap["phase"] == "ready"
+    assert {c["name"]: c["state"] for c in snap["components"]} == {"emulator": "ready"}
+    assert {q["name"] for q in snap["queues"]} == {"work", "work-dlq"}
+    assert {n["id"] for n in snap["graph"]["nodes"]} == {"bus:obs-events", "queue:work", "queue:work-dlq"}

@@ -1,0 +1,171 @@
+"""What the dashboards show, gathered in one snapshot: components, services, queues, recent
+traces and the traffic on the architecture's edges.
+
+The terminal dashboard (cli.py renders it with rich) and the web page (webapp.py serves it
+as JSON) draw the same ``Snapshot``. Its sources are behind the ``DashboardSources``
+protocol; ``LiveSources`` reads a stack (its record, ECS control API, emulator and span
+store) and turns each source's failure into a note instead of failing the whole view: a
+dashboard of a stack that is starting or half down still shows what it can.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..config.model import StackConfig
+from .graph import architecture, graph_json, traffic
+from .queues import QueueDepth
+from .span_index import SpanIndex
+from .spans import Span, TraceSummary, find_trace, recent_traces
+from .trace_view import summary_json, trace_json
+
+
+@dataclass(frozen=True)
+class ComponentView:
+    name: str
+    state: str
+    address: str
+    restarts: int
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ServiceView:
+    name: str
+    desired: int
+    running: int
+    healthy: int
+    rollout: str = ""
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    stack: str
+    running: bool
+    phase: str | None
+    components: tuple[ComponentView, ...] = ()
+    services: tuple[ServiceView, ...] = ()
+    queues: tuple[QueueDepth, ...] = ()
+    traces: tuple[TraceSummary, ...] = ()
+    graph: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    taken_at: float = 0.0
+    window: float = 0.0  # seconds of spans counted on the graph's edges
+
+    def to_json(self) -> dict[str, Any]:
+        return {"stack": self.stack, "running": self.running, "phase": self.phase, "taken_at": self.taken_at,
+                "window": self.window, "notes": list(self.notes),
+                "components": [vars(c) for c in self.components], "services": [vars(s) for s in self.services],
+                "queues": [{"name": q.name, "visible": q.visible, "in_flight": q.in_flight, "delayed": q.delayed,
+                            "dlq": q.dlq, "dlq_depth": q.dlq_depth, "is_dlq": q.is_dlq, "sources": list(q.sources)}
+                           for q in self.queues],
+                "traces": [summary_json(t) for t in self.traces], "graph": self.graph}
+
+
+class DashboardSources(Protocol):
+    """Where a snapshot's parts come from; each method may raise (the part becomes a note)."""
+
+    config: StackConfig
+
+    def status(self) -> tuple[bool, Any]:
+        """(running, the stack record or None)"""
+        ...
+
+    def services(self, record: Any) -> list[dict]: ...
+
+    def queues(self) -> list[QueueDepth]: ...
+
+    def spans(self) -> list[Span]: ...
+
+
+class LiveSources:
+    """A stack's live sources. ``stack`` is a ``devenv.stack.Stack`` (used, not imported)."""
+
+    def __init__(self, stack: Any):
+        self._stack = stack
+        self.config: StackConfig = stack.config
+        self._index = SpanIndex(stack.state.traces)
+        self._aws: Any = None
+        self._aws_url: str | None = None
+
+    def status(self) -> tuple[bool, Any]:
+        view = self._stack.status()
+        return view.running, view.record
+
+    def services(self, record: Any) -> list[dict]:
+        if not self.config.services or record is None or "ecs" not in record.ports:
+            return []
+        return self._stack.ecs(record).services()
+
+    def queues(self) -> list[QueueDepth]:
+        from ..aws.endpoint import AwsClients, AwsEndpoint, ClientSettings
+        from .queues import read_depths
+
+        running, record = self.status()
+        if not running or record is None or "emulator" not in record.ports:
+            return []
+        url = self._stack.endpoint_url(record.ports)
+        if self._aws is None or self._aws_url != url:
+            self._aws = AwsClients(AwsEndpoint(url, self.config.region),
+                                   ClientSettings(connect_timeout=1.0, read_timeout=3.0, max_attempts=1))
+            self._aws_url = url
+        return read_depths(self._aws.sqs)
+
+    def spans(self) -> list[Span]:
+        self._index.refresh()
+        return self._index.spans
+
+
+def snapshot(sources: DashboardSources, *, traces: int = 15, window: float = 300.0,
+             now: float | None = None) -> Snapshot:
+    """One view of everything; a source that fails leaves a note."""
+    now = time.time() if now is None else now
+    notes: list[str] = []
+    running, record = False, None
+    try:
+        running, record = sources.status()
+    except Exception as exc:
+        notes.append(f"stack record: {exc}")
+    components: list[ComponentView] = []
+    if record is not None:
+        for c in record.components:
+            state = c.state.value if running else ("failed" if c.state.value == "failed" else "stopped")
+            components.append(ComponentView(c.name, state, c.address, c.restarts,
+                                            c.message or (f"last: {c.last_exit}" if c.last_exit else "")))
+    if not running:
+        notes.append("the stack is not running (`devenv up` starts it); traces are from earlier runs")
+    services: list[ServiceView] = []
+    queues: list[QueueDepth] = []
+    if running:
+        try:
+            for s in sources.services(record):
+                last = s["deployments"][-1] if s.get("deployments") else None
+                services.append(ServiceView(s["serviceName"], s["desiredCount"], s["runningCount"],
+                                            s["healthyCount"], last["rolloutState"] if last else ""))
+        except Exception as exc:
+            notes.append(f"services: {exc}")
+        try:
+            queues = sources.queues()
+        except Exception as exc:
+            notes.append(f"queues: {exc}")
+    spans: list[Span] = []
+    try:
+        spans = sources.spans()
+    except Exception as exc:
+        notes.append(f"traces: {exc}")
+    graph = architecture(sources.config)
+    recent = [s for s in spans if s.start >= now - window]
+    return Snapshot(sources.config.name, running, record.phase.value if record is not None else None,
+                    tuple(components), tuple(services), tuple(queues), tuple(recent_traces(spans, traces)),
+                    graph_json(graph, traffic(graph, sources.config, recent)), tuple(notes), now, window)
+
+
+def trace_detail(sources: DashboardSources, wanted: str) -> dict[str, Any] | None:
+    found = find_trace(sources.spans(), wanted)
+    return trace_json(*found) if found else None
+
+
+__all__ = ["Snapshot", "ComponentView", "ServiceView", "DashboardSources", "LiveSources", "snapshot",
+           "trace_detail"]

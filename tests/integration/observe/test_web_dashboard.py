@@ -1,0 +1,113 @@
+"""The web dashboard in headless Chromium (Debian's package, driven by Playwright's Python
+client with executable_path): the architecture graph from the config with live counts from
+spans, recent traces with errors marked, and a trace opening as a waterfall on click. A
+screenshot goes to test-results/dashboard.png."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from devenv.config.loader import load_project
+from devenv.observe.dashboard import LiveSources
+from devenv.observe.spans import FileSpanSink
+from devenv.observe.webapp import DashboardServer
+from devenv.stack import Stack
+from tests.unit.observe.conftest import PROJECT_YAML, ROOT_A, ROOT_B, lifecycle
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+ARTEFACTS = Path(__file__).resolve().parents[3] / "test-results"
+
+
+def _browser_available() -> None:
+    try:
+        import playwright  # noqa: F401
+    except ImportError:
+        pytest.fail("the playwright package is missing: `bash .ci/setup` installs the test extras")
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail("chromium is missing: `bash .ci/setup` installs it with apt")
+        pytest.skip("chromium is not installed (`bash .ci/setup` installs it as root)")
+
+
+@pytest.fixture
+def dashboard(tmp_path):
+    (tmp_path / "devenv.yaml").write_text(PROJECT_YAML)
+    (tmp_path / "fn").mkdir()
+    sink = FileSpanSink(tmp_path / ".devenv" / "traces", "lambda")
+    now = time.time()
+    for span in lifecycle(ROOT_A, now - 20) + lifecycle(ROOT_B, now - 10, fail_worker=True):
+        sink.record(span)
+    sink.close()
+    server = DashboardServer(LiveSources(Stack(load_project(tmp_path / "devenv.yaml"))))
+    url = server.start()
+    yield url
+    server.stop()
+
+
+@pytest.fixture
+def page():
+    _browser_available()
+    from playwright.sync_api import sync_playwright
+
+    profile = tempfile.mkdtemp(prefix="devenv-chromium-")
+    with sync_playwright() as driver:
+        context = driver.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, headless=True,
+                                                            args=FLAGS, viewport={"width": 1500, "height": 1100})
+        try:
+            yield context.new_page()
+        finally:
+            context.close()
+            shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_the_page_draws_the_architecture_with_traffic_and_opens_a_trace_as_a_waterfall(dashboard, page):
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(dashboard)
+    page.wait_for_selector("body[data-loaded='1']", timeout=15000)
+
+    nodes = page.eval_on_selector_all("svg#graph .node", "els => els.map(e => e.dataset.node)")
+    assert set(nodes) == {"api", "fn:api", "fn:worker", "alb", "svc:orders", "bus:app-events", "queue:work",
+                          "queue:work-dlq"}
+    counts = dict(page.eval_on_selector_all(
+        "svg#graph .edge", "els => els.map(e => [e.dataset.edge, [+e.dataset.count, +e.dataset.errors]])"))
+    assert counts["api->fn:api"] == [2, 0]
+    assert counts["alb->svc:orders"] == [2, 0]
+    assert counts["svc:orders->bus:app-events"] == [2, 0]
+    assert counts["bus:app-events->queue:work"] == [2, 0]  # from the PutEvents span's targets
+    assert counts["queue:work->fn:worker"] == [2, 0]
+    assert counts["queue:work->queue:work-dlq"] == [0, 0]  # wired in the config, idle
+    assert page.get_attribute("svg#graph .edge[data-edge='queue:work->queue:work-dlq']", "class").split() == [
+        "edge", "idle"]
+
+    rows = page.eval_on_selector_all("#traces tbody tr", "els => els.map(e => [e.dataset.trace, e.className])")
+    assert rows == [[ROOT_B, "trace error"], [ROOT_A, "trace"]]
+    assert page.is_hidden("#waterfall")
+    page.click(f"#traces tr[data-trace='{ROOT_B}']")
+    page.wait_for_selector("#waterfall .wf-row", timeout=10000)
+    assert page.url.endswith(f"#trace={ROOT_B}")
+    spans = page.eval_on_selector_all("#wf-rows .wf-row", "els => els.map(e => [e.className, e.textContent])")
+    assert len(spans) == 6
+    assert spans[0][1].startswith("apigateway POST /orders")
+    assert spans[-1][0] == "wf-row error" and "lambda invoke worker" in spans[-1][1]
+    assert "1 failed" in page.text_content("#wf-summary")
+    ARTEFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTEFACTS / "dashboard.png"), full_page=True)
+    assert (ARTEFACTS / "dashboard.png").stat().st_size > 10_000
+    page.click("#wf-close")
+    page.wait_for_selector("#waterfall", state="hidden", timeout=5000)
+    assert errors == []
+
+
+def test_an_unknown_trace_in_the_address_says_so(dashboard, page):
+    page.goto(dashboard + "#trace=1-00000000-000000000000000000000000")
+    page.wait_for_selector("#waterfall:not([hidden])", timeout=15000)
+    assert page.text_content("#wf-summary") == "not found"
