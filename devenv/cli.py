@@ -382,9 +382,11 @@ def trace(trace_id: Optional[str] = typer.Argument(None, help="a trace id (or a 
           list_: bool = typer.Option(False, "--list", help="list recent traces"),
           errors: bool = typer.Option(False, "--errors", help="list recent traces with a failed hop"),
           limit: int = typer.Option(20, "--limit", "-n", help="traces to list"),
+          otlp: Optional[str] = typer.Option(None, "--otlp", help="also export the trace(s) shown to this OTLP/HTTP "
+                                                                  "collector, e.g. http://127.0.0.1:4318"),
           file: Optional[Path] = _file_option) -> None:
     """Draw a trace as a waterfall (`devenv trace ID`, `--last`), or list recent traces (`--list`, `--errors`)."""
-    from .observe.spans import find_trace, read_spans, recent_traces
+    from .observe.spans import find_trace, group_traces, read_spans, recent_traces
 
     stack = _stack(file)
     spans = list(read_spans(stack.state.traces))
@@ -395,6 +397,9 @@ def trace(trace_id: Optional[str] = typer.Argument(None, help="a trace id (or a 
                       f"no traces recorded yet (spans are kept in {_relative(stack.state.traces)})")
             return
         _print_trace_list(summaries)
+        if otlp:
+            traces = group_traces(spans)
+            _export_otlp(otlp, [s for summary in summaries for s in traces[summary.trace_id]], len(summaries))
         return
     if last:
         summaries = recent_traces(spans, 1)
@@ -406,6 +411,15 @@ def trace(trace_id: Optional[str] = typer.Argument(None, help="a trace id (or a 
         raise DevenvError(f"no single trace matches '{trace_id}'",
                           hint="`devenv trace --list` shows recent traces; give more of the id")
     _print_waterfall(*found)
+    if otlp:
+        _export_otlp(otlp, found[1], 1)
+
+
+def _export_otlp(endpoint: str, spans, traces: int) -> None:
+    from .observe.otlp import export
+
+    sent = export(spans, endpoint)
+    out.print(f"exported {traces} trace(s), {sent} span(s) to {endpoint}", highlight=False)
 
 
 def _print_trace_list(summaries) -> None:
