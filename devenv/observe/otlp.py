@@ -2,7 +2,8 @@
 
 ``to_otlp`` is pure: devenv's spans as an ``ExportTraceServiceRequest`` in OTLP/JSON (hex
 trace and span ids, the X-Ray root's hex digits as the 32-digit trace id, one resource per
-component with ``service.name`` = ``devenv.<component>``, attributes as OTLP key/values,
+component with ``service.name`` = ``devenv.<component>``, attributes under OpenTelemetry's semantic names
+where one fits (http.*, faas.*, messaging.*) and ``devenv.<name>`` otherwise,
 ``status.code`` 2 for failed hops). ``export`` posts it to ``<endpoint>/v1/traces``.
 """
 
@@ -16,8 +17,18 @@ from typing import Any, Iterable
 from ..errors import DevenvError
 from .spans import Span
 
-SERVER_KIND = 2  # SPAN_KIND_SERVER: each devenv span is a hop receiving work
+SERVER_KIND, PRODUCER_KIND, CONSUMER_KIND = 2, 4, 5
 STATUS_OK, STATUS_ERROR = 1, 2
+# Span kinds by component: HTTP and invocation hops serve; a publish produces; a queue or an
+# event source consumes.
+KINDS = {"eventbridge": PRODUCER_KIND, "sqs": CONSUMER_KIND, "event-source": CONSUMER_KIND}
+# devenv attribute -> OpenTelemetry semantic convention name (the rest stay devenv.<name>).
+SEMANTIC = {"status": "http.response.status_code", "method": "http.request.method", "path": "url.path",
+            "resource": "http.route", "function": "faas.name", "request_id": "faas.invocation_id",
+            "cold": "faas.coldstart", "queue": "messaging.destination.name",
+            "message_id": "messaging.message.id", "bus": "messaging.destination.name",
+            "batch_size": "messaging.batch.message_count", "event_id": "messaging.message.id"}
+MESSAGING_SYSTEM = {"sqs": "aws_sqs", "event-source": "aws_sqs", "eventbridge": "aws.eventbridge"}
 
 
 def _value(value: Any) -> dict[str, Any]:
@@ -43,10 +54,10 @@ def otlp_span(span: Span) -> dict[str, Any]:
         "traceId": trace_id_hex(span.trace_id),
         "spanId": span.span_id,
         "name": span.operation,
-        "kind": SERVER_KIND,
+        "kind": KINDS.get(span.component, SERVER_KIND),
         "startTimeUnixNano": str(start),
         "endTimeUnixNano": str(start + int(span.duration_ms * 1e6)),
-        "attributes": [{"key": f"devenv.{key}", "value": _value(value)} for key, value in span.attributes.items()],
+        "attributes": _attributes(span),
         "status": {"code": STATUS_ERROR if span.failed else STATUS_OK},
     }
     if span.parent_id:
@@ -54,6 +65,16 @@ def otlp_span(span: Span) -> dict[str, Any]:
     if span.failed:
         data["status"]["message"] = str(span.attributes.get("error") or span.outcome)
     return data
+
+
+def _attributes(span: Span) -> list[dict[str, Any]]:
+    named: dict[str, Any] = {}
+    if span.component in MESSAGING_SYSTEM:
+        named["messaging.system"] = MESSAGING_SYSTEM[span.component]
+    for key, value in span.attributes.items():
+        semantic = SEMANTIC.get(key)
+        named[semantic if semantic and semantic not in named else f"devenv.{key}"] = value
+    return [{"key": key, "value": _value(value)} for key, value in named.items()]
 
 
 def to_otlp(spans: Iterable[Span]) -> dict[str, Any]:

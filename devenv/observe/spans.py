@@ -245,11 +245,19 @@ def find_trace(spans: Iterable[Span], wanted: str) -> tuple[str, list[Span]] | N
     matches = [t for t in traces if t.startswith(key) or t.split("-")[-1].startswith(key)]
     if not matches:
         matches = [t for t, members in traces.items()
-                   if any(s.span_id == key or key in (str(v).lower() for v in s.attributes.values())
-                          for s in members)]
+                   if any(s.span_id == key or key in _attribute_values(s) for s in members)]
     if len(matches) != 1:
         return None
     return matches[0], traces[matches[0]]
+
+
+def _attribute_values(span: Span) -> set[str]:
+    """Every attribute value as lowercase text, list attributes element by element."""
+    values: set[str] = set()
+    for value in span.attributes.values():
+        for item in value if isinstance(value, (list, tuple)) else (value,):
+            values.add(str(item).lower())
+    return values
 
 
 @dataclass(frozen=True)

@@ -31,8 +31,11 @@ def test_spans_become_otlp_json_with_hex_ids_and_one_resource_per_component():
     assert gateway["traceId"] == trace_id_hex(ROOT) == "5759e988bd862e3fe1be46a994272793"
     assert "parentSpanId" not in gateway and function["parentSpanId"] == "a" * 16
     assert int(gateway["endTimeUnixNano"]) - int(gateway["startTimeUnixNano"]) == 12_500_000
-    assert {"key": "devenv.status", "value": {"intValue": "201"}} in gateway["attributes"]
-    assert {"key": "devenv.cold", "value": {"boolValue": False}} in gateway["attributes"]
+    assert {"key": "http.response.status_code", "value": {"intValue": "201"}} in gateway["attributes"]
+    assert {"key": "faas.coldstart", "value": {"boolValue": False}} in gateway["attributes"]
+    assert {"key": "devenv.message_ids", "value": {"arrayValue": {"values": [{"stringValue": "m1"}]}}} \
+        in function["attributes"]
+    assert gateway["kind"] == 2
     assert gateway["status"] == {"code": 1}
     assert function["status"] == {"code": 2, "message": "ValueError"}
 

@@ -108,7 +108,7 @@ def test_waterfall_orders_children_under_parents_and_adopts_orphans():
 
 def test_recent_traces_and_find_trace():
     other = "1-5759e989-000000000000000000000001"
-    spans = [span("a" * 16, None, 1.0, 5, trace=ROOT, message_id="msg-1"),
+    spans = [span("a" * 16, None, 1.0, 5, trace=ROOT, message_id="msg-1", message_ids=["msg-7", "msg-8"]),
              span("b" * 16, "a" * 16, 1.002, 1, component="sqs", outcome=Outcome.ERROR, trace=ROOT),
              span("c" * 16, None, 2.0, 1, trace=other)]
     recent = recent_traces(spans)
@@ -118,5 +118,6 @@ def test_recent_traces_and_find_trace():
     assert find_trace(spans, f"Root={ROOT};Parent=x")[0] == ROOT
     assert find_trace(spans, "bd862e3f")[0] == ROOT
     assert find_trace(spans, "msg-1")[0] == ROOT
+    assert find_trace(spans, "MSG-8")[0] == ROOT  # an element of a list attribute
     assert find_trace(spans, "1-5759e98") is None  # ambiguous
     assert find_trace(spans, "nothing") is None
