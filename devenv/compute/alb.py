@@ -26,17 +26,18 @@ Where devenv differs from AWS, on purpose:
   seconds, unless the previous one (bounded by ``timeout``) is still running. AWS requires
   the timeout to be shorter than the interval, so it never sees the difference.
 - HTTP/1.1 only (no HTTP/2, no WebSocket upgrade); ``X-Forwarded-Proto`` is always ``http``.
-- When the connection to a target drops before its answer, aiohttp resends an idempotent
-  request (GET, HEAD, PUT, DELETE, OPTIONS) once on a new connection; AWS answers 502 at
-  once. A target closing keep-alive connections early (shorter keep-alive than the idle
-  timeout, the classic cause of sporadic 502s on AWS) is therefore hidden locally.
+- When a *reused* keep-alive connection to a target closes before any byte of its answer,
+  an idempotent request (GET, HEAD, PUT, DELETE, OPTIONS) whose whole body is at hand (up to
+  64 KiB) is sent once more on a new connection; AWS answers 502 at once. A target closing
+  keep-alive connections early (shorter keep-alive than the idle timeout, the classic cause
+  of sporadic 502s on AWS) is therefore hidden locally for those requests; a POST still
+  gets the 502. A failure on a fresh connection is always a 502.
 
 The hot path is kept lean because every request between services pays for it: rules are
-compiled once, target choice is an index into a list rebuilt only when health changes, one
-``aiohttp.ClientSession`` (one keep-alive pool, ``PER_TARGET_CONNECTIONS`` connections per
-target) serves every request, small bodies (up to ``BUFFER_LIMIT``) are read whole while
-larger ones and bodies of unknown length stream through in both directions, and nothing is
-logged for a successful request.
+compiled once, target choice is an index into a list rebuilt only when health changes, and
+the proxy (``alb_proxy``, with its upstream connections and keep-alive pool in
+``alb_upstream``) is asyncio protocols around httptools' C parser, with no task, future or
+timer per request; nothing is logged for a successful request.
 """
 
 from __future__ import annotations
@@ -49,9 +50,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import aiohttp
-from aiohttp import web
-from multidict import CIMultiDict, istr
-from yarl import URL
 
 from devenv.compute.alb_health import (
     HealthRecord,
@@ -61,26 +59,12 @@ from devenv.compute.alb_health import (
     TargetState,
     drain_finished,
 )
-from devenv.compute.alb_http import (
-    BAD_GATEWAY,
-    CONNECT_TIMEOUT,
-    GATEWAY_TIMEOUT,
-    METHOD_NOT_ALLOWED,
-    NOT_FOUND,
-    SERVICE_UNAVAILABLE,
-    TOO_MANY_FORWARDED_FOR,
-    ErrorPage,
-    downstream_response_headers,
-    upstream_request_headers,
-)
+from devenv.compute.alb_proxy import ClientConnection, Proxy
 from devenv.compute.alb_rules import Listener
 from devenv.config.model import LoadBalancerConfig, ServiceLoadBalancerConfig
 
 log = logging.getLogger(__name__)
 
-BUFFER_LIMIT = 64 * 1024  # bodies up to this size are read whole; larger ones stream
-PER_TARGET_CONNECTIONS = 128  # keep-alive pool size per target (host:port)
-MAX_HEADER_LINE = 16 * 1024  # AWS accepts 16K per request line and per header
 HEALTH_CHECK_USER_AGENT = "ELB-HealthChecker/2.0"
 SHUTDOWN_GRACE = 2.0  # seconds in-flight requests get when the load balancer stops
 
@@ -169,19 +153,27 @@ class TargetSnapshot:
         return f"{self.host}:{self.port}"
 
 
+class InFlight(Protocol):
+    """A request in flight to a target (the proxy's exchange; any task in unit tests).
+    ``cancel`` is the deregistration delay cutting it."""
+
+    def cancel(self) -> object: ...
+
+
 class Target:
     """A registered target, as the proxy sees it (``TargetSnapshot`` is the outside view).
-    ``requests`` holds the proxy tasks in flight to it."""
+    ``requests`` holds the requests in flight to it."""
 
-    __slots__ = ("target_id", "host", "port", "health", "requests", "draining", "cut", "idle",
+    __slots__ = ("target_id", "host", "port", "address", "health", "requests", "draining", "cut", "idle",
                  "checker")
 
     def __init__(self, target_id: str, host: str, port: int) -> None:
         self.target_id = target_id
         self.host = host
         self.port = port
+        self.address = f"{host}:{port}".encode()  # the Host header of a request that came without one
         self.health = HealthRecord()
-        self.requests: set[asyncio.Task] = set()
+        self.requests: set[InFlight] = set()
         self.draining = False
         self.cut = False  # the deregistration delay elapsed: requests in flight are cut
         self.idle: asyncio.Event | None = None  # set when draining and nothing is in flight
@@ -293,8 +285,8 @@ class TargetGroup:
                     "in flight; cutting them", self.name, self.config.deregistration_delay,
                     target.target_id, len(target.requests))
         target.cut = True
-        for task in list(target.requests):
-            task.cancel()
+        for request in list(target.requests):
+            request.cancel()
         target.requests.clear()
 
     def _remove(self, target: Target) -> None:
@@ -349,14 +341,14 @@ class TargetGroup:
         self._next = index + 1
         return healthy[index]
 
-    def started(self, target: Target, task: asyncio.Task) -> None:
-        """``task`` is now a request in flight to ``target`` (counted for draining)."""
-        target.requests.add(task)
+    def started(self, target: Target, request: InFlight) -> None:
+        """``request`` is now in flight to ``target`` (counted for draining)."""
+        target.requests.add(request)
 
-    def finished(self, target: Target, task: asyncio.Task) -> None:
-        """The request ``task`` has ended (its response fully sent, or failed)."""
+    def finished(self, target: Target, request: InFlight) -> None:
+        """``request`` has ended (its response fully sent, or failed)."""
         requests = target.requests
-        requests.discard(task)
+        requests.discard(request)
         if not requests and target.idle is not None:
             target.idle.set()
 
@@ -393,34 +385,12 @@ class TargetGroup:
             await self._prober.close()
 
 
-# ---------------------------------------------------------------- the proxy
-
-
-class _Upstream(Exception):
-    """The target failed us; ``page`` is what the client gets."""
-
-    def __init__(self, page: ErrorPage, cause: BaseException | str) -> None:
-        super().__init__(str(cause))
-        self.page = page
-        self.cause = cause
-
-
-_EXPECT = istr("Expect")
-
-
-def _abort(request: web.BaseRequest) -> None:
-    if request.transport is not None:
-        request.transport.abort()
-
-
-def _answer(page: ErrorPage) -> web.Response:
-    return web.Response(status=page.status, reason=page.reason or None, body=page.body,
-                        headers=page.headers())
+# ---------------------------------------------------------------- the listener
 
 
 class LoadBalancer:
     """The listener: routes each request by the listener rules, picks a healthy target of the
-    rule's target group round robin, and proxies the request to it.
+    rule's target group round robin, and proxies the request to it (``alb_proxy``).
 
     ``port=0`` binds a free port (the caller passes ``config.port`` to pin one). The
     constructor does no I/O; it raises ValueError for duplicate rule priorities or a malformed
@@ -437,10 +407,8 @@ class LoadBalancer:
         shared_prober: Prober = prober if prober is not None else self._owned_prober  # type: ignore[assignment]
         self._groups = {name: TargetGroup(name, service, prober=shared_prober, clock=clock)
                         for name, service in services.items()}
-        self._timeout = aiohttp.ClientTimeout(total=None, connect=None, sock_connect=CONNECT_TIMEOUT,
-                                              sock_read=config.idle_timeout)
-        self._session: aiohttp.ClientSession | None = None
-        self._runner: web.ServerRunner | None = None
+        self._proxy: Proxy | None = None
+        self._server: asyncio.AbstractServer | None = None
 
     def group(self, service: str) -> TargetGroup:
         """The target group of ``service``; KeyError when the service has no load_balancer."""
@@ -452,143 +420,47 @@ class LoadBalancer:
 
     @property
     def url(self) -> str:
-        if self._runner is None:
+        if self._server is None:
             raise RuntimeError("the load balancer has not started")
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def proxy(self) -> Proxy | None:
+        """The running proxy (its pool and connections), for tests and diagnostics."""
+        return self._proxy
+
     async def start(self) -> int:
         """Binds the listener; returns its port."""
-        self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=0, limit_per_host=PER_TARGET_CONNECTIONS,
-                                           use_dns_cache=False, keepalive_timeout=self.config.idle_timeout),
-            timeout=self._timeout, cookie_jar=aiohttp.DummyCookieJar(), auto_decompress=False,
-            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
-            max_line_size=MAX_HEADER_LINE, max_field_size=MAX_HEADER_LINE)
-        server = web.Server(self._handle, handler_cancellation=True, auto_decompress=False,
-                            access_log=None, keepalive_timeout=self.config.idle_timeout,
-                            max_line_size=MAX_HEADER_LINE, max_field_size=MAX_HEADER_LINE)
-        runner = web.ServerRunner(server, shutdown_timeout=SHUTDOWN_GRACE)
-        await runner.setup()
-        site = web.TCPSite(runner, self.host, self.port or 0, reuse_address=True)
-        try:
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            await self._session.close()
-            self._session = None
-            raise
-        self._runner = runner
-        self.port = runner.addresses[0][1]
+        loop = asyncio.get_running_loop()
+        proxy = Proxy(self.listener, self._groups, port=self.port, idle_timeout=self.config.idle_timeout)
+        self._server = await loop.create_server(lambda: ClientConnection(proxy), self.host, self.port or 0,
+                                                reuse_address=True, backlog=1024)
+        self.port = proxy.port = self._server.sockets[0].getsockname()[1]
+        self._proxy = proxy
         return self.port
 
     async def stop(self) -> None:
-        """Stops listening, health checks and drains; closes the connection pool."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+        """Stops listening; requests in flight get ``SHUTDOWN_GRACE`` seconds to finish, then
+        every connection is dropped; health checks and drains stop."""
+        server, proxy = self._server, self._proxy
+        self._server = self._proxy = None
+        if server is not None:
+            server.close()
+        if proxy is not None:
+            try:
+                await asyncio.wait_for(proxy.quiet.wait(), SHUTDOWN_GRACE)
+            except asyncio.TimeoutError:
+                log.warning("load balancer stopping with %d request(s) in flight", proxy.in_flight)
+            for connection in list(proxy.connections):
+                connection.abort()
+            for task in list(proxy.connecting):
+                task.cancel()
+            await asyncio.gather(*proxy.connecting, return_exceptions=True)
+            proxy.pool.close()
+            await asyncio.sleep(0)  # lets the aborted connections report connection_lost
+        if server is not None:
+            await server.wait_closed()
         for group in self._groups.values():
             await group.close()
         if self._owned_prober is not None:
             await self._owned_prober.close()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    # -- one request
-
-    async def _handle(self, request: web.BaseRequest) -> web.StreamResponse:
-        method = request.method
-        if method == "TRACE":
-            return _answer(METHOD_NOT_ALLOWED)
-        raw_path, _, query = request.raw_path.partition("?")
-        service = self.listener.route(request.headers.get("Host"), raw_path)
-        if service is None:
-            return _answer(NOT_FOUND)
-        group = self._groups[service]
-        target = group.pick()
-        if target is None:
-            return _answer(SERVICE_UNAVAILABLE)
-        headers = upstream_request_headers(request.headers, client_ip=request.remote or "",
-                                           listener_port=self.port)
-        if headers is None:
-            return _answer(TOO_MANY_FORWARDED_FOR)
-
-        task = asyncio.current_task()
-        assert task is not None
-        group.started(target, task)
-        response: web.StreamResponse | None = None
-        try:
-            try:
-                upstream = await self._send(request, method, target, raw_path, query, headers)
-            except _Upstream as failure:
-                self._report(service, target, method, raw_path, failure)
-                return _answer(failure.page)
-            complete = False
-            try:
-                length = upstream.content_length
-                if (length is not None and length <= BUFFER_LIMIT) or method == "HEAD" \
-                        or upstream.status in (204, 304):
-                    body = await upstream.read()
-                    complete = True
-                    return web.Response(status=upstream.status, reason=upstream.reason, body=body,
-                                        headers=downstream_response_headers(upstream.headers))
-                response = web.StreamResponse(status=upstream.status, reason=upstream.reason,
-                                              headers=downstream_response_headers(upstream.headers))
-                await response.prepare(request)
-                async for chunk in upstream.content.iter_any():
-                    await response.write(chunk)
-                complete = True
-                await response.write_eof()
-                return response
-            except (aiohttp.ClientError, asyncio.TimeoutError) as error:
-                page = GATEWAY_TIMEOUT if isinstance(error, asyncio.TimeoutError) else BAD_GATEWAY
-                self._report(service, target, method, raw_path, _Upstream(page, error))
-                if response is None:
-                    return _answer(page)
-                # The status line has gone out already: all that is left is to drop the connection.
-                _abort(request)
-                return response
-            finally:
-                if complete:
-                    upstream.release()  # back to the keep-alive pool
-                else:
-                    upstream.close()
-        except asyncio.CancelledError:
-            if not target.cut:
-                raise  # the client went away, or the server is stopping
-            task.uncancel()
-            log.warning("%s %s -> 502 (%s of %s: deregistration delay elapsed)", method, raw_path,
-                        target.target_id, service)
-            if response is None:
-                return _answer(BAD_GATEWAY)
-            _abort(request)
-            return response
-        finally:
-            group.finished(target, task)
-
-    async def _send(self, request: web.BaseRequest, method: str, target: Target, raw_path: str,
-                    query: str, headers: CIMultiDict[str]) -> aiohttp.ClientResponse:
-        assert self._session is not None
-        url = URL.build(scheme="http", host=target.host, port=target.port, path=raw_path,
-                        query_string=query, encoded=True)
-        data = None
-        expect = headers.popall(_EXPECT, None)
-        if request.body_exists:
-            if expect is not None and request.version >= aiohttp.HttpVersion11:
-                # The load balancer answers "Expect: 100-continue" itself, then reads the body.
-                await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-            length = request.content_length
-            data = await request.read() if length is not None and length <= BUFFER_LIMIT else request.content
-        try:
-            return await self._session.request(method, url, headers=headers, data=data,
-                                               allow_redirects=False)
-        except asyncio.TimeoutError as error:  # includes aiohttp's connect and read timeouts
-            raise _Upstream(GATEWAY_TIMEOUT, error) from error
-        except (aiohttp.ClientError, OSError, ValueError) as error:
-            raise _Upstream(BAD_GATEWAY, error) from error
-
-    def _report(self, service: str, target: Target, method: str, path: str, failure: _Upstream) -> None:
-        cause = failure.cause
-        described = f"{cause.__class__.__name__}: {cause}" if isinstance(cause, BaseException) else cause
-        log.warning("%s %s -> %d from %s %s (%s:%d): %s", method, path, failure.page.status, service,
-                    target.target_id, target.host, target.port, described)

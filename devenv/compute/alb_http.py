@@ -29,28 +29,34 @@ https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balance
   has no target to send to; 504 when the target does not answer within the idle timeout or
   the connection to it cannot be set up within 10 seconds; 405 for TRACE; 463 as above.
 - devenv's default action, used when no listener rule matches, is a fixed 404 response.
+
+Headers here are what the proxy's parser hands over: ``(name, value)`` byte pairs in arrival
+order. ``read_request`` makes one pass over a request's headers and returns what the proxy
+needs to decide (routing host, framing, Expect) plus the header lines to forward;
+``upstream_head`` and ``downstream_head`` render the bytes each hop gets, framing included
+(``response_framing``).
 """
 
 from __future__ import annotations
 
-import os
+import enum
+import random
 import time
 from dataclasses import dataclass
-
-from multidict import CIMultiDict, istr
 
 SERVER = "awselb/2.0"
 MAX_FORWARDED_FOR = 30  # addresses; more is HTTP 463
 CONNECT_TIMEOUT = 10.0  # seconds to establish a connection to a target before 504
 
-HOP_BY_HOP: tuple[istr, ...] = tuple(istr(name) for name in (
-    "Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
-))
-_CONNECTION = istr("Connection")
-_FORWARDED_FOR = istr("X-Forwarded-For")
-_FORWARDED_PROTO = istr("X-Forwarded-Proto")
-_FORWARDED_PORT = istr("X-Forwarded-Port")
-_TRACE = istr("X-Amzn-Trace-Id")
+Headers = list[tuple[bytes, bytes]]
+
+HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer",
+                        b"transfer-encoding", b"upgrade"})
+# Request headers the load balancer reads or replaces rather than passing on as they came.
+_OWN = frozenset({b"host", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-port",
+                  b"x-amzn-trace-id", b"expect", b"content-length"})
+_SPECIAL = HOP_BY_HOP | _OWN
+IDEMPOTENT = frozenset({b"GET", b"HEAD", b"PUT", b"DELETE", b"OPTIONS"})
 
 
 @dataclass(frozen=True)
@@ -65,6 +71,16 @@ class ErrorPage:
     def headers(self) -> dict[str, str]:
         return {"Server": SERVER, "Content-Type": self.content_type}
 
+    def encode(self, *, head: bool = False, close: bool = False) -> bytes:
+        """The whole HTTP/1.1 response (no body for HEAD; ``Connection: close`` when the
+        load balancer closes the connection after it)."""
+        lines = [f"HTTP/1.1 {self.status} {self.reason}".rstrip(" "),
+                 f"Server: {SERVER}", f"Content-Type: {self.content_type}",
+                 f"Content-Length: {len(self.body)}"]
+        if close:
+            lines.append("Connection: close")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (b"" if head else self.body)
+
 
 def _page(status: int, reason: str) -> ErrorPage:
     title = f"{status} {reason}"
@@ -73,6 +89,7 @@ def _page(status: int, reason: str) -> ErrorPage:
     return ErrorPage(status, reason, html.encode())
 
 
+BAD_REQUEST = _page(400, "Bad Request")
 BAD_GATEWAY = _page(502, "Bad Gateway")
 SERVICE_UNAVAILABLE = _page(503, "Service Temporarily Unavailable")
 GATEWAY_TIMEOUT = _page(504, "Gateway Time-out")
@@ -84,8 +101,9 @@ NOT_FOUND = ErrorPage(404, "Not Found", b"Not Found: no listener rule matches th
 
 
 def new_trace_field(now: float | None = None) -> str:
-    """``1-{8 hex digits of epoch seconds}-{24 hex digits}``."""
-    return f"1-{int(time.time() if now is None else now):08x}-{os.urandom(12).hex()}"
+    """``1-{8 hex digits of epoch seconds}-{24 hex digits}``. The 96 random bits identify a
+    trace, they guard nothing, so they come from ``random`` (no system call per request)."""
+    return "1-%08x-%024x" % (int(time.time() if now is None else now), random.getrandbits(96))
 
 
 def trace_header(incoming: str | None, now: float | None = None) -> str:
@@ -106,36 +124,149 @@ def forwarded_for(existing: str | None, client_ip: str) -> str | None:
     return f"{existing}, {client_ip}"
 
 
-def strip_hop_by_hop(headers: CIMultiDict[str]) -> None:
-    """Removes, in place, the headers that belong to one connection only."""
-    for value in headers.getall(_CONNECTION, ()):
-        for token in value.split(","):
-            token = token.strip()
-            if token:
-                headers.popall(token, None)
-    for name in HOP_BY_HOP:
-        headers.popall(name, None)
+def _connection_tokens(value: bytes) -> set[bytes]:
+    return {token.strip().lower() for token in value.split(b",") if token.strip()}
 
 
-def upstream_request_headers(incoming: CIMultiDict[str], *, client_ip: str, listener_port: int,
-                             proto: str = "http", now: float | None = None) -> CIMultiDict[str] | None:
-    """The headers sent to the target: the client's (a copy) without hop-by-hop headers, with
-    X-Forwarded-For/-Proto/-Port and X-Amzn-Trace-Id. None means HTTP 463 (see
-    ``forwarded_for``)."""
-    headers = CIMultiDict(incoming)
-    strip_hop_by_hop(headers)
-    xff = forwarded_for(headers.get(_FORWARDED_FOR), client_ip)
+def _drop_named(lines: list[bytes], names: set[bytes]) -> list[bytes]:
+    """``lines`` without the headers ``Connection`` named (RFC 9110 section 7.6.1)."""
+    return [line for line in lines if line.partition(b":")[0].lower() not in names]
+
+
+@dataclass(slots=True)
+class RequestHead:
+    """What one pass over a client's request headers found. ``lines`` are the header lines
+    forwarded as they came (``b"Name: value\\r\\n"``); the load balancer's own headers are
+    rendered by ``upstream_head``."""
+
+    lines: list[bytes]
+    host: bytes | None = None
+    content_length: bytes | None = None
+    chunked: bool = False
+    expect_continue: bool = False
+    forwarded_for: bytes | None = None
+    trace: bytes | None = None
+
+    @property
+    def has_body(self) -> bool:
+        return self.chunked or (self.content_length is not None and self.content_length != b"0")
+
+
+def read_request(headers: Headers) -> RequestHead:
+    """Sorts a request's headers: hop-by-hop ones (and those ``Connection`` names) are dropped,
+    the ones the load balancer reads are picked out, the rest kept in order."""
+    lines: list[bytes] = []
+    head = RequestHead(lines)
+    named: set[bytes] | None = None
+    for name, value in headers:
+        lower = name.lower()
+        if lower not in _SPECIAL:
+            lines.append(name + b": " + value + b"\r\n")
+        elif lower in HOP_BY_HOP:
+            if lower == b"connection":
+                named = _connection_tokens(value) | (named or set())
+            elif lower == b"transfer-encoding":
+                head.chunked = head.chunked or b"chunked" in value.lower()
+        else:
+            if lower == b"host":
+                if head.host is None:
+                    head.host = value
+                    lines.append(name + b": " + value + b"\r\n")
+            elif lower == b"content-length":
+                head.content_length = value
+            elif lower == b"x-forwarded-for":
+                head.forwarded_for = value if head.forwarded_for is None else head.forwarded_for + b", " + value
+            elif lower == b"x-amzn-trace-id":
+                if head.trace is None:
+                    head.trace = value
+            elif lower == b"expect":
+                head.expect_continue = value.strip().lower() == b"100-continue"
+            # x-forwarded-proto and -port: replaced by the load balancer's own
+    if named:
+        head.lines = _drop_named(lines, named - {b"host"})
+    return head
+
+
+def upstream_head(method: bytes, url: bytes, head: RequestHead, *, client_ip: str, listener_port: int,
+                  target_address: bytes, proto: str = "http", now: float | None = None) -> bytes | None:
+    """The request line and headers sent to the target (HTTP/1.1, keep-alive), or None for
+    HTTP 463 (see ``forwarded_for``). A chunked body is forwarded chunked; a request without a
+    Host header (HTTP/1.0) gets the target's address as its Host."""
+    xff = forwarded_for(None if head.forwarded_for is None else head.forwarded_for.decode("latin-1"), client_ip)
     if xff is None:
         return None
-    headers[_FORWARDED_FOR] = xff
-    headers[_FORWARDED_PROTO] = proto
-    headers[_FORWARDED_PORT] = str(listener_port)
-    headers[_TRACE] = trace_header(headers.get(_TRACE), now)
-    return headers
+    trace = trace_header(None if head.trace is None else head.trace.decode("latin-1"), now)
+    parts = [method, b" ", url, b" HTTP/1.1\r\n"]
+    if head.host is None:
+        parts.append(b"Host: " + target_address + b"\r\n")
+    parts.extend(head.lines)
+    if head.chunked:
+        parts.append(b"Transfer-Encoding: chunked\r\n")
+    elif head.content_length is not None:
+        parts.append(b"Content-Length: " + head.content_length + b"\r\n")
+    parts.append(f"X-Forwarded-For: {xff}\r\nX-Forwarded-Proto: {proto}\r\nX-Forwarded-Port: {listener_port}\r\n"
+                 f"X-Amzn-Trace-Id: {trace}\r\n\r\n".encode("latin-1"))
+    return b"".join(parts)
 
 
-def downstream_response_headers(upstream: CIMultiDict[str]) -> CIMultiDict[str]:
-    """The target's response headers sent to the client: a copy without hop-by-hop headers."""
-    headers = CIMultiDict(upstream)
-    strip_hop_by_hop(headers)
-    return headers
+class Framing(enum.Enum):
+    """How a response body is delimited on the client's connection."""
+
+    NONE = "none"  # HEAD, 1xx, 204, 304: no body whatever the headers say
+    LENGTH = "length"  # the target's Content-Length, passed on
+    CHUNKED = "chunked"  # re-chunked by the load balancer (target sent chunked or close-delimited)
+    CLOSE = "close"  # an HTTP/1.0 client and a body of unknown length: ends when the connection closes
+
+
+def response_framing(*, head_request: bool, status: int, content_length: bytes | None,
+                     client_http11: bool) -> Framing:
+    """How the body of the target's response goes on to the client."""
+    if head_request or status < 200 or status in (204, 304):
+        return Framing.NONE
+    if content_length is not None:
+        return Framing.LENGTH
+    return Framing.CHUNKED if client_http11 else Framing.CLOSE
+
+
+@dataclass(slots=True)
+class ResponseHead:
+    """What one pass over a target's response headers found; ``lines`` as in RequestHead."""
+
+    lines: list[bytes]
+    content_length: bytes | None = None
+    chunked: bool = False
+
+
+def read_response(headers: Headers) -> ResponseHead:
+    """The target's response headers without hop-by-hop ones; framing picked out."""
+    lines: list[bytes] = []
+    head = ResponseHead(lines)
+    named: set[bytes] | None = None
+    for name, value in headers:
+        lower = name.lower()
+        if lower == b"content-length":
+            head.content_length = value
+        elif lower not in HOP_BY_HOP:
+            lines.append(name + b": " + value + b"\r\n")
+        elif lower == b"connection":
+            named = _connection_tokens(value) | (named or set())
+        elif lower == b"transfer-encoding":
+            head.chunked = head.chunked or b"chunked" in value.lower()
+    if head.chunked:
+        head.content_length = None  # RFC 9112 section 6.3: Transfer-Encoding overrides it
+    if named:
+        head.lines = _drop_named(lines, named)
+    return head
+
+
+def downstream_head(status: int, reason: bytes, head: ResponseHead, framing: Framing, *, close: bool) -> bytes:
+    """The status line and headers the client gets (always HTTP/1.1)."""
+    parts = [b"HTTP/1.1 %d %s\r\n" % (status, reason), *head.lines]
+    if head.content_length is not None and (framing is Framing.LENGTH or framing is Framing.NONE):
+        parts.append(b"Content-Length: " + head.content_length + b"\r\n")
+    elif framing is Framing.CHUNKED:
+        parts.append(b"Transfer-Encoding: chunked\r\n")
+    if close:
+        parts.append(b"Connection: close\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts)
