@@ -2,14 +2,21 @@
 task vs through the ALB, kill -9 of a task -> replacement serving, failed requests during a
 rolling deploy under steady load.
 
-    python benchmarks/ecs_alb.py [--seconds 5] [--out benchmarks/RESULTS.md]
+    python benchmarks/ecs_alb.py [--seconds 5] [--rounds 5] [--out benchmarks/RESULTS.md]
 
 Runs devenv from the working tree on a throwaway project under /tmp (a tiny ASGI service on
-uvicorn behind the ALB, 2 tasks), always ending with `devenv down --volumes`. The load
-generator is Python (http.client, keep-alive, one connection per thread) on the same 2
-cores as everything it measures: its CPU competes with the ALB and the tasks, so the
-absolute req/s figures are lower than a native generator would reach; direct and ALB runs
-use the same generator back to back.
+uvicorn behind the ALB, 2 tasks), always ending with `devenv down --volumes`.
+
+Latency and throughput come from wrk (a C load generator, ``apt-get install wrk``), which
+shares the 2 cores with the ALB and the tasks but needs far less CPU per request than a
+Python client: p50/p99 from ``wrk --latency`` on one connection (a closed loop, one request
+at a time), req/s from 4 keep-alive connections. Direct and ALB runs alternate within each
+round after a warm-up of both. "Direct" spreads its connections over both tasks (2 each, two
+wrk processes at once, summed), so both sides have the same backend capacity; one task alone
+is reported too. CPU per request (tasks, and the ``ecs`` process the ALB runs in) comes from
+/proc during the 4-connection runs: it explains the throughput ratio on a CPU-bound box. The
+failed-requests count during rolling deploys uses a Python http.client loop (it needs every
+request's outcome).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import http.client
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import statistics
@@ -145,6 +153,65 @@ def hammer(host: str, port: int, seconds: float, threads: int) -> tuple[list[flo
     return latencies, len(latencies), failures[0]
 
 
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(url: str, seconds: float, connections: int, latency: bool = False) -> subprocess.Popen:
+    """Starts wrk (one thread) against ``url``; ``read_wrk`` collects its figures."""
+    return subprocess.Popen(["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s",
+                             *(["--latency"] if latency else []), url],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def read_wrk(process: subprocess.Popen) -> dict[str, float]:
+    """rps, errors (non-2xx/3xx and socket errors) and, with --latency, p50/p99 in ms."""
+    out, _ = process.communicate(timeout=120)
+    figures: dict[str, float] = {"errors": 0.0}
+    for line in out.splitlines():
+        line = line.strip()
+        if match := re.match(r"(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s)$", line):
+            figures[f"p{match[1]}"] = float(match[2]) * UNITS[match[3]]
+        elif line.startswith("Requests/sec:"):
+            figures["rps"] = float(line.split()[1])
+        elif line.startswith("Non-2xx or 3xx responses:"):
+            figures["errors"] += float(line.split()[-1])
+        elif line.startswith("Socket errors:"):
+            figures["errors"] += sum(float(n) for n in re.findall(r"\d+", line))
+    if "rps" not in figures:
+        raise SystemExit(f"could not read wrk's output:\n{out}")
+    return figures
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of ``pids`` so far (Linux /proc)."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def ecs_process(project: Path) -> int:
+    """The pid of the stack's ``ecs`` process, where the ALB runs."""
+    needle = str(project / "devenv.yaml").encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"devenv.compute.ecs_server" in cmdline and needle in cmdline:
+                return int(entry.name)
+    raise SystemExit("could not find the ecs process")
+
+
+def wrk_version() -> str:
+    done = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
+    out = done.stdout + done.stderr
+    match = re.search(r"wrk (\S+)", out)
+    return match[1] if match else "?"
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -153,37 +220,83 @@ def pct(values: list[float], q: float) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("benchmarks/ecs_alb.py needs wrk (a C HTTP load generator) on PATH: "
+              "`apt-get install -y wrk` (Debian/Ubuntu) or `brew install wrk` (macOS).", file=sys.stderr)
+        return 2
     project = Path(tempfile.mkdtemp(prefix="devenv-bench-ecs-"))
     os.chmod(project, 0o755)
     (project / "svc").mkdir()
     (project / "svc" / "app.py").write_text(APP)
     (project / "devenv.yaml").write_text(STACK)
     rows = []
+    load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     try:
         devenv(project, "up")
         wait(lambda: healthy_count(project) == 2, 60, "2 healthy tasks")
         alb_port = json.loads((project / ".devenv" / "ports.json").read_text())["alb"]
-        target = running(project)[0]["address"].split(":")
-        hammer(target[0], int(target[1]), 1.0, 1)  # warm-up, both paths
-        hammer("127.0.0.1", alb_port, 1.0, 1)
-        figures = {"direct": {"p50": [], "p99": [], "rps": []}, "alb": {"p50": [], "p99": [], "rps": []}}
-        for _ in range(args.rounds):  # interleaved: direct, then ALB, per round
-            for name, (host, port) in (("direct", (target[0], int(target[1]))), ("alb", ("127.0.0.1", alb_port))):
-                lat, n, failed = hammer(host, port, args.seconds, 1)
-                figures[name]["p50"].append(pct(lat, 0.5))
-                figures[name]["p99"].append(pct(lat, 0.99))
-                _, n4, _ = hammer(host, port, args.seconds, 4)
-                figures[name]["rps"].append(n4 / args.seconds)
-        med = {k: {m: statistics.median(v) for m, v in d.items()} for k, d in figures.items()}
-        rows.append(("request p50, 1 client (ms)", f"{med['direct']['p50']:.2f}", f"{med['alb']['p50']:.2f}",
-                     f"ALB adds {med['alb']['p50'] - med['direct']['p50']:.2f} ms", "<= 1 ms added"))
-        rows.append(("request p99, 1 client (ms)", f"{med['direct']['p99']:.2f}", f"{med['alb']['p99']:.2f}", "", ""))
-        ratio = med["alb"]["rps"] / med["direct"]["rps"]
-        rows.append(("throughput, 4 clients (req/s)", f"{med['direct']['rps']:.0f}", f"{med['alb']['rps']:.0f}",
-                     f"ALB keeps {100 * ratio:.0f}%", ">= 70%"))
+        tasks = [t["address"] for t in running(project)]
+        alb = f"http://127.0.0.1:{alb_port}/work"
+        direct = [f"http://{address}/work" for address in tasks]
+        for url in (*direct, alb):  # warm-up, every path
+            read_wrk(wrk(url, 1, 4))
+        runs: dict[str, list[dict[str, float]]] = {"direct-lat": [], "alb-lat": [], "direct": [],
+                                                    "direct-1": [], "alb": []}
+        ecs_pid, task_pids = ecs_process(project), [t["pid"] for t in running(project)]
+
+        def per_request(pids: list[int], start: float, figures: dict[str, float]) -> float:
+            return (cpu_seconds(pids) - start) / (figures["rps"] * args.seconds) * 1e6
+
+        for _ in range(args.rounds):  # interleaved within each round
+            runs["direct-lat"].append(read_wrk(wrk(direct[0], args.seconds, 1, latency=True)))
+            runs["alb-lat"].append(read_wrk(wrk(alb, args.seconds, 1, latency=True)))
+            tasks_before = cpu_seconds(task_pids)
+            both = [wrk(url, args.seconds, 2) for url in direct]
+            parts = [read_wrk(p) for p in both]
+            figures = {"rps": sum(p["rps"] for p in parts), "errors": sum(p["errors"] for p in parts)}
+            figures["task_cpu"] = per_request(task_pids, tasks_before, figures)
+            runs["direct"].append(figures)
+            tasks_before, alb_before = cpu_seconds(task_pids), cpu_seconds([ecs_pid])
+            figures = read_wrk(wrk(alb, args.seconds, 4))
+            figures["task_cpu"] = per_request(task_pids, tasks_before, figures)
+            figures["alb_cpu"] = per_request([ecs_pid], alb_before, figures)
+            runs["alb"].append(figures)
+            runs["direct-1"].append(read_wrk(wrk(direct[0], args.seconds, 4)))
+        errors = sum(r["errors"] for rs in runs.values() for r in rs)
+        if errors:
+            raise SystemExit(f"{errors:g} failed requests during the latency/throughput runs")
+
+        def med(name: str, key: str) -> float:
+            return statistics.median(r[key] for r in runs[name])
+
+        def spread(name: str, key: str, fmt: str) -> str:
+            values = [r[key] for r in runs[name]]
+            return f"{format(min(values), fmt)}-{format(max(values), fmt)}"
+
+        n = args.rounds
+        rows.append(("request p50, 1 connection (ms)", f"{med('direct-lat', 'p50'):.3f} ({spread('direct-lat', 'p50', '.3f')})",
+                     f"{med('alb-lat', 'p50'):.3f} ({spread('alb-lat', 'p50', '.3f')})",
+                     f"ALB adds {med('alb-lat', 'p50') - med('direct-lat', 'p50'):.3f} ms; median of {n} runs (min-max)",
+                     "<= 1 ms added"))
+        rows.append(("request p99, 1 connection (ms)", f"{med('direct-lat', 'p99'):.3f} ({spread('direct-lat', 'p99', '.3f')})",
+                     f"{med('alb-lat', 'p99'):.3f} ({spread('alb-lat', 'p99', '.3f')})",
+                     f"median of {n} runs (min-max)", ""))
+        ratios = sorted(a["rps"] / d["rps"] for a, d in zip(runs["alb"], runs["direct"]))
+        rows.append(("throughput, 4 connections (req/s)",
+                     f"{med('direct', 'rps'):.0f} ({spread('direct', 'rps', '.0f')}), both tasks",
+                     f"{med('alb', 'rps'):.0f} ({spread('alb', 'rps', '.0f')})",
+                     f"ALB keeps {100 * statistics.median(ratios):.0f}% (per round {100 * ratios[0]:.0f}-"
+                     f"{100 * ratios[-1]:.0f}%); {n} runs", ">= 70%"))
+        rows.append(("CPU per request in the 4-connection runs (us)",
+                     f"tasks {med('direct', 'task_cpu'):.0f}",
+                     f"tasks {med('alb', 'task_cpu'):.0f} + ALB process {med('alb', 'alb_cpu'):.0f}",
+                     "from /proc; the ALB process also runs the scheduler and health checks", ""))
+        rows.append(("throughput, 4 connections to one task (req/s)",
+                     f"{med('direct-1', 'rps'):.0f} ({spread('direct-1', 'rps', '.0f')})", "", 
+                     f"ALB/one task {100 * med('alb', 'rps') / med('direct-1', 'rps'):.0f}% (the pre-wrk peer)", ""))
 
         # kill -9 -> replacement serving through the ALB
         replacements = []
@@ -238,8 +351,11 @@ def main() -> int:
     table += [f"| {' | '.join(row)} |" for row in rows]
     header = (f"## ECS and the internal ALB ({datetime.date.today()}, commit {commit}, {os.cpu_count()} cores, "
               f"Python {platform.python_version()}, {args.rounds} rounds x {args.seconds:g} s, medians)\n\n"
-              "Load generator: Python http.client threads on the same 2 cores (its CPU competes with the ALB "
-              "and the tasks). Backend: a minimal ASGI app on uvicorn, 1 vCPU per task. Rerun: "
+              f"Load generator: wrk {wrk_version()} (C, one thread) on the same 2 cores as the ALB and the tasks "
+              "(its CPU competes with them); latency from one connection, throughput from 4. Direct runs spread "
+              "over both tasks. Failed requests during deploys: Python http.client threads. Backend: a minimal "
+              "ASGI app on uvicorn (auto: httptools when installed), 1 vCPU per task, 2 tasks. "
+              f"Load average before the run: {load_before}. Rerun: "
               "`python benchmarks/ecs_alb.py --out benchmarks/RESULTS.md`.\n")
     text = header + "\n" + "\n".join(table) + "\n"
     print(text)
