@@ -172,6 +172,12 @@ class ClientConnection(asyncio.Protocol):
             self._bad_input = True
             self._next()
 
+    def eof_received(self) -> bool:
+        """A client that half-closes after its request still gets the answer; the connection
+        closes after the requests already parsed."""
+        self._stop_after = True
+        return self.exchange is not None or bool(self.pending)
+
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         if self._timer is not None:

@@ -317,3 +317,17 @@ def test_the_load_balancer_stops_with_clients_connected():
         assert await asyncio.wait_for(reader.read(), 5) == b""
         writer.close()
     run(test)
+
+
+def test_a_client_that_half_closes_after_its_request_gets_the_answer():
+    async def test():
+        async with rig() as r:
+            await r.backend("api", "a", "127.0.1.21")
+            async with connection(r.lb) as (reader, writer):
+                writer.write(request("GET", "/slow?seconds=0.2"))
+                writer.write_eof()
+                status, headers, body = await read_message(reader)
+                assert status == 200 and json.loads(body)["slow"] is True
+                assert headers["connection"] == "close"
+                assert await asyncio.wait_for(reader.read(), 5) == b""
+    run(test)
