@@ -78,7 +78,7 @@ services:
       paths: ["/*"]
       priority: 1
       deregistration_delay: 2
-      health_check: {path: /health, interval: 0.5, timeout: 1, healthy_threshold: 2, unhealthy_threshold: 2}
+      health_check: {path: /health, interval: 0.5, timeout: 1, healthy_threshold: 2, unhealthy_threshold: 5}
 """
 
 
