@@ -205,6 +205,13 @@ def ecs_process(project: Path) -> int:
     raise SystemExit("could not find the ecs process")
 
 
+def task_parser() -> str:
+    """The HTTP parser uvicorn picks in the tasks (``python`` on PATH): httptools when that
+    interpreter has it, else h11."""
+    found = subprocess.run(["python", "-c", "import httptools"], capture_output=True).returncode == 0
+    return "httptools" if found else "h11"
+
+
 def wrk_version() -> str:
     done = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
     out = done.stdout + done.stderr
@@ -346,6 +353,7 @@ def main() -> int:
         devenv(project, "down", "--volumes", check=False)
         shutil.rmtree(project, ignore_errors=True)
 
+    load_after = " ".join(f"{x:.2f}" for x in os.getloadavg())
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
     table = ["| measure | direct / value | through ALB / spread | note | target |", "|---|---|---|---|---|"]
     table += [f"| {' | '.join(row)} |" for row in rows]
@@ -354,8 +362,10 @@ def main() -> int:
               f"Load generator: wrk {wrk_version()} (C, one thread) on the same 2 cores as the ALB and the tasks "
               "(its CPU competes with them); latency from one connection, throughput from 4. Direct runs spread "
               "over both tasks. Failed requests during deploys: Python http.client threads. Backend: a minimal "
-              "ASGI app on uvicorn (auto: httptools when installed), 1 vCPU per task, 2 tasks. "
-              f"Load average before the run: {load_before}. Rerun: "
+              f"ASGI app on uvicorn ({task_parser()} parser: what uvicorn picks in the task's `python`), 1 vCPU per task, "
+              "2 tasks. "
+              f"Load average (1/5/15 min) before the run: {load_before}, after: {load_after} (the box is "
+              "shared; at loads well above 2 every figure here is inflated by waiting for a core). Rerun: "
               "`python benchmarks/ecs_alb.py --out benchmarks/RESULTS.md`.\n")
     text = header + "\n" + "\n".join(table) + "\n"
     print(text)
