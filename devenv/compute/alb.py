@@ -1,5 +1,5 @@
 """The internal Application Load Balancer: target groups with health checks and draining, and
-the HTTP reverse proxy in front of them.
+the listener that starts the HTTP reverse proxy (``alb_proxy``) in front of them.
 
 One ``LoadBalancer`` has one HTTP listener; each ECS service with a ``load_balancer`` section
 is a listener rule (``alb_rules``) forwarding to the service's ``TargetGroup``. The ECS
@@ -8,8 +8,8 @@ deregisters it before stopping it (``await group.deregister(task_id)``).
 
 Routing decisions are pure and live beside this module: ``alb_rules`` (listener rules),
 ``alb_health`` (the target health state machine) and ``alb_http`` (headers, trace ids, the
-load balancer's own answers); each cites its AWS sources. This module moves bytes and keeps
-time.
+load balancer's own answers); each cites its AWS sources. This module keeps time (health
+checks, deregistration delays); ``alb_proxy`` and ``alb_upstream`` move the bytes.
 
 Where devenv differs from AWS, on purpose:
 
