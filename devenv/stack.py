@@ -108,12 +108,14 @@ class Stack:
         else:
             found = self._processes(ports, on_emulator_ready, on_postgres_ready)
         if self.has_compute:
-            found.append(ComputeService(self.project.files[0], self.state, ports["lambda"], ports.get("apigateway")))
+            found.append(ComputeService(self.project.files[0], self.state, ports["lambda"], ports.get("apigateway"),
+                                        before_start=self._build_instance_images if self.docker else None))
         if self.config.services:
             infra = tuple(c.name for c in found if c.name in ("postgres", "redis"))
             found.append(EcsService(self.project.files[0], self.state, ports["ecs"], ports.get("alb"),
                                     depends_on=infra + ("emulator",),
-                                    startup_timeout=startup_budget(self.config.services)))
+                                    startup_timeout=startup_budget(self.config.services),
+                                    before_start=self._build_service_images if self.docker else None))
         return found
 
     def _processes(self, ports, on_emulator_ready, on_postgres_ready) -> list[Component]:
@@ -141,8 +143,18 @@ class Stack:
             found.append(containers.DockerRedis(self.config.infra.redis, None, self.state, ports["redis"],
                                                 engine=self.docker, image=self.config.docker.redis_image))
         found.append(containers.make_emulator(self.config.emulator, self.state, ports["emulator"], on_emulator_ready,
-                                              self.docker))
+                                              self.docker, auth_token=os.environ.get(containers.AUTH_TOKEN)))
         return found
+
+    def _build_service_images(self) -> None:
+        from .compute.ecs_containers import build_service_images
+
+        build_service_images(self.docker, self.project, self.state.logs / "services")
+
+    def _build_instance_images(self) -> None:
+        from .compute.lambda_containers import build_instance_images
+
+        build_instance_images(self.docker, self.config, self.state.logs / "functions")
 
     def launcher(self):
         """What the supervisor starts components with: processes, or containers (runtime: docker)."""

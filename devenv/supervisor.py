@@ -407,7 +407,10 @@ class Supervisor:
         slot.handle = None
         if not slot.ever_ready:
             self._set(slot, pid=None, last_exit=how)
-            self._fail(slot, f"{how} before becoming ready")
+            reason = f"{how} before becoming ready"
+            diagnose = getattr(slot.component, "diagnose", None)  # optional: a component that knows its failures
+            cause = diagnose(tail(slot.component.process().log_path, 40)) if diagnose else None
+            self._fail(slot, f"{reason}: {cause}" if cause else reason)
             return
         now = self._clock.now()
         slot.restart_times = [t for t in slot.restart_times if now - t < self._policy.window]

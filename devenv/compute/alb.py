@@ -398,9 +398,10 @@ class LoadBalancer:
 
     def __init__(self, config: LoadBalancerConfig, services: Mapping[str, ServiceLoadBalancerConfig], *,
                  host: str = "127.0.0.1", port: int = 0, prober: Prober | None = None,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, also_on: tuple[str, ...] = ()) -> None:
         self.config = config
         self.host = host
+        self.also_on = also_on  # further addresses on the same port (the Docker network's gateway)
         self.port = port
         self.listener = Listener.from_services(services)
         self._owned_prober = HttpProber() if prober is None else None
@@ -409,6 +410,7 @@ class LoadBalancer:
                         for name, service in services.items()}
         self._proxy: Proxy | None = None
         self._server: asyncio.AbstractServer | None = None
+        self._also: list[asyncio.AbstractServer] = []
 
     def group(self, service: str) -> TargetGroup:
         """The target group of ``service``; KeyError when the service has no load_balancer."""
@@ -437,6 +439,8 @@ class LoadBalancer:
                                                 reuse_address=True, backlog=1024)
         self.port = proxy.port = self._server.sockets[0].getsockname()[1]
         self._proxy = proxy
+        self._also = [await loop.create_server(lambda: ClientConnection(proxy), address, self.port,
+                                               reuse_address=True, backlog=1024) for address in self.also_on]
         return self.port
 
     async def stop(self) -> None:
@@ -446,6 +450,9 @@ class LoadBalancer:
         self._server = self._proxy = None
         if server is not None:
             server.close()
+        for extra in self._also:
+            extra.close()
+        self._also = []
         if proxy is not None:
             try:
                 await asyncio.wait_for(proxy.quiet.wait(), SHUTDOWN_GRACE)

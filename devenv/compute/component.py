@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ class ComputeService:
     kind: ComponentKind = ComponentKind.COMPUTE
     depends_on: tuple[str, ...] = ("emulator",)
     startup_timeout: float = 30.0
+    before_start: Callable[[], None] | None = None  # e.g. build the instance images (runtime: docker)
 
     @property
     def endpoint(self) -> str:
@@ -35,7 +37,8 @@ class ComputeService:
         return f"{HOST}:{self.port}"
 
     def prepare(self) -> None:
-        return None
+        if self.before_start is not None:
+            self.before_start()
 
     def process(self) -> ProcessSpec:
         return ProcessSpec(

@@ -95,10 +95,12 @@ class Task:
     health_failures: int = 0
     counted_failure: bool = False
     ever_healthy: bool = False  # the circuit breaker counts tasks that stop before this
+    container: object | None = None  # runtime: docker (the SDK's Container)
+    host_pid: int | None = None  # a container's init, when the host can see it (not Docker Desktop)
 
     @property
     def pid(self) -> int | None:
-        return self.process.pid if self.process else None
+        return self.process.pid if self.process else self.host_pid
 
     @property
     def address(self) -> str:
@@ -193,15 +195,7 @@ class Service:
         return deployment
 
     def _snapshot(self, revision: int) -> Path:
-        """The local stand-in for an image: a copy of the build folder per revision, so old
-        tasks keep running old code and a rollback brings the old code back."""
-        if not self.spec.snapshots:
-            return self.spec.source_dir
-        target = self.scheduler.state_dir / "revisions" / self.spec.name / str(revision)
-        if target.exists():
-            shutil.rmtree(target)
-        shutil.copytree(self.spec.source_dir, target, ignore=SNAPSHOT_IGNORE, symlinks=True)
-        return target
+        return self.scheduler.snapshot(self.spec, revision)
 
     @property
     def primary(self) -> Deployment:
@@ -364,6 +358,20 @@ class Scheduler:
         self.services = {name: Service(spec, self) for name, spec in specs.items()}
         self._stopping = False
 
+    async def prepare_revision(self, spec: ServiceSpec) -> None:
+        """Slow work a new revision needs, done off the loop before ``new_revision`` (none here)."""
+
+    def snapshot(self, spec: ServiceSpec, revision: int) -> Path:
+        """The local stand-in for an image: a copy of the build folder per revision, so old
+        tasks keep running old code and a rollback brings the old code back."""
+        if not spec.snapshots:
+            return spec.source_dir
+        target = self.state_dir / "revisions" / spec.name / str(revision)
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(spec.source_dir, target, ignore=SNAPSHOT_IGNORE, symlinks=True)
+        return target
+
     def target_group(self, service: str):
         if self.load_balancer is None:
             return None
@@ -441,12 +449,7 @@ class Scheduler:
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
                 start_new_session=True, preexec_fn=die_with_parent(signal.SIGKILL))
         except OSError as exc:
-            task.status = LastStatus.STOPPED
-            task.desired_status = "STOPPED"
-            task.stopped = time.time()
-            task.stopped_reason = f"CannotStartContainerError: {exc.strerror or exc}"
-            service.event(f"task {task.id[:8]} could not start: {task.stopped_reason}")
-            service.task_failed(task)
+            self.could_not_start(service, task, exc.strerror or str(exc))
             return
         task.status = LastStatus.RUNNING
         task.started = time.time()
@@ -458,14 +461,28 @@ class Scheduler:
         if service.target_group is not None:
             service.target_group.register(task.id, task.ip, task.port)
 
+    @staticmethod
+    def could_not_start(service: Service, task: Task, why: str) -> None:
+        """ECS's CannotStartContainerError: the task stops at once and counts as a failure."""
+        task.status = LastStatus.STOPPED
+        task.desired_status = "STOPPED"
+        task.stopped = time.time()
+        task.stopped_reason = f"CannotStartContainerError: {why}"
+        service.event(f"task {task.id[:8]} could not start: {task.stopped_reason}")
+        service.task_failed(task)
+
     async def _pump(self, task: Task, fd: int) -> None:
         prefix = f"[{task.id[:8]}] ".encode()
         assert task.process is not None and task.process.stdout is not None
         async for line in task.process.stdout:
             os.write(fd, prefix + line if line.endswith(b"\n") else prefix + line + b"\n")
 
+    async def task_exit(self, task: Task) -> int:
+        """Waits for the task's process to end; its exit code."""
+        return await task.process.wait()
+
     async def _watch(self, service: Service, task: Task) -> None:
-        code = await task.process.wait()
+        code = await self.task_exit(task)
         task.exit_code = code
         if task.desired_status == "RUNNING":  # it died on its own
             task.desired_status = "STOPPED"
@@ -491,6 +508,12 @@ class Scheduler:
             except Exception:  # the load balancer may already have forgotten it
                 pass
         task.status = LastStatus.STOPPING
+        await self.terminate(task)
+        task.status = LastStatus.DEPROVISIONING
+        self._finish(task)
+
+    async def terminate(self, task: Task) -> None:
+        """SIGTERM to the task's process group, SIGKILL after the stop timeout."""
         process = task.process
         if process is not None and process.returncode is None:
             _signal(process.pid, signal.SIGTERM)
@@ -499,25 +522,17 @@ class Scheduler:
             except asyncio.TimeoutError:
                 _signal(process.pid, signal.SIGKILL)
                 await process.wait()
-        task.status = LastStatus.DEPROVISIONING
-        self._finish(task)
 
     async def _health(self, service: Service, task: Task) -> None:
         """ECS container health checks: the command every ``interval``; a failure within
         ``start_period`` does not count, a success there makes the task HEALTHY;
         ``retries`` consecutive failures make it UNHEALTHY."""
         check = service.spec.config.health_check
-        curl_home = self.state_dir / "tasks" / task.id
-        curl_home.mkdir(parents=True, exist_ok=True)
-        port = task.port
-        (curl_home / ".curlrc").write_text(f"connect-to = localhost:{port}:{task.ip}:{port}\n"
-                                           f"connect-to = 127.0.0.1:{port}:{task.ip}:{port}\n")
-        env = dict(self.task_environment(service, task), CURL_HOME=str(curl_home))
-        argv = ["/bin/sh", "-c", check.command[1]] if check.command[0] == "CMD-SHELL" else check.command[1:]
+        run_check, cleanup = self.health_check(service, task)
         started = time.monotonic()
         try:
             while task.desired_status == "RUNNING" and task.status is LastStatus.RUNNING:
-                ok = await _run_check(argv, env, check.timeout)
+                ok = await run_check()
                 in_grace = time.monotonic() - started < check.start_period
                 if ok:
                     task.health_failures = 0
@@ -531,7 +546,20 @@ class Scheduler:
                 starting = in_grace and task.health is not HealthStatus.HEALTHY
                 await asyncio.sleep(min(check.interval, 1.0) if starting else check.interval)
         finally:
-            shutil.rmtree(curl_home, ignore_errors=True)
+            cleanup()
+
+    def health_check(self, service: Service, task: Task):
+        """(one run of the task's health-check command -> passed?, cleanup after the last run).
+        The command runs on the host with a .curlrc that sends localhost:<port> to the task."""
+        check = service.spec.config.health_check
+        curl_home = self.state_dir / "tasks" / task.id
+        curl_home.mkdir(parents=True, exist_ok=True)
+        port = task.port
+        (curl_home / ".curlrc").write_text(f"connect-to = localhost:{port}:{task.ip}:{port}\n"
+                                           f"connect-to = 127.0.0.1:{port}:{task.ip}:{port}\n")
+        env = dict(self.task_environment(service, task), CURL_HOME=str(curl_home))
+        argv = check_argv(check.command)
+        return (lambda: _run_check(argv, env, check.timeout)), (lambda: shutil.rmtree(curl_home, ignore_errors=True))
 
     # -- CPU and memory
 
@@ -578,6 +606,11 @@ class Scheduler:
                 if task.id == task_id:
                     return task
         return None
+
+
+def check_argv(command: list[str]) -> list[str]:
+    """A health check's command (["CMD-SHELL", "..."] or ["CMD", argv...]) as an argv."""
+    return ["/bin/sh", "-c", command[1]] if command[0] == "CMD-SHELL" else list(command[1:])
 
 
 async def _deregister(group, task_id: str) -> None:

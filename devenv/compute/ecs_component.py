@@ -6,6 +6,7 @@ import json
 import signal
 import sys
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +42,7 @@ def startup_budget(services) -> float:
     settings (start period, interval and retries, the target group's checks), plus slack."""
     budget = 60.0
     for service in services.values():
-        need = 30.0
+        need = 30.0 + service.health_check_grace_period  # a task may start that slowly, by its own settings
         if service.health_check is not None:
             hc = service.health_check
             need += hc.start_period + hc.interval * (hc.retries + 1)
@@ -62,12 +63,14 @@ class EcsService:
     name: str = NAME
     kind: ComponentKind = ComponentKind.COMPUTE
     startup_timeout: float = 30.0
+    before_start: Callable[[], None] | None = None  # e.g. build the service images (runtime: docker)
 
     def address(self) -> str:
         return f"{HOST}:{self.alb_port or self.control_port}"
 
     def prepare(self) -> None:
-        return None
+        if self.before_start is not None:
+            self.before_start()
 
     def process(self) -> ProcessSpec:
         return ProcessSpec(

@@ -18,7 +18,7 @@ from ..runtime.ports import HOST, load_remembered
 from ..runtime.statedir import StateDir
 from .entry import run, until_stopped
 from .ecs import Scheduler, ServiceSpec
-from .stack_values import stack_values
+from .stack_values import container_values, stack_values
 
 log = logging.getLogger("devenv.ecs")
 
@@ -52,6 +52,7 @@ def control_app(scheduler: Scheduler) -> web.Application:
         service = scheduler.services.get(request.match_info["name"])
         if service is None:
             return web.json_response({"message": "unknown service"}, status=404)
+        await scheduler.prepare_revision(service.spec)
         deployment = service.new_revision("devenv deploy")
         return web.json_response({"deployment": deployment.id, "revision": deployment.revision})
 
@@ -92,16 +93,31 @@ async def serve(config_file: Path) -> None:
     state = StateDir(project.state_dir)
     ports = load_remembered(state.ports_file)
     values = stack_values(project, state, ports)
+    engine = gateway = None
+    listen_also: tuple[str, ...] = ()
+    if config.runtime == "docker":
+        from ..runtime.docker import DockerEngine, stack_key
+
+        engine = DockerEngine(stack_key(config.name, project.root))
+        gateway, also = engine.host_gateway()
+        listen_also = (also,) if also else ()
+        values = container_values(project, values, ports)
     balancer = None
     if config.load_balancer is not None:
         from .alb import LoadBalancer
 
         lb_services = {name: s.load_balancer for name, s in config.services.items() if s.load_balancer}
-        balancer = LoadBalancer(config.load_balancer, lb_services, host=HOST, port=ports["alb"])
+        balancer = LoadBalancer(config.load_balancer, lb_services, host=HOST, port=ports["alb"], also_on=listen_also)
         await balancer.start()
     control = f"http://{HOST}:{ports['ecs']}"
-    scheduler = Scheduler(service_specs(project, values), state_dir=state.root / "ecs",
-                          log_dir=state.logs / "services", load_balancer=balancer, metadata_base=control)
+    common = dict(state_dir=state.root / "ecs", log_dir=state.logs / "services", load_balancer=balancer)
+    if engine is not None:
+        from .ecs_containers import ContainerScheduler
+
+        scheduler = ContainerScheduler(service_specs(project, values), engine=engine, project=project,
+                                       host_gateway=gateway, **common)
+    else:
+        scheduler = Scheduler(service_specs(project, values), metadata_base=control, **common)
     runner = web.AppRunner(control_app(scheduler), access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     await web.TCPSite(runner, HOST, ports["ecs"], reuse_address=True).start()

@@ -524,30 +524,34 @@ class LambdaRuntime:
 
     # -- instances
 
+    listen_host = "127.0.0.1"  # where instances' Runtime API listeners bind
+
     async def spawn(self, pool: FunctionPool, instance: Instance) -> None:
-        loop = asyncio.get_running_loop()
-        server = await serve_instance(_InstanceApi(pool, instance), "127.0.0.1",
+        server = await serve_instance(_InstanceApi(pool, instance), self.listen_host,
                                       max_body=RESPONSE_LIMIT + 1024 * 1024)
         instance.server = server
         instance.port = server.sockets[0].getsockname()[1]
-        spec = pool.spec
-        env = instance_environment(spec, runtime_api=f"127.0.0.1:{instance.port}", aws_env=self._aws_env,
-                                   interpreter=pool.interpreter)
-        if pool.interpreter.warning and pool.cold_starts <= 1:
-            self.write_log(spec, pool.interpreter.warning)
         instance.spawned_at = time.monotonic()
-        fd = self._log_fd(spec)
-
         try:
-            instance.process = await asyncio.create_subprocess_exec(
-                pool.interpreter.executable, "-m", "awslambdaric", spec.handler,
-                cwd=str(spec.code_dir), env=env, stdin=asyncio.subprocess.DEVNULL, stdout=fd, stderr=fd,
-                start_new_session=True, preexec_fn=die_with_parent(signal.SIGKILL))
+            await self._launch(pool, instance)
         except OSError:
             self._forget(instance)
             raise
         self._spawn_task(self._watch_exit(pool, instance))
         self._spawn_task(self._init_deadline(pool, instance))
+
+    async def _launch(self, pool: FunctionPool, instance: Instance) -> None:
+        """Starts the instance's ``python -m awslambdaric`` (a process here); sets ``instance.process``."""
+        spec = pool.spec
+        env = instance_environment(spec, runtime_api=f"127.0.0.1:{instance.port}", aws_env=self._aws_env,
+                                   interpreter=pool.interpreter)
+        if pool.interpreter.warning and pool.cold_starts <= 1:
+            self.write_log(spec, pool.interpreter.warning)
+        fd = self._log_fd(spec)
+        instance.process = await asyncio.create_subprocess_exec(
+            pool.interpreter.executable, "-m", "awslambdaric", spec.handler,
+            cwd=str(spec.code_dir), env=env, stdin=asyncio.subprocess.DEVNULL, stdout=fd, stderr=fd,
+            start_new_session=True, preexec_fn=die_with_parent(signal.SIGKILL))
 
     async def _init_deadline(self, pool: FunctionPool, instance: Instance) -> None:
         await asyncio.sleep(INIT_TIMEOUT)

@@ -107,9 +107,12 @@ async def serve(config_file: Path) -> None:
                "AWS_SESSION_TOKEN": "test", "AWS_ENDPOINT_URL_LAMBDA": f"http://{HOST}:{ports['lambda']}"}
     values = stack_values(project, state, ports)
     sink = sink_from_environment("lambda")
-    runtime = LambdaRuntime(function_specs(config, root=project.root, log_dir=state.logs / "functions",
-                                           values=values),
-                            aws_env=aws_env, on_async_failure=FailureSink(endpoint), sink=sink)
+    if config.runtime == "docker":
+        runtime = _container_runtime(project, state, ports, aws_env, values, FailureSink(endpoint), sink)
+    else:
+        runtime = LambdaRuntime(function_specs(config, root=project.root, log_dir=state.logs / "functions",
+                                               values=values),
+                                aws_env=aws_env, on_async_failure=FailureSink(endpoint), sink=sink)
     await runtime.start()
     runners: list[web.AppRunner] = []
 
@@ -140,6 +143,24 @@ async def serve(config_file: Path) -> None:
     for runner in runners:
         await runner.cleanup()
     await runtime.stop()
+
+
+def _container_runtime(project, state, ports, aws_env, values, failures, sink):
+    """runtime: docker: instances are containers that see the stack as containers do."""
+    from ..runtime.docker import DockerEngine, stack_key
+    from .lambda_containers import ContainerLambdaRuntime, build_instance_images
+    from .stack_values import container_values
+
+    config = project.config
+    engine = DockerEngine(stack_key(config.name, project.root))
+    gateway, listen = engine.host_gateway()
+    inside = container_values(project, {**values, **aws_env}, ports)
+    hosts = ((config.load_balancer.hostname, gateway),) if config.load_balancer is not None else ()
+    return ContainerLambdaRuntime(
+        function_specs(config, root=project.root, log_dir=state.logs / "functions", values=inside),
+        engine=engine, images=build_instance_images(engine, config, state.logs / "functions"),
+        listen_host=listen or HOST, host_gateway=gateway, extra_hosts=hosts,
+        aws_env={k: inside[k] for k in aws_env}, on_async_failure=failures, sink=sink)
 
 
 def _has_function_targets(config) -> bool:

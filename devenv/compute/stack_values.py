@@ -30,3 +30,26 @@ def stack_values(project: Project, state: StateDir, ports: dict[str, int]) -> di
     if config.load_balancer is not None and "alb" in ports:
         values["alb.url"] = f"http://{HOST}:{ports['alb']}"
     return values
+
+
+HOST_ALIAS = "host.docker.internal"  # the host, as containers name it (Docker Desktop's name)
+
+
+def container_values(project: Project, values: dict[str, str], ports: dict[str, int]) -> dict[str, str]:
+    """The same values as containers on the stack's network reach them (runtime: docker): the
+    infra by its network alias, the ALB by its configured hostname, devenv's own servers on
+    the host by ``host.docker.internal``."""
+    from ..infra.containers import container_addresses
+
+    where = {name: address for name, address in container_addresses(project.config).items() if name in ports}
+    if project.config.load_balancer is not None and "alb" in ports:
+        where["alb"] = f"{project.config.load_balancer.hostname}:{ports['alb']}"
+    for name in ("lambda", "apigateway", "ecs"):
+        if name in ports:
+            where[name] = f"{HOST_ALIAS}:{ports[name]}"
+    out = {}
+    for key, value in values.items():
+        for name, address in where.items():
+            value = value.replace(f"{HOST}:{ports[name]}", address)
+        out[key] = value
+    return out

@@ -359,6 +359,8 @@ class ServiceConfig(Model):
     """An ECS Fargate service: its task definition and its service settings."""
 
     build: str | None = None
+    # runtime: docker builds the image from this Dockerfile, a path inside `build`.
+    dockerfile: str = "Dockerfile"
     image: str | None = None
     command: list[str] | None = None
     container_port: Port = 8000

@@ -217,6 +217,10 @@ def _services(config: StackConfig) -> list[Problem]:
                 f"service '{name}' has no 'command': the native runtime runs each task as a process "
                 "(add `command:`, e.g. [python, -m, uvicorn, app:app, --host, \"${TASK_IP}\", --port, \"8000\"]; "
                 "`image`/`build` alone are for runtime: docker)")))
+        if config.runtime == "docker" and service.build is None and service.image is None:
+            problems.append(Problem(at, (
+                f"service '{name}' has neither 'build' nor 'image': the docker runtime runs each task as a "
+                "container (add `build:` with its Dockerfile, or `image:`)")))
         lb = service.load_balancer
         if lb is None:
             continue

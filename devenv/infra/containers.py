@@ -127,6 +127,56 @@ class DockerMoto(Moto):
         )
 
 
+LOCALSTACK_PORT = 4566
+LOCALSTACK_SERVICES = "sqs,events,s3,iam,sts,logs"
+AUTH_TOKEN = "LOCALSTACK_AUTH_TOKEN"
+
+
+@dataclass
+class DockerLocalStack(Moto):
+    """LocalStack's image (``localstack/localstack``; 4.14.0, the last release that runs
+    without an account, by default). ``LOCALSTACK_AUTH_TOKEN`` is passed through when set;
+    a newer image that exits for lack of it is named as the cause. In memory, like moto."""
+
+    engine: DockerEngine | None = None
+    image: str = f"localstack/localstack:{LOCALSTACK_VERSION}"
+    auth_token: str | None = None
+    startup_timeout: float = 90.0
+
+    def prepare(self) -> None:
+        self.engine.ensure_image(self.image, component=self.name, setting="emulator.image")
+
+    def process(self) -> ContainerSpec:
+        env = {"SERVICES": LOCALSTACK_SERVICES, "EAGER_SERVICE_LOADING": "1", "GATEWAY_LISTEN": f"0.0.0.0:{LOCALSTACK_PORT}",
+               "SQS_ENDPOINT_STRATEGY": "path", "DNS_ADDRESS": "0", "DISABLE_EVENTS": "1"}
+        if self.auth_token:
+            env[AUTH_TOKEN] = self.auth_token
+        return ContainerSpec(
+            name=self.name,
+            image=self.image,
+            log_path=self.state.log_file(self.name),
+            environment=env,
+            ports=((LOCALSTACK_PORT, self.port),),
+            healthcheck=Healthcheck(("CMD-SHELL", f"curl -sf http://127.0.0.1:{LOCALSTACK_PORT}/_localstack/health"),
+                                    retries=90),
+            aliases=("emulator",),
+            stop_timeout=10.0,
+        )
+
+    def probe(self):
+        from ..health import HttpProbe
+
+        return HttpProbe(f"{self.endpoint}/_localstack/health")
+
+    def diagnose(self, log_tail: list[str]) -> str | None:
+        """Why it exited, when the log says an account is needed."""
+        text = " ".join(log_tail).lower()
+        if "auth" in text and ("token" in text or "license" in text) or "license" in text and "activat" in text:
+            return (f"{self.image} needs an account: set {AUTH_TOKEN}, or use "
+                    f"localstack/localstack:{LOCALSTACK_VERSION}, the last release that runs without one")
+        return None
+
+
 def images_needed(config: StackConfig) -> list[tuple[str, str]]:
     """(image, the setting that names it) for every infra image the Docker runtime runs."""
     images = []
@@ -138,14 +188,20 @@ def images_needed(config: StackConfig) -> list[tuple[str, str]]:
     return images
 
 
-def make_emulator(config: EmulatorConfig, state, port: int, on_ready, engine: DockerEngine):
+def make_emulator(config: EmulatorConfig, state, port: int, on_ready, engine: DockerEngine,
+                  auth_token: str | None = None):
     """The emulator component for the configured kind on the Docker runtime."""
     if config.kind == "moto":
         return DockerMoto(config, state, port, on_ready, engine=engine, image=emulator_image(config))
+    if config.kind == "localstack":
+        return DockerLocalStack(config, state, port, on_ready, engine=engine, image=emulator_image(config),
+                                auth_token=auth_token)
     raise DevenvError(f"emulator '{config.kind}' is not available on the docker runtime yet",
-                      hint="use `emulator: moto` (the default)")
+                      hint="use `emulator: moto` (the default) or `emulator: localstack`")
 
 
-# Where containers on the stack's network reach each infra component (service discovery by alias).
-CONTAINER_ADDRESSES = {"postgres": f"postgres:{POSTGRES_PORT}", "redis": f"redis:{REDIS_PORT}",
-                       "emulator": f"emulator:{MOTO_PORT}"}
+def container_addresses(config: StackConfig) -> dict[str, str]:
+    """Where containers on the stack's network reach each infra component (by alias)."""
+    emulator_port = LOCALSTACK_PORT if config.emulator.kind == "localstack" else MOTO_PORT
+    return {"postgres": f"postgres:{POSTGRES_PORT}", "redis": f"redis:{REDIS_PORT}",
+            "emulator": f"emulator:{emulator_port}"}

@@ -67,6 +67,9 @@ class ContainerSpec:
     aliases: tuple[str, ...] = ()
     stop_signal: int = signal.SIGTERM
     stop_timeout: float = 10.0
+    extra_hosts: tuple[tuple[str, str], ...] = ()  # (hostname, address) added to /etc/hosts
+    memory_mb: int | None = None  # hard limit
+    labels: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def argv(self) -> tuple[str, ...]:
@@ -143,14 +146,28 @@ class DockerEngine:
             self.client.images.pull(image)
         except docker.errors.DockerException as exc:
             raise ComponentError(component, f"image {image} is not present and could not be pulled: "
-                                 f"{_short(exc)}",
+                                 f"{short_error(exc)}",
                                  hint=f"build or tag it locally, or name another image with `{setting}`") from None
 
     # -- containers
 
-    def run(self, spec: ContainerSpec):
-        """Starts the spec's container, or reuses the running, healthy one created from the
-        same spec (after a supervisor crash, say); returns the SDK's Container."""
+    def host_gateway(self) -> tuple[str, str | None]:
+        """How containers reach servers on the host: (the address to map a hostname to, the
+        host address such a server must also listen on). On a Linux engine that is the stack
+        network's gateway, which only the host and the stack's containers reach; Docker Desktop
+        forwards ``host-gateway`` to the host's loopback, so 127.0.0.1 suffices there."""
+        if "Docker Desktop" in (self.client.info().get("OperatingSystem") or ""):
+            return "host-gateway", None
+        config = (self.ensure_network().attrs.get("IPAM", {}).get("Config") or [{}])[0]
+        gateway = config.get("Gateway")
+        if not gateway:
+            return "host-gateway", None
+        return gateway, gateway
+
+    def run(self, spec: ContainerSpec, *, reuse: bool = True):
+        """Starts the spec's container, or (``reuse``) the running, healthy one created from the
+        same spec (after a supervisor crash, say); returns the SDK's Container. A host port of
+        0 publishes on a port the engine picks (see ``host_port``)."""
         import docker.errors
 
         name = self.container_name(spec.name)
@@ -161,7 +178,7 @@ class DockerEngine:
             existing = None
         if existing is not None:
             health = existing.attrs.get("State", {}).get("Health", {}).get("Status")
-            if (existing.status == "running" and existing.labels.get(LABEL_SPEC) == digest
+            if (reuse and existing.status == "running" and existing.labels.get(LABEL_SPEC) == digest
                     and health in (None, "healthy", "starting")):
                 return existing
             existing.remove(force=True)
@@ -169,7 +186,9 @@ class DockerEngine:
         api = self.client.api
         host_config = api.create_host_config(
             init=True,
-            port_bindings={f"{cport}/tcp": (LOOPBACK, hport) for cport, hport in spec.ports},
+            port_bindings={f"{cport}/tcp": (LOOPBACK, hport or None) for cport, hport in spec.ports},
+            extra_hosts=dict(spec.extra_hosts) or None,
+            mem_limit=f"{spec.memory_mb}m" if spec.memory_mb else None,
             binds={**{self.volume_name(suffix): {"bind": path, "mode": "rw"} for suffix, path in spec.volumes},
                    **{str(host): {"bind": path, "mode": "ro"} for host, path in spec.files}},
             network_mode=self.network,
@@ -181,14 +200,22 @@ class DockerEngine:
         try:
             created = api.create_container(
                 spec.image, command=list(spec.command) if spec.command is not None else None, name=name,
-                environment=dict(spec.environment), labels=self.labels(spec.name, **{LABEL_SPEC: digest}),
+                environment=dict(spec.environment),
+                labels=self.labels(spec.name, **spec.labels, **{LABEL_SPEC: digest}),
                 ports=[cport for cport, _ in spec.ports], host_config=host_config, networking_config=networking,
                 healthcheck=spec.healthcheck.engine_form() if spec.healthcheck else None,
                 stop_signal=signal.Signals(spec.stop_signal).name, detach=True)
             api.start(created["Id"])
         except docker.errors.DockerException as exc:
-            raise ComponentError(spec.name, f"could not start container {name}: {_short(exc)}") from None
+            raise ComponentError(spec.name, f"could not start container {name}: {short_error(exc)}") from None
         return self.client.containers.get(created["Id"])
+
+    @staticmethod
+    def host_port(container, container_port: int) -> int:
+        """The 127.0.0.1 port the engine published ``container_port`` on."""
+        container.reload()
+        bindings = (container.attrs.get("NetworkSettings", {}).get("Ports") or {}).get(f"{container_port}/tcp")
+        return int(bindings[0]["HostPort"])
 
     def _ensure_volume(self, suffix: str) -> None:
         import docker.errors
@@ -199,8 +226,8 @@ class DockerEngine:
         except docker.errors.NotFound:
             self.client.volumes.create(name, labels=self.labels())
 
-    def containers(self, component: str | None = None, *, all: bool = True) -> list:
-        filters = {"label": [f"{k}={v}" for k, v in self.labels(component).items()]}
+    def containers(self, component: str | None = None, *, all: bool = True, **labels: str) -> list:
+        filters = {"label": [f"{k}={v}" for k, v in self.labels(component, **labels).items()]}
         return self.client.containers.list(all=all, filters=filters)
 
     def published_ports(self) -> set[int]:
@@ -219,7 +246,7 @@ class DockerEngine:
 
         removed: list[str] = []
         found = self.containers()
-        threads = [threading.Thread(target=_remove_quietly, args=(c,), daemon=True) for c in found]
+        threads = [threading.Thread(target=remove_quietly, args=(c,), daemon=True) for c in found]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -253,21 +280,24 @@ def connect():
         client.ping()
         return client
     except docker.errors.DockerException as exc:
-        raise PrerequisiteError(f"runtime: docker, but no Docker engine answers ({_short(exc)})",
+        raise PrerequisiteError(f"runtime: docker, but no Docker engine answers ({short_error(exc)})",
                                 hint="start the engine (`dockerd &`, or Docker Desktop), or use `--runtime native`") \
             from None
 
 
-def _remove_quietly(container) -> None:
+def remove_quietly(container) -> None:
     import docker.errors
 
     try:
         container.remove(force=True)
     except docker.errors.NotFound:
         pass
+    except docker.errors.APIError as exc:  # 409: a removal already in progress
+        if getattr(exc, "status_code", None) != 409:
+            raise
 
 
-def _short(exc: Exception) -> str:
+def short_error(exc: Exception) -> str:
     text = str(getattr(exc, "explanation", None) or exc)
     return text.splitlines()[0][:300] if text else type(exc).__name__
 
@@ -315,7 +345,7 @@ class ContainerHandle:
             return
         except docker.errors.APIError:
             pass
-        _remove_quietly(self.container)
+        remove_quietly(self.container)
 
 
 class ContainerLauncher:

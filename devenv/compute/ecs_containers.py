@@ -1,0 +1,216 @@
+"""ECS tasks as containers (``runtime: docker``): the same scheduler, with each task a
+container of the service's image instead of a process.
+
+- A revision is an image: built from the service's Dockerfile (``build`` + ``dockerfile``),
+  reused while the build context's digest is unchanged (see runtime.images), or ``image``.
+- A task is a container on the stack's network, with an init process, the task memory as a
+  hard limit, its container port published on an ephemeral 127.0.0.1 port that the ALB
+  targets (never the container's IP: Docker Desktop cannot reach it), and the ALB's
+  configured hostname plus ``host.docker.internal`` mapped to the host.
+- Its health check command runs inside the container (``docker exec``), so ``curl
+  http://localhost:PORT`` reaches the task itself, as on ECS.
+- Exits (a killed container) are noticed through the engine's wait; the scheduler replaces
+  the task as it does a dead process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+
+from ..runtime.docker import ContainerSpec, DockerEngine, remove_quietly
+from ..runtime.images import ImageBuild, ensure_image
+from .ecs import STOP_TIMEOUT, Scheduler, Service, ServiceSpec, Task, check_argv, expand
+from .ecs_rollout import LastStatus
+from .stack_values import HOST_ALIAS
+
+log = logging.getLogger("devenv.ecs")
+
+ROLE = "devenv.role"
+
+
+def service_image(engine: DockerEngine, project, name: str, log_dir: Path) -> str:
+    """The image a new revision of service ``name`` runs: built from its Dockerfile when its
+    build context changed (else the last build), or its configured ``image``."""
+    config = project.config.services[name]
+    if config.build is None:
+        engine.ensure_image(config.image, component="ecs", setting=f"services.{name}.image")
+        return config.image
+    build = ImageBuild(repository=f"devenv/{name.lower()}",
+                       context=(project.root / config.build).resolve(), dockerfile=config.dockerfile)
+    return ensure_image(engine, build, component="ecs", log_path=log_dir / f"build-{name}.log")
+
+
+def build_service_images(engine: DockerEngine, project, log_dir: Path) -> None:
+    """Every service's image, before the scheduler starts (a first build can take minutes; the
+    ecs component's readiness budget should not pay for it)."""
+    for name in project.config.services:
+        service_image(engine, project, name, log_dir)
+
+
+def in_thread(fn, *args) -> asyncio.Future:
+    """Runs a blocking engine call on its own thread (never the loop's small default pool:
+    every task holds a wait and a log stream open for its whole life)."""
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+
+    def settle(outcome, failed: bool) -> None:
+        if not future.done():
+            (future.set_exception if failed else future.set_result)(outcome)
+
+    def run() -> None:
+        try:
+            result = fn(*args)
+        except BaseException as exc:  # handed to the awaiting coroutine
+            loop.call_soon_threadsafe(settle, exc, True)
+        else:
+            loop.call_soon_threadsafe(settle, result, False)
+
+    threading.Thread(target=run, daemon=True).start()
+    return future
+
+
+class ContainerScheduler(Scheduler):
+    def __init__(self, specs, *, engine: DockerEngine, project, host_gateway: str, **kwargs):
+        super().__init__(specs, **kwargs)
+        self.engine = engine
+        self.project = project
+        hosts = [(HOST_ALIAS, host_gateway)]
+        if project.config.load_balancer is not None:
+            hosts.append((project.config.load_balancer.hostname, host_gateway))
+        self.extra_hosts = tuple(hosts)
+
+    async def start(self) -> None:
+        # Task containers a crashed ecs process left behind are not ours to manage any more.
+        for container in await in_thread(lambda: self.engine.containers(None, **{ROLE: "task"})):
+            await in_thread(remove_quietly, container)
+        await super().start()
+
+    async def prepare_revision(self, spec: ServiceSpec) -> None:
+        await in_thread(service_image, self.engine, self.project, spec.name, self.log_dir)
+
+    def snapshot(self, spec: ServiceSpec, revision: int) -> Path:
+        return service_image(self.engine, self.project, spec.name, self.log_dir)  # type: ignore[return-value]
+
+    def task_environment(self, service: Service, task: Task) -> dict[str, str]:
+        env = {"PYTHONUNBUFFERED": "1"}
+        env.update(service.spec.environment)
+        port = str(service.spec.config.container_port)
+        env.update({"TASK_IP": "0.0.0.0", "PORT": port, "HOST": "0.0.0.0", "ECS_TASK_ID": task.id,
+                    "ECS_SERVICE": service.spec.name, "ECS_TASK_REVISION": str(task.revision)})
+        return {k: expand(v, env) for k, v in env.items()}
+
+    def _container_spec(self, service: Service, task: Task) -> ContainerSpec:
+        config = service.spec.config
+        env = self.task_environment(service, task)
+        return ContainerSpec(
+            name=f"{service.spec.name.lower()}-{task.id[:12]}",
+            image=str(task.workdir),
+            log_path=self.log_dir / f"{service.spec.name}.log",
+            command=tuple(expand(part, env) for part in config.command) if config.command else None,
+            environment=env,
+            ports=((config.container_port, 0),),
+            extra_hosts=self.extra_hosts,
+            memory_mb=config.memory,
+            stop_timeout=STOP_TIMEOUT,
+            labels={ROLE: "task", "devenv.service": service.spec.name, "devenv.task": task.id},
+        )
+
+    async def launch(self, service: Service, task: Task) -> None:
+        spec = self._container_spec(service, task)
+        task.status = LastStatus.PENDING
+        self.addresses.give_back(task.ip)  # the container has its own address; the ALB uses its published port
+
+        def create():
+            container = self.engine.run(spec, reuse=False)
+            return container, self.engine.host_port(container, service.spec.config.container_port)
+
+        try:
+            container, port = await in_thread(create)
+        except Exception as exc:  # the engine refused
+            self.could_not_start(service, task, str(getattr(exc, "message", None) or exc))
+            return
+        task.container = container
+        task.ip, task.port = "127.0.0.1", port
+        task.host_pid = container.attrs.get("State", {}).get("Pid") or None
+        if task.host_pid and not os.path.exists(f"/proc/{task.host_pid}"):
+            task.host_pid = None  # an engine in a VM (Docker Desktop): no CPU sampling from here
+        task.status = LastStatus.RUNNING
+        task.started = time.time()
+        service.event(f"started task {task.id[:8]} (revision {task.revision}) at {task.address} "
+                      f"(container {container.name})")
+        fd = self._log_fd(service.spec.name)
+        threading.Thread(target=_pump, args=(container, task.id, fd), daemon=True).start()
+        self.spawn(self._watch(service, task))
+        if service.spec.config.health_check is not None:
+            self.spawn(self._health(service, task))
+        if service.target_group is not None:
+            service.target_group.register(task.id, task.ip, task.port)
+
+    async def task_exit(self, task: Task) -> int:
+        """Waits for the container to end (stopped, killed or crashed), then removes it."""
+        try:
+            status = await in_thread(task.container.wait)
+            code = int(status.get("StatusCode", -1))
+        except Exception:  # removed while waited on
+            code = -1
+        self.spawn(_remove(task.container))
+        return code
+
+    async def terminate(self, task: Task) -> None:
+        """The container's stop signal through its init, killed after the stop timeout, removed."""
+        if task.container is not None:
+            await in_thread(_stop_and_remove, task.container)
+
+    def health_check(self, service: Service, task: Task):
+        check = service.spec.config.health_check
+        argv = check_argv(check.command)
+
+        def run() -> bool:
+            try:
+                # Output is collected: without it the engine answers before the command ends (no exit code yet).
+                return task.container.exec_run(argv).exit_code == 0
+            except Exception:  # the container is gone or not running
+                return False
+
+        async def once() -> bool:
+            try:
+                return await asyncio.wait_for(in_thread(run), check.timeout)
+            except asyncio.TimeoutError:
+                return False
+
+        return once, (lambda: None)
+
+
+async def _remove(container) -> None:
+    await in_thread(remove_quietly, container)
+
+
+def _pump(container, task_id: str, fd: int) -> None:
+    prefix = f"[{task_id[:8]}] ".encode()
+    pending = b""
+    try:
+        for chunk in container.logs(stream=True, follow=True):
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for line in lines:
+                os.write(fd, prefix + line + b"\n")
+    except Exception:  # the container is gone
+        pass
+    if pending:
+        try:
+            os.write(fd, prefix + pending + b"\n")
+        except OSError:
+            pass
+
+
+def _stop_and_remove(container) -> None:
+    try:
+        container.stop(timeout=int(STOP_TIMEOUT))
+    except Exception:  # already gone, or stopping anyway
+        pass
+    remove_quietly(container)
