@@ -143,7 +143,8 @@ class Stack:
             found.append(containers.DockerRedis(self.config.infra.redis, None, self.state, ports["redis"],
                                                 engine=self.docker, image=self.config.docker.redis_image))
         found.append(containers.make_emulator(self.config.emulator, self.state, ports["emulator"], on_emulator_ready,
-                                              self.docker, auth_token=os.environ.get(containers.AUTH_TOKEN)))
+                                              self.docker, auth_token=os.environ.get(containers.AUTH_TOKEN),
+                                              traced=self.config.tracing.enabled))
         return found
 
     def _build_service_images(self) -> None:

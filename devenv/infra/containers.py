@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import signal
 from dataclasses import dataclass
+from pathlib import Path
 
 from ..config.model import EmulatorConfig, StackConfig
 from ..errors import DevenvError
+from ..observe.spans import SPANS_DIR_ENV
 from ..runtime.docker import ContainerSpec, DockerEngine, Healthcheck
 from .emulator import Moto
 from .postgres import Postgres
@@ -25,6 +27,9 @@ POSTGRES_PORT = 5432
 REDIS_PORT = 6379
 MOTO_PORT = 5000
 SECRETS = "/run/secrets"
+PACKAGE = Path(__file__).resolve().parents[1]  # the devenv package, mounted into the moto container
+DEVENV_MOUNT = "/opt/devenv"
+SPANS_MOUNT = "/devenv/traces"
 MOTO_VERSION = "5.2.5"  # the motoserver/moto tag run by default (compose/infra.yml names it too)
 LOCALSTACK_VERSION = "4.14.0"  # the last LocalStack release that runs without an account
 
@@ -109,16 +114,28 @@ class DockerMoto(Moto):
 
     engine: DockerEngine | None = None
     image: str = "motoserver/moto"
+    traced: bool = False  # write spans to .devenv/traces, as the process does
 
     def prepare(self) -> None:
         self.engine.ensure_image(self.image, component=self.name, setting="emulator.image")
+        if self.traced:
+            self.state.traces.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def process(self) -> ContainerSpec:
+        # devenv's launcher (keep-alive, caches, trace context through EventBridge and SQS), run
+        # by the image's Python from the devenv package mounted read-only.
+        env = {"PYTHONPATH": DEVENV_MOUNT}
+        if self.traced:
+            env[SPANS_DIR_ENV] = SPANS_MOUNT
         return ContainerSpec(
             name=self.name,
             image=self.image,
             log_path=self.state.log_file(self.name),
-            command=("-p", str(MOTO_PORT)),
+            entrypoint=("python", "-m", "devenv.infra.moto_server"),
+            command=("-H", "0.0.0.0", "-p", str(MOTO_PORT)),
+            environment=env,
+            files=((PACKAGE, f"{DEVENV_MOUNT}/devenv"),),
+            writable=((self.state.traces, SPANS_MOUNT),) if self.traced else (),
             ports=((MOTO_PORT, self.port),),
             healthcheck=Healthcheck(("CMD", "python", "-c", "import urllib.request; urllib.request.urlopen("
                                      f"'http://127.0.0.1:{MOTO_PORT}/moto-api/', timeout=2)")),
@@ -189,10 +206,10 @@ def images_needed(config: StackConfig) -> list[tuple[str, str]]:
 
 
 def make_emulator(config: EmulatorConfig, state, port: int, on_ready, engine: DockerEngine,
-                  auth_token: str | None = None):
+                  auth_token: str | None = None, traced: bool = False):
     """The emulator component for the configured kind on the Docker runtime."""
     if config.kind == "moto":
-        return DockerMoto(config, state, port, on_ready, engine=engine, image=emulator_image(config))
+        return DockerMoto(config, state, port, on_ready, engine=engine, image=emulator_image(config), traced=traced)
     if config.kind == "localstack":
         return DockerLocalStack(config, state, port, on_ready, engine=engine, image=emulator_image(config),
                                 auth_token=auth_token)

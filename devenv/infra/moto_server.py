@@ -130,8 +130,16 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
     import moto
-    import waitress
 
+    try:
+        import waitress
+    except ImportError:  # a moto image without it (runtime: docker): werkzeug, as moto_server does
+        from werkzeug.serving import run_simple
+
+        print(f"moto {moto.__version__} serving on http://{args.host}:{args.port} (werkzeug: no waitress here)",
+              flush=True)
+        run_simple(args.host, args.port, app, threaded=True)
+        return 0
     # Requests are not logged (werkzeug's per-request line cost ~5% of moto's CPU).
     print(f"moto {moto.__version__} serving on http://{args.host}:{args.port} "
           f"(waitress, keep-alive, {THREADS} threads)", flush=True)

@@ -67,6 +67,8 @@ class ContainerSpec:
     aliases: tuple[str, ...] = ()
     stop_signal: int = signal.SIGTERM
     stop_timeout: float = 10.0
+    entrypoint: tuple[str, ...] | None = None  # None: the image's
+    writable: tuple[tuple[Path, str], ...] = ()  # host folders mounted read-write (span files)
     extra_hosts: tuple[tuple[str, str], ...] = ()  # (hostname, address) added to /etc/hosts
     memory_mb: int | None = None  # hard limit
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -190,7 +192,8 @@ class DockerEngine:
             extra_hosts=dict(spec.extra_hosts) or None,
             mem_limit=f"{spec.memory_mb}m" if spec.memory_mb else None,
             binds={**{self.volume_name(suffix): {"bind": path, "mode": "rw"} for suffix, path in spec.volumes},
-                   **{str(host): {"bind": path, "mode": "ro"} for host, path in spec.files}},
+                   **{str(host): {"bind": path, "mode": "ro"} for host, path in spec.files},
+                   **{str(host): {"bind": path, "mode": "rw"} for host, path in spec.writable}},
             network_mode=self.network,
         )
         for suffix, _ in spec.volumes:
@@ -200,6 +203,7 @@ class DockerEngine:
         try:
             created = api.create_container(
                 spec.image, command=list(spec.command) if spec.command is not None else None, name=name,
+                entrypoint=list(spec.entrypoint) if spec.entrypoint is not None else None,
                 environment=dict(spec.environment),
                 labels=self.labels(spec.name, **spec.labels, **{LABEL_SPEC: digest}),
                 ports=[cport for cport, _ in spec.ports], host_config=host_config, networking_config=networking,

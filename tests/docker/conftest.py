@@ -33,9 +33,9 @@ def engine():
 def stack_objects(client, key: str) -> dict[str, list[str]]:
     """Every container, network and volume labelled with the stack ``key``."""
     label = {"label": f"devenv.stack={key}"}
-    return {"containers": [c.name for c in client.containers.list(all=True, filters=label)],
-            "networks": [n.name for n in client.networks.list(filters=label)],
-            "volumes": [v.name for v in client.volumes.list(filters=label)]}
+    return {"containers": sorted(c.name for c in client.containers.list(all=True, filters=label)),
+            "networks": sorted(n.name for n in client.networks.list(filters=label)),
+            "volumes": sorted(v.name for v in client.volumes.list(filters=label))}
 
 
 @pytest.fixture

@@ -35,9 +35,9 @@ def test_infra_containers_lifecycle(engine, docker_project):
     project.devenv("up", timeout=300)
     key = stack_key("dockinfra", project.root)
     objects = stack_objects(engine, key)
-    assert sorted(objects["containers"]) == sorted(f"devenv-{key}-{c}" for c in ("postgres", "redis", "emulator"))
+    assert objects["containers"] == sorted(f"devenv-{key}-{c}" for c in ("postgres", "redis", "emulator"))
     assert objects["networks"] == [f"devenv-{key}"]
-    assert sorted(objects["volumes"]) == sorted(f"devenv-{key}-{v}" for v in ("postgres-data", "redis-data"))
+    assert objects["volumes"] == sorted(f"devenv-{key}-{v}" for v in ("postgres-data", "redis-data"))
     for name in objects["containers"]:
         container = engine.containers.get(name)
         assert container.attrs["HostConfig"]["Init"] is True

@@ -55,8 +55,21 @@ def test_service_agrees_with_the_backend(name, specs, compose):
     assert service["init"] is True
     assert [p.rsplit(":", 1)[1] for p in service["ports"]] == [str(c) for c, _ in spec.ports]
     assert all(p.startswith("127.0.0.1:") for p in service["ports"])
-    assert [tuple(v.split(":")) for v in service.get("volumes", [])] == list(spec.volumes)
-    assert [f"/run/secrets/{s}" for s in service.get("secrets", [])] == [target for _, target in spec.files]
+    if spec.entrypoint is not None:
+        assert tuple(service["entrypoint"]) == spec.entrypoint
+    volumes = [v.split(":") for v in service.get("volumes", [])]
+    named = [tuple(v) for v in volumes if not v[0].startswith(".")]
+    binds = {(v[0], v[1], v[2] if len(v) > 2 else "rw") for v in volumes if v[0].startswith(".")}
+    assert named == list(spec.volumes)
+    secrets = [target for _, target in spec.files if target.startswith("/run/secrets/")]
+    assert [f"/run/secrets/{s}" for s in service.get("secrets", [])] == secrets
+    wanted = {(host, target, "ro") for host, target in spec.files if not target.startswith("/run/secrets/")}
+    wanted |= {(host, target, "rw") for host, target in spec.writable}
+    # compose names host folders relative to compose/: ../devenv is the package, ../.devenv the state folder
+    assert {(target, mode) for _, target, mode in binds} == {(target, mode) for _, target, mode in wanted}
+    for host, target, _ in binds:
+        match = next(h for h, t, _ in wanted if t == target)
+        assert (REPO / "compose" / host).resolve() == match.resolve()
     health = service["healthcheck"]
     assert tuple(t.replace("$$", "$") for t in health["test"]) == spec.healthcheck.test
     assert (_seconds(health["interval"]), _seconds(health["timeout"]), health["retries"],
@@ -70,5 +83,7 @@ def test_secret_files_are_devenvs(specs):
     secrets = yaml.safe_load(COMPOSE.read_text())["secrets"]
     for spec in specs.values():
         for host, target in spec.files:
+            if not target.startswith("/run/secrets/"):
+                continue
             name = target.rsplit("/", 1)[1]
             assert Path(secrets[name]["file"]).name == host.name
