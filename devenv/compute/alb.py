@@ -62,6 +62,7 @@ from devenv.compute.alb_health import (
 from devenv.compute.alb_proxy import ClientConnection, Proxy
 from devenv.compute.alb_rules import Listener
 from devenv.config.model import LoadBalancerConfig, ServiceLoadBalancerConfig
+from devenv.observe.spans import SpanSink
 
 log = logging.getLogger(__name__)
 
@@ -398,8 +399,9 @@ class LoadBalancer:
 
     def __init__(self, config: LoadBalancerConfig, services: Mapping[str, ServiceLoadBalancerConfig], *,
                  host: str = "127.0.0.1", port: int = 0, prober: Prober | None = None,
-                 clock: Clock | None = None, also_on: tuple[str, ...] = ()) -> None:
+                 clock: Clock | None = None, also_on: tuple[str, ...] = (), sink: SpanSink | None = None) -> None:
         self.config = config
+        self.sink = sink
         self.host = host
         self.also_on = also_on  # further addresses on the same port (the Docker network's gateway)
         self.port = port
@@ -434,7 +436,8 @@ class LoadBalancer:
     async def start(self) -> int:
         """Binds the listener; returns its port."""
         loop = asyncio.get_running_loop()
-        proxy = Proxy(self.listener, self._groups, port=self.port, idle_timeout=self.config.idle_timeout)
+        proxy = Proxy(self.listener, self._groups, port=self.port, idle_timeout=self.config.idle_timeout,
+                      sink=self.sink)
         self._server = await loop.create_server(lambda: ClientConnection(proxy), self.host, self.port or 0,
                                                 reuse_address=True, backlog=1024)
         self.port = proxy.port = self._server.sockets[0].getsockname()[1]

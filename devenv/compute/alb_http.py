@@ -188,14 +188,16 @@ def read_request(headers: Headers) -> RequestHead:
 
 
 def upstream_head(method: bytes, url: bytes, head: RequestHead, *, client_ip: str, listener_port: int,
-                  target_address: bytes, proto: str = "http", now: float | None = None) -> bytes | None:
+                  target_address: bytes, proto: str = "http", now: float | None = None,
+                  trace: str | None = None) -> bytes | None:
     """The request line and headers sent to the target (HTTP/1.1, keep-alive), or None for
     HTTP 463 (see ``forwarded_for``). A chunked body is forwarded chunked; a request without a
     Host header (HTTP/1.0) gets the target's address as its Host."""
     xff = forwarded_for(None if head.forwarded_for is None else head.forwarded_for.decode("latin-1"), client_ip)
     if xff is None:
         return None
-    trace = trace_header(None if head.trace is None else head.trace.decode("latin-1"), now)
+    if trace is None:  # tracing off: the ALB's own header (else the caller's, naming its span as Parent)
+        trace = trace_header(None if head.trace is None else head.trace.decode("latin-1"), now)
     parts = [method, b" ", url, b" HTTP/1.1\r\n"]
     if head.host is None:
         parts.append(b"Host: " + target_address + b"\r\n")

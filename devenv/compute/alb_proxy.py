@@ -51,10 +51,13 @@ from devenv.compute.alb_http import (
     read_request,
     read_response,
     response_framing,
+    new_trace_field,
     upstream_head,
 )
 from devenv.compute.alb_rules import Listener
 from devenv.compute.alb_upstream import Pool, Upstream
+from devenv.observe.spans import NullSink, Outcome, SpanSink, SpanTimer
+from devenv.observe.trace_context import TraceContext
 
 if TYPE_CHECKING:
     from devenv.compute.alb import Target, TargetGroup
@@ -73,7 +76,8 @@ class Proxy:
     and the bookkeeping ``LoadBalancer.stop`` needs (open connections, exchanges in flight)."""
 
     def __init__(self, listener: Listener, groups: Mapping[str, "TargetGroup"], *, port: int,
-                 idle_timeout: float) -> None:
+                 idle_timeout: float, sink: SpanSink | None = None) -> None:
+        self.sink = None if sink is None or isinstance(sink, NullSink) else sink  # None: tracing off
         self.listener = listener
         self.groups = groups
         self.port = port
@@ -316,6 +320,8 @@ class ClientConnection(asyncio.Protocol):
                 self.resume("body")
             page = self._start(request)
             if page is not None:
+                if self.proxy.sink is not None and page is not TOO_MANY_FORWARDED_FOR:
+                    _answered_by_the_load_balancer(self.proxy.sink, request, page)
                 request.state = RequestState.ANSWERED
                 request.body = []
                 close = not request.keep_alive or not request.http11
@@ -337,11 +343,21 @@ class ClientConnection(asyncio.Protocol):
         target = group.pick()
         if target is None:
             return SERVICE_UNAVAILABLE
+        spans = None
+        trace = None
+        if proxy.sink is not None:
+            spans = _open_spans(proxy.sink, request, path, service, target)
+            trace = spans[1].context.header()  # as the ALB: Root first on a new trace, Self added to a client's
+            if request.head.trace is not None:
+                trace = f"Self={new_trace_field()};{trace}"
         data = upstream_head(request.method, request.url, request.head, client_ip=self.client_ip,
-                             listener_port=proxy.port, target_address=target.address)
+                             listener_port=proxy.port, target_address=target.address, trace=trace)
         if data is None:
+            if spans is not None:
+                _close_spans(spans, TOO_MANY_FORWARDED_FOR.status)
             return TOO_MANY_FORWARDED_FOR
         exchange = Exchange(self, request, service, group, target)
+        exchange.spans = spans
         self.exchange = exchange
         request.exchange = exchange
         request.state = RequestState.FORWARDING
@@ -380,13 +396,47 @@ class ClientConnection(asyncio.Protocol):
         self._timer = self.loop.call_at(due, self._tick)
 
 
+def _open_spans(sink: SpanSink, request: "Request", path: bytes, service: str,
+                target: "Target") -> tuple[SpanTimer, SpanTimer]:
+    """The ALB's span (parent: the client's trace) and, inside it, the task's (what the target
+    spends answering); the task span's context is what the target receives."""
+    incoming = TraceContext.parse(None if request.head.trace is None else request.head.trace.decode("latin-1"))
+    method = request.method.decode("latin-1")
+    where = path.decode("latin-1")
+    alb = SpanTimer(sink, incoming, "alb", f"{method} {where}",
+                    {"method": method, "path": where, "service": service, "target": target.target_id})
+    task = SpanTimer(sink, alb.context, "ecs", f"task {service}",
+                     {"service": service, "task": target.target_id, "address": f"{target.host}:{target.port}"})
+    return alb, task
+
+
+def _answered_by_the_load_balancer(sink: SpanSink, request: "Request", page: ErrorPage) -> None:
+    """A request the load balancer answered itself (no rule, no healthy target, ...): one span."""
+    incoming = TraceContext.parse(None if request.head.trace is None else request.head.trace.decode("latin-1"))
+    method = request.method.decode("latin-1")
+    path = request.url.partition(b"?")[0].decode("latin-1")
+    SpanTimer(sink, incoming, "alb", f"{method} {path}", {"method": method, "path": path}).finish(
+        Outcome.OK if page.status < 500 else Outcome.ERROR, status=page.status)
+
+
+def _close_spans(spans: tuple[SpanTimer, SpanTimer], status: int | None, failure: str | None = None) -> None:
+    outcome = Outcome.OK if status is not None and status < 500 and failure is None else Outcome.ERROR
+    extra: dict[str, object] = {"status": status} if status is not None else {}
+    if failure is not None:
+        extra["error"] = failure
+    alb, task = spans
+    task.finish(outcome, **extra)
+    alb.finish(outcome, **extra)
+
+
 class Exchange:
     """One request in flight to one target: the ``ResponseSink`` of its upstream connection
     and the handle its target group counts for draining (``cancel`` is the deregistration
     delay cutting it)."""
 
     __slots__ = ("client", "request", "service", "group", "target", "upstream", "started", "done",
-                 "framing", "close_after", "is_head", "retry", "retried", "body_waiting", "sent_all")
+                 "framing", "close_after", "is_head", "retry", "retried", "body_waiting", "sent_all",
+                 "spans", "status")
 
     def __init__(self, client: ClientConnection, request: Request, service: str, group: "TargetGroup",
                  target: "Target") -> None:
@@ -405,6 +455,8 @@ class Exchange:
         self.retried = False
         self.body_waiting: list[bytes] = []  # body bytes that came while connecting
         self.sent_all = False  # the whole request has gone to the target
+        self.spans: tuple[SpanTimer, SpanTimer] | None = None  # (alb, ecs task) when tracing
+        self.status: int | None = None  # the answer's status, once known
 
     def begin(self, data: bytes) -> None:
         self.client.proxy.exchange_started()
@@ -478,6 +530,7 @@ class Exchange:
     # -- ResponseSink: the target's answer, from the upstream's parser
 
     def head(self, status: int, reason: bytes, headers: Headers, upstream: Upstream) -> bool:
+        self.status = status
         request = self.request
         response = read_response(headers)
         framing = self.framing = response_framing(head_request=self.is_head, status=status,
@@ -558,7 +611,7 @@ class Exchange:
         if self.upstream is not None:
             self.upstream.close()
             self.upstream = None
-        self._finished()
+        self._finished(cause)
 
     def cancel(self) -> None:
         """The deregistration delay elapsed with this request in flight: 502, or a dropped
@@ -571,11 +624,13 @@ class Exchange:
         if self.done:
             return
         self.done = True
+        if not self.started:
+            self.status = page.status
         upstream = upstream or self.upstream
         self.upstream = None
         if upstream is not None:
             upstream.close()
-        self._finished()
+        self._finished(cause)
         target = self.target
         log.warning("%s %s -> %d from %s %s (%s:%d): %s", self.request.method.decode("latin-1"),
                     self.request.url.partition(b"?")[0].decode("latin-1"), page.status, self.service,
@@ -592,7 +647,10 @@ class Exchange:
         client.write(page.encode(head=self.is_head, close=close))
         client.exchange_done(close)
 
-    def _finished(self) -> None:
+    def _finished(self, failure: str | None = None) -> None:
+        if self.spans is not None:
+            _close_spans(self.spans, self.status, failure)
+            self.spans = None
         self.request.exchange = None  # no reference cycle left for the garbage collector
         self.group.finished(self.target, self)
         self.client.proxy.exchange_ended()

@@ -14,6 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from ..config.loader import load_project
+from ..observe.spans import sink_from_environment
 from ..runtime.ports import HOST, load_remembered
 from ..runtime.statedir import StateDir
 from .entry import run, until_stopped
@@ -107,7 +108,8 @@ async def serve(config_file: Path) -> None:
         from .alb import LoadBalancer
 
         lb_services = {name: s.load_balancer for name, s in config.services.items() if s.load_balancer}
-        balancer = LoadBalancer(config.load_balancer, lb_services, host=HOST, port=ports["alb"], also_on=listen_also)
+        balancer = LoadBalancer(config.load_balancer, lb_services, host=HOST, port=ports["alb"], also_on=listen_also,
+                                sink=sink_from_environment("ecs"))
         await balancer.start()
     control = f"http://{HOST}:{ports['ecs']}"
     common = dict(state_dir=state.root / "ecs", log_dir=state.logs / "services", load_balancer=balancer)

@@ -45,11 +45,12 @@ def place_traced(api, video: str, start: float, end: float) -> tuple[dict, str]:
 
 # The hops of the lifecycle flow (NEDLIA.md), in order: (component, what identifies the hop).
 LIFECYCLE_HOPS = [
-    ("apigateway", "POST"), ("lambda", "invoke api"),
+    ("apigateway", "POST"), ("lambda", "invoke api"), ("alb", "/placements"), ("ecs", "placement"),
     ("eventbridge", "placement.created"), ("sqs", "queue nedlia-validation"), ("event-source", "nedlia-validation"),
-    ("lambda", "invoke validation-worker"),
+    ("lambda", "invoke validation-worker"), ("alb", "/validation/"), ("ecs", "validation"),
     ("eventbridge", "placement.validated"), ("sqs", "queue nedlia-notification"),
     ("event-source", "nedlia-notification"), ("lambda", "invoke notification-worker"),
+    ("alb", "/notification/"), ("ecs", "notification"),
 ]
 
 
@@ -184,7 +185,7 @@ def test_rejection_outside_the_video(api, db, events, wait, traces):
     assert sent[0][0] == "placement.rejected"
 
     # Its trace shows where it turned: after the validation task, the event is a rejection.
-    turned = [("lambda", "invoke validation-worker"), ("eventbridge", "placement.rejected"),
+    turned = [("lambda", "invoke validation-worker"), ("ecs", "validation"), ("eventbridge", "placement.rejected"),
               ("lambda", "invoke notification-worker")]
     spans = traces.wait_for(trace, lambda found: len(hops_in_order(found, turned)) == len(turned),
                             what="the rejection's trace")

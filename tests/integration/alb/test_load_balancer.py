@@ -78,8 +78,8 @@ class Rig:
 
 @contextlib.asynccontextmanager
 async def rig(services: dict[str, ServiceLoadBalancerConfig] | None = None,
-              idle_timeout: float = 5.0) -> AsyncIterator[Rig]:
-    lb = LoadBalancer(LoadBalancerConfig(idle_timeout=idle_timeout), services or {"api": service()})
+              idle_timeout: float = 5.0, sink: Any = None) -> AsyncIterator[Rig]:
+    lb = LoadBalancer(LoadBalancerConfig(idle_timeout=idle_timeout), services or {"api": service()}, sink=sink)
     await lb.start()
     client = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
     r = Rig(lb, client)
@@ -324,6 +324,48 @@ def test_the_request_is_forwarded_with_the_albs_headers():
             echo = await r.get_json("/traced", headers={"X-Amzn-Trace-Id": root})
             trace = {k.lower(): v for k, v in echo["headers"]}["x-amzn-trace-id"]
             assert re.fullmatch(r"Self=1-[0-9a-f]{8}-[0-9a-f]{24};" + root, trace)
+    run(test)
+
+
+class ListSink:
+    def __init__(self):
+        self.spans = []
+
+    def record(self, span):
+        self.spans.append(span)
+
+
+def test_with_tracing_the_alb_and_the_task_are_spans_and_the_target_gets_the_task_span_as_parent():
+    async def test():
+        sink = ListSink()
+        async with rig(sink=sink) as r:
+            await r.backend("api", "a", "127.0.0.1")
+            root = "1-67891233-abcdef012345678912345678"
+            echo = await r.get_json("/traced", headers={"X-Amzn-Trace-Id": f"Root={root};Parent=00000000000000aa"})
+            forwarded = {k.lower(): v for k, v in echo["headers"]}["x-amzn-trace-id"]
+            assert await until(lambda: len(sink.spans) == 2)
+            task, alb = sink.spans
+            assert (alb.component, alb.trace_id, alb.parent_id) == ("alb", root, "00000000000000aa")
+            assert (task.component, task.parent_id) == ("ecs", alb.span_id)
+            assert alb.attributes["service"] == task.attributes["service"] == "api"
+            assert alb.attributes["status"] == task.attributes["status"] == 200 and not alb.failed
+            assert alb.start <= task.start and task.end <= alb.end + 0.001
+            assert re.fullmatch(rf"Self=1-[0-9a-f]{{8}}-[0-9a-f]{{24}};Root={root};Parent={task.span_id};Sampled=1",
+                                forwarded)
+
+            await r.backends["a"].stop()  # nothing listens any more: 502 (or 503 once unhealthy)
+            status, _, _ = await r.get("/traced")
+            assert status in (502, 503)
+            assert await until(lambda: sink.spans[-1].component == "alb" and len(sink.spans) > 2)
+            assert sink.spans[-1].failed and sink.spans[-1].attributes["status"] == status
+
+            async def no_healthy_target() -> bool:  # the load balancer's own 503: one span of its own
+                return (await r.get("/traced"))[0] == 503
+
+            deadline = time.monotonic() + 5
+            while not await no_healthy_target():
+                assert time.monotonic() < deadline, "the stopped target never became unhealthy"
+            assert sink.spans[-1].attributes["status"] == 503 and "service" not in sink.spans[-1].attributes
     run(test)
 
 
