@@ -23,6 +23,7 @@ from devenv.compute.alb import LoadBalancer
 from devenv.compute.alb_health import TargetState
 from devenv.config.model import LoadBalancerConfig, ServiceLoadBalancerConfig
 from tests.integration.alb.backend import Backend
+from tests.support import ListSink
 
 REPO = Path(__file__).resolve().parents[3]
 TRACE_ROOT = re.compile(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24}")
@@ -326,13 +327,6 @@ def test_the_request_is_forwarded_with_the_albs_headers():
             assert re.fullmatch(r"Self=1-[0-9a-f]{8}-[0-9a-f]{24};" + root, trace)
     run(test)
 
-
-class ListSink:
-    def __init__(self):
-        self.spans = []
-
-    def record(self, span):
-        self.spans.append(span)
 
 
 def test_with_tracing_the_alb_and_the_task_are_spans_and_the_target_gets_the_task_span_as_parent():

@@ -26,6 +26,7 @@ from devenv.health import wait_until
 from devenv.observe.trace_context import TraceContext
 
 from .conftest import Invocation, LoopThread, RecordingInvoker
+from tests.support import ListSink
 
 pytestmark = pytest.mark.integration
 
@@ -269,13 +270,6 @@ def test_a_rule_with_a_function_target_delivers_the_eventbridge_event_to_an_asyn
 
 ROOT = "1-5e0a1b2c-0123456789abcdef01234567"
 
-
-class ListSink:
-    def __init__(self):
-        self.spans = []
-
-    def record(self, span):
-        self.spans.append(span)
 
 
 def test_a_traced_message_gives_queue_and_event_source_spans_and_the_invoke_their_context(start, aws):

@@ -17,6 +17,7 @@ from devenv.compute.functions import FunctionSpec
 from devenv.compute.invoke import FunctionNotFound, PayloadTooLarge, Throttled
 from devenv.observe.trace_context import TraceContext
 from devenv.compute.lambda_runtime import AsyncSettings, LambdaRuntime
+from tests.support import ListSink
 
 pytestmark = pytest.mark.integration
 
@@ -257,13 +258,6 @@ def test_hot_reload_takes_effect_on_the_next_invocation(tmp_path):
     assert versions[-1] == 2
     assert "code changed" in fn.log_file.read_text()
 
-
-class ListSink:
-    def __init__(self):
-        self.spans = []
-
-    def record(self, span):
-        self.spans.append(span)
 
 
 def test_each_invocation_is_a_lambda_span_and_its_id_is_the_instance_s_parent(tmp_path):

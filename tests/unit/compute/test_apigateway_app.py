@@ -18,6 +18,7 @@ from devenv.compute.apigateway import ApiGatewayServer, make_app
 from devenv.compute.apigateway_event import MAX_REQUEST_BODY
 from devenv.compute.invoke import FunctionNotFound, InvokeResult, Throttled
 from devenv.config.model import ApiConfig
+from tests.support import ListSink
 
 TRACE = re.compile(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=1")
 
@@ -119,13 +120,6 @@ def test_happy_path_invokes_the_function_with_the_proxy_event():
     assert TRACE.fullmatch(call.trace_id)
     assert headers["X-Amzn-Trace-Id"] == call.trace_id == event["headers"]["X-Amzn-Trace-Id"]
 
-
-class ListSink:
-    def __init__(self):
-        self.spans = []
-
-    def record(self, span):
-        self.spans.append(span)
 
 
 def test_client_trace_header_is_passed_to_the_function_from_inside_the_gateway_span():

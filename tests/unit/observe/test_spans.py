@@ -17,16 +17,10 @@ from devenv.observe.spans import (
     waterfall,
 )
 from devenv.observe.trace_context import TraceContext
+from tests.support import ListSink
 
 ROOT = "1-5759e988-bd862e3fe1be46a994272793"
 
-
-class ListSink:
-    def __init__(self):
-        self.spans: list[Span] = []
-
-    def record(self, span: Span) -> None:
-        self.spans.append(span)
 
 
 def span(span_id, parent, start, ms, component="lambda", outcome=Outcome.OK, trace=ROOT, **attrs):
