@@ -304,3 +304,14 @@ def test_cpu_load_scales_out_and_idleness_scales_back_in(api, devenv_stack, wait
          message="scale-in back to the minimum after the cooldown")
     messages = " ".join(e["message"] for e in services(devenv_stack)["placement-service"]["events"])
     assert "above target" in messages and "below target" in messages
+
+
+def test_the_tour_walks_a_placement_through_every_hop_and_ends_with_its_trace(devenv_stack):
+    from devenv.tour import steps
+
+    walked = list(steps(devenv_stack.stack))
+    assert [s.title.split(".")[0] for s in walked] == ["1", "2", "3", "4", "5", "6", "7"]
+    assert "status=validated" in dict(walked[4].facts)["row"]
+    hops = [name.strip() for name, _ in walked[-1].facts]
+    for component in ("apigateway", "lambda", "alb", "ecs", "eventbridge", "sqs", "event-source"):
+        assert component in hops, hops
