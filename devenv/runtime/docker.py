@@ -249,19 +249,25 @@ class DockerEngine:
         import docker.errors
 
         removed: list[str] = []
-        found = self.containers()
-        threads = [threading.Thread(target=remove_quietly, args=(c,), daemon=True) for c in found]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        removed += [f"container {c.name}" for c in found]
-        for network in self.client.networks.list(filters={"label": f"{LABEL_STACK}={self.key}"}):
-            try:
-                network.remove()
-                removed.append(f"network {network.name}")
-            except docker.errors.NotFound:
-                pass
+        for attempt in range(5):  # a container created while we remove (a task starting) blocks the network
+            found = self.containers()
+            threads = [threading.Thread(target=remove_quietly, args=(c,), daemon=True) for c in found]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            removed += [f"container {c.name}" for c in found]
+            busy = False
+            for network in self.client.networks.list(filters={"label": f"{LABEL_STACK}={self.key}"}):
+                try:
+                    network.remove()
+                    removed.append(f"network {network.name}")
+                except docker.errors.NotFound:
+                    pass
+                except docker.errors.APIError:  # still has endpoints: go round again
+                    busy = True
+            if not busy:
+                break
         if volumes:
             for volume in self.client.volumes.list(filters={"label": f"{LABEL_STACK}={self.key}"}):
                 try:
@@ -269,6 +275,8 @@ class DockerEngine:
                     removed.append(f"volume {volume.name}")
                 except docker.errors.NotFound:
                     pass
+                except docker.errors.APIError as exc:
+                    removed.append(f"nothing: volume {volume.name} is still in use ({short_error(exc)})")
         return removed
 
 
