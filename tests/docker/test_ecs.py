@@ -128,9 +128,10 @@ def test_killed_task_container_is_replaced(engine, stack):
 
 
 def test_image_is_rebuilt_only_when_the_context_changes(engine, stack):
-    def images() -> set[str]:  # of the running tasks (stopped ones may still be draining)
+    def images() -> set[str]:  # of the running tasks (stopped ones may still be draining, or be removed meanwhile)
         ids = {t["taskId"] for t in running(stack)}
-        return {c.attrs["Config"]["Image"] for c in task_containers(engine, stack) if c.labels["devenv.task"] in ids}
+        listed = engine.containers.list(sparse=True, filters={"label": [f"devenv.stack={stack.key}", "devenv.role=task"]})
+        return {c.attrs["Image"] for c in listed if c.attrs["Labels"]["devenv.task"] in ids}
 
     before = images()
     revision = stack.ecs.services()[0]["revision"]

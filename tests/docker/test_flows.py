@@ -45,7 +45,9 @@ def test_nedlia_flows_pass_on_the_docker_runtime(engine):
              # docs/architecture.md, "The Docker runtime"). Every other flow runs.
              "-k", "not cpu_load_scales_out"],
             cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
-        assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+        (REPO / "test-results" / "e2e-docker.log").write_text(result.stdout + result.stderr)
+        failures = result.stdout[result.stdout.find("= FAILURES ="):] if "= FAILURES =" in result.stdout else ""
+        assert result.returncode == 0, (failures or result.stdout)[-12000:] + result.stderr[-3000:]
         assert " passed" in result.stdout and "skipped" not in result.stdout
         roles = {c.labels.get("devenv.role", c.labels.get("devenv.component"))
                  for c in engine.containers.list(filters={"label": f"devenv.stack={key}"})}
