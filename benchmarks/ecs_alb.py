@@ -229,6 +229,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--tracing", choices=("on", "off"), default="on",
+                        help="devenv's span recording (on by default in devenv.yaml): the ALB records two spans per request")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("benchmarks/ecs_alb.py needs wrk (a C HTTP load generator) on PATH: "
@@ -238,7 +240,7 @@ def main() -> int:
     os.chmod(project, 0o755)
     (project / "svc").mkdir()
     (project / "svc" / "app.py").write_text(APP)
-    (project / "devenv.yaml").write_text(STACK)
+    (project / "devenv.yaml").write_text(STACK + f"tracing: {{enabled: {'true' if args.tracing == 'on' else 'false'}}}\n")
     rows = []
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     try:
@@ -363,7 +365,7 @@ def main() -> int:
               "(its CPU competes with them); latency from one connection, throughput from 4. Direct runs spread "
               "over both tasks. Failed requests during deploys: Python http.client threads. Backend: a minimal "
               f"ASGI app on uvicorn ({task_parser()} parser: what uvicorn picks in the task's `python`), 1 vCPU per task, "
-              "2 tasks. "
+              f"2 tasks. Tracing {args.tracing} (`--tracing`; on, the ALB records an alb and an ecs span per request). "
               f"Load average (1/5/15 min) before the run: {load_before}, after: {load_after} (the box is "
               "shared; at loads well above 2 every figure here is inflated by waiting for a core). Rerun: "
               "`python benchmarks/ecs_alb.py --out benchmarks/RESULTS.md`.\n")
