@@ -40,9 +40,9 @@ needs to decide (routing host, framing, Expect) plus the header lines to forward
 from __future__ import annotations
 
 import enum
-import random
-import time
 from dataclasses import dataclass
+
+from devenv.observe.trace_context import new_root
 
 SERVER = "awselb/2.0"
 MAX_FORWARDED_FOR = 30  # addresses; more is HTTP 463
@@ -100,19 +100,13 @@ NOT_FOUND = ErrorPage(404, "Not Found", b"Not Found: no listener rule matches th
                       content_type="text/plain; charset=utf-8")
 
 
-def new_trace_field(now: float | None = None) -> str:
-    """``1-{8 hex digits of epoch seconds}-{24 hex digits}``. The 96 random bits identify a
-    trace, they guard nothing, so they come from ``random`` (no system call per request)."""
-    return "1-%08x-%024x" % (int(time.time() if now is None else now), random.getrandbits(96))
-
-
 def trace_header(incoming: str | None, now: float | None = None) -> str:
     """The X-Amzn-Trace-Id sent to the target, given the one the client sent (if any)."""
     if not incoming:
-        return "Root=" + new_trace_field(now)
+        return "Root=" + new_root(now)
     fields = [field for field in (part.strip() for part in incoming.split(";")) if field]
     kept = [field for field in fields if not field.lower().startswith("self=")]
-    return ";".join(["Self=" + new_trace_field(now), *kept])
+    return ";".join(["Self=" + new_root(now), *kept])
 
 
 def forwarded_for(existing: str | None, client_ip: str) -> str | None:

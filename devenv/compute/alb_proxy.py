@@ -51,13 +51,12 @@ from devenv.compute.alb_http import (
     read_request,
     read_response,
     response_framing,
-    new_trace_field,
     upstream_head,
 )
 from devenv.compute.alb_rules import Listener
 from devenv.compute.alb_upstream import Pool, Upstream
 from devenv.observe.spans import NullSink, Outcome, SpanSink, SpanTimer
-from devenv.observe.trace_context import TraceContext
+from devenv.observe.trace_context import TraceContext, new_root
 
 if TYPE_CHECKING:
     from devenv.compute.alb import Target, TargetGroup
@@ -349,7 +348,7 @@ class ClientConnection(asyncio.Protocol):
             spans = _open_spans(proxy.sink, request, path, service, target)
             trace = spans[1].context.header()  # as the ALB: Root first on a new trace, Self added to a client's
             if request.head.trace is not None:
-                trace = f"Self={new_trace_field()};{trace}"
+                trace = f"Self={new_root()};{trace}"
         data = upstream_head(request.method, request.url, request.head, client_ip=self.client_ip,
                              listener_port=proxy.port, target_address=target.address, trace=trace)
         if data is None:

@@ -39,6 +39,7 @@ from urllib.parse import parse_qsl
 
 from devenv.compute.invoke import InvokeResult
 from devenv.config.model import ApiConfig, RouteConfig
+from devenv.observe.trace_context import new_root
 
 DEFAULT_ACCOUNT = "123456789012"
 
@@ -413,7 +414,7 @@ class RequestIds:
 
 def new_trace_id(now: float) -> str:
     """An X-Ray trace header: Root=1-{8 hex digits of epoch seconds}-{24 hex digits}."""
-    return f"Root=1-{int(now):08x}-{secrets.token_hex(12)}"
+    return f"Root={new_root(now)}"
 
 
 def new_request_ids(trace_header: str | None, now: float | None = None) -> RequestIds:
