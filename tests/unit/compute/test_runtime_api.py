@@ -40,29 +40,46 @@ class Handler:
         return 202
 
 
-async def exchange(raw: bytes, handler: Handler, *, release_next: bool = False, max_body: int = 1024) -> bytes:
+async def exchange(raw: bytes, handler: Handler, *, expect: int, release_next: bool = False,
+                   max_body: int = 1024) -> bytes:
+    """Sends ``raw`` and reads until ``expect`` whole responses (or the server closes); every
+    wait has a deadline."""
     server = await serve_instance(handler, "127.0.0.1", max_body=max_body)
     port = server.sockets[0].getsockname()[1]
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     writer.write(raw)
     await writer.drain()
     if release_next:
-        while handler.release is None:
-            await asyncio.sleep(0.001)
-        handler.release.set_result(None)
-    chunks = []
-    try:
-        while True:
-            chunk = await asyncio.wait_for(reader.read(65536), 0.5)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    except asyncio.TimeoutError:
-        pass
+        await asyncio.wait_for(_released(handler), 5)
+    data = b""
+    while len(_responses(data)) < expect:
+        chunk = await asyncio.wait_for(reader.read(65536), 5)
+        if not chunk:
+            break
+        data += chunk
     writer.close()
     server.close()
     await server.wait_closed()
-    return b"".join(chunks)
+    return data
+
+
+async def _released(handler: Handler) -> None:
+    while handler.release is None:  # the held /next has reached the handler
+        await asyncio.sleep(0.001)
+    handler.release.set_result(None)
+
+
+def _responses(data: bytes) -> list[bytes]:
+    """The complete responses in ``data`` (each framed by its Content-Length)."""
+    found = []
+    while b"\r\n\r\n" in data:
+        head, _, rest = data.partition(b"\r\n\r\n")
+        length = int(re.search(rb"Content-Length: (\d+)", head).group(1))
+        if len(rest) < length:
+            break
+        found.append(head + b"\r\n\r\n" + rest[:length])
+        data = rest[length:]
+    return found
 
 
 def post(path: str, body: bytes, extra: str = "") -> bytes:
@@ -73,7 +90,7 @@ def post(path: str, body: bytes, extra: str = "") -> bytes:
 def test_next_is_held_then_answered_with_the_event_and_its_headers():
     handler = Handler()
     out = asyncio.run(exchange(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n", handler,
-                               release_next=True))
+                               expect=1, release_next=True))
     head, _, body = out.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 OK")
     assert b"Lambda-Runtime-Aws-Request-Id: req-1" in head and b"Lambda-Runtime-Trace-Id: Root=1-x" in head
@@ -85,7 +102,7 @@ def test_response_error_and_init_error_reach_the_handler_in_order_on_one_connect
     raw = (post("/invocation/req-1/response", b'{"ok":1}')
            + post("/invocation/req-2/error", b'{"errorType":"E"}', "Lambda-Runtime-Function-Error-Type: Unhandled\r\n")
            + post("/init/error", b"{}"))
-    out = asyncio.run(exchange(raw, handler))
+    out = asyncio.run(exchange(raw, handler, expect=3))
     assert out.count(b"HTTP/1.1 202 Accepted") == 3
     assert handler.calls == [("response", "req-1", b'{"ok":1}'), ("error", "req-2", b'{"errorType":"E"}', "Unhandled"),
                              ("init_error", b"{}", None)]
@@ -94,7 +111,7 @@ def test_response_error_and_init_error_reach_the_handler_in_order_on_one_connect
 def test_a_request_after_a_held_next_waits_its_turn():
     handler = Handler()
     raw = b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n" + post("/invocation/req-1/response", b"1")
-    out = asyncio.run(exchange(raw, handler, release_next=True))
+    out = asyncio.run(exchange(raw, handler, expect=2, release_next=True))
     assert out.index(b"HTTP/1.1 200") < out.index(b"HTTP/1.1 202")
     assert [c[0] for c in handler.calls] == ["next", "response"]
 
@@ -103,14 +120,14 @@ def test_unknown_paths_wrong_methods_and_oversized_bodies_are_refused():
     handler = Handler()
     raw = (b"GET /2018-06-01/runtime/invocation/req-1/response HTTP/1.1\r\nHost: x\r\n\r\n"
            + post("/nope", b"") + post("/invocation/req-1/response", b"x" * 2000))
-    out = asyncio.run(exchange(raw, handler, max_body=1000))
+    out = asyncio.run(exchange(raw, handler, expect=3, max_body=1000))
     statuses = re.findall(rb"HTTP/1\.1 (\d{3})", out)
     assert statuses == [b"405", b"404", b"413"]
     assert handler.calls == []
 
 
 def test_garbage_gets_a_400_and_the_connection_closes():
-    out = asyncio.run(exchange(b"NOT HTTP AT ALL\r\n\r\n", Handler()))
+    out = asyncio.run(exchange(b"NOT HTTP AT ALL\r\n\r\n", Handler(), expect=1))
     assert out.startswith(b"HTTP/1.1 400") and b"Connection: close" in out
 
 
