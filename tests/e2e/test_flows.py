@@ -12,6 +12,7 @@ import uuid
 
 import pytest
 
+from devenv.observe.queues import redrive
 from devenv.observe.spans import waterfall
 from devenv.observe.trace_context import TraceContext
 
@@ -225,15 +226,13 @@ def test_poison_message_goes_to_the_dlq_then_redrive_completes_the_flow(api, aws
 
     # The fix: the video's metadata arrives. Then redrive the DLQ to its source queue.
     assert api.patch(f"/videos/{pending_video}", {"duration_seconds": 120}).status == 200
-    moved = 0
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and queue_depth(aws, "nedlia-validation-dlq"):
-        for message in sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", []):
-            sqs.send_message(QueueUrl=source, MessageBody=message["Body"])
-            sqs.delete_message(QueueUrl=dlq, ReceiptHandle=message["ReceiptHandle"])
-            moved += 1
-    assert moved >= 1
+    result = redrive(sqs, dlq, source)  # what `devenv dlq redrive` does
+    assert result.error is None and not result.not_deleted
+    assert moved_span.attributes["message_id"] in result.moved
     assert settled(api, wait, poison["id"], timeout=30)["status"] == "validated"
+    # The redriven message kept its trace: the placement's trace goes on to its notification.
+    traces.wait_for(poison_trace, lambda found: any(s.component == "lambda" and "notification-worker" in s.operation
+                                                    for s in found), what="the redriven placement's trace")
     wait(lambda: notifications(db, poison["id"]), message="notification for the redriven placement")
     assert queue_depth(aws, "nedlia-validation-dlq") == 0  # nothing lost, nothing left behind
 
