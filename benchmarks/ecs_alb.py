@@ -17,6 +17,13 @@ is reported too. CPU per request (tasks, and the ``ecs`` process the ALB runs in
 /proc during the 4-connection runs: it explains the throughput ratio on a CPU-bound box. The
 failed-requests count during rolling deploys uses a Python http.client loop (it needs every
 request's outcome).
+
+Peer: HAProxy (a production C load balancer, ``apt-get install haproxy``), started by this
+script in front of the same two tasks with what the ALB does on each request (round robin,
+keep-alive pooling to the targets, X-Forwarded-For/Proto/Port and an X-Amzn-Trace-Id added),
+one thread, bound to 127.0.0.1, measured in the same rounds. It answers what share of direct
+throughput any proxy on these same 2 cores can keep. Without haproxy on PATH the peer rows say
+so and the rest runs.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ import platform
 import re
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -219,6 +227,75 @@ def wrk_version() -> str:
     return match[1] if match else "?"
 
 
+HAPROXY_CONFIG = """\
+global
+    maxconn 4096
+    nbthread 1
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    timeout http-keep-alive 10s
+    http-reuse always
+frontend alb
+    bind 127.0.0.1:{port}
+    unique-id-format Root=1-%[date,hex]-%[rand,hex]%[rand,hex]%[rand,hex]
+    option forwardfor
+    http-request set-header X-Forwarded-Proto http
+    http-request set-header X-Forwarded-Port {port}
+    http-request set-header X-Amzn-Trace-Id %[unique-id]
+    default_backend echo
+backend echo
+    balance roundrobin
+{servers}
+"""
+
+
+class Haproxy:
+    """The peer: HAProxy in front of ``targets`` (host:port), on a free 127.0.0.1 port."""
+
+    def __init__(self, folder: Path, targets: list[str]):
+        self.port = free_port()
+        servers = "\n".join(f"    server t{i} {target}" for i, target in enumerate(targets))
+        config = folder / "haproxy.cfg"
+        config.write_text(HAPROXY_CONFIG.format(port=self.port, servers=servers))
+        self.process = subprocess.Popen(["haproxy", "-db", "-f", str(config)],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.url = f"http://127.0.0.1:{self.port}/work"
+
+        def answers() -> bool:
+            if self.process.poll() is not None:
+                raise SystemExit(f"haproxy exited: {self.process.stderr.read()}")
+            try:
+                with urllib.request.urlopen(self.url, timeout=1) as response:
+                    return response.status == 200
+            except OSError:
+                return False
+
+        wait(answers, 10, "haproxy to answer")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def haproxy_version() -> str:
+    done = subprocess.run(["haproxy", "-v"], capture_output=True, text=True)
+    match = re.search(r"version (\S+)", done.stdout)
+    return match[1] if match else "?"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -242,6 +319,7 @@ def main() -> int:
     (project / "svc" / "app.py").write_text(APP)
     (project / "devenv.yaml").write_text(STACK + f"tracing: {{enabled: {'true' if args.tracing == 'on' else 'false'}}}\n")
     rows = []
+    peer: Haproxy | None = None
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     try:
         devenv(project, "up")
@@ -250,10 +328,12 @@ def main() -> int:
         tasks = [t["address"] for t in running(project)]
         alb = f"http://127.0.0.1:{alb_port}/work"
         direct = [f"http://{address}/work" for address in tasks]
-        for url in (*direct, alb):  # warm-up, every path
+        if shutil.which("haproxy"):
+            peer = Haproxy(project, tasks)
+        for url in (*direct, alb, *([peer.url] if peer else [])):  # warm-up, every path
             read_wrk(wrk(url, 1, 4))
         runs: dict[str, list[dict[str, float]]] = {"direct-lat": [], "alb-lat": [], "direct": [],
-                                                    "direct-1": [], "alb": []}
+                                                    "direct-1": [], "alb": [], "peer-lat": [], "peer": []}
         ecs_pid, task_pids = ecs_process(project), [t["pid"] for t in running(project)]
 
         def per_request(pids: list[int], start: float, figures: dict[str, float]) -> float:
@@ -274,6 +354,16 @@ def main() -> int:
             figures["alb_cpu"] = per_request([ecs_pid], alb_before, figures)
             runs["alb"].append(figures)
             runs["direct-1"].append(read_wrk(wrk(direct[0], args.seconds, 4)))
+            if peer is not None:
+                runs["peer-lat"].append(read_wrk(wrk(peer.url, args.seconds, 1, latency=True)))
+                tasks_before, peer_before = cpu_seconds(task_pids), cpu_seconds([peer.process.pid])
+                figures = read_wrk(wrk(peer.url, args.seconds, 4))
+                figures["task_cpu"] = per_request(task_pids, tasks_before, figures)
+                figures["peer_cpu"] = per_request([peer.process.pid], peer_before, figures)
+                runs["peer"].append(figures)
+        if peer is not None:
+            peer.stop()
+            peer = None
         errors = sum(r["errors"] for rs in runs.values() for r in rs)
         if errors:
             raise SystemExit(f"{errors:g} failed requests during the latency/throughput runs")
@@ -306,6 +396,23 @@ def main() -> int:
         rows.append(("throughput, 4 connections to one task (req/s)",
                      f"{med('direct-1', 'rps'):.0f} ({spread('direct-1', 'rps', '.0f')})", "", 
                      f"ALB/one task {100 * med('alb', 'rps') / med('direct-1', 'rps'):.0f}% (the pre-wrk peer)", ""))
+        if runs["peer"]:
+            name = f"HAProxy {haproxy_version()}"
+            peer_ratios = sorted(p["rps"] / d["rps"] for p, d in zip(runs["peer"], runs["direct"]))
+            rows.append((f"peer: request p50, 1 connection, through {name} (ms)", "",
+                         f"{med('peer-lat', 'p50'):.3f} ({spread('peer-lat', 'p50', '.3f')})",
+                         f"HAProxy adds {med('peer-lat', 'p50') - med('direct-lat', 'p50'):.3f} ms", ""))
+            rows.append((f"peer: throughput, 4 connections, through {name} (req/s)", "",
+                         f"{med('peer', 'rps'):.0f} ({spread('peer', 'rps', '.0f')})",
+                         f"HAProxy keeps {100 * statistics.median(peer_ratios):.0f}% (per round "
+                         f"{100 * peer_ratios[0]:.0f}-{100 * peer_ratios[-1]:.0f}%); devenv's ALB "
+                         f"{100 * med('alb', 'rps') / med('peer', 'rps'):.0f}% of HAProxy's req/s", ""))
+            rows.append(("peer: CPU per request through HAProxy (us)", "",
+                         f"tasks {med('peer', 'task_cpu'):.0f} + haproxy {med('peer', 'peer_cpu'):.0f}",
+                         "from /proc, same rounds", ""))
+        else:
+            rows.append(("peer: HAProxy", "", "not measured", "haproxy is not on PATH "
+                         "(`apt-get install -y haproxy`)", ""))
 
         # kill -9 -> replacement serving through the ALB
         replacements = []
@@ -352,6 +459,8 @@ def main() -> int:
                 print(f"--- {name}\n" + (log / name).read_text()[-3000:], file=sys.stderr)
         raise
     finally:
+        if peer is not None:
+            peer.stop()
         devenv(project, "down", "--volumes", check=False)
         shutil.rmtree(project, ignore_errors=True)
 
