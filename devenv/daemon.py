@@ -66,4 +66,6 @@ def _tracing_environment(stack: Stack) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    from devenv.runtime.exit import exit_now
+
+    exit_now(main(sys.argv))

@@ -172,4 +172,6 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    from devenv.runtime.exit import exit_now
+
+    exit_now(main(sys.argv))

@@ -34,6 +34,8 @@ from typing import Any, Callable
 
 import jsonpath_ng.ext
 
+from devenv.runtime.exit import exit_now
+
 # Enough for every event source poller's long poll plus the callers of the stack.
 THREADS = 128
 
@@ -127,7 +129,7 @@ def main(argv: list[str]) -> int:
     os.environ.setdefault("MOTO_PORT", str(args.port))  # moto builds queue URLs with it
     app = application()
     threading.Thread(target=_warm, daemon=True).start()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, lambda *_: exit_now(0))  # moto's state is in memory only
 
     import moto
 
@@ -149,4 +151,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    exit_now(main(sys.argv[1:]))
