@@ -175,7 +175,7 @@ class DockerLocalStack(Moto):
             environment=env,
             ports=((LOCALSTACK_PORT, self.port),),
             healthcheck=Healthcheck(("CMD-SHELL", f"curl -sf http://127.0.0.1:{LOCALSTACK_PORT}/_localstack/health"),
-                                    retries=90),
+                                    retries=18),  # 90 s: LocalStack loads its services slowly
             aliases=("emulator",),
             stop_timeout=10.0,
         )
