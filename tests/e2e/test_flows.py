@@ -118,20 +118,25 @@ def queue_depth(aws, name: str) -> int:
 
 
 class Load:
-    """Steady requests through the API in a background thread, bounded in time; records
-    every status so a test can say "no request failed"."""
+    """Steady requests through the API in a background thread, one at a time, at most
+    ``rate`` a second (a request that takes longer than 1/rate is followed at once, without
+    catching up), bounded in time; records every status so a test can say "no request failed"."""
 
     def __init__(self, api, path: str, rate: float = 20.0, limit: float = 120.0):
-        self.api, self.path, self.pause, self.limit = api, path, 1 / rate, limit
+        self.api, self.path, self.period, self.limit = api, path, 1 / rate, limit
         self.statuses: list[int] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         deadline = time.monotonic() + self.limit
+        due = time.monotonic()
         while not self._stop.is_set() and time.monotonic() < deadline:
             self.statuses.append(self.api.get(self.path).status)
-            time.sleep(self.pause)  # pacing of the load generator
+            # The next request is due one period after this one was: pausing a whole period after
+            # each answer made the rate 1/(latency + period), well under ``rate`` on a slow path.
+            due = max(due + self.period, time.monotonic())
+            self._stop.wait(due - time.monotonic())  # pacing of the load generator
 
     def __enter__(self) -> "Load":
         self._thread.start()
