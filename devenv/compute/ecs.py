@@ -228,8 +228,9 @@ class Service:
         for task in self.tasks:
             if task.desired_status != "RUNNING":
                 continue
-            if self.task_healthy(task):
+            if self.task_healthy(task) and not task.ever_healthy:
                 task.ever_healthy = True
+                task.cpu_samples.clear()  # what it burnt starting up (imports) is not load
             if task.health is HealthStatus.UNHEALTHY:
                 self.stop_task(task, "Task failed container health checks")
             elif (self.target_group is not None and self.target_group.state(task.id).name == "UNHEALTHY"
@@ -281,9 +282,10 @@ class Service:
         config = self.spec.config.autoscaling
         if config is None:
             return
-        # Only tasks that have been healthy count: a task importing its code burns CPU for a
-        # few seconds, and counting that (which 1-minute CloudWatch data would smooth away on
-        # AWS) made each scale-out trigger the next one.
+        # Only tasks that have been healthy count, over samples taken since: a task importing
+        # its code burns CPU for a few seconds, and counting that (which 1-minute CloudWatch
+        # data would smooth away on AWS) made each scale-out trigger the next one, and a stack
+        # whose tasks had just started scale out with no load at all.
         samples = [t for t in self.tasks if t.status is LastStatus.RUNNING and t.ever_healthy
                    and len(t.cpu_samples) == CPU_WINDOW]
         average = (sum(sum(t.cpu_samples) / len(t.cpu_samples) for t in samples) / len(samples)) if samples else None
