@@ -609,6 +609,24 @@ class Scheduler:
                     return task
         return None
 
+    def task_metadata(self, task: Task) -> dict:
+        """What the task's ECS_CONTAINER_METADATA_URI_V4 answers (task metadata v4, the fields
+        devenv knows)."""
+        data = task.to_json()
+        docker_id, addresses = self.container_identity(task)
+        return {
+            "Cluster": "devenv", "TaskARN": f"arn:aws:ecs:local:123456789012:task/devenv/{task.id}",
+            "Family": task.service, "Revision": str(task.revision), "DesiredStatus": task.desired_status,
+            "KnownStatus": data["lastStatus"], "LaunchType": "FARGATE",
+            "Containers": [{"Name": task.service, "DockerId": docker_id, "KnownStatus": data["lastStatus"],
+                            "Health": {"status": data["healthStatus"]},
+                            "Networks": [{"NetworkMode": "awsvpc", "IPv4Addresses": addresses}]}],
+        }
+
+    def container_identity(self, task: Task) -> tuple[str, list[str]]:
+        """(the container's id, its addresses) for the metadata: a process has the task's."""
+        return task.id, [task.ip]
+
 
 def check_argv(command: list[str]) -> list[str]:
     """A health check's command (["CMD-SHELL", "..."] or ["CMD", argv...]) as an argv."""

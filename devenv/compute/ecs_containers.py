@@ -102,6 +102,8 @@ class ContainerScheduler(Scheduler):
         port = str(service.spec.config.container_port)
         env.update({"TASK_IP": "0.0.0.0", "PORT": port, "HOST": "0.0.0.0", "ECS_TASK_ID": task.id,
                     "ECS_SERVICE": service.spec.name, "ECS_TASK_REVISION": str(task.revision)})
+        if self.metadata_base:  # the ecs process's metadata endpoint, at the host's name for containers
+            env["ECS_CONTAINER_METADATA_URI_V4"] = f"{self.metadata_base}/v4/{task.id}"
         return {k: expand(v, env) for k, v in env.items()}
 
     def _container_spec(self, service: Service, task: Task) -> ContainerSpec:
@@ -150,6 +152,15 @@ class ContainerScheduler(Scheduler):
             self.spawn(self._health(service, task))
         if service.target_group is not None:
             service.target_group.register(task.id, task.ip, task.port)
+
+    def container_identity(self, task: Task) -> tuple[str, list[str]]:
+        """The container's id and its address on the stack's network (task.ip is the published
+        127.0.0.1, the ALB's way in)."""
+        if task.container is None:
+            return task.id, [task.ip]
+        networks = task.container.attrs.get("NetworkSettings", {}).get("Networks") or {}
+        addresses = [n["IPAddress"] for n in networks.values() if n.get("IPAddress")]
+        return task.container.id, addresses or [task.ip]
 
     async def task_exit(self, task: Task) -> int:
         """Waits for the container to end (stopped, killed or crashed), then removes it."""

@@ -19,7 +19,7 @@ from ..runtime.ports import HOST, load_remembered
 from ..runtime.statedir import StateDir
 from .entry import run, until_stopped
 from .ecs import Scheduler, ServiceSpec
-from .stack_values import container_values, stack_values
+from .stack_values import HOST_ALIAS, container_values, stack_values
 
 log = logging.getLogger("devenv.ecs")
 
@@ -65,27 +65,31 @@ def control_app(scheduler: Scheduler) -> web.Application:
         service.set_desired(int(body["desiredCount"]))
         return web.json_response({"desiredCount": service.desired})
 
-    async def metadata(request: web.Request) -> web.Response:
-        task = scheduler.task(request.match_info["task"])
-        if task is None:
-            return web.json_response({"message": "unknown task"}, status=404)
-        data = task.to_json()
-        return web.json_response({
-            "Cluster": "devenv", "TaskARN": f"arn:aws:ecs:local:123456789012:task/devenv/{task.id}",
-            "Family": task.service, "Revision": str(task.revision), "DesiredStatus": task.desired_status,
-            "KnownStatus": data["lastStatus"], "LaunchType": "FARGATE",
-            "Containers": [{"Name": task.service, "DockerId": task.id, "KnownStatus": data["lastStatus"],
-                            "Health": {"status": data["healthStatus"]},
-                            "Networks": [{"NetworkMode": "awsvpc", "IPv4Addresses": [task.ip]}]}],
-        })
-
     app.router.add_get("/services", services)
     app.router.add_get("/tasks", tasks)
     app.router.add_post("/services/{name}/deploy", deploy)
     app.router.add_post("/services/{name}/scale", scale)
+    add_metadata_routes(app, scheduler)
+    return app
+
+
+def metadata_app(scheduler: Scheduler) -> web.Application:
+    """Task metadata only: what task containers reach on the Docker network's gateway (the
+    control API, which can deploy and scale, stays on 127.0.0.1)."""
+    app = web.Application()
+    add_metadata_routes(app, scheduler)
+    return app
+
+
+def add_metadata_routes(app: web.Application, scheduler: Scheduler) -> None:
+    async def metadata(request: web.Request) -> web.Response:
+        task = scheduler.task(request.match_info["task"])
+        if task is None:
+            return web.json_response({"message": "unknown task"}, status=404)
+        return web.json_response(scheduler.task_metadata(task))
+
     app.router.add_get("/v4/{task}", metadata)
     app.router.add_get("/v4/{task}/task", metadata)
-    return app
 
 
 async def serve(config_file: Path) -> None:
@@ -117,12 +121,20 @@ async def serve(config_file: Path) -> None:
         from .ecs_containers import ContainerScheduler
 
         scheduler = ContainerScheduler(service_specs(project, values), engine=engine, project=project,
-                                       host_gateway=gateway, **common)
+                                       host_gateway=gateway, metadata_base=f"http://{HOST_ALIAS}:{ports['ecs']}",
+                                       **common)
     else:
         scheduler = Scheduler(service_specs(project, values), metadata_base=control, **common)
     runner = web.AppRunner(control_app(scheduler), access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     await web.TCPSite(runner, HOST, ports["ecs"], reuse_address=True).start()
+    metadata_runner = web.AppRunner(metadata_app(scheduler), access_log=None, handle_signals=False,
+                                    shutdown_timeout=1.0)
+    await metadata_runner.setup()
+    # On Linux the stack network's gateway; none on Docker Desktop, where containers reach the
+    # control API's 127.0.0.1 (metadata included) through host-gateway.
+    for address in listen_also:
+        await web.TCPSite(metadata_runner, address, ports["ecs"], reuse_address=True).start()
     await scheduler.start()
     print(f"ecs ready: control {control}" + (f", alb {HOST}:{ports['alb']}" if balancer else ""), flush=True)
     await until_stopped()
@@ -130,6 +142,7 @@ async def serve(config_file: Path) -> None:
     if balancer is not None:
         await balancer.stop()
     await runner.cleanup()
+    await metadata_runner.cleanup()
 
 
 def main(argv: list[str]) -> int:

@@ -116,6 +116,24 @@ def test_containers_reach_the_alb_by_hostname_and_the_infra_by_alias(engine, sta
     assert probe.exit_code == 0, probe.output
 
 
+def test_task_containers_read_their_task_metadata_but_not_the_control_api(engine, stack):
+    container = task_containers(engine, stack)[0]
+    env = dict(line.split("=", 1) for line in container.attrs["Config"]["Env"])
+    uri = env["ECS_CONTAINER_METADATA_URI_V4"]
+    result = container.exec_run(["curl", "-sf", f"{uri}/task"])
+    assert result.exit_code == 0, result.output
+    metadata = json.loads(result.output)
+    assert metadata["TaskARN"].endswith("/" + container.labels["devenv.task"])
+    assert metadata["Family"] == "web" and metadata["KnownStatus"] == "RUNNING"
+    [described] = metadata["Containers"]
+    assert described["DockerId"] == container.id
+    network = next(iter(container.attrs["NetworkSettings"]["Networks"].values()))
+    assert described["Networks"][0]["IPv4Addresses"] == [network["IPAddress"]]
+    # The control API (deploy, scale) is the host's: the address containers use serves metadata only.
+    control = container.exec_run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", uri.split("/v4/")[0] + "/services"])
+    assert control.output == b"404"
+
+
 def test_killed_task_container_is_replaced(engine, stack):
     victim = task_containers(engine, stack)[0]
     victim_task = victim.labels["devenv.task"]
