@@ -58,6 +58,7 @@ class ContainerProcess:
         self.container = container
         self.pid = pid
         self.returncode: int | None = None
+        self.out_of_memory = False  # the engine's OOM killer ended it (the memory limit)
         self._exit: asyncio.Future | None = None
 
     async def wait(self) -> int:
@@ -70,6 +71,11 @@ class ContainerProcess:
             status = int(self.container.wait().get("StatusCode", -1))
         except Exception:  # removed while waited on
             status = -1
+        try:
+            self.container.reload()
+            self.out_of_memory = bool(self.container.attrs.get("State", {}).get("OOMKilled"))
+        except Exception:  # already removed
+            pass
         # Docker reports death by signal N as 128+N; asyncio as -N.
         self.returncode = -(status - 128) if 128 < status < 160 else status
         remove_quietly(self.container)
@@ -132,6 +138,9 @@ class ContainerLambdaRuntime(LambdaRuntime):
             pid = None  # an engine in a VM (Docker Desktop)
         instance.process = ContainerProcess(container, pid)
         threading.Thread(target=_pump, args=(container, self._log_fd(spec)), daemon=True).start()
+
+    def ended_out_of_memory(self, instance: Instance) -> bool:
+        return isinstance(instance.process, ContainerProcess) and instance.process.out_of_memory
 
     def kill(self, instance: Instance, reason: str | None) -> None:
         instance.killed_for = instance.killed_for or reason

@@ -567,8 +567,15 @@ class LambdaRuntime:
     async def _watch_exit(self, pool: FunctionPool, instance: Instance) -> None:
         code = await instance.process.wait()
         self._busy_watch.discard(instance)
+        if self.ended_out_of_memory(instance):
+            pool.out_of_memory(instance)
         pool.on_exit(instance, code)
         self._forget(instance)
+
+    def ended_out_of_memory(self, instance: Instance) -> bool:
+        """Whether something other than devenv's RSS sampling killed the instance for its memory
+        (a container's engine enforces the limit itself); processes: never."""
+        return False
 
     def _forget(self, instance: Instance) -> None:
         if instance.server is not None:

@@ -1,0 +1,45 @@
+"""Lambda instances as containers: a function that outgrows its memory size is killed by the
+engine (the container's hard limit) and reported as Lambda reports it, Runtime.OutOfMemory."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import boto3
+import pytest
+
+pytestmark = pytest.mark.docker
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "functions" / "basic"
+STACK = """\
+name: docklambda
+runtime: docker
+infra: {}
+functions:
+  hog:
+    handler: handlers.hog
+    code: functions/basic
+    runtime: python3.11
+    memory: 128
+    timeout: 20
+"""
+
+
+def test_an_instance_killed_by_the_engine_for_memory_is_out_of_memory(docker_project):
+    project = docker_project(STACK)
+    shutil.copytree(FIXTURE, project.root / "functions" / "basic", ignore=shutil.ignore_patterns("__pycache__"))
+    project.devenv("up", timeout=600)
+    env = project.env()
+    client = boto3.client("lambda", endpoint_url=env["AWS_ENDPOINT_URL_LAMBDA"], region_name="us-east-1",
+                          aws_access_key_id="test", aws_secret_access_key="test")
+    result = client.invoke(FunctionName="hog", Payload=json.dumps({"mb": 400}).encode())
+    error = json.loads(result["Payload"].read())
+    assert result.get("FunctionError") == "Unhandled", error
+    assert error["errorType"] == "Runtime.OutOfMemory", error
+    assert "Runtime exited with error: signal: killed" in error["errorMessage"]
+    log = (project.state / "logs" / "functions" / "hog.log").read_text()
+    assert "Max Memory Used: 128 MB" in log
+    again = client.invoke(FunctionName="hog", Payload=json.dumps({"mb": 10}).encode())  # a new instance
+    assert "FunctionError" not in again and json.loads(again["Payload"].read()) == {"held_mb": 10}
