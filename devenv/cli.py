@@ -122,10 +122,11 @@ def status(file: Optional[Path] = _file_option) -> None:
     now = time.time()
     for c in record.components:
         state = c.state.value if view.running else ("stopped" if c.state.value != "failed" else "failed")
-        uptime = _duration(now - c.started_at) if (c.started_at and view.running and c.pid) else "-"
+        runs_as = str(c.pid or c.container or "") if view.running else ""  # a container: its id
+        uptime = _duration(now - c.started_at) if (c.started_at and runs_as) else "-"
         note = c.message or (f"last: {c.last_exit}" if c.last_exit else "")
         table.add_row(c.name, Text(state, style=STATE_STYLE.get(state, "")), c.address,
-                      str(c.pid) if c.pid and view.running else "-", uptime, str(c.restarts), note)
+                      runs_as or "-", uptime, str(c.restarts), note)
     out.print(table)
     if view.running:
         api = stack.api_url(record.ports)

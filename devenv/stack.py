@@ -391,7 +391,7 @@ class Stack:
             if pid is not None:
                 self._stop_daemon(pid, record.supervisor_start if record else None, timeout=timeout)
             stopped = [c.name for c in (record.components if record else ())
-                       if c.pid or c.state is ComponentState.READY]  # containers have no host pid
+                       if c.pid or c.container or c.state is ComponentState.READY]
         notes.extend(self.recover())
         engine = self.docker
         if engine is None and record is not None and record.runtime == "docker":

@@ -31,6 +31,7 @@ from .runtime.record import ComponentRecord, ComponentState, StackPhase, StackRe
 class ProcessHandle(Protocol):
     pid: int
     start: int | None
+    container_id: str | None  # a container's short id (runtime: docker), where there is no host pid
 
     def wait(self) -> int:
         """Blocks until the process exits; returns its return code (negative: signal)."""
@@ -48,6 +49,7 @@ class PopenHandle:
     popen: subprocess.Popen
     pid: int = 0
     start: int | None = None
+    container_id: str | None = None
 
     def __post_init__(self) -> None:
         self.pid = self.popen.pid
@@ -349,8 +351,8 @@ class Supervisor:
             return
         slot.handle = handle
         slot.spawned_at = self._clock.now()
-        self._set(slot, pid=handle.pid, pid_start=handle.start, started_at=time.time(),
-                  message="waiting for readiness")
+        self._set(slot, pid=handle.pid, pid_start=handle.start, container=handle.container_id,
+                  started_at=time.time(), message="waiting for readiness")
         exited = threading.Event()
 
         def watch_exit() -> None:
@@ -406,7 +408,7 @@ class Supervisor:
         how = describe_exit(returncode)
         slot.handle = None
         if not slot.ever_ready:
-            self._set(slot, pid=None, last_exit=how)
+            self._set(slot, pid=None, container=None, last_exit=how)
             reason = f"{how} before becoming ready"
             diagnose = getattr(slot.component, "diagnose", None)  # optional: a component that knows its failures
             cause = diagnose(tail(slot.component.process().log_path, 40)) if diagnose else None
@@ -416,12 +418,12 @@ class Supervisor:
         slot.restart_times = [t for t in slot.restart_times if now - t < self._policy.window]
         delay = self._policy.delay(len(slot.restart_times))
         if delay is None:
-            self._set(slot, state=ComponentState.FAILED, pid=None, last_exit=how,
+            self._set(slot, state=ComponentState.FAILED, pid=None, container=None, last_exit=how,
                       message=f"{how}; gave up after {len(slot.restart_times)} restarts "
                               f"in {self._policy.window:g}s")
         else:
             slot.restart_times.append(now)
-            self._set(slot, state=ComponentState.RESTARTING, pid=None, last_exit=how,
+            self._set(slot, state=ComponentState.RESTARTING, pid=None, container=None, last_exit=how,
                       message=f"{how}; restarting in {delay:.1f}s")
             self._timers.append((now + delay, slot.component.name))
         self._update_phase()
@@ -462,7 +464,7 @@ class Supervisor:
                 thread.join()
             for slot in running:
                 slot.handle = None
-                self._set(slot, state=ComponentState.STOPPED, pid=None)
+                self._set(slot, state=ComponentState.STOPPED, pid=None, container=None)
         if not failed:
             self._record = self._replace_record(phase=StackPhase.STOPPED)
         self._publish()

@@ -335,6 +335,10 @@ class ContainerHandle:
     def __post_init__(self) -> None:
         threading.Thread(target=self._pump_logs, daemon=True, name=f"logs-{self.log_path.stem}").start()
 
+    @property
+    def container_id(self) -> str:
+        return self.container.id[:12]
+
     def _pump_logs(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         try:

@@ -41,6 +41,7 @@ class ComponentRecord:
     address: str = ""
     pid: int | None = None
     pid_start: int | None = None
+    container: str | None = None  # runtime: docker: the container's short id (it has no host pid to find it by)
     started_at: float | None = None  # wall clock, for uptime
     ready_after: float | None = None  # seconds from spawn to ready
     restarts: int = 0

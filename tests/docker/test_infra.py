@@ -47,6 +47,13 @@ def test_infra_containers_lifecycle(engine, docker_project):
         password = (project.state / "secrets" / "postgres-password").read_text().strip()
         assert password not in json.dumps(container.attrs["Config"])
 
+    # status names each container by its id in the pid column (a container has no host pid)
+    shown = project.devenv("status").stdout
+    for name in objects["containers"]:
+        component = name.rsplit("-", 1)[1]
+        row = next(line for line in shown.splitlines() if f" {component} " in line)
+        assert engine.containers.get(name).id[:12] in row, row
+
     env = project.env()
     with psycopg.connect(env["DATABASE_URL"], connect_timeout=5) as conn:
         conn.execute("CREATE TABLE kept (v text)")

@@ -21,6 +21,7 @@ class FakeHandle:
         self._stops = stops if stops is not None else []
         self.pid = next(_pids)
         self.start = 1
+        self.container_id: str | None = None
         self._code: int | None = None
         self._exited = threading.Event()
         self.stopped_with: int | None = None
@@ -48,9 +49,11 @@ class FakeLauncher:
         self.handles: list[FakeHandle] = []
         self.stops: list[str] = []
         self.lock = threading.Lock()
+        self.container_ids: dict[str, str] = {}  # component -> the container id its handles report
 
     def spawn(self, spec: ProcessSpec) -> FakeHandle:
         handle = FakeHandle(spec, self.stops)
+        handle.container_id = self.container_ids.get(spec.name)
         with self.lock:
             self.handles.append(handle)
         return handle

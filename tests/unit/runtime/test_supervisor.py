@@ -116,6 +116,15 @@ def test_prepare_failure_carries_its_output():
     assert h.launcher.handles == []
 
 
+def test_a_container_is_recorded_by_its_id_while_it_runs():
+    h = Harness([FakeComponent("db")])
+    h.launcher.container_ids["db"] = "0123456789ab"  # what ContainerHandle gives (no host pid there)
+    with h:
+        h.wait_phase(StackPhase.READY)
+        assert h.supervisor.record.component("db").container == "0123456789ab"
+    assert h.result.component("db").container is None  # stopped: nothing runs
+
+
 def test_crash_after_ready_restarts_and_calls_after_ready_again():
     db = FakeComponent("db")
     with Harness([db], policy=RestartPolicy(first_delay=0.01)) as h:
