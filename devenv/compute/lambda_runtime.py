@@ -55,6 +55,22 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
+# How Lambda words a runtime's exit ("Runtime exited with error: signal: killed"): Go's
+# ProcessState, whose signal names are these (the C library's strsignal, lowercased).
+GO_SIGNAL_NAMES = {1: "hangup", 2: "interrupt", 3: "quit", 4: "illegal instruction",
+                   5: "trace/breakpoint trap", 6: "aborted", 7: "bus error",
+                   8: "floating point exception", 9: "killed", 10: "user defined signal 1",
+                   11: "segmentation fault", 12: "user defined signal 2", 13: "broken pipe",
+                   14: "alarm clock", 15: "terminated"}
+
+
+def exit_error(returncode: int) -> str:
+    """``exit status 1`` / ``signal: killed``, as Lambda's Runtime.ExitError message says it."""
+    if returncode >= 0:
+        return f"exit status {returncode}"
+    return f"signal: {GO_SIGNAL_NAMES.get(-returncode, f'signal {-returncode}')}"
+
+
 def error_payload(request_id: str, error_type: str, message: str) -> bytes:
     return json.dumps({"errorMessage": message, "errorType": error_type, "requestId": request_id,
                        "stackTrace": []}).encode()
@@ -280,8 +296,7 @@ class FunctionPool:
                 "Unhandled", report=False)
         inv = instance.current
         if inv is not None and not inv.future.done():
-            how = (f"signal: {signal.Signals(-returncode).name.removeprefix('SIG').lower()}"
-                   if returncode < 0 else f"exit status {returncode}")
+            how = exit_error(returncode)
             if was is InstanceState.STARTING:
                 self.runtime.write_log(self.spec, f"INIT_REPORT Init Duration: "
                                                   f"{(time.monotonic() - instance.spawned_at) * 1000:.2f} ms\t"
@@ -309,7 +324,7 @@ class FunctionPool:
         if inv is not None and not inv.future.done():
             self._finish(instance, inv, error_payload(
                 inv.request_id, "Runtime.OutOfMemory",
-                f"RequestId: {inv.request_id} Error: Runtime exited with error: signal: killed"),
+                f"RequestId: {inv.request_id} Error: Runtime exited with error: {exit_error(-signal.SIGKILL)}"),
                 "Unhandled", max_memory_mb=self.spec.memory_mb)
 
     def _finish(self, instance: Instance, inv: Invocation, payload: bytes, function_error: str | None, *,

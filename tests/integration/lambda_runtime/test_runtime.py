@@ -152,12 +152,13 @@ def test_init_error_handler_error_bad_return_and_crash_have_aws_shapes(tmp_path)
              spec("boom", "handlers.boom", tmp_path),
              spec("unser", "handlers.unserialisable", tmp_path),
              spec("exits", "handlers.exits", tmp_path),
+             spec("aborts", "handlers.aborts", tmp_path),
              spec("missing", "handlers.no_such_handler", tmp_path),
              spec("echo", "handlers.quiet", tmp_path)]
 
     async def body(rt):
         out = {}
-        for name in ("broken", "boom", "unser", "exits", "missing"):
+        for name in ("broken", "boom", "unser", "exits", "aborts", "missing"):
             out[name] = await rt.invoke(name, b'{"k": "v"}')
         out["echo"] = await rt.invoke("echo", b'{"still": "serving"}')
         return out
@@ -171,8 +172,10 @@ def test_init_error_handler_error_bad_return_and_crash_have_aws_shapes(tmp_path)
     assert payload(out["unser"])["errorType"] == "Runtime.MarshalError"
     assert payload(out["exits"])["errorType"] == "Runtime.ExitError"
     assert "exit status 3" in payload(out["exits"])["errorMessage"]
+    assert payload(out["aborts"])["errorType"] == "Runtime.ExitError"
+    assert payload(out["aborts"])["errorMessage"].endswith("Runtime exited with error: signal: aborted")
     assert payload(out["missing"])["errorType"] == "Runtime.HandlerNotFound"
-    assert all(out[n].function_error == "Unhandled" for n in ("broken", "boom", "unser", "exits", "missing"))
+    assert all(out[n].function_error == "Unhandled" for n in ("broken", "boom", "unser", "exits", "aborts", "missing"))
     assert out["echo"].ok and payload(out["echo"]) == {"still": "serving"}
     assert "INIT_REPORT Init Duration" in (tmp_path / "broken.log").read_text()
     assert "Status: error\tError Type: Runtime.ImportModuleError" in (tmp_path / "broken.log").read_text()
