@@ -37,7 +37,6 @@ import platform
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -50,6 +49,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from results import write_section  # noqa: E402
+
+from devenv.runtime.ports import free_port  # noqa: E402  (the stack's own free-port finder)
 
 APP = '''
 import os
@@ -288,12 +289,6 @@ def haproxy_version() -> str:
     done = subprocess.run(["haproxy", "-v"], capture_output=True, text=True)
     match = re.search(r"version (\S+)", done.stdout)
     return match[1] if match else "?"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def pct(values: list[float], q: float) -> float:
