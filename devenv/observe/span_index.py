@@ -35,7 +35,7 @@ class SpanIndex:
     def refresh(self) -> list[Span]:
         """Reads what was appended since the last call; returns the new spans."""
         try:
-            paths = sorted(p for p in self.folder.iterdir() if p.suffix in (".jsonl", ".old"))
+            paths = _oldest_first(p for p in self.folder.iterdir() if p.suffix in (".jsonl", ".old"))
         except OSError:
             return []
         found: list[Span] = []
@@ -82,6 +82,19 @@ class SpanIndex:
         if request:
             self._requests[str(request).lower()] = span.trace_id
         return True
+
+
+def _oldest_first(paths) -> list[Path]:
+    """Files by last write, oldest first, so that when more spans exist than ``capacity``
+    the ones kept are the newest (by name, ``ecs-*`` would go before ``lambda-*`` and a
+    rotated ``.old`` after its newer ``.jsonl``, whatever their age)."""
+    dated = []
+    for path in paths:
+        try:
+            dated.append((path.stat().st_mtime_ns, path.name, path))
+        except OSError:  # removed meanwhile (pruned)
+            continue
+    return [path for _, _, path in sorted(dated)]
 
 
 __all__ = ["SpanIndex"]

@@ -120,3 +120,21 @@ def test_span_index_keeps_the_newest_spans_within_its_capacity(tmp_path):
     index.refresh()
     assert [s.start for s in index.spans] == [2.0, 3.0, 4.0]
     assert index.trace_of_request("r0") is None and index.trace_of_request("r4") == ROOT_A
+
+
+def test_span_index_over_capacity_keeps_the_newest_files_spans_whatever_their_names(tmp_path):
+    """Files are read oldest first, so the spans kept are the newest: here the ecs file's,
+    written after the lambda file (by name, lambda-* would be read last and kept)."""
+    import os
+
+    write(tmp_path, [span(ROOT_A, f"{n:016x}", None, float(n), 1.0, "lambda", "invoke") for n in range(3)],
+          name="lambda")
+    write(tmp_path, [span(ROOT_B, f"{n + 10:016x}", None, 100.0 + n, 1.0, "ecs", "task") for n in range(3)],
+          name="ecs")
+    [lambda_file] = tmp_path.glob("lambda-*")
+    [ecs_file] = tmp_path.glob("ecs-*")
+    os.utime(lambda_file, ns=(1_000_000_000_000_000_000, 1_000_000_000_000_000_000))
+    os.utime(ecs_file, ns=(2_000_000_000_000_000_000, 2_000_000_000_000_000_000))  # written last
+    index = SpanIndex(tmp_path, capacity=3)
+    index.refresh()
+    assert {s.component for s in index.spans} == {"ecs"}
