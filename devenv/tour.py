@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import DevenvError
-from .observe.spans import find_trace, read_spans, waterfall
+from .observe.span_index import SpanIndex
+from .observe.spans import find_trace, waterfall
 from .observe.trace_context import TraceContext
 
 
@@ -129,8 +130,10 @@ def _trace_step(folder: Path, root: str, timeout: float) -> Step:
     the notification row: the last task answers after writing it)."""
     deadline = time.monotonic() + min(timeout, 5.0)
     rows = []
+    index = SpanIndex(folder)  # reads only what was appended since the last look
     while time.monotonic() < deadline:
-        found = find_trace(read_spans(folder), root)
+        index.refresh()
+        found = find_trace(index.spans, root)
         rows = waterfall(found[1]) if found else []
         if any(r.span.component == "ecs" and "notification" in r.span.operation for r in rows):
             break
