@@ -120,6 +120,8 @@ async function refresh() {
     document.body.dataset.loaded = "1";
   } catch (error) {
     document.getElementById("updated").textContent = "dashboard server unreachable: " + error;
+  } finally {
+    setTimeout(refresh, 2000);  // the next one after this one ends: a slow snapshot never piles up requests
   }
 }
 
@@ -159,4 +161,3 @@ document.getElementById("wf-close").addEventListener("click", () => { location.h
 window.addEventListener("hashchange", showTrace);
 refresh();
 showTrace();
-setInterval(refresh, 2000);
