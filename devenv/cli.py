@@ -149,7 +149,7 @@ def logs(components: Optional[list[str]] = typer.Argument(None, help="components
          level: Optional[str] = typer.Option(None, "--level", "-l", help="minimum level: debug, info, warning, error"),
          file: Optional[Path] = typer.Option(None, "--file", help="devenv.yaml to use")) -> None:
     """Show logs merged, a colour per component, each line with its trace where known (`-f` follows)."""
-    from .observe.logs import LEVELS, LogFilter, LogFollower, LogStream
+    from .observe.logs import LEVELS, LogFilter, LogFollower, LogStream, normal_level
     from .observe.span_index import SpanIndex
 
     stack = _stack(file)
@@ -161,10 +161,11 @@ def logs(components: Optional[list[str]] = typer.Argument(None, help="components
             raise DevenvError(f"no logs for {', '.join(repr(c) for c in unknown)}",
                               hint=f"components, functions and services with logs: {', '.join(names) or 'none yet'}")
         names = list(dict.fromkeys(components))
-    if level is not None and level.lower() not in LEVELS:
-        raise DevenvError(f"unknown level '{level}'", hint=f"levels: {', '.join(LEVELS)}")
+    wanted_level = None if level is None else normal_level(level)
+    if level is not None and wanted_level is None:
+        raise DevenvError(f"unknown level '{level}'", hint=f"levels: {', '.join(LEVELS)} (or warn, critical, ...)")
     stream = LogStream(LogFollower({n: available[n] for n in names}), SpanIndex(stack.state.traces))
-    wanted = LogFilter(trace=trace_id, level=level.lower() if level else None)
+    wanted = LogFilter(trace=trace_id, level=wanted_level)
     width = max((len(n) for n in names), default=0)
     colours = ["cyan", "magenta", "green", "blue", "yellow", "bright_cyan", "bright_magenta", "bright_green",
                "bright_blue", "bright_yellow"]
