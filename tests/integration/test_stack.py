@@ -133,6 +133,9 @@ def test_logs_show_component_output(running):
     assert "postgres |" in merged or "postgres" in merged
     missing = running.devenv("logs", "nope", check=False)
     assert missing.returncode != 0 and "no logs for 'nope'" in missing.stderr
+    assert running.devenv("logs", "emulator", "-n", "5", "--level", "warn").returncode == 0  # an alias
+    unknown = running.devenv("logs", "--level", "loud", check=False)
+    assert unknown.returncode != 0 and "unknown level 'loud'" in unknown.stderr
 
 
 # ---------------------------------------------------------------- lifecycle, one stack per test
