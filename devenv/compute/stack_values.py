@@ -3,6 +3,7 @@ services, and ``devenv env``): database and cache URLs, endpoints, the ALB and A
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from ..config.loader import Project
@@ -47,9 +48,9 @@ def container_values(project: Project, values: dict[str, str], ports: dict[str, 
     for name in ("lambda", "apigateway", "ecs"):
         if name in ports:
             where[name] = f"{HOST_ALIAS}:{ports[name]}"
-    out = {}
-    for key, value in values.items():
-        for name, address in where.items():
-            value = value.replace(f"{HOST}:{ports[name]}", address)
-        out[key] = value
-    return out
+    if not where:
+        return dict(values)
+    # host:port not followed by another digit, so 127.0.0.1:5432 never rewrites 127.0.0.1:54321
+    pattern = re.compile("|".join(re.escape(f"{HOST}:{ports[name]}") + r"(?!\d)" for name in where))
+    by_address = {f"{HOST}:{ports[name]}": address for name, address in where.items()}
+    return {key: pattern.sub(lambda m: by_address[m.group(0)], value) for key, value in values.items()}
