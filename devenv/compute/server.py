@@ -116,13 +116,18 @@ async def serve(config_file: Path) -> None:
     await runtime.start()
     runners: list[web.AppRunner] = []
 
+    # runtime: docker on a Linux engine: containers reach the host at the stack network's
+    # gateway (what host.docker.internal maps to), so the servers listen there too.
+    hosts = [HOST] + ([runtime.listen_host] if runtime.listen_host != HOST else [])
+
     async def listen(app: web.Application, port: int) -> None:
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await runner.setup()
-        await web.TCPSite(runner, HOST, port, reuse_address=True).start()
+        for host in hosts:
+            await web.TCPSite(runner, host, port, reuse_address=True).start()
         runners.append(runner)
 
-    invoke_server = await invoke_api.serve(runtime, HOST, ports["lambda"])
+    invoke_servers = [await invoke_api.serve(runtime, host, ports["lambda"]) for host in hosts]
     if config.api is not None and "apigateway" in ports:
         from .apigateway import make_app as make_api_app
 
@@ -139,7 +144,8 @@ async def serve(config_file: Path) -> None:
     await until_stopped()
     if sources is not None:
         await sources.stop()
-    invoke_server.close()
+    for server in invoke_servers:
+        server.close()
     for runner in runners:
         await runner.cleanup()
     await runtime.stop()

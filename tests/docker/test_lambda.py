@@ -43,3 +43,36 @@ def test_an_instance_killed_by_the_engine_for_memory_is_out_of_memory(docker_pro
     assert "Max Memory Used: 128 MB" in log
     again = client.invoke(FunctionName="hog", Payload=json.dumps({"mb": 10}).encode())  # a new instance
     assert "FunctionError" not in again and json.loads(again["Payload"].read()) == {"held_mb": 10}
+
+
+CALLER = """\
+name: dockcall
+runtime: docker
+infra: {}
+functions:
+  caller:
+    handler: handlers.invoke_other
+    code: functions/basic
+    runtime: python3.11
+  callee:
+    handler: handlers.quiet
+    code: functions/basic
+    runtime: python3.11
+"""
+
+
+def test_a_function_in_a_container_reaches_the_invoke_api_it_is_given(docker_project):
+    """Containers are given host.docker.internal:<port> for devenv's servers on the host; on a
+    Linux engine that is the stack network's gateway, where the Invoke API must listen too."""
+    project = docker_project(CALLER)
+    shutil.copytree(FIXTURE, project.root / "functions" / "basic", ignore=shutil.ignore_patterns("__pycache__"))
+    project.devenv("up", timeout=600)
+    env = project.env()
+    client = boto3.client("lambda", endpoint_url=env["AWS_ENDPOINT_URL_LAMBDA"], region_name="us-east-1",
+                          aws_access_key_id="test", aws_secret_access_key="test")
+    result = client.invoke(FunctionName="caller",
+                           Payload=json.dumps({"function": "callee", "payload": {"hello": "there"}}).encode())
+    out = json.loads(result["Payload"].read())
+    assert "FunctionError" not in result, out
+    assert "host.docker.internal" in out["endpoint"]
+    assert out["answer"] == {"hello": "there"}
