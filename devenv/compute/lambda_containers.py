@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..runtime.docker import ContainerSpec, DockerEngine, remove_quietly
 from ..runtime.images import ImageBuild, ensure_image
+from .ecs import _children
 from .ecs_containers import in_thread
 from .functions import FunctionSpec, Interpreter, instance_environment
 from .lambda_runtime import FunctionPool, Instance, LambdaRuntime
@@ -56,10 +57,19 @@ class ContainerProcess:
 
     def __init__(self, container, pid: int | None):
         self.container = container
-        self.pid = pid
+        self._init_pid = pid  # the container's first process: docker-init (the container runs with init)
         self.returncode: int | None = None
         self.out_of_memory = False  # the engine's OOM killer ended it (the memory limit)
         self._exit: asyncio.Future | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The function's own process (awslambdaric, init's child), whose memory the REPORT line
+        and the memory limit read; docker-init itself until it has started it."""
+        if self._init_pid is None:
+            return None
+        children = _children(self._init_pid)
+        return children[0] if children else self._init_pid
 
     async def wait(self) -> int:
         if self._exit is None:

@@ -76,3 +76,7 @@ def test_a_function_in_a_container_reaches_the_invoke_api_it_is_given(docker_pro
     assert "FunctionError" not in result, out
     assert "host.docker.internal" in out["endpoint"]
     assert out["answer"] == {"hello": "there"}
+    # REPORT's Max Memory Used is the function's Python process (tens of MB), not docker-init's (~1 MB)
+    report = [line for line in (project.state / "logs" / "functions" / "caller.log").read_text().splitlines()
+              if line.startswith("REPORT")][-1]
+    assert int(report.split("Max Memory Used: ")[1].split()[0]) >= 10, report
