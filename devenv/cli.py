@@ -164,7 +164,8 @@ def logs(components: Optional[list[str]] = typer.Argument(None, help="components
     wanted_level = None if level is None else normal_level(level)
     if level is not None and wanted_level is None:
         raise DevenvError(f"unknown level '{level}'", hint=f"levels: {', '.join(LEVELS)} (or warn, critical, ...)")
-    stream = LogStream(LogFollower({n: available[n] for n in names}), SpanIndex(stack.state.traces))
+    spans = SpanIndex(stack.state.traces) if stack.config.tracing.enabled else None  # no spans: nothing to wait for
+    stream = LogStream(LogFollower({n: available[n] for n in names}), spans)
     wanted = LogFilter(trace=trace_id, level=wanted_level)
     width = max((len(n) for n in names), default=0)
     colours = ["cyan", "magenta", "green", "blue", "yellow", "bright_cyan", "bright_magenta", "bright_green",

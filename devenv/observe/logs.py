@@ -216,10 +216,11 @@ class LogStream:
             self._spans.refresh()
 
     def history(self, lines: int) -> list[LogLine]:
-        raw = self._follower.history(lines)
-        self._refresh(force=True)
-        return [self.annotator.annotate(source, text, self.annotator.request_of(source, text))
-                for source, text in raw]
+        raw = [(source, text, self.annotator.request_of(source, text))
+               for source, text in self._follower.history(lines)]
+        if any(request is not None and not TRACE_ID.search(text) for _, text, request in raw):
+            self._refresh(force=True)  # only function lines need the spans (request id -> trace)
+        return [self.annotator.annotate(source, text, request) for source, text, request in raw]
 
     def poll(self) -> list[LogLine]:
         """New lines ready to show (possibly none)."""
@@ -232,8 +233,8 @@ class LogStream:
         for source, queue in self._pending.items():
             while queue:
                 arrived, text, request = queue[0]
-                if request is not None and not TRACE_ID.search(text) and not self.annotator.known(request) \
-                        and now - arrived < self._hold:
+                if self._spans is not None and request is not None and not TRACE_ID.search(text) \
+                        and not self.annotator.known(request) and now - arrived < self._hold:
                     break
                 queue.pop(0)
                 ready.append(self.annotator.annotate(source, text, request))

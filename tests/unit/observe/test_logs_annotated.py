@@ -97,6 +97,17 @@ def test_following_shows_a_line_without_trace_once_the_hold_is_over(tmp_path):
     assert line.trace_id is None and line.request_id == REQ
 
 
+def test_following_without_spans_tracing_off_holds_nothing(tmp_path):
+    log = tmp_path / "fn.log"
+    log.write_text("")
+    stream = LogStream(LogFollower({"fn": log}), None, hold=1.0, clock=Clock())
+    stream.history(10)
+    with open(log, "a") as handle:
+        handle.write(f"START RequestId: {REQ} Version: $LATEST\n")
+    [line] = stream.poll()  # at once: no span will ever tell its trace
+    assert line.trace_id is None and line.request_id == REQ
+
+
 def test_span_index_reads_only_what_was_appended_and_survives_rotation(tmp_path):
     index = SpanIndex(tmp_path)
     assert index.refresh() == []
