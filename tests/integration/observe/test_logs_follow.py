@@ -38,12 +38,14 @@ def test_follow_merges_new_lines_with_trace_ids_and_filters(tmp_path):
             handle.write(f"[abcd1234] 2026-01-01 00:00:00,000 DEBUG orders noise trace={ROOT}\n")
             handle.write(f"[abcd1234] 2026-01-01 00:00:00,000 INFO orders created trace={OTHER}\n")
             handle.write(f"[abcd1234] 2026-01-01 00:00:00,000 INFO orders created trace={ROOT}\n")
-        with open(function_log, "a") as handle:
-            handle.write(f"START RequestId: {REQ} Version: $LATEST\nhandler output\nEND RequestId: {REQ}\n")
+        # The span first: the CLI holds function lines only 1.5 s for it, which a loaded box could
+        # exceed between two writes of this test (the hold itself is unit-tested with a fake clock).
         sink = FileSpanSink(tmp_path / ".devenv" / "traces", "lambda")
         sink.record(Span(ROOT, "a" * 16, None, "lambda", "invoke worker", 1.0, 2.0, "ok",
                          {"function": "worker", "request_id": REQ}))
         sink.close()
+        with open(function_log, "a") as handle:
+            handle.write(f"START RequestId: {REQ} Version: $LATEST\nhandler output\nEND RequestId: {REQ}\n")
         got = [lines.get(timeout=30) for _ in range(4)]
     finally:
         follower.terminate()
