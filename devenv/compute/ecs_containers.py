@@ -83,18 +83,29 @@ class ContainerScheduler(Scheduler):
         if project.config.load_balancer is not None:
             hosts.append((project.config.load_balancer.hostname, host_gateway))
         self.extra_hosts = tuple(hosts)
+        self._prepared: dict[str, str] = {}  # service -> image tag built for its next revision
 
     async def start(self) -> None:
         # Task containers a crashed ecs process left behind are not ours to manage any more.
         for container in await in_thread(lambda: self.engine.containers(None, **{ROLE: "task"})):
             await in_thread(remove_quietly, container)
+        for service in self.services.values():
+            await self.prepare_revision(service.spec)
         await super().start()
 
     async def prepare_revision(self, spec: ServiceSpec) -> None:
-        await in_thread(service_image, self.engine, self.project, spec.name, self.log_dir)
+        """Builds (or finds) the service's image off the loop: digest of the build context,
+        engine queries, a build when the context changed."""
+        self._prepared[spec.name] = await in_thread(service_image, self.engine, self.project, spec.name,
+                                                    self.log_dir)
 
     def snapshot(self, spec: ServiceSpec, revision: int) -> Path:
-        return service_image(self.engine, self.project, spec.name, self.log_dir)  # type: ignore[return-value]
+        """The image ``prepare_revision`` made for this revision (every caller prepares first;
+        without that, the same work here, on the loop)."""
+        tag = self._prepared.pop(spec.name, None)
+        if tag is None:
+            tag = service_image(self.engine, self.project, spec.name, self.log_dir)
+        return tag  # type: ignore[return-value]
 
     def task_environment(self, service: Service, task: Task) -> dict[str, str]:
         env = {"PYTHONUNBUFFERED": "1"}
