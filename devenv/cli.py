@@ -31,6 +31,20 @@ STATE_STYLE = {
     "failed": "bold red", "stopping": "yellow", "stopped": "dim",
 }
 
+def _show_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        out.print(f"devenv {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
+                                       help="print devenv's version and exit")) -> None:
+    """A faithful local copy of Nedlia's AWS backend: `devenv up`, then build."""
+
+
 _file_option = typer.Option(None, "--file", "-f", help="devenv.yaml to use (default: search upwards)",
                             envvar=None, show_default=False)
 
@@ -48,7 +62,7 @@ def _stack(file: Optional[Path]):
 @app.command()
 def up(file: Optional[Path] = _file_option,
        foreground: bool = typer.Option(False, "--foreground", help="run the supervisor in this terminal"),
-       timeout: float = typer.Option(180.0, help="seconds to wait for every component to be ready"),
+       timeout: float = typer.Option(180.0, min=0, help="seconds to wait for every component to be ready"),
        runtime: Optional[str] = typer.Option(None, "--runtime", help="native or docker (default: devenv.yaml's)",
                                              show_default=False)) -> None:
     """Start the stack (detached: returns once everything is healthy)."""
@@ -144,7 +158,7 @@ def status(file: Optional[Path] = _file_option) -> None:
 def logs(components: Optional[list[str]] = typer.Argument(None, help="components, functions or services "
                                                                      "(default: all)"),
          follow: bool = typer.Option(False, "--follow", "-f", help="keep printing new lines"),
-         lines: int = typer.Option(50, "--lines", "-n", help="lines of history to show (per log)"),
+         lines: int = typer.Option(50, "--lines", "-n", min=0, help="lines of history to show (per log)"),
          trace_id: Optional[str] = typer.Option(None, "--trace", "-t", help="only lines of this trace (id or prefix)"),
          level: Optional[str] = typer.Option(None, "--level", "-l", help="minimum level: debug, info, warning, error"),
          file: Optional[Path] = typer.Option(None, "--file", help="devenv.yaml to use")) -> None:
@@ -384,7 +398,7 @@ def trace(trace_id: Optional[str] = typer.Argument(None, help="a trace id (or a 
           last: bool = typer.Option(False, "--last", help="the most recent trace"),
           list_: bool = typer.Option(False, "--list", help="list recent traces"),
           errors: bool = typer.Option(False, "--errors", help="list recent traces with a failed hop"),
-          limit: int = typer.Option(20, "--limit", "-n", help="traces to list"),
+          limit: int = typer.Option(20, "--limit", "-n", min=1, help="traces to list"),
           otlp: Optional[str] = typer.Option(None, "--otlp", help="also export the trace(s) shown to this OTLP/HTTP "
                                                                   "collector, e.g. http://127.0.0.1:4318"),
           file: Optional[Path] = _file_option) -> None:
@@ -516,7 +530,7 @@ def dlq_list(file: Optional[Path] = _file_option) -> None:
 
 @dlq_app.command("show")
 def dlq_show(queue: str = typer.Argument(..., help="the dead-letter queue"),
-             limit: int = typer.Option(10, "--limit", "-n", help="messages to show"),
+             limit: int = typer.Option(10, "--limit", "-n", min=1, help="messages to show"),
              file: Optional[Path] = _file_option) -> None:
     """The messages in a dead-letter queue (they stay there): id, receives, sent, trace, body."""
     from .observe.queues import emulator_errors, find_queue, peek, read_depths
@@ -543,7 +557,7 @@ def dlq_show(queue: str = typer.Argument(..., help="the dead-letter queue"),
 def dlq_redrive(queue: str = typer.Argument(..., help="the dead-letter queue"),
                 to: Optional[str] = typer.Option(None, "--to", help="target queue (default: the queue whose "
                                                                      "redrive policy names this DLQ)"),
-                limit: Optional[int] = typer.Option(None, "--limit", "-n", help="move at most this many"),
+                limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="move at most this many"),
                 file: Optional[Path] = _file_option) -> None:
     """Move messages back from a dead-letter queue (body, attributes and trace kept; deleted only once sent)."""
     from .observe.queues import emulator_errors, find_queue, read_depths, redrive, redrive_target
@@ -570,8 +584,8 @@ app.add_typer(events_app, name="events")
 def events_tail(bus: Optional[list[str]] = typer.Option(None, "--bus", "-b", help="a bus (repeatable; default: "
                                                                                    "every bus in devenv.yaml)"),
                 pattern: Optional[str] = typer.Option(None, "--pattern", "-p", help="an EventBridge pattern (JSON)"),
-                count: Optional[int] = typer.Option(None, "--count", help="stop after this many events"),
-                timeout: Optional[float] = typer.Option(None, "--timeout", help="stop after this many seconds"),
+                count: Optional[int] = typer.Option(None, "--count", min=1, help="stop after this many events"),
+                timeout: Optional[float] = typer.Option(None, "--timeout", min=0, help="stop after this many seconds"),
                 show_detail: bool = typer.Option(True, "--detail/--no-detail", help="print each event's detail"),
                 file: Optional[Path] = _file_option) -> None:
     """Show events as they pass on the buses (a temporary rule and queue per bus, removed on exit)."""
@@ -614,9 +628,9 @@ def events_tail(bus: Optional[list[str]] = typer.Option(None, "--bus", "-b", hel
 
 @app.command()
 def dashboard(web: bool = typer.Option(False, "--web", help="serve the web dashboard on 127.0.0.1 instead"),
-              port: int = typer.Option(0, "--port", help="port for --web (default: a free one)"),
+              port: int = typer.Option(0, "--port", min=0, max=65535, help="port for --web (default: a free one)"),
               once: bool = typer.Option(False, "--once", help="print one frame and exit (terminal dashboard)"),
-              interval: float = typer.Option(2.0, "--interval", help="seconds between refreshes"),
+              interval: float = typer.Option(2.0, "--interval", min=0.1, help="seconds between refreshes"),
               file: Optional[Path] = _file_option) -> None:
     """A live view: components, services (desired/running/healthy), queues, recent traces; `--web` adds the graph."""
     from .observe.dashboard import LiveSources, snapshot
@@ -839,28 +853,39 @@ def _relative(path: Path) -> Path:
 
 
 def main() -> None:
-    """Console entry point: one place where errors become messages and exit codes."""
+    """Console entry point."""
+    sys.exit(run(sys.argv[1:]))
+
+
+def run(argv: list[str]) -> int:
+    """Run one command line and return its exit code: the one place where errors become
+    messages. A usage mistake prints click's usage line and a one-line error (exit 2), a
+    DevenvError its message, hint and context; neither prints a traceback."""
     try:
-        code = app(standalone_mode=False)
-        sys.exit(code if isinstance(code, int) else 0)
+        code = app(args=argv, prog_name="devenv", standalone_mode=False)
+        return code if isinstance(code, int) else 0
     except DevenvError as exc:
         _report(exc)
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        return exc.exit_code
     except typer.Abort:
         err.print("aborted")
-        sys.exit(130)
+        return 130
     except KeyboardInterrupt:
         err.print("interrupted")
-        sys.exit(130)
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+        return 130
+    except _click_exception() as exc:  # usage errors: unknown command, missing or bad argument, ...
+        if exc.format_message():  # empty when typer's rich help already printed (a group run bare)
             exc.show()
-            sys.exit(exc.exit_code)
-        raise
+        return exc.exit_code
+
+
+def _click_exception() -> type[Exception]:
+    """The ClickException of the click that typer parses with. typer >= 0.26 bundles its own
+    copy (typer._click) whose errors `click.ClickException` does not catch; older typers use
+    click itself. Either way typer.BadParameter derives from it."""
+    return next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
 def _report(exc: DevenvError) -> None:
