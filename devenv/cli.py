@@ -78,12 +78,12 @@ def up(file: Optional[Path] = _file_option,
             _print_deploy(report)
             _print_ready(stack, time.monotonic() - started)
 
-        stack.run_foreground(on_record=reporter, on_deployed=deployed)
+        stack.run_foreground(on_record=reporter, on_deployed=deployed, on_build=_build_line)
         out.print("stopped")
         return
     with _Progress(stack.config.name) as progress:
         try:
-            result = stack.up(on_record=progress.update, timeout=timeout)
+            result = stack.up(on_record=progress.update, timeout=timeout, on_build=_build_line)
         except KeyboardInterrupt:
             progress.stop()
             err.print("[yellow]interrupted: stopped what had started[/]")
@@ -97,6 +97,56 @@ def up(file: Optional[Path] = _file_option,
         for line in (*result.record.seed, *result.record.seed_objects):
             out.print(f"seed: {line}", highlight=False)
     _print_ready(stack, time.monotonic() - started, record=result.record)
+
+
+@app.command()
+def build(file: Optional[Path] = _file_option) -> None:
+    """Build every function and service environment that is missing or changed (parallel)."""
+    stack = _stack(file)
+    if stack.docker is not None:
+        out.print("runtime: docker builds its images when the stack starts; nothing to build here")
+        return
+    started = time.monotonic()
+    envs = stack.environments()
+    specs = envs.specs
+    if out.is_terminal:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=out,
+                      transient=False) as bar:
+            tasks: dict[str, int] = {}
+
+            def on_event(event) -> None:
+                spec = event.spec
+                if event.state.value == "started":
+                    tasks[spec.digest] = bar.add_task(f"{spec.purpose} (Python {spec.python.version})", total=1)
+                else:
+                    bar.update(tasks[spec.digest], completed=1, description=(
+                        f"{spec.purpose} (Python {spec.python.version}): {event.state.value}"))
+
+            events = stack.build(on_event=on_event)
+    else:
+        events = stack.build(on_event=_build_line)
+    store = stack.env_store()
+    out.print(f"{len(specs)} environment(s), {len(events)} built, {len(specs) - len(events)} up to date "
+              f"in {time.monotonic() - started:.1f}s ({store.root})", highlight=False)
+    for name, env in envs.functions.items():
+        out.print(f"  function {name}: {env.runtime.purpose}, {store.python(env.runtime)}", highlight=False)
+    for name, env in envs.services.items():
+        source = f"requirements {env.requirements_from}" if env.requirements_from else "no requirements file"
+        out.print(f"  service {name}: Python {env.venv.python.version}, {source}, {store.path(env.venv)}",
+                  highlight=False)
+
+
+def _build_line(event) -> None:
+    """One line per environment built during `up` (nothing when all are up to date)."""
+    spec = event.spec
+    if event.state.value == "started":
+        out.print(f"  building {spec.purpose} (Python {spec.python.version})…", highlight=False)
+    elif event.state.value == "built":
+        out.print(f"  built {spec.purpose} in {event.seconds:.1f}s", highlight=False)
+    else:
+        err.print(f"  [red]failed[/] {spec.purpose}", highlight=False)
 
 
 @app.command()
@@ -360,6 +410,8 @@ def env(file: Optional[Path] = _file_option,
 def validate(file: Optional[Path] = _file_option) -> None:
     """Check devenv.yaml (and devenv.local.yaml) without starting anything."""
     stack = _stack(file)
+    if stack.docker is None:
+        stack.environments()  # every function's and service's Python is on this machine
     c = stack.config
     rules = sum(len(b.rules) for b in c.event_buses.values())
     parts = [f"{len(c.buckets)} buckets", f"{len(c.queues)} queues", f"{len(c.event_buses)} buses",

@@ -37,8 +37,52 @@ def run_checks(file: Path | None) -> list[Check]:
     checks.append(_redis())
     if project is not None:
         checks.append(_state_dir(project.state_dir))
+        if project.config.runtime == "native":
+            checks.extend(_environments(project))
     checks.extend(_docker(project))
     return checks
+
+
+def _environments(project) -> list[Check]:
+    """Each function's and service's environment: its Python found, built, and able to import
+    what it is started with (awslambdaric; a service's `python -m MODULE`)."""
+    from .build.environments import plan
+    from .build.pythons import PythonFinder
+    from .build.store import EnvStore, default_root
+
+    try:
+        envs = plan(project.config, project.root, PythonFinder(os.environ))
+    except DevenvError as exc:
+        return [Check("environments", False, exc.message + "".join(f"\n    {d}" for d in exc.details), exc.hint)]
+    store = EnvStore(default_root(os.environ))
+    checks = []
+    wanted = [(f"function {name}", env.runtime, env.specs, ["awslambdaric", "boto3"])
+              for name, env in envs.functions.items()]
+    for name, env in envs.services.items():
+        command = project.config.services[name].command or []
+        modules = [command[2]] if len(command) > 2 and command[0].startswith("python") and command[1] == "-m" else []
+        wanted.append((f"service {name}", env.venv, [env.venv], modules))
+    for label, main, specs, modules in wanted:
+        detail = f"Python {main.python.version} ({main.python.executable})"
+        missing = store.missing(specs)
+        if missing:
+            checks.append(Check(label, False, f"{detail}; environment not built yet",
+                                "`devenv build` (or `devenv up`, which builds what is missing)"))
+            continue
+        failed = _cannot_import(str(store.python(main)), modules)
+        checks.append(Check(label, failed is None, f"{detail}; built" if failed is None else f"{detail}; {failed}",
+                            None if failed is None else "add it to the requirements file, then `devenv build`"))
+    return checks
+
+
+def _cannot_import(python: str, modules: list[str]) -> str | None:
+    for module in modules:
+        done = subprocess.run([python, "-I", "-c", f"import {module}"], capture_output=True, text=True,
+                              stdin=subprocess.DEVNULL, timeout=60)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["failed"])[-1]
+            return f"cannot import {module}: {last}"
+    return None
 
 
 def _python() -> Check:

@@ -96,3 +96,10 @@ class NotRunningError(DevenvError):
     """A command needs a running stack and there is none."""
 
     exit_code = 8
+
+
+class BuildError(DevenvError):
+    """Building a function's or service's environment failed (a requirements file that does
+    not resolve, an index out of reach with nothing cached)."""
+
+    exit_code = 9

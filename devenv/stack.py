@@ -232,12 +232,44 @@ class Stack:
 
     # ------------------------------------------------------------ up
 
-    def prepare_start(self) -> tuple[dict[str, PortChoice], list[str]]:
-        """Before a supervisor starts: recover from a dead one, check prerequisites, choose ports."""
+    # ------------------------------------------------------------ environments
+
+    def environments(self):
+        """What each function and service runs in (native runtime): a StackEnvironments.
+        Raises ConfigError naming each function or service whose Python is not on this machine."""
+        from .build.environments import plan
+        from .build.pythons import PythonFinder
+
+        return plan(self.config, self.project.root, PythonFinder(os.environ), label=self.project.files[0].name)
+
+    def env_store(self):
+        from .build.store import EnvStore, default_root
+
+        return EnvStore(default_root(os.environ))
+
+    def build(self, *, on_event: Callable | None = None) -> list:
+        """Builds the environments that are missing (none on a warm machine) and records which
+        one each function and service runs in, for the processes that start them. The docker
+        runtime builds images instead, when its components start."""
+        if self.docker is not None:
+            return []
+        from .build import manifest
+
+        envs = self.environments()
+        store = self.env_store()
+        events = store.ensure(envs, on_event=on_event)
+        self.state.ensure()
+        manifest.write(self.state.environments_file, manifest.resolve(envs, store))
+        return events
+
+    def prepare_start(self, *, on_build: Callable | None = None) -> tuple[dict[str, PortChoice], list[str]]:
+        """Before a supervisor starts: recover from a dead one, check prerequisites, build the
+        environments, choose ports."""
         self.state.ensure()
         if self.docker is not None:
             self.docker.client  # fails fast, with a hint, when no engine answers
         notes = self.recover()
+        self.build(on_event=on_build)
         self.components({k: 1 for k in self.wanted_ports()})  # fails fast on missing binaries
         held = self.docker.published_ports() if self.docker is not None else set()
         choices = assign_ports(self.wanted_ports(), load_remembered(self.state.ports_file),
@@ -249,7 +281,8 @@ class Stack:
                              f"using {choice.port}")
         return choices, notes
 
-    def up(self, *, on_record: RecordCallback | None = None, timeout: float = 180.0) -> UpResult:
+    def up(self, *, on_record: RecordCallback | None = None, timeout: float = 180.0,
+           on_build: Callable | None = None) -> UpResult:
         """Starts the detached supervisor (unless one runs), waits until every component is
         ready, then deploys the managed plane. Ctrl-C stops what was started."""
         if self.is_running():
@@ -259,7 +292,7 @@ class Stack:
                 notes.append("infra, emulator, function, API or service settings in devenv.yaml changed since the stack "
                              "started; run `devenv down && devenv up` to apply them (code edits need no restart)")
             return UpResult(record, True, DeploySummary.of(self.deploy(record.ports)), tuple(notes))
-        _, notes = self.prepare_start()
+        _, notes = self.prepare_start(on_build=on_build)
         log = open(self.state.log_file("supervisor"), "ab")
         try:
             daemon = subprocess.Popen(
@@ -340,11 +373,12 @@ class Stack:
     # ------------------------------------------------------------ foreground
 
     def run_foreground(self, *, on_record: RecordCallback | None = None,
-                       on_deployed: Callable[[DeploySummary | None], None] | None = None) -> StackRecord:
+                       on_deployed: Callable[[DeploySummary | None], None] | None = None,
+                       on_build: Callable | None = None) -> StackRecord:
         """Runs the supervisor in this process until SIGINT/SIGTERM."""
         from .supervisor import Supervisor, install_signal_handlers
 
-        choices, _ = self.prepare_start()
+        choices, _ = self.prepare_start(on_build=on_build)
         lock = SupervisorLock(self.state.lock_file)
         if not lock.acquire():
             raise StateError("another devenv supervisor holds this project's lock",

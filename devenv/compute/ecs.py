@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..build.environments import isolated_path
 from ..config.model import ServiceConfig
 from ..runtime.process import die_with_parent
 from .autoscaling import ScalingState, decide
@@ -54,6 +55,7 @@ class ServiceSpec:
     config: ServiceConfig
     source_dir: Path  # what a deployment snapshots (the build folder, or the project root)
     environment: Mapping[str, str]
+    venv: str | None = None  # the service's built environment (native runtime), first on PATH
 
     @property
     def snapshots(self) -> bool:
@@ -429,8 +431,10 @@ class Scheduler:
         return fd
 
     def task_environment(self, service: Service, task: Task) -> dict[str, str]:
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1",
+        env = {"PATH": isolated_path(os.path.join(service.spec.venv, "bin") if service.spec.venv else None), "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1",
                "HOME": os.environ.get("HOME", "/tmp")}
+        if service.spec.venv:
+            env["VIRTUAL_ENV"] = service.spec.venv
         env.update(service.spec.environment)
         env.update({"TASK_IP": task.ip, "PORT": str(task.port), "HOST": task.ip,
                     "ECS_TASK_ID": task.id, "ECS_SERVICE": service.spec.name,

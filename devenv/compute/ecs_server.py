@@ -17,6 +17,7 @@ from ..config.loader import load_project
 from ..observe.spans import sink_from_environment
 from ..runtime.ports import HOST, load_remembered
 from ..runtime.statedir import StateDir
+from ..build import manifest
 from .entry import run, until_stopped
 from .ecs import Scheduler, ServiceSpec
 from .stack_values import HOST_ALIAS, container_values, stack_values
@@ -24,7 +25,9 @@ from .stack_values import HOST_ALIAS, container_values, stack_values
 log = logging.getLogger("devenv.ecs")
 
 
-def service_specs(project, values: dict[str, str]) -> dict[str, ServiceSpec]:
+def service_specs(project, values: dict[str, str], runtimes=None) -> dict[str, ServiceSpec]:
+    """Every service, with its secrets filled in and (native runtime) the virtualenv of its
+    built environment from ``runtimes`` (by service name)."""
     specs = {}
     for name, config in project.config.services.items():
         environment = dict(config.environment)
@@ -36,7 +39,8 @@ def service_specs(project, values: dict[str, str]) -> dict[str, ServiceSpec]:
         environment.setdefault("AWS_ACCESS_KEY_ID", "test")
         environment.setdefault("AWS_SECRET_ACCESS_KEY", "test")
         source = (project.root / config.build).resolve() if config.build else project.root
-        specs[name] = ServiceSpec(name, config, source, environment)
+        built = (runtimes or {}).get(name)
+        specs[name] = ServiceSpec(name, config, source, environment, venv=built.venv if built else None)
     return specs
 
 
@@ -124,7 +128,8 @@ async def serve(config_file: Path) -> None:
                                        host_gateway=gateway, metadata_base=f"http://{HOST_ALIAS}:{ports['ecs']}",
                                        **common)
     else:
-        scheduler = Scheduler(service_specs(project, values), metadata_base=control, **common)
+        runtimes = manifest.read(state.environments_file).services
+        scheduler = Scheduler(service_specs(project, values, runtimes), metadata_base=control, **common)
     runner = web.AppRunner(control_app(scheduler), access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     await web.TCPSite(runner, HOST, ports["ecs"], reuse_address=True).start()

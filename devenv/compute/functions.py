@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from ..build.environments import isolated_path
+from ..build.manifest import FunctionRuntime
 from ..config.model import FunctionConfig, StackConfig
 
 DEFAULT_ACCOUNT = "123456789012"  # moto's account; ARNs only need to be consistent locally
@@ -18,6 +20,7 @@ DEFAULT_ACCOUNT = "123456789012"  # moto's account; ARNs only need to be consist
 # default on AWS); locally each instance is a process, so the pool is smaller.
 LOCAL_UNRESERVED_CONCURRENCY = 10
 SYNC_PAYLOAD_LIMIT = 6 * 1024 * 1024
+
 ASYNC_PAYLOAD_LIMIT = 256 * 1024
 
 
@@ -37,6 +40,7 @@ class FunctionSpec:
     region: str
     account: str = DEFAULT_ACCOUNT
     log_file: Path = Path("/dev/null")
+    interpreter: "Interpreter | None" = None  # the built environment (None: devenv's own Python, unisolated)
 
     @property
     def arn(self) -> str:
@@ -63,11 +67,16 @@ class FunctionSpec:
 
 
 def function_specs(config: StackConfig, *, root: Path, log_dir: Path,
-                   values: Mapping[str, str] | None = None) -> dict[str, FunctionSpec]:
-    """Every function, with its ``secrets`` filled in from the running stack's ``values``."""
+                   values: Mapping[str, str] | None = None,
+                   runtimes: Mapping[str, FunctionRuntime] | None = None) -> dict[str, FunctionSpec]:
+    """Every function, with its ``secrets`` filled in from the running stack's ``values`` and
+    its interpreter from the built environments (``runtimes``, by function name)."""
     specs = {}
     for name, fn in config.functions.items():
         spec = FunctionSpec.from_config(name, fn, root=root, region=config.region, log_dir=log_dir)
+        if runtimes is not None and name in runtimes:
+            built = runtimes[name]
+            spec = replace(spec, interpreter=Interpreter(built.python, built.version, built.path))
         if fn.secrets:
             resolved = {key: (values or {})[ref] for key, ref in fn.secrets.items()}
             spec = replace(spec, environment={**spec.environment, **resolved})
@@ -77,25 +86,26 @@ def function_specs(config: StackConfig, *, root: Path, log_dir: Path,
 
 @dataclass(frozen=True)
 class Interpreter:
-    """The Python that runs a function's instances, and why that one."""
+    """The Python that runs a function's instances: the runtime's virtualenv (awslambdaric and
+    boto3 only), and the folders after the code folder on its path (the function's own
+    packages, its layers), as /var/task and /opt/python are on AWS."""
 
     executable: str
     version: str  # "3.11"
+    path: tuple[str, ...] = ()
     warning: str | None = None
 
 
-def choose_interpreter(runtime: str) -> Interpreter:
-    """Instances run on the host's Python, which has awslambdaric installed with devenv.
-
-    A function declaring another version gets a visible warning in its log rather than a
-    silent difference."""
+def choose_interpreter(spec: FunctionSpec) -> Interpreter:
+    """The spec's built environment; without one (a FunctionSpec made by hand, as in devenv's
+    own tests of the runtime) devenv's own Python, with a warning in the function's log
+    because nothing then isolates the function from devenv's packages."""
+    if spec.interpreter is not None:
+        return spec.interpreter
     host = f"{sys.version_info.major}.{sys.version_info.minor}"
-    wanted = runtime.removeprefix("python")
-    warning = None
-    if wanted != host:
-        warning = (f"devenv: {runtime} requested; running on the host's Python {host} "
-                   f"(per-runtime interpreters are not supported yet)")
-    return Interpreter(sys.executable, host, warning)
+    return Interpreter(sys.executable, host, warning=(
+        f"devenv: no environment was built for {spec.name}; running on devenv's own Python {host}, "
+        f"which does not isolate it from devenv's packages"))
 
 
 def instance_environment(spec: FunctionSpec, *, runtime_api: str, aws_env: Mapping[str, str],
@@ -103,10 +113,11 @@ def instance_environment(spec: FunctionSpec, *, runtime_api: str, aws_env: Mappi
     """The environment AWS gives a function instance, bound to the local stack."""
     stream = time.strftime("%Y/%m/%d", time.gmtime()) + f"/[$LATEST]{uuid.uuid4().hex}"
     env = {
-        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "PATH": isolated_path(str(Path(interpreter.executable).parent)),
         "LANG": "en_US.UTF-8",
         "TZ": ":UTC",
-        "PYTHONPATH": str(spec.code_dir),
+        "PYTHONPATH": os.pathsep.join([str(spec.code_dir), *interpreter.path]),
+        "PYTHONNOUSERSITE": "1",
         "PYTHONUNBUFFERED": "1",
         "LAMBDA_TASK_ROOT": str(spec.code_dir),
         "LAMBDA_RUNTIME_DIR": str(Path(interpreter.executable).parent),

@@ -2,8 +2,8 @@
 API, with each instance a container instead of a process.
 
 The instance image is the configured Python base (``docker.lambda_image``, by default
-``python:{version}-slim`` for the function's Python version) plus the official
-``awslambdaric``, at the version the host runs; the function's code folder is mounted
+``python:{version}-slim`` for the function's Python version) plus what AWS's runtime
+holds (the official ``awslambdaric`` and boto3, pinned as for the native runtime); the function's code folder is mounted
 read-only at /var/task (LAMBDA_TASK_ROOT), so an edit still reaches the next instance. The
 instance's Runtime API listener is on the host; the container reaches it at
 ``host.docker.internal`` (mapped to the stack network's gateway, where the listener binds,
@@ -16,9 +16,9 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from importlib.metadata import version as installed_version
 from pathlib import Path
 
+from ..build.environments import LAMBDA_RUNTIME_PACKAGES, SYSTEM_PATH
 from ..runtime.docker import ContainerSpec, DockerEngine, remove_quietly
 from ..runtime.images import ImageBuild, ensure_image
 from .ecs import _children
@@ -28,7 +28,6 @@ from .lambda_runtime import FunctionPool, Instance, LambdaRuntime
 from .stack_values import HOST_ALIAS
 
 TASK_ROOT = "/var/task"
-PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 def python_version(runtime: str) -> str:
@@ -40,7 +39,7 @@ def instance_image_build(base_template: str, runtime: str) -> ImageBuild:
     pyver = python_version(runtime)
     base = base_template.replace("{version}", pyver)
     text = (f"FROM {base}\n"
-            f"RUN pip install --no-cache-dir awslambdaric=={installed_version('awslambdaric')}\n"
+            f"RUN pip install --no-cache-dir {' '.join(LAMBDA_RUNTIME_PACKAGES)}\n"
             f"WORKDIR {TASK_ROOT}\n")
     return ImageBuild(repository=f"devenv/lambda-python{pyver}", text=text)
 
@@ -121,7 +120,7 @@ class ContainerLambdaRuntime(LambdaRuntime):
         pyver = python_version(spec.runtime)
         env = instance_environment(spec, runtime_api=f"{HOST_ALIAS}:{instance.port}", aws_env=self._aws_env,
                                    interpreter=Interpreter("/usr/local/bin/python", pyver))
-        env.update({"PATH": PATH, "PYTHONPATH": TASK_ROOT, "LAMBDA_TASK_ROOT": TASK_ROOT,
+        env.update({"PATH": SYSTEM_PATH, "PYTHONPATH": TASK_ROOT, "LAMBDA_TASK_ROOT": TASK_ROOT,
                     "LAMBDA_RUNTIME_DIR": "/var/runtime"})
         return ContainerSpec(
             name=f"fn-{spec.name.lower()}-{instance.id[:12]}",

@@ -122,7 +122,7 @@ class FunctionPool:
         self.idle: collections.deque[Instance] = collections.deque()
         self.version = 0
         self.fingerprint = Fingerprint(spec.code_dir)
-        self.interpreter: Interpreter = choose_interpreter(spec.runtime)
+        self.interpreter: Interpreter = choose_interpreter(spec)
         self.cold_starts = 0
         self.warm_starts = 0
         self.throttles = 0

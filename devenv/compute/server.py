@@ -18,6 +18,7 @@ from pathlib import Path
 from aiohttp import web
 
 from ..aws.endpoint import AwsEndpoint, make_client
+from ..build import manifest
 from ..config.loader import load_project
 from ..observe.spans import sink_from_environment
 from ..runtime.ports import HOST, load_remembered
@@ -111,7 +112,8 @@ async def serve(config_file: Path) -> None:
         runtime = _container_runtime(project, state, ports, aws_env, values, FailureSink(endpoint), sink)
     else:
         runtime = LambdaRuntime(function_specs(config, root=project.root, log_dir=state.logs / "functions",
-                                               values=values),
+                                               values=values,
+                                               runtimes=manifest.read(state.environments_file).functions),
                                 aws_env=aws_env, on_async_failure=FailureSink(endpoint), sink=sink)
     await runtime.start()
     runners: list[web.AppRunner] = []

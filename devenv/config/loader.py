@@ -112,9 +112,14 @@ def check_paths(config: StackConfig, root: Path) -> list[Problem]:
     wanted: list[tuple[Loc, str, bool]] = []  # (path, value, must be a directory)
     for name, function in config.functions.items():
         wanted.append((("functions", name, "code"), function.code, True))
+        for index, layer in enumerate(function.layers):
+            wanted.append((("functions", name, "layers", index), layer, True))
     for name, service in config.services.items():
         if service.build is not None:
             wanted.append((("services", name, "build"), service.build, True))
+            if service.requirements is not None:
+                wanted.append((("services", name, "requirements"),
+                               str(Path(service.build) / service.requirements), False))
     if config.seed is not None:
         if config.seed.migrations is not None:
             wanted.append((("seed", "migrations"), config.seed.migrations, True))

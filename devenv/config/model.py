@@ -28,6 +28,10 @@ EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 EmulatorKind = Literal["moto", "localstack", "ministack"]
 RuntimeKind = Literal["native", "docker"]
+# The Python runtimes Lambda supports today (python3.9 was deprecated on 2025-12-15).
+LambdaRuntime = Literal["python3.10", "python3.11", "python3.12", "python3.13", "python3.14"]
+LAMBDA_PYTHON_RUNTIMES: tuple[str, ...] = get_args(LambdaRuntime)
+DEPRECATED_RUNTIMES: tuple[str, ...] = ("python2.7", "python3.6", "python3.7", "python3.8", "python3.9")
 HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "ANY"]
 
 # Values a service may take from the running stack as secrets (see ServiceConfig.secrets).
@@ -225,7 +229,7 @@ class FunctionConfig(Model):
 
     handler: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_./-]+\.[A-Za-z_][A-Za-z0-9_]*$")]
     code: str
-    runtime: Annotated[str, StringConstraints(pattern=r"^python3\.\d+$")] = "python3.11"
+    runtime: LambdaRuntime = "python3.11"
     memory: Annotated[int, Field(ge=128, le=10240)] = 128
     timeout: Annotated[float, Field(gt=0, le=900)] = 3
     environment: dict[EnvName, str] = {}
@@ -235,8 +239,18 @@ class FunctionConfig(Model):
     maximum_retry_attempts: Annotated[int, Field(ge=0, le=2)] = 2
     on_failure: DestinationConfig | None = None
     dead_letter_queue: QueueName | None = None
+    # Folders laid out as a layer's zip (python/...), on the path as /opt/python is; a
+    # requirements.txt in one is installed for it (as `sam build` builds a layer).
+    layers: Annotated[list[str], Field(max_length=5)] = []  # Lambda: at most 5 layers
 
     _env = field_validator("environment", mode="before")(classmethod(lambda cls, v: _scalars_to_str(v)))
+
+    @field_validator("runtime", mode="before")
+    @classmethod
+    def _supported_runtime(cls, value: Any) -> Any:
+        if value in DEPRECATED_RUNTIMES:
+            raise ValueError(f"{value} is deprecated on AWS Lambda; supported: {', '.join(LAMBDA_PYTHON_RUNTIMES)}")
+        return value
 
 
 class RouteConfig(Model):
@@ -362,6 +376,11 @@ class ServiceConfig(Model):
     # runtime: docker builds the image from this Dockerfile, a path inside `build`.
     dockerfile: str = "Dockerfile"
     image: str | None = None
+    # The native runtime runs tasks in a virtualenv of this Python with this requirements file
+    # (a path inside `build`); by default both come from the Dockerfile (FROM python:X.Y, the
+    # requirements file it copies in), so the two runtimes install the same packages.
+    python: Annotated[str, StringConstraints(pattern=r"^3\.\d{1,2}$")] | None = None
+    requirements: str | None = None
     command: list[str] | None = None
     container_port: Port = 8000
     cpu: Annotated[int, Field(ge=128, le=16384)] = 256
@@ -378,6 +397,14 @@ class ServiceConfig(Model):
     load_balancer: ServiceLoadBalancerConfig | None = None
 
     _env = field_validator("environment", mode="before")(classmethod(lambda cls, v: _scalars_to_str(v)))
+
+    @field_validator("python", mode="before")
+    @classmethod
+    def _python_as_text(cls, value: Any) -> Any:
+        if isinstance(value, float):
+            raise ValueError(f"write the Python version as a string in quotes (YAML reads {value} as a number, "
+                             f"so 3.10 would become 3.1), e.g. python: \"3.12\"")
+        return value
 
     @field_validator("command", mode="before")
     @classmethod

@@ -49,6 +49,11 @@ class StateDir:
         return self.run / "stack.json"
 
     @property
+    def environments_file(self) -> Path:
+        """Which built environment each function and service runs in (devenv/build/manifest.py)."""
+        return self.run / "environments.json"
+
+    @property
     def ports_file(self) -> Path:
         return self.root / "ports.json"
 

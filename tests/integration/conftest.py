@@ -51,10 +51,11 @@ class Project:
     def state(self) -> Path:
         return self.root / ".devenv"
 
-    def devenv(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
+    def devenv(self, *args: str, check: bool = True, timeout: float = 120,
+               env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         result = subprocess.run([sys.executable, "-m", "devenv", *args, "--file", str(self.file)],
                                 cwd=self.root, capture_output=True, text=True, timeout=timeout,
-                                env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"})
+                                env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env_extra or {})})
         if check and result.returncode != 0:
             raise AssertionError(f"devenv {' '.join(args)} exited {result.returncode}\n"
                                  f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}")
