@@ -20,6 +20,24 @@ class Probe(Protocol):
         """True when the component answers as a ready one would. Never raises."""
 
 
+@dataclass(frozen=True)
+class NeverReady:
+    """What a probe saw that no amount of waiting will fix: the part that cannot start (the
+    component, or a part of it such as one ECS service), why, and that part's own last
+    output lines."""
+
+    part: str
+    reason: str
+    output: tuple[str, ...] = ()
+
+
+class DiagnosingProbe(Probe, Protocol):
+    """A probe that can also tell, from what its last ``check`` saw (no I/O of its own), that
+    the component will never become ready. The supervisor then stops waiting at once."""
+
+    def never_ready(self) -> NeverReady | None: ...
+
+
 class Clock(Protocol):
     def now(self) -> float: ...
     def sleep(self, seconds: float) -> None: ...

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from .errors import DevenvError
-from .health import Clock, RealClock, wait_until
+from .health import Clock, NeverReady, RealClock, wait_until
 from .runtime.component import Component
 from .runtime.process import ProcessSpec, describe_exit, spawn, start_time, tail, terminate
 from .runtime.record import ComponentRecord, ComponentState, StackPhase, StackRecord
@@ -89,6 +89,7 @@ class NotReady:
     name: str
     generation: int
     reason: str
+    cause: NeverReady | None = None  # what the probe saw that makes waiting pointless; None: the deadline passed
 
 
 @dataclass(frozen=True)
@@ -277,7 +278,7 @@ class Supervisor:
             return
         if isinstance(event, Prepared):
             if event.error is not None:
-                self._fail(slot, event.error.message, tail_lines=event.error.details)
+                self._fail(slot, event.error.message, tail_lines=event.error.details or None)
             else:
                 self._spawn(slot)
         elif isinstance(event, Ready) and event.generation == slot.generation:
@@ -302,7 +303,10 @@ class Supervisor:
         elif isinstance(event, NotReady) and event.generation == slot.generation:
             if slot.handle is not None:
                 slot.handle.stop(slot.component.process().stop_signal, 2.0)
-            self._fail(slot, event.reason)
+            if event.cause is not None:
+                self._fail(slot, event.reason, tail_lines=event.cause.output, part=event.cause.part)
+            else:
+                self._fail(slot, event.reason)
         elif isinstance(event, Exited) and event.generation == slot.generation:
             self._exited(slot, event.returncode)
         elif isinstance(event, RestartDue):
@@ -362,13 +366,15 @@ class Supervisor:
 
         def watch_ready() -> None:
             probe = slot.component.probe()
+            never_ready = getattr(probe, "never_ready", lambda: None)  # optional: see health.DiagnosingProbe
             ok = wait_until(probe.check, timeout=slot.component.startup_timeout, clock=self._clock,
-                            abort=exited.is_set)
+                            abort=lambda: exited.is_set() or never_ready() is not None)
             if ok:
                 self.post(Ready(slot.component.name, generation))
             elif not exited.is_set():
-                self.post(NotReady(slot.component.name, generation,
-                                   f"not ready after {slot.component.startup_timeout:g}s"))
+                cause = never_ready()
+                reason = cause.reason if cause else f"not ready after {slot.component.startup_timeout:g}s"
+                self.post(NotReady(slot.component.name, generation, reason, cause))
 
         self._background(watch_exit)
         self._background(watch_ready)
@@ -428,12 +434,14 @@ class Supervisor:
             self._timers.append((now + delay, slot.component.name))
         self._update_phase()
 
-    def _fail(self, slot: _Slot, reason: str, tail_lines: Sequence[str] = ()) -> None:
-        self._set(slot, state=ComponentState.FAILED, message=reason)
+    def _fail(self, slot: _Slot, reason: str, tail_lines: Sequence[str] | None = None, part: str = "") -> None:
+        """The component failed; before the stack was ever ready that fails the stack, with
+        ``tail_lines`` (default: the component's log tail) and ``part`` (default: the component)."""
+        self._set(slot, state=ComponentState.FAILED, message=f"{part}: {reason}" if part else reason)
         if not slot.ever_ready and self._record.phase is StackPhase.STARTING:
-            lines = list(tail_lines) or tail(slot.component.process().log_path, 15)
+            lines = tail(slot.component.process().log_path, 15) if tail_lines is None else list(tail_lines)
             self._record = self._replace_record(
-                phase=StackPhase.FAILED, error=reason, error_component=slot.component.name,
+                phase=StackPhase.FAILED, error=reason, error_component=part or slot.component.name,
                 error_details=tuple(lines))
             self._publish()
         else:

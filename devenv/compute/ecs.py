@@ -9,7 +9,8 @@ ECS semantics; a ``curl`` against localhost reaches the task itself because each
 a .curlrc that connects localhost:<port> to the task's address. Deployments snapshot the
 service's build folder as a new revision (the local stand-in for an image), roll out within
 minimum/maximum percent, and roll back on the circuit breaker. Target tracking scales on the
-tasks' measured CPU.
+tasks' measured CPU. Each task's last output lines are kept: when a service's tasks keep
+crashing (ecs_startup), they say why, in the service's ``cannotStart``.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from ..build.environments import isolated_path
 from ..config.model import ServiceConfig
 from ..runtime.process import die_with_parent
 from .autoscaling import ScalingState, decide
+from .ecs_startup import Crash, CrashKind, StartupStreak
 from .ecs_rollout import HealthStatus, LastStatus, RolloutPlan, TaskView, failure_threshold, plan_rollout
 
 log = logging.getLogger("devenv.ecs")
@@ -42,6 +44,9 @@ CPU_SAMPLE = 1.0  # seconds between CPU/memory samples
 CPU_WINDOW = 3  # samples averaged for target tracking
 STOP_TIMEOUT = 10.0  # SIGTERM -> SIGKILL (ECS's default stopTimeout is 30 s)
 STOPPED_KEPT = 20  # stopped tasks kept for `devenv ps`, per service
+OUTPUT_KEPT = 15  # a task's own last output lines, shown when its service cannot start
+OUTPUT_LINE_MAX = 1000  # characters kept of one output line
+OUTPUT_DRAIN = 1.0  # seconds an exited task's output may take to be read to its end
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SNAPSHOT_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".venv", "venv", "node_modules", ".git",
                                          ".pytest_cache", ".mypy_cache")
@@ -99,6 +104,12 @@ class Task:
     ever_healthy: bool = False  # the circuit breaker counts tasks that stop before this
     container: object | None = None  # runtime: docker (the SDK's Container)
     host_pid: int | None = None  # a container's init, when the host can see it (not Docker Desktop)
+    output: collections.deque = field(default_factory=lambda: collections.deque(maxlen=OUTPUT_KEPT))
+    output_read: asyncio.Future | None = None  # done once the task's output has been read to its end
+
+    def add_output(self, line: bytes) -> None:
+        """Keeps one line of the task's own output (its last lines explain a crash)."""
+        self.output.append(line.decode(errors="replace").rstrip("\r\n")[:OUTPUT_LINE_MAX])
 
     @property
     def pid(self) -> int | None:
@@ -181,6 +192,7 @@ class Service:
         self.events: collections.deque[tuple[float, str]] = collections.deque(maxlen=100)
         self.scaling = ScalingState()
         self.target_group = scheduler.target_group(spec.name)
+        self.startup = StartupStreak()
 
     # -- revisions and deployments
 
@@ -233,6 +245,8 @@ class Service:
             if self.task_healthy(task) and not task.ever_healthy:
                 task.ever_healthy = True
                 task.cpu_samples.clear()  # what it burnt starting up (imports) is not load
+                if self.spec.config.health_check is not None or self.target_group is not None:
+                    self.startup = self.startup.passed_health_check()
             if task.health is HealthStatus.UNHEALTHY:
                 self.stop_task(task, "Task failed container health checks")
             elif (self.target_group is not None and self.target_group.state(task.id).name == "UNHEALTHY"
@@ -279,6 +293,10 @@ class Service:
                                       f"rollback to revision {previous.revision} after {deployment.id} failed")
                 self.deployments.append(rollback)
                 self.event(f"deployment {rollback.id} started: {rollback.reason}")
+
+    def task_crashed(self, task: Task, kind: CrashKind, cause: str) -> None:
+        """A task ended without the scheduler asking: one more crash in the service's streak."""
+        self.startup = self.startup.crashed(Crash(task.id, kind, cause, task.ever_healthy, tuple(task.output)))
 
     def _autoscale(self, now: float) -> None:
         config = self.spec.config.autoscaling
@@ -333,6 +351,7 @@ class Service:
 
     def to_json(self) -> dict:
         live = [t for t in self.tasks if t.status is not LastStatus.STOPPED]
+        cannot_start = self.startup.verdict()
         return {
             "serviceName": self.spec.name, "desiredCount": self.desired,
             "runningCount": sum(1 for t in live if t.status is LastStatus.RUNNING),
@@ -343,6 +362,8 @@ class Service:
                              "failedTasks": d.failed_tasks, "createdAt": d.created}
                             for d in self.deployments[-5:]],
             "events": [{"at": at, "message": m} for at, m in list(self.events)[-20:]],
+            "cannotStart": cannot_start and {"message": cannot_start.message, "taskId": cannot_start.task_id,
+                                             "output": list(cannot_start.output)},
         }
 
 
@@ -460,7 +481,7 @@ class Scheduler:
         task.status = LastStatus.RUNNING
         task.started = time.time()
         service.event(f"started task {task.id[:8]} (revision {task.revision}) at {task.address}")
-        self.spawn(self._pump(task, fd))
+        task.output_read = self.spawn(self._pump(task, fd))
         self.spawn(self._watch(service, task))
         if config.health_check is not None:
             self.spawn(self._health(service, task))
@@ -476,12 +497,14 @@ class Scheduler:
         task.stopped_reason = f"CannotStartContainerError: {why}"
         service.event(f"task {task.id[:8]} could not start: {task.stopped_reason}")
         service.task_failed(task)
+        service.task_crashed(task, CrashKind.CANNOT_START, task.stopped_reason)
 
     async def _pump(self, task: Task, fd: int) -> None:
         prefix = f"[{task.id[:8]}] ".encode()
         assert task.process is not None and task.process.stdout is not None
         async for line in task.process.stdout:
             os.write(fd, prefix + line if line.endswith(b"\n") else prefix + line + b"\n")
+            task.add_output(line)
 
     async def task_exit(self, task: Task) -> int:
         """Waits for the task's process to end; its exit code."""
@@ -490,7 +513,8 @@ class Scheduler:
     async def _watch(self, service: Service, task: Task) -> None:
         code = await self.task_exit(task)
         task.exit_code = code
-        if task.desired_status == "RUNNING":  # it died on its own
+        crashed = task.desired_status == "RUNNING"  # it died on its own
+        if crashed:
             task.desired_status = "STOPPED"
             task.stopped_reason = f"Essential container in task exited (exit code {code})"
             service.event(f"task {task.id[:8]} exited: {task.stopped_reason}")
@@ -499,6 +523,9 @@ class Scheduler:
             if service.target_group is not None:
                 self.spawn(_deregister(service.target_group, task.id))
         self._finish(task)
+        if crashed:
+            await output_read(task)  # its last lines (a traceback) may still be in the pipe
+            service.task_crashed(task, CrashKind.EXITED, Crash.exit_cause(code))
 
     def _finish(self, task: Task) -> None:
         task.status = LastStatus.STOPPED
@@ -592,6 +619,7 @@ class Scheduler:
                     if rss > service.spec.config.memory and task.desired_status == "RUNNING":
                         service.stop_task(task, "OutOfMemoryError: Container killed due to memory usage")
                         _signal(task.pid, signal.SIGKILL)
+                        service.task_crashed(task, CrashKind.OUT_OF_MEMORY, task.stopped_reason)
 
     # -- views
 
@@ -635,6 +663,12 @@ class Scheduler:
 def check_argv(command: list[str]) -> list[str]:
     """A health check's command (["CMD-SHELL", "..."] or ["CMD", argv...]) as an argv."""
     return ["/bin/sh", "-c", command[1]] if command[0] == "CMD-SHELL" else list(command[1:])
+
+
+async def output_read(task: Task) -> None:
+    """Waits (briefly: a child may hold the pipe open) until the task's output is read to its end."""
+    if task.output_read is not None:
+        await asyncio.wait([task.output_read], timeout=OUTPUT_DRAIN)
 
 
 async def _deregister(group, task_id: str) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..health import Probe
+from ..health import NeverReady, Probe
 from ..runtime.component import ComponentKind
 from ..runtime.ports import HOST
 from ..runtime.process import ProcessSpec
@@ -19,22 +19,30 @@ from ..runtime.statedir import StateDir
 NAME = "ecs"
 
 
-@dataclass(frozen=True)
 class ServicesSteady:
     """Ready when the scheduler answers and every service runs its desired count of healthy
     tasks: `devenv up` returns once the services can take traffic, not merely once the
-    scheduler process is listening."""
+    scheduler process is listening. Never ready once a service's tasks keep crashing (the
+    scheduler's verdict, see ecs_startup): the wait then ends with that task's own output."""
 
-    url: str
-    timeout: float = 2.0
+    def __init__(self, url: str, timeout: float = 2.0):
+        self.url = url
+        self.timeout = timeout
+        self._cannot_start: NeverReady | None = None
 
     def check(self) -> bool:
         try:
             with urllib.request.urlopen(self.url, timeout=self.timeout) as response:
                 services = json.loads(response.read())["services"]
-        except (OSError, ValueError, KeyError):
+            self._cannot_start = next((NeverReady(s["serviceName"], s["cannotStart"]["message"],
+                                                  tuple(s["cannotStart"]["output"]))
+                                       for s in services if s.get("cannotStart")), None)
+            return all(s["healthyCount"] >= s["desiredCount"] for s in services)
+        except (OSError, ValueError, KeyError, TypeError):
             return False
-        return all(s["healthyCount"] >= s["desiredCount"] for s in services)
+
+    def never_ready(self) -> NeverReady | None:
+        return self._cannot_start
 
 
 def startup_budget(services) -> float:

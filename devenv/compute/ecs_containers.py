@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..runtime.docker import ContainerSpec, DockerEngine, remove_quietly
 from ..runtime.images import ImageBuild, ensure_image
-from .ecs import STOP_TIMEOUT, Scheduler, Service, ServiceSpec, Task, check_argv, expand
+from .ecs import STOP_TIMEOUT, Scheduler, Service, ServiceSpec, Task, check_argv, expand, output_read
 from .ecs_rollout import LastStatus
 from .stack_values import HOST_ALIAS
 
@@ -66,9 +66,13 @@ def in_thread(fn, *args) -> asyncio.Future:
         try:
             result = fn(*args)
         except BaseException as exc:  # handed to the awaiting coroutine
-            loop.call_soon_threadsafe(settle, exc, True)
+            outcome, failed = exc, True
         else:
-            loop.call_soon_threadsafe(settle, result, False)
+            outcome, failed = result, False
+        try:
+            loop.call_soon_threadsafe(settle, outcome, failed)
+        except RuntimeError:  # the loop has closed (the ecs process is ending): nobody awaits it
+            pass
 
     threading.Thread(target=run, daemon=True).start()
     return future
@@ -157,7 +161,7 @@ class ContainerScheduler(Scheduler):
         service.event(f"started task {task.id[:8]} (revision {task.revision}) at {task.address} "
                       f"(container {container.name})")
         fd = self._log_fd(service.spec.name)
-        threading.Thread(target=_pump, args=(container, task.id, fd), daemon=True).start()
+        task.output_read = in_thread(_pump, container, task, fd, asyncio.get_running_loop())
         self.spawn(self._watch(service, task))
         if service.spec.config.health_check is not None:
             self.spawn(self._health(service, task))
@@ -180,6 +184,7 @@ class ContainerScheduler(Scheduler):
             code = int(status.get("StatusCode", -1))
         except Exception:  # removed while waited on
             code = -1
+        await output_read(task)  # before the removal cuts the log stream short
         self.spawn(_remove(task.container))
         return code
 
@@ -212,8 +217,10 @@ async def _remove(container) -> None:
     await in_thread(remove_quietly, container)
 
 
-def _pump(container, task_id: str, fd: int) -> None:
-    prefix = f"[{task_id[:8]}] ".encode()
+def _pump(container, task: Task, fd: int, loop: asyncio.AbstractEventLoop) -> None:
+    """The container's output into the service's log, and its last lines into the task (on
+    the loop's thread, which reads them)."""
+    prefix = f"[{task.id[:8]}] ".encode()
     pending = b""
     try:
         for chunk in container.logs(stream=True, follow=True):
@@ -221,12 +228,14 @@ def _pump(container, task_id: str, fd: int) -> None:
             *lines, pending = pending.split(b"\n")
             for line in lines:
                 os.write(fd, prefix + line + b"\n")
+                loop.call_soon_threadsafe(task.add_output, line)
     except Exception:  # the container is gone
         pass
     if pending:
         try:
             os.write(fd, prefix + pending + b"\n")
-        except OSError:
+            loop.call_soon_threadsafe(task.add_output, pending)
+        except (OSError, RuntimeError):  # the loop has closed
             pass
 
 

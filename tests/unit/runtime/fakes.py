@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from devenv.errors import ComponentError
+from devenv.health import NeverReady
 from devenv.runtime.component import ComponentKind
 from devenv.runtime.process import ProcessSpec
 
@@ -64,11 +65,15 @@ class FakeLauncher:
 
 
 class FlagProbe:
-    def __init__(self, flag: threading.Event):
+    def __init__(self, flag: threading.Event, verdict=lambda: None):
         self.flag = flag
+        self.verdict = verdict
 
     def check(self) -> bool:
         return self.flag.is_set()
+
+    def never_ready(self) -> NeverReady | None:
+        return self.verdict()
 
 
 @dataclass
@@ -81,6 +86,7 @@ class FakeComponent:
     prepare_error: str | None = None
     after_ready_calls: list[bool] = field(default_factory=list)
     log_path: Path = Path("/nonexistent/fake.log")
+    cannot_start: NeverReady | None = None  # what its probe says once set
 
     def __post_init__(self) -> None:
         self.ready.set()
@@ -93,7 +99,7 @@ class FakeComponent:
         return ProcessSpec(self.name, ("fake", self.name), self.log_path, stop_signal=signal.SIGINT)
 
     def probe(self) -> FlagProbe:
-        return FlagProbe(self.ready)
+        return FlagProbe(self.ready, lambda: self.cannot_start)
 
     def after_ready(self, restarted: bool) -> None:
         self.after_ready_calls.append(restarted)

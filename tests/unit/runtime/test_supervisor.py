@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from devenv.errors import DevenvError
-from devenv.health import wait_until
+from devenv.health import NeverReady, wait_until
 from devenv.runtime.record import ComponentState, StackPhase
 from devenv.supervisor import RestartPolicy, Supervisor, start_layers
 
@@ -103,6 +103,28 @@ def test_readiness_deadline_names_the_component():
     assert h.result.phase is StackPhase.FAILED
     assert h.result.error_component == "slow"
     assert "not ready after 0.2s" in h.result.error
+
+
+def test_a_probe_that_knows_the_component_cannot_start_ends_the_wait_at_once():
+    ecs, other = FakeComponent("ecs", startup_timeout=60), FakeComponent("other")
+    ecs.ready.clear()
+    h = Harness([ecs, other])
+    h.thread.start()
+    assert wait_until(lambda: h.launcher.of("ecs"), timeout=5)
+    assert h.supervisor.record.phase is StackPhase.STARTING
+    ecs.cannot_start = NeverReady("placement-service", "tasks exit before becoming healthy (2 in a row, exit code 1)",
+                                  ("ModuleNotFoundError: No module named 'uvicorn'",))
+    h.thread.join(timeout=10)  # well before the 60 s deadline
+    assert not h.thread.is_alive()
+    assert h.result.phase is StackPhase.FAILED
+    assert h.result.error_component == "placement-service"
+    assert h.result.error == "tasks exit before becoming healthy (2 in a row, exit code 1)"
+    assert h.result.error_details == ("ModuleNotFoundError: No module named 'uvicorn'",)
+    failed = [r.component("ecs") for r in h.records
+              if r.component("ecs") and r.component("ecs").state is ComponentState.FAILED]
+    assert failed and failed[0].message == ("placement-service: tasks exit before becoming healthy "
+                                            "(2 in a row, exit code 1)")
+    assert all(not x.alive for x in h.launcher.handles)
 
 
 def test_prepare_failure_carries_its_output():
