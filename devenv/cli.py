@@ -19,6 +19,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from .cli_table import Column, render
 from .errors import DevenvError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -170,6 +171,24 @@ def down(file: Optional[Path] = _file_option,
 # ---------------------------------------------------------------- observation
 
 
+def _print_components(record, running: bool, now: float) -> None:
+    rows = []
+    for c in record.components:
+        state = c.state.value if running else ("stopped" if c.state.value != "failed" else "failed")
+        runs_as = str(c.pid or c.container or "") if running else ""  # a container: its id
+        uptime = _duration(now - c.started_at) if (c.started_at and runs_as) else "-"
+        note = c.message or (f"last: {c.last_exit}" if c.last_exit else "")
+        rows.append((c.name, Text(state, style=STATE_STYLE.get(state, "")), c.address,
+                     runs_as or "-", uptime, str(c.restarts), note))
+    title = f"{record.stack} — {'running' if running else 'not running'} ({record.phase.value})"
+    out.print(render(out, STATUS_COLUMNS, rows, title=title))
+
+
+STATUS_COLUMNS = (Column("component", whole=True), Column("state", whole=True), Column("address", whole=True),
+                  Column("pid", whole=True, drop=2), Column("uptime", drop=3), Column("restarts", numeric=True, drop=1),
+                  Column("note"))
+
+
 @app.command()
 def status(file: Optional[Path] = _file_option) -> None:
     """Show each component: state, address, pid, uptime."""
@@ -179,19 +198,7 @@ def status(file: Optional[Path] = _file_option) -> None:
     if record is None:
         out.print("not running (never started here)")
         raise typer.Exit(3)
-    table = Table(title=f"{record.stack} — {'running' if view.running else 'not running'} "
-                        f"({record.phase.value})", title_justify="left")
-    for column in ("component", "state", "address", "pid", "uptime", "restarts", "note"):
-        table.add_column(column)
-    now = time.time()
-    for c in record.components:
-        state = c.state.value if view.running else ("stopped" if c.state.value != "failed" else "failed")
-        runs_as = str(c.pid or c.container or "") if view.running else ""  # a container: its id
-        uptime = _duration(now - c.started_at) if (c.started_at and runs_as) else "-"
-        note = c.message or (f"last: {c.last_exit}" if c.last_exit else "")
-        table.add_row(c.name, Text(state, style=STATE_STYLE.get(state, "")), c.address,
-                      runs_as or "-", uptime, str(c.restarts), note)
-    out.print(table)
+    _print_components(record, view.running, time.time())
     if view.running:
         api = stack.api_url(record.ports)
         if api:
@@ -330,23 +337,29 @@ def tour(file: Optional[Path] = _file_option) -> None:
     out.print("Next: `devenv logs -f`, `devenv ps`, `devenv status`; every flow is a test in tests/e2e.")
 
 
+# When narrow: drop started, then show each service as a heading over its tasks, then drop the figures.
+PS_COLUMNS = (Column("service", whole=True, group=True, drop=6), Column("task", whole=True),
+              Column("rev", numeric=True, drop=3), Column("address", whole=True), Column("status", whole=True),
+              Column("health", whole=True), Column("cpu %", numeric=True, drop=4),
+              Column("mem MiB", numeric=True, drop=5), Column("started", drop=7), Column("stopped reason", drop=2))
+
+
 @app.command()
 def ps(file: Optional[Path] = _file_option,
        all_tasks: bool = typer.Option(False, "--all", "-a", help="include stopped tasks")) -> None:
     """List ECS tasks: service, task id, address, status, health, CPU, memory, started."""
-    tasks = _stack(file).ecs().tasks(stopped=all_tasks)
-    table = Table(title_justify="left")
-    for column in ("service", "task", "rev", "address", "last status", "health", "cpu %", "mem MiB", "started",
-                   "stopped reason"):
-        table.add_column(column)
-    now = time.time()
+    _print_tasks(_stack(file).ecs().tasks(stopped=all_tasks), time.time())
+
+
+def _print_tasks(tasks: list[dict], now: float) -> None:
+    rows = []
     for t in sorted(tasks, key=lambda t: (t["service"], t["lastStatus"] == "STOPPED", -(t["startedAt"] or 0))):
         health_style = {"HEALTHY": "green", "UNHEALTHY": "bold red"}.get(t["healthStatus"], "dim")
         started = _duration(now - t["startedAt"]) + " ago" if t["startedAt"] else "-"
-        table.add_row(t["service"], t["taskId"][:12], str(t["revision"]), t["address"], t["lastStatus"],
-                      Text(t["healthStatus"], style=health_style), f"{t['cpuPercent']:.0f}",
-                      f"{t['memoryMiB']:.0f}", started, t["stoppedReason"] or "")
-    out.print(table)
+        rows.append((t["service"], t["taskId"], str(t["revision"]), t["address"], t["lastStatus"],
+                     Text(t["healthStatus"], style=health_style), f"{t['cpuPercent']:.0f}",
+                     f"{t['memoryMiB']:.0f}", started, t["stoppedReason"] or ""))
+    out.print(render(out, PS_COLUMNS, rows))
 
 
 @app.command()
@@ -492,14 +505,18 @@ def _export_otlp(endpoint: str, spans, traces: int) -> None:
 
 
 def _print_trace_list(summaries) -> None:
-    table = _titled_table("recent traces (newest first)",
-                          ("trace", "started", "duration", "spans", "errors", "first hop", "components"))
+    rows = []
     for s in summaries:
         style = "bold red" if s.errors else ""
-        table.add_row(Text(s.trace_id, style=style), time.strftime("%H:%M:%S", time.localtime(s.start)),
-                      f"{s.duration_ms:.1f} ms", str(s.spans), Text(str(s.errors), style=style), s.first,
-                      " → ".join(s.components))
-    out.print(table)
+        rows.append((Text(s.trace_id, style=style), time.strftime("%H:%M:%S", time.localtime(s.start)),
+                     f"{s.duration_ms:.1f} ms", str(s.spans), Text(str(s.errors), style=style), s.first,
+                     " → ".join(s.components)))
+    out.print(render(out, TRACE_LIST_COLUMNS, rows, title="recent traces (newest first)"))
+
+
+TRACE_LIST_COLUMNS = (Column("trace", whole=True), Column("started", whole=True, drop=3),
+                      Column("duration", numeric=True, drop=2), Column("spans", numeric=True, drop=4),
+                      Column("errors", numeric=True), Column("first hop"), Column("components", drop=5))
 
 
 def _print_waterfall(trace_id: str, spans) -> None:
@@ -551,15 +568,20 @@ def queues(file: Optional[Path] = _file_option) -> None:
 
 
 def _print_queues(rows, title: str = "queues") -> None:
-    table = _titled_table(title, ("queue", "visible", "in flight", "delayed", "dead-letter queue", "DLQ depth"))
+    cells = []
     for r in rows:
         dlq = f"{r.dlq} (after {r.max_receive_count})" if r.dlq and r.max_receive_count else (r.dlq or "")
         if r.is_dlq:
             dlq = f"DLQ of {', '.join(r.sources)}"
         depth = "" if r.dlq_depth is None else Text(str(r.dlq_depth), style="bold red" if r.dlq_depth else "green")
         visible = Text(str(r.visible), style="bold red" if r.is_dlq and r.visible else "")
-        table.add_row(r.name, visible, str(r.in_flight), str(r.delayed), dlq, depth)
-    out.print(table)
+        cells.append((r.name, visible, str(r.in_flight), str(r.delayed), dlq, depth))
+    out.print(render(out, QUEUE_COLUMNS, cells, title=title))
+
+
+QUEUE_COLUMNS = (Column("queue", whole=True), Column("visible", numeric=True), Column("in flight", numeric=True),
+                 Column("delayed", numeric=True, drop=1), Column("dead-letter queue"),
+                 Column("DLQ depth", numeric=True))
 
 
 dlq_app = typer.Typer(no_args_is_help=True, help="Dead-letter queues: list, show messages, redrive.")
@@ -723,47 +745,48 @@ def _dashboard_frame(snap):
     for note in snap.notes:
         parts.append(Text(f"! {note}", style="yellow"))
     if snap.components:
-        table = _titled_table("components", ("component", "state", "address", "restarts", "note"))
-        for c in snap.components:
-            table.add_row(c.name, Text(c.state, style=STATE_STYLE.get(c.state, "")), c.address, str(c.restarts), c.note)
-        parts.append(table)
+        parts.append(render(out, DASHBOARD_COMPONENTS, [
+            (c.name, Text(c.state, style=STATE_STYLE.get(c.state, "")), c.address, str(c.restarts), c.note)
+            for c in snap.components], title="components"))
     if snap.services:
-        table = _titled_table("services", ("service", "desired", "running", "healthy", "rollout"))
-        for s in snap.services:
-            table.add_row(s.name, str(s.desired), str(s.running),
-                          Text(str(s.healthy), style="green" if s.healthy >= s.desired else "bold yellow"), s.rollout)
-        parts.append(table)
+        parts.append(render(out, DASHBOARD_SERVICES, [
+            (s.name, str(s.desired), str(s.running),
+             Text(str(s.healthy), style="green" if s.healthy >= s.desired else "bold yellow"), s.rollout)
+            for s in snap.services], title="services"))
     if snap.queues:
-        table = _titled_table("queues", ("queue", "visible", "in flight", "DLQ", "DLQ depth"))
+        rows = []
         for q in snap.queues:
             alarm = (q.is_dlq and q.visible) or bool(q.dlq_depth)
-            table.add_row(q.name, Text(str(q.visible), style="bold red" if q.is_dlq and q.visible else ""),
-                          str(q.in_flight), f"DLQ of {', '.join(q.sources)}" if q.is_dlq else (q.dlq or ""),
-                          Text("" if q.dlq_depth is None else str(q.dlq_depth), style="bold red" if alarm else ""))
-        parts.append(table)
+            rows.append((q.name, Text(str(q.visible), style="bold red" if q.is_dlq and q.visible else ""),
+                         str(q.in_flight), f"DLQ of {', '.join(q.sources)}" if q.is_dlq else (q.dlq or ""),
+                         Text("" if q.dlq_depth is None else str(q.dlq_depth), style="bold red" if alarm else "")))
+        parts.append(render(out, DASHBOARD_QUEUES, rows, title="queues"))
     busy = [e for e in snap.graph.get("edges", []) if e["count"]]
     if busy:
-        table = _titled_table(f"traffic (last {snap.window / 60:.0f} min)", ("from", "to", "count", "failed"))
-        for e in sorted(busy, key=lambda e: -e["count"])[:12]:
-            table.add_row(e["source"], e["target"], str(e["count"]),
-                          Text(str(e["errors"]), style="bold red" if e["errors"] else "dim"))
-        parts.append(table)
-    table = _titled_table("recent traces (devenv trace ID)", ("trace", "started", "ms", "spans", "errors", "first hop"))
+        parts.append(render(out, DASHBOARD_TRAFFIC, [
+            (e["source"], e["target"], str(e["count"]), Text(str(e["errors"]), style="bold red" if e["errors"] else "dim"))
+            for e in sorted(busy, key=lambda e: -e["count"])[:12]], title=f"traffic (last {snap.window / 60:.0f} min)"))
+    rows = []
     for t in snap.traces:
         style = "bold red" if t.errors else ""
-        table.add_row(Text(t.trace_id, style=style), time.strftime("%H:%M:%S", time.localtime(t.start)),
-                      f"{t.duration_ms:.1f}", str(t.spans), Text(str(t.errors), style=style), t.first)
-    if not snap.traces:
-        table.caption = "no traces yet"
-    parts.append(table)
+        rows.append((Text(t.trace_id, style=style), time.strftime("%H:%M:%S", time.localtime(t.start)),
+                     f"{t.duration_ms:.1f}", str(t.spans), Text(str(t.errors), style=style), t.first))
+    parts.append(render(out, DASHBOARD_TRACES, rows, title="recent traces (devenv trace ID)",
+                        caption=None if snap.traces else "no traces yet"))
     return Group(*parts)
 
 
-def _titled_table(title: str, columns: tuple[str, ...]) -> Table:
-    table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column)
-    return table
+DASHBOARD_COMPONENTS = (Column("component", whole=True), Column("state", whole=True), Column("address", whole=True),
+                        Column("restarts", numeric=True, drop=1), Column("note"))
+DASHBOARD_SERVICES = (Column("service", whole=True), Column("desired", numeric=True), Column("running", numeric=True),
+                      Column("healthy", numeric=True), Column("rollout"))
+DASHBOARD_QUEUES = (Column("queue", whole=True), Column("visible", numeric=True),
+                    Column("in flight", numeric=True, drop=1), Column("DLQ"), Column("DLQ depth", numeric=True))
+DASHBOARD_TRAFFIC = (Column("from", whole=True), Column("to", whole=True), Column("count", numeric=True),
+                     Column("failed", numeric=True))
+DASHBOARD_TRACES = (Column("trace", whole=True), Column("started", whole=True, drop=2),
+                    Column("ms", numeric=True, drop=1), Column("spans", numeric=True, drop=3),
+                    Column("errors", numeric=True), Column("first hop"))
 
 
 # ---------------------------------------------------------------- rendering helpers
@@ -789,6 +812,8 @@ class _Progress:
             self._plain(record)
             return
         table = Table.grid(padding=(0, 2))
+        for whole in (True, True, True, True, False):  # mark, name, state, address whole; the note wraps
+            table.add_column(no_wrap=whole, overflow="fold")
         for c in record.components:
             mark = {"ready": "[green]✓[/]", "failed": "[red]✗[/]"}.get(c.state.value, "[yellow]…[/]")
             took = f"{c.ready_after:.2f}s" if c.ready_after is not None else (c.message or "")
@@ -833,9 +858,7 @@ def _log_files(stack) -> dict[str, Path]:
 
 
 def _print_services(services: list[dict]) -> None:
-    table = Table(title="services", title_justify="left")
-    for column in ("service", "desired", "running", "healthy", "revision", "deployment"):
-        table.add_column(column)
+    rows = []
     for s in services:
         last = s["deployments"][-1] if s["deployments"] else None
         rollout = "-"
@@ -844,9 +867,13 @@ def _print_services(services: list[dict]) -> None:
             if last["rolloutState"] == "FAILED" or last["reason"].startswith("rollback"):
                 rollout += f" ({last['reason']})"
         healthy_style = "green" if s["healthyCount"] >= s["desiredCount"] else "yellow"
-        table.add_row(s["serviceName"], str(s["desiredCount"]), str(s["runningCount"]),
-                      Text(str(s["healthyCount"]), style=healthy_style), str(s["revision"]), rollout)
-    out.print(table)
+        rows.append((s["serviceName"], str(s["desiredCount"]), str(s["runningCount"]),
+                     Text(str(s["healthyCount"]), style=healthy_style), str(s["revision"]), rollout))
+    out.print(render(out, SERVICE_COLUMNS, rows, title="services"))
+
+
+SERVICE_COLUMNS = (Column("service", whole=True), Column("desired", numeric=True), Column("running", numeric=True),
+                   Column("healthy", numeric=True), Column("revision", numeric=True, drop=1), Column("deployment"))
 
 
 def _print_deploy(report) -> None:
