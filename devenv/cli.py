@@ -285,15 +285,21 @@ def reset(file: Optional[Path] = _file_option) -> None:
 @app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
 def e2e(ctx: typer.Context, file: Optional[Path] = _file_option,
         keep: bool = typer.Option(False, "--keep", help="leave the stack up afterwards for inspection"),
+        reuse: bool = typer.Option(False, "--reuse", help="run against the project's own stack (`devenv up`'s) "
+                                                          "instead of the separate test instance"),
         junit: Path = typer.Option(Path("test-results/e2e.xml"), "--junit", help="JUnit XML report for CI"),
         suite: Path = typer.Option(Path("tests/e2e"), "--suite", help="the end-to-end tests, under the project")) -> None:
-    """Bring the stack up if needed, run the end-to-end suite, write JUnit XML; non-zero on failure.
+    """Bring up the stack's test instance (its own state, ports and data: a stack you have running is left
+    as it is), run the end-to-end suite against it, write JUnit XML; non-zero on failure.
 
     Extra arguments go to pytest (e.g. `devenv e2e -k lifecycle`)."""
     import subprocess
     import sys
 
-    stack = _stack(file)
+    from .config.loader import ENV_INSTANCE, TEST_INSTANCE, load_project
+    from .stack import Stack
+
+    stack = Stack(load_project(file, instance=None if reuse else TEST_INSTANCE))
     tests = stack.project.root / suite
     if not tests.exists():
         raise DevenvError(f"no end-to-end suite at {tests}", hint="pass --suite PATH")
@@ -302,18 +308,23 @@ def e2e(ctx: typer.Context, file: Optional[Path] = _file_option,
     if started:
         with _Progress(stack.config.name) as progress:
             stack.up(on_record=progress.update)
-        out.print(f"[green]✓[/] stack up in {time.monotonic() - clock:.1f}s")
+        out.print(f"[green]✓[/] stack up in {time.monotonic() - clock:.1f}s"
+                  + ("" if reuse else f" (test instance: {stack.state.root})"), highlight=False)
     junit_path = stack.project.root / junit
     junit_path.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "pytest", str(tests), "-q", "-p", "no:cacheprovider",
-               f"--junitxml={junit_path}", "--devenv-file", str(stack.project.files[0]), *ctx.args]
+               f"--junitxml={junit_path}", "--devenv-file", str(stack.project.files[0]),
+               *(["--devenv-reuse"] if reuse else ["--devenv-instance", TEST_INSTANCE]), *ctx.args]
     try:
         code = subprocess.call(command, cwd=stack.project.root)
     finally:
         if started and not keep:
             stack.down()
+    left = ""
+    if keep and started:
+        left = " · stack left running (--keep)" + ("" if reuse else f"; address it with {ENV_INSTANCE}={TEST_INSTANCE}")
     out.print(f"{'[green]✓ passed' if code == 0 else '[red]✗ failed'}[/] in {time.monotonic() - clock:.1f}s "
-              f"· JUnit: {junit_path}" + (" · stack left running (--keep)" if keep and started else ""))
+              f"· JUnit: {junit_path}{left}", highlight=False)
     raise typer.Exit(code)
 
 

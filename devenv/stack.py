@@ -20,7 +20,7 @@ from .compute.component import ComputeService
 from .compute.ecs_component import EcsService, startup_budget
 from .compute.ecs_control import EcsControl
 from .compute.stack_values import stack_values
-from .config.loader import Project
+from .config.loader import ENV_FILE, ENV_INSTANCE, Project
 from .errors import ComponentError, DevenvError, NotRunningError, StateError
 from .health import wait_until
 from .infra.binaries import find_postgres, find_redis
@@ -73,11 +73,17 @@ class Stack:
         if self.config.runtime == "docker":
             from .runtime.docker import DockerEngine, stack_key
 
-            self.docker = DockerEngine(stack_key(self.config.name, project.root))
+            self.docker = DockerEngine(stack_key(self.config.name, project.root, project.instance))
 
     # ------------------------------------------------------------ components
 
     def wanted_ports(self) -> dict[str, int | None]:
+        """Each component's port: the configured one, or None to choose a free one (always,
+        for a named instance, which runs beside the project's own stack and its ports)."""
+        wanted = self._configured_ports()
+        return wanted if self.project.instance is None else dict.fromkeys(wanted)
+
+    def _configured_ports(self) -> dict[str, int | None]:
         wanted: dict[str, int | None] = {}
         if self.config.infra.postgres is not None:
             wanted["postgres"] = self.config.infra.postgres.port
@@ -294,12 +300,15 @@ class Stack:
             return UpResult(record, True, DeploySummary.of(self.deploy(record.ports)), tuple(notes))
         _, notes = self.prepare_start(on_build=on_build)
         log = open(self.state.log_file("supervisor"), "ab")
+        env = {**os.environ, ENV_FILE: str(self.project.files[0])}
+        env.pop(ENV_INSTANCE, None)
+        if self.project.instance is not None:  # the daemon and its components load the same instance
+            env[ENV_INSTANCE] = self.project.instance
         try:
             daemon = subprocess.Popen(
                 [sys.executable, "-m", "devenv.daemon", str(self.project.files[0])],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, cwd=self.project.root,
-                env={**os.environ, "DEVENV_FILE": str(self.project.files[0])},
+                start_new_session=True, cwd=self.project.root, env=env,
             )
         finally:
             log.close()
@@ -415,7 +424,7 @@ class Stack:
     # ------------------------------------------------------------ down and recovery
 
     def down(self, *, volumes: bool = False, timeout: float = 30.0) -> DownResult:
-        """Stops the supervisor and everything it runs; ``volumes`` also wipes .devenv/."""
+        """Stops the supervisor and everything it runs; ``volumes`` also wipes its state folder."""
         record = read_record(self.state.record_file)
         running = self.is_running()
         stopped: list[str] = []
@@ -431,7 +440,7 @@ class Stack:
         if engine is None and record is not None and record.runtime == "docker":
             from .runtime.docker import DockerEngine, stack_key
 
-            engine = DockerEngine(stack_key(self.config.name, self.project.root))
+            engine = DockerEngine(stack_key(self.config.name, self.project.root, self.project.instance))
         if engine is not None:
             # Everything labelled with this stack, including what a crashed supervisor left.
             notes.extend(f"removed {what}" for what in engine.remove_stack(volumes=volumes)

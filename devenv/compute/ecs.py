@@ -132,8 +132,9 @@ class Task:
 
 class AddressPool:
     """Loopback addresses for tasks. Each stack draws from its own 127.N.0.0/16 (N from the
-    state folder's path), so two projects' tasks never share an address, and an address whose
-    port is still held (a task of a crashed run in its last moments) is skipped."""
+    project folder's path, shifted for a named instance), so two stacks' tasks do not share an
+    address, and an address whose port is still held (another stack's task, or a task of a
+    crashed run in its last moments) is skipped."""
 
     def __init__(self, first: str = "127.0.0.2", *, port: int | None = None, is_free=None):
         self._next = int(ipaddress.IPv4Address(first))
@@ -143,11 +144,12 @@ class AddressPool:
         self._is_free = is_free
 
     @classmethod
-    def for_stack(cls, state_dir: Path) -> "AddressPool":
+    def for_stack(cls, project_root: Path, instance: str | None = None) -> "AddressPool":
+        """The pool of a project's stack, or of its named ``instance``: an instance's range is
+        never the project's own one, so tests beside a running stack never reuse its addresses."""
         from ..runtime.ports import is_free
 
-        octet = 1 + int.from_bytes(hashlib.sha256(str(state_dir).encode()).digest()[:2], "big") % 250
-        return cls(f"127.{octet}.0.2", is_free=is_free)
+        return cls(f"127.{range_octet(project_root, instance)}.0.2", is_free=is_free)
 
     def take(self, port: int | None = None) -> str:
         for _ in range(1024):
@@ -168,6 +170,16 @@ class AddressPool:
         if ip in self._used:
             self._used.discard(ip)
             self._free.append(ip)
+
+
+def range_octet(project_root: Path, instance: str | None = None) -> int:
+    """N of the 127.N.0.0/16 a stack's tasks draw from: 1..250 from the project folder, plus
+    a non-zero shift (mod 250) for a named instance."""
+    def number(text: str) -> int:
+        return int.from_bytes(hashlib.sha256(text.encode()).digest()[:2], "big")
+
+    shift = 0 if instance is None else 1 + number(instance) % 249
+    return 1 + (number(str(project_root)) + shift) % 250
 
 
 def expand(value: str, env: Mapping[str, str]) -> str:
@@ -372,12 +384,12 @@ class Scheduler:
     register/deregister/state; ``state_dir`` holds revision snapshots and health-check files."""
 
     def __init__(self, specs: Mapping[str, ServiceSpec], *, state_dir: Path, log_dir: Path,
-                 load_balancer=None, metadata_base: str | None = None):
+                 load_balancer=None, metadata_base: str | None = None, addresses: AddressPool | None = None):
         self.state_dir = state_dir
         self.log_dir = log_dir
         self.load_balancer = load_balancer
         self.metadata_base = metadata_base
-        self.addresses = AddressPool.for_stack(state_dir)
+        self.addresses = addresses or AddressPool.for_stack(state_dir)
         self._tasks: set[asyncio.Task] = set()
         self._logs: dict[str, int] = {}
         self.services = {name: Service(spec, self) for name, spec in specs.items()}

@@ -19,7 +19,7 @@ from ..runtime.ports import HOST, load_remembered
 from ..runtime.statedir import StateDir
 from ..build import manifest
 from .entry import run, until_stopped
-from .ecs import Scheduler, ServiceSpec
+from .ecs import AddressPool, Scheduler, ServiceSpec
 from .stack_values import HOST_ALIAS, container_values, stack_values
 
 log = logging.getLogger("devenv.ecs")
@@ -107,7 +107,7 @@ async def serve(config_file: Path) -> None:
     if config.runtime == "docker":
         from ..runtime.docker import DockerEngine, stack_key
 
-        engine = DockerEngine(stack_key(config.name, project.root))
+        engine = DockerEngine(stack_key(config.name, project.root, project.instance))
         gateway, also = engine.host_gateway()
         listen_also = (also,) if also else ()
         values = container_values(project, values, ports)
@@ -120,7 +120,8 @@ async def serve(config_file: Path) -> None:
                                 sink=sink_from_environment("ecs"))
         await balancer.start()
     control = f"http://{HOST}:{ports['ecs']}"
-    common = dict(state_dir=state.root / "ecs", log_dir=state.logs / "services", load_balancer=balancer)
+    common = dict(state_dir=state.root / "ecs", log_dir=state.logs / "services", load_balancer=balancer,
+                  addresses=AddressPool.for_stack(project.root, project.instance))
     if engine is not None:
         from .ecs_containers import ContainerScheduler
 

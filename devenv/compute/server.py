@@ -160,7 +160,7 @@ def _container_runtime(project, state, ports, aws_env, values, failures, sink):
     from .stack_values import container_values
 
     config = project.config
-    engine = DockerEngine(stack_key(config.name, project.root))
+    engine = DockerEngine(stack_key(config.name, project.root, project.instance))
     gateway, listen = engine.host_gateway()
     inside = container_values(project, {**values, **aws_env}, ports)
     hosts = ((config.load_balancer.hostname, gateway),) if config.load_balancer is not None else ()

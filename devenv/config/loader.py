@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ CONFIG_NAME = "devenv.yaml"
 OVERLAY_NAME = "devenv.local.yaml"
 
 ENV_FILE = "DEVENV_FILE"
+ENV_INSTANCE = "DEVENV_INSTANCE"
+TEST_INSTANCE = "test"  # the instance the pytest plugin and `devenv e2e` run against
 ENV_RUNTIME = "DEVENV_RUNTIME"
 ENV_EMULATOR = "DEVENV_EMULATOR"
 # Image overrides for the Docker runtime: variable -> path in the document.
@@ -40,16 +43,24 @@ _CREATE_HINT = (
 
 @dataclass(frozen=True)
 class Project:
-    """A loaded stack: where it lives, the files it was read from, and its validated config."""
+    """A loaded stack: where it lives, the files it was read from, and its validated config.
+
+    ``instance`` names a second, separate copy of the same stack (the test suite's, "test"):
+    its own state folder, ports, data, lock, Docker objects and loopback range, so it never
+    touches the project's own stack (``instance`` None), which may be running beside it.
+    """
 
     root: Path
     files: tuple[Path, ...]
     config: StackConfig
+    instance: str | None = None
 
     @property
     def state_dir(self) -> Path:
-        """Where devenv keeps runtime state (pids, logs, data) for this project."""
-        return self.root / ".devenv"
+        """Where devenv keeps runtime state (pids, logs, data, ports) for this project's stack:
+        .devenv/, or .devenv/instances/NAME/ for a named instance."""
+        base = self.root / ".devenv"
+        return base if self.instance is None else base / "instances" / self.instance
 
 
 def load_project(
@@ -57,16 +68,22 @@ def load_project(
     *,
     environ: Mapping[str, str] | None = None,
     use_overlay: bool = True,
+    instance: str | None = None,
 ) -> Project:
     """Load the project whose devenv.yaml is ``path`` (a file or its directory).
 
     With no ``path``, ``$DEVENV_FILE`` is used if set, else the current directory and its
     parents are searched. devenv.local.yaml beside the file is deep-merged on top unless
     ``use_overlay`` is false; then ``$DEVENV_RUNTIME`` and ``$DEVENV_EMULATOR`` override
-    ``runtime`` and ``emulator.kind``. ``environ`` defaults to ``os.environ``.
+    ``runtime`` and ``emulator.kind``. ``instance`` (else ``$DEVENV_INSTANCE``) names a
+    separate instance of the stack (see ``Project``). ``environ`` defaults to ``os.environ``.
     Raises ConfigError carrying every problem found.
     """
     env = os.environ if environ is None else environ
+    if instance is None and env.get(ENV_INSTANCE, "").strip():
+        instance = _check_instance(env[ENV_INSTANCE].strip(), f"environment variable {ENV_INSTANCE}")
+    elif instance is not None:
+        _check_instance(instance, "instance")
     cwd = Path(os.getcwd())
     base_path = _locate(path, env, cwd)
     root = base_path.parent
@@ -100,7 +117,19 @@ def load_project(
     if problems:
         issues = [_issue(document, problem.path, problem.message) for problem in problems]
         raise ConfigError(_sorted(issues, files, cwd))
-    return Project(root=root, files=tuple(files), config=config)
+    return Project(root=root, files=tuple(files), config=config, instance=instance)
+
+
+_INSTANCE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,30}")
+
+
+def _check_instance(name: str, source: str) -> str:
+    """An instance name is a folder name and part of Docker object names: short and plain."""
+    if not _INSTANCE_NAME.fullmatch(name):
+        raise ConfigError([ConfigIssue(source, None, "", (
+            f"instance name {name!r} is not valid: expected 1-31 lower-case letters, digits or '-', "
+            "starting with a letter or digit"))], hint=f"for example {ENV_INSTANCE}=test")
+    return name
 
 
 def check_paths(config: StackConfig, root: Path) -> list[Problem]:

@@ -89,9 +89,11 @@ class ContainerSpec:
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def stack_key(stack: str, project_root: Path) -> str:
-    """Names a stack's Docker objects: the stack name and a hash of the project folder."""
-    return f"{stack}-{hashlib.sha256(str(project_root.resolve()).encode()).hexdigest()[:8]}"
+def stack_key(stack: str, project_root: Path, instance: str | None = None) -> str:
+    """Names a stack's Docker objects: the stack name, a named instance's name (the test
+    suite's copy, beside the project's own stack) and a hash of the project folder."""
+    digest = hashlib.sha256(str(project_root.resolve()).encode()).hexdigest()[:8]
+    return f"{stack}-{digest}" if instance is None else f"{stack}-{instance}-{digest}"
 
 
 class DockerEngine:

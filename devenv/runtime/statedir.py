@@ -37,6 +37,11 @@ class StateDir:
         return self.root / "traces"
 
     @property
+    def instances(self) -> Path:
+        """The state folders of the project's named instances (the test suite's)."""
+        return self.root / "instances"
+
+    @property
     def run(self) -> Path:
         return self.root / "run"
 
@@ -64,10 +69,13 @@ class StateDir:
         return self.data / component
 
     def ensure(self) -> None:
-        """Creates the layout. The root stays traversable (0711) so a component that runs as
-        an unprivileged user (Postgres under root) can reach its own data folder."""
-        self.root.mkdir(mode=0o711, parents=True, exist_ok=True)
-        os.chmod(self.root, 0o711)
+        """Creates the layout. The root, and the folders made to hold it, stay traversable
+        (0711) so a component that runs as an unprivileged user (Postgres under root) can
+        reach its own data folder."""
+        made = [p for p in self.root.parents if not p.exists()]
+        for folder in [*reversed(made), self.root]:
+            folder.mkdir(mode=0o711, exist_ok=True)
+            os.chmod(folder, 0o711)
         for folder in (self.data, self.logs, self.run):
             folder.mkdir(mode=0o711, exist_ok=True)
         self.secrets.mkdir(mode=0o700, exist_ok=True)
@@ -101,6 +109,18 @@ class StateDir:
         return path
 
     def wipe(self) -> None:
-        """Removes data, secrets, ports and logs (``down --volumes``); keeps nothing."""
-        if self.root.exists():
-            shutil.rmtree(self.root)
+        """Removes data, secrets, ports and logs (``down --volumes``): everything but the
+        folders of named instances (.devenv/instances/), which are stacks of their own."""
+        if not self.root.exists():
+            return
+        for entry in self.root.iterdir():
+            if entry == self.instances:
+                if not any(entry.iterdir()):
+                    entry.rmdir()
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        if not any(self.root.iterdir()):
+            self.root.rmdir()

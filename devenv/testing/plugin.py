@@ -1,13 +1,16 @@
 """The devenv pytest plugin (registered through the ``pytest11`` entry point).
 
-A team's suite gets the running stack through fixtures: ``devenv_stack`` (started once per
-session, or reused when one is running; stopped at the end only if this session started
-it, unless ``--devenv-keep``), ``devenv_env``, ``api`` (an ApiClient on the API Gateway
-stage), ``aws`` (a factory of boto3 clients bound to the emulator or the Lambda endpoint),
-``db`` (a psycopg connection), ``cache`` (a Redis client), ``traces`` (the spans of a trace,
-waited for), ``events`` (capture on the
-default application bus; ``event_capture(bus)`` for another) and ``wait`` (a condition wait
-with a deadline).
+A team's suite gets a running stack through fixtures: ``devenv_stack`` (the project's
+*test instance*: a separate copy of the stack with its own state folder
+``.devenv/instances/test/``, ports, data and Docker objects, so a stack the developer has
+running is left exactly as it was; started once per session, or reused when a kept one is
+running; stopped at the end only if this session started it, unless ``--devenv-keep``;
+``--devenv-reuse`` runs against the project's own stack instead), ``devenv_env``, ``api``
+(an ApiClient on the API Gateway stage), ``aws`` (a factory of boto3 clients bound to the
+emulator or the Lambda endpoint), ``db`` (a psycopg connection), ``cache`` (a Redis client),
+``traces`` (the spans of a trace, waited for), ``events`` (capture on the default
+application bus; ``event_capture(bus)`` for another) and ``wait`` (a condition wait with a
+deadline).
 """
 
 from __future__ import annotations
@@ -22,6 +25,12 @@ def pytest_addoption(parser) -> None:
     group = parser.getgroup("devenv")
     group.addoption("--devenv-file", default=None, help="devenv.yaml of the stack under test")
     group.addoption("--devenv-keep", action="store_true", help="leave a stack this session started running")
+    group.addoption("--devenv-instance", default=None, metavar="NAME",
+                    help="the separate instance of the stack the tests run against, its state in "
+                         ".devenv/instances/NAME/ (default: test)")
+    group.addoption("--devenv-reuse", action="store_true",
+                    help="run against the project's own stack (the one `devenv up` starts), reusing it when "
+                         "running: faster, but the tests change its data and services")
 
 
 class RunningStack:
@@ -35,14 +44,21 @@ class RunningStack:
         return self.stack.config
 
 
+def session_project(config):
+    """The project (and instance) this pytest session's stack is: see ``devenv_stack``."""
+    from devenv.config.loader import TEST_INSTANCE, load_project
+
+    option = config.getoption("--devenv-file")
+    path = Path(option) if option else (Path(os.environ["DEVENV_FILE"]) if os.environ.get("DEVENV_FILE") else None)
+    instance = None if config.getoption("--devenv-reuse") else (config.getoption("--devenv-instance") or TEST_INSTANCE)
+    return load_project(path or Path(config.rootpath), instance=instance)
+
+
 @pytest.fixture(scope="session")
 def devenv_stack(request):
-    from devenv.config.loader import load_project
     from devenv.stack import Stack
 
-    option = request.config.getoption("--devenv-file")
-    path = Path(option) if option else (Path(os.environ["DEVENV_FILE"]) if os.environ.get("DEVENV_FILE") else None)
-    stack = Stack(load_project(path or Path(request.config.rootpath)))
+    stack = Stack(session_project(request.config))
     started = not stack.is_running()
     stack.up()
     yield RunningStack(stack, started)

@@ -36,11 +36,11 @@ def test_nedlia_flows_pass_on_the_docker_runtime(engine):
     key = stack_key("nedlia", root)
     env = {k: v for k, v in os.environ.items() if k != "DEVENV_RUNTIME"}
     try:
-        # Up first, with room for first-time image builds; the suite then reuses the stack.
+        # Up first, with room for first-time image builds; the suite then reuses the stack (--devenv-reuse).
         project.devenv("up", "--timeout", "900", timeout=1000)
         result = subprocess.run(
             [sys.executable, "-m", "pytest", str(REPO / "tests" / "e2e"), "--devenv-file", str(root / "devenv.yaml"),
-             "-p", "no:cacheprovider", "-q", "-x", f"--junitxml={REPO / 'test-results' / 'e2e-docker.xml'}"],
+             "--devenv-reuse", "-p", "no:cacheprovider", "-q", "-x", f"--junitxml={REPO / 'test-results' / 'e2e-docker.xml'}"],
             cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
         (REPO / "test-results" / "e2e-docker.log").write_text(result.stdout + result.stderr)
         failures = result.stdout[result.stdout.find("= FAILURES ="):] if "= FAILURES =" in result.stdout else ""

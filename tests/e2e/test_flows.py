@@ -1,6 +1,7 @@
 """Nedlia's flows end to end, through the public API only (../shared/NEDLIA.md), against the
-stack of the repo's devenv.yaml + devenv.local.yaml. Each test asserts what a user would
-check — HTTP answers, rows, notifications, queue depths — with condition waits."""
+test instance of the repo's stack (devenv.yaml + devenv.local.yaml; a stack you run with `make
+up` is left alone). Each test asserts what a user would check — HTTP answers, rows,
+notifications, queue depths — with condition waits."""
 
 from __future__ import annotations
 
