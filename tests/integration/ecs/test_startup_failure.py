@@ -34,6 +34,7 @@ services:
     health_check: {command: [CMD-SHELL, "curl -f http://localhost:8000/health/live || exit 1"],
                    interval: 0.5, timeout: 1, retries: 2, start_period: 1}
   broken:
+    build: services/web  # its environment (a virtualenv first on PATH) has no such module
     command: [python, -c, "import json\\nimport module_that_does_not_exist"]
     desired_count: 2
     health_check:
