@@ -411,9 +411,31 @@ def deploy(service: str = typer.Argument(..., help="the service to roll out"),
 def scale(service: str = typer.Argument(..., help="the service"),
           count: int = typer.Argument(..., min=0, help="desired count"),
           file: Optional[Path] = _file_option) -> None:
-    """Set a service's desired count (autoscaling bounds still apply)."""
-    result = _stack(file).ecs().scale(service, count)
-    out.print(f"{service}: desired count {result['desiredCount']}")
+    """Set a service's desired count (autoscaling's min and max still apply; target tracking may change it)."""
+    for line in _scale_report(service, _stack(file).ecs().scale(service, count)):
+        out.print(line, highlight=False)
+
+
+def _scale_report(service: str, result: dict) -> list[str]:
+    """What `devenv scale` did, in words: the count set, why it differs from the one asked
+    for, and that target tracking may change it (as it would after `aws ecs update-service`)."""
+    desired, requested, bound = result["desiredCount"], result.get("requestedCount"), result.get("clampedTo")
+    setting = f"services.{service}.autoscaling.{bound}"
+    lines = [f"{service}: desired count {desired}"]
+    if bound == "max":
+        lines = [f"{service}: requested {requested}, desired count set to {desired} = autoscaling max; "
+                 f"raise {setting} in devenv.yaml to run more"]
+    elif bound == "min":
+        lines = [f"{service}: requested {requested}, desired count set to {desired} = autoscaling min; "
+                 f"lower {setting} in devenv.yaml to run fewer"]
+    tracking = result.get("autoscaling")
+    if tracking:
+        lines.append(f"[yellow]![/] target tracking (average CPU {tracking['targetCpu']:g}%, "
+                     f"{tracking['min']}-{tracking['max']} tasks, cooldowns: out {tracking['scaleOutCooldown']:g}s, "
+                     f"in {tracking['scaleInCooldown']:g}s) may change this count at its next evaluation "
+                     f"(an idle service scales back in); to keep at least {desired} tasks, "
+                     f"set services.{service}.autoscaling.min in devenv.yaml")
+    return lines
 
 
 @app.command()

@@ -1,7 +1,8 @@
 """Target tracking on a service's average CPU, as Application Auto Scaling does it for ECS.
 
 Pure: given the recent average, the current desired count and the time of the last scaling
-activities, decide the new desired count. The scheduler measures CPU and applies the result.
+activities, decide the new desired count; and where a requested desired count lands within the
+scalable target's [min, max]. The scheduler measures CPU and applies the results.
 """
 
 from __future__ import annotations
@@ -22,6 +23,26 @@ class ScalingDecision:
     reason: str | None = None  # None: no change
 
 
+@dataclass(frozen=True)
+class DesiredCount:
+    """A requested desired count and the one the service takes: ``bound`` names the limit
+    ("min" or "max") it was clamped to, None when it was within range (or no autoscaling)."""
+
+    requested: int
+    desired: int
+    bound: str | None = None
+
+
+def within_bounds(config: AutoscalingConfig | None, requested: int) -> DesiredCount:
+    """The desired count a service with autoscaling ``config`` takes for ``requested``: the
+    scalable target's min and max hold whoever sets the count (devenv.yaml, `devenv scale`)."""
+    if config is not None and requested > config.max:
+        return DesiredCount(requested, config.max, "max")
+    if config is not None and requested < config.min:
+        return DesiredCount(requested, config.min, "min")
+    return DesiredCount(requested, requested)
+
+
 @dataclass
 class ScalingState:
     last_scale_out: float = -math.inf
@@ -36,9 +57,9 @@ def decide(config: AutoscalingConfig, *, current: int, average_cpu: float | None
     ``scale_out_cooldown`` since the last scale-out; scale-in waits for ``scale_in_cooldown``
     since the last scaling activity of either kind, and needs the average below 90% of the
     target so a service hovering at the target does not flap."""
-    clamped = min(max(current, config.min), config.max)
-    if clamped != current:
-        return ScalingDecision(clamped, f"desired count {current} is outside [{config.min}, {config.max}]")
+    clamped = within_bounds(config, current)
+    if clamped.bound is not None:
+        return ScalingDecision(clamped.desired, f"desired count {current} is outside [{config.min}, {config.max}]")
     if average_cpu is None or current == 0:
         return ScalingDecision(current)
     wanted = min(max(math.ceil(current * average_cpu / config.target_cpu), config.min), config.max)

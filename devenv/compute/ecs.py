@@ -33,7 +33,7 @@ from pathlib import Path
 from ..build.environments import isolated_path
 from ..config.model import ServiceConfig
 from ..runtime.process import die_with_parent
-from .autoscaling import ScalingState, decide
+from .autoscaling import DesiredCount, ScalingState, decide, within_bounds
 from .ecs_startup import Crash, CrashKind, StartupStreak
 from .ecs_rollout import HealthStatus, LastStatus, RolloutPlan, TaskView, failure_threshold, plan_rollout
 
@@ -193,9 +193,7 @@ class Service:
     def __init__(self, spec: ServiceSpec, scheduler: "Scheduler"):
         self.spec = spec
         self.scheduler = scheduler
-        self.desired = spec.config.desired_count
-        if spec.config.autoscaling is not None:
-            self.desired = min(max(self.desired, spec.config.autoscaling.min), spec.config.autoscaling.max)
+        self.desired = within_bounds(spec.config.autoscaling, spec.config.desired_count).desired
         self.revision = 0
         self.revisions: dict[int, Path] = {}
         self.tasks: list[Task] = []
@@ -331,12 +329,21 @@ class Service:
             self.event(f"autoscaling: {decision.reason}")
             self.desired = decision.desired
 
-    def set_desired(self, count: int) -> None:
-        config = self.spec.config.autoscaling
-        if config is not None:
-            count = min(max(count, config.min), config.max)
-        self.event(f"desired count {self.desired} -> {count}")
-        self.desired = count
+    def set_desired(self, count: int) -> DesiredCount:
+        """A desired count set from outside (`devenv scale`), held within autoscaling's bounds.
+
+        Target tracking then starts a new evaluation: the CPU samples so far were measured
+        with another task count, and acting on them at once (as it did, on the next tick, 0.2 s
+        later) undid every manual scale silently; AWS's target tracking acts only on its next
+        evaluation of the metric (its alarm's period) and cooldowns, not on the change itself."""
+        result = within_bounds(self.spec.config.autoscaling, count)
+        clamped = f" (requested {count}, autoscaling {result.bound})" if result.bound else ""
+        self.event(f"desired count {self.desired} -> {result.desired}{clamped}")
+        if result.desired != self.desired:
+            for task in self.tasks:
+                task.cpu_samples.clear()
+        self.desired = result.desired
+        return result
 
     # -- tasks
 

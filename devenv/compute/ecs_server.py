@@ -66,8 +66,13 @@ def control_app(scheduler: Scheduler) -> web.Application:
         if service is None:
             return web.json_response({"message": "unknown service"}, status=404)
         body = await request.json()
-        service.set_desired(int(body["desiredCount"]))
-        return web.json_response({"desiredCount": service.desired})
+        result = service.set_desired(int(body["desiredCount"]))
+        tracking = service.spec.config.autoscaling
+        return web.json_response({
+            "desiredCount": result.desired, "requestedCount": result.requested, "clampedTo": result.bound,
+            "autoscaling": tracking and {"min": tracking.min, "max": tracking.max, "targetCpu": tracking.target_cpu,
+                                         "scaleOutCooldown": tracking.scale_out_cooldown,
+                                         "scaleInCooldown": tracking.scale_in_cooldown}})
 
     app.router.add_get("/services", services)
     app.router.add_get("/tasks", tasks)

@@ -212,6 +212,22 @@ def test_cpu_load_scales_out_then_idleness_scales_in(stack):
     assert "above target" in events and "below target" in events
 
 
+def test_scale_past_autoscaling_max_says_so_and_target_tracking_acts_later(stack):
+    """`devenv scale scaler 9` (autoscaling 1-3): clamped to 3 and said so; the tasks start (the
+    scale was not undone on the next tick) and target tracking then scales the idle service in."""
+    assert wait_until(lambda: service_view(stack, "scaler")["desiredCount"] == 1, timeout=40, interval=0.2)
+    result = stack.devenv("scale", "scaler", "9")
+    said = " ".join(result.stdout.split())
+    assert "scaler: requested 9, desired count set to 3 = autoscaling max" in said
+    assert "raise services.scaler.autoscaling.max in devenv.yaml" in said
+    assert "target tracking (average CPU 40%, 1-3 tasks" in said and "may change this count" in said
+    assert wait_until(lambda: len(running(stack, "scaler")) == 3, timeout=30)
+    assert wait_until(lambda: service_view(stack, "scaler")["desiredCount"] == 1, timeout=40, interval=0.2)
+    events = [e["message"] for e in service_view(stack, "scaler")["events"]]
+    manual = events.index("desired count 1 -> 3 (requested 9, autoscaling max)")
+    assert any("below target" in m and "3 -> 1 tasks" in m for m in events[manual + 1:])
+
+
 def test_deploy_watch_rolls_out_on_every_code_change(stack):
     import subprocess
     import sys

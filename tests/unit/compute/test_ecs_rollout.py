@@ -2,7 +2,7 @@
 
 import pytest
 
-from devenv.compute.autoscaling import ScalingState, decide
+from devenv.compute.autoscaling import DesiredCount, ScalingState, decide, within_bounds
 from devenv.compute.ecs_rollout import LastStatus, TaskView, failure_threshold, limits, plan_rollout
 from devenv.config.model import AutoscalingConfig
 
@@ -93,3 +93,12 @@ def test_target_tracking_scales_in_after_its_cooldown_and_not_near_the_target():
 def test_target_tracking_clamps_to_bounds():
     assert decide(CONFIG, current=1, average_cpu=None, now=0, state=ScalingState()).desired == 2
     assert decide(CONFIG, current=10, average_cpu=500, now=0, state=ScalingState()).desired == 10
+
+
+def test_a_requested_count_is_held_within_autoscaling_bounds_and_says_which():
+    config = AutoscalingConfig(min=1, max=5)
+    assert within_bounds(config, 9) == DesiredCount(9, 5, "max")
+    assert within_bounds(config, 0) == DesiredCount(0, 1, "min")
+    assert within_bounds(config, 3) == DesiredCount(3, 3)
+    assert within_bounds(config, 5) == DesiredCount(5, 5) and within_bounds(config, 1) == DesiredCount(1, 1)
+    assert within_bounds(None, 9) == DesiredCount(9, 9)  # no autoscaling: any count
