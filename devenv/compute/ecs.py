@@ -47,6 +47,8 @@ STOPPED_KEPT = 20  # stopped tasks kept for `devenv ps`, per service
 OUTPUT_KEPT = 15  # a task's own last output lines, shown when its service cannot start
 OUTPUT_LINE_MAX = 1000  # characters kept of one output line
 OUTPUT_DRAIN = 1.0  # seconds an exited task's output may take to be read to its end
+OUTPUT_CHUNK = 64 * 1024  # bytes read from a task's output at a time
+LOG_EVENT_MAX = 256 * 1024  # CloudWatch's event size: the awslogs driver splits longer lines
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SNAPSHOT_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".venv", "venv", "node_modules", ".git",
                                          ".pytest_cache", ".mypy_cache")
@@ -128,6 +130,30 @@ class Task:
             "startedAt": self.started, "stoppedAt": self.stopped, "stoppedReason": self.stopped_reason,
             "exitCode": self.exit_code,
         }
+
+
+class OutputLines:
+    """A task's output, as it comes in chunks, cut into lines; a line longer than ``limit``
+    comes out in pieces of ``limit`` bytes (the awslogs driver splits it into several events
+    the same way), so memory stays bounded whatever a task prints."""
+
+    def __init__(self, limit: int = LOG_EVENT_MAX):
+        self.limit = limit
+        self.pending = b""
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        self.pending += chunk
+        *lines, self.pending = self.pending.split(b"\n")
+        pieces = [line[at:at + self.limit] for line in lines for at in range(0, max(len(line), 1), self.limit)]
+        while len(self.pending) >= self.limit:
+            pieces.append(self.pending[:self.limit])
+            self.pending = self.pending[self.limit:]
+        return pieces
+
+    def end(self) -> list[bytes]:
+        """The last line, when the output did not end with a newline."""
+        last, self.pending = self.pending, b""
+        return [last] if last else []
 
 
 class AddressPool:
@@ -519,11 +545,16 @@ class Scheduler:
         service.task_crashed(task, CrashKind.CANNOT_START, task.stopped_reason)
 
     async def _pump(self, task: Task, fd: int) -> None:
+        """The task's output into the service log, in chunks: a line-reading stream has a
+        64 KiB line limit, and a reader that dies leaves the task blocked on a full pipe."""
         prefix = f"[{task.id[:8]}] ".encode()
         assert task.process is not None and task.process.stdout is not None
-        async for line in task.process.stdout:
-            os.write(fd, prefix + line if line.endswith(b"\n") else prefix + line + b"\n")
-            task.add_output(line)
+        lines = OutputLines()
+        while chunk := await task.process.stdout.read(OUTPUT_CHUNK):
+            for line in lines.feed(chunk):
+                write_output(fd, prefix, task, line)
+        for line in lines.end():
+            write_output(fd, prefix, task, line)
 
     async def task_exit(self, task: Task) -> int:
         """Waits for the task's process to end; its exit code."""
@@ -682,6 +713,13 @@ class Scheduler:
 def check_argv(command: list[str]) -> list[str]:
     """A health check's command (["CMD-SHELL", "..."] or ["CMD", argv...]) as an argv."""
     return ["/bin/sh", "-c", command[1]] if command[0] == "CMD-SHELL" else list(command[1:])
+
+
+def write_output(fd: int, prefix: bytes, task: Task, line: bytes) -> None:
+    """One line of a task's output into its service's log (one write: tasks share the file)
+    and into the task's last lines."""
+    os.write(fd, prefix + line + b"\n")
+    task.add_output(line)
 
 
 async def output_read(task: Task) -> None:

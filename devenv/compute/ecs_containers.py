@@ -24,7 +24,7 @@ from pathlib import Path
 
 from ..runtime.docker import ContainerSpec, DockerEngine, remove_quietly
 from ..runtime.images import ImageBuild, ensure_image
-from .ecs import STOP_TIMEOUT, Scheduler, Service, ServiceSpec, Task, check_argv, expand, output_read
+from .ecs import STOP_TIMEOUT, OutputLines, Scheduler, Service, ServiceSpec, Task, check_argv, expand, output_read
 from .ecs_rollout import LastStatus
 from .stack_values import HOST_ALIAS
 
@@ -221,22 +221,23 @@ def _pump(container, task: Task, fd: int, loop: asyncio.AbstractEventLoop) -> No
     """The container's output into the service's log, and its last lines into the task (on
     the loop's thread, which reads them)."""
     prefix = f"[{task.id[:8]}] ".encode()
-    pending = b""
+    lines = OutputLines()
+
+    def write(line: bytes) -> None:
+        os.write(fd, prefix + line + b"\n")
+        loop.call_soon_threadsafe(task.add_output, line)
+
     try:
         for chunk in container.logs(stream=True, follow=True):
-            pending += chunk
-            *lines, pending = pending.split(b"\n")
-            for line in lines:
-                os.write(fd, prefix + line + b"\n")
-                loop.call_soon_threadsafe(task.add_output, line)
+            for line in lines.feed(chunk):
+                write(line)
     except Exception:  # the container is gone
         pass
-    if pending:
-        try:
-            os.write(fd, prefix + pending + b"\n")
-            loop.call_soon_threadsafe(task.add_output, pending)
-        except (OSError, RuntimeError):  # the loop has closed
-            pass
+    try:
+        for line in lines.end():
+            write(line)
+    except (OSError, RuntimeError):  # the loop has closed
+        pass
 
 
 def _stop_and_remove(container) -> None:

@@ -4,7 +4,7 @@ prefix) and its last lines to the task, which explain a crash when the service c
 import asyncio
 import os
 
-from devenv.compute.ecs import OUTPUT_KEPT, Task, output_read
+from devenv.compute.ecs import LOG_EVENT_MAX, OUTPUT_KEPT, OutputLines, Task, output_read
 from devenv.compute.ecs_containers import _pump, in_thread
 
 
@@ -46,3 +46,17 @@ def test_only_the_last_lines_are_kept(tmp_path):
     task, log = pump(tmp_path, [b"".join(b"line %d\n" % n for n in range(100))])
     assert list(task.output) == [f"line {n}" for n in range(100 - OUTPUT_KEPT, 100)]
     assert log.count("\n") == 100
+
+
+def test_a_line_longer_than_a_log_event_comes_in_pieces(tmp_path):
+    # Held whole, a task printing without newlines grew the reader's memory without end.
+    task, log = pump(tmp_path, [b"a" * LOG_EVENT_MAX, b"b" * 10, b"\n", b"c" * (LOG_EVENT_MAX + 1)])
+    assert log.splitlines() == ["[abcdef01] " + "a" * LOG_EVENT_MAX, "[abcdef01] " + "b" * 10,
+                                "[abcdef01] " + "c" * LOG_EVENT_MAX, "[abcdef01] c"]
+
+
+def test_output_lines_keep_empty_lines_and_cut_long_ones():
+    lines = OutputLines(limit=4)
+    assert lines.feed(b"ab\n\nabcdefghij") == [b"ab", b"", b"abcd", b"efgh"]
+    assert lines.feed(b"k\nxy") == [b"ijk"]
+    assert lines.end() == [b"xy"] and lines.end() == []
