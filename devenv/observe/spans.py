@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,7 +84,9 @@ class NullSink:
 
 
 class FileSpanSink:
-    """Appends spans to ``<folder>/<name>-<pid>.jsonl``. Safe from any thread (one write per span)."""
+    """Appends spans to ``<folder>/<name>-<pid>.jsonl``. Safe from any thread: one write per
+    span, under a lock, since a rotation closes the descriptor another thread may be about
+    to write to (and the number may by then belong to another file or socket)."""
 
     def __init__(self, folder: Path, name: str, *, file_limit: int = FILE_LIMIT,
                  folder_budget: int = FOLDER_BUDGET):
@@ -93,6 +96,7 @@ class FileSpanSink:
         self._budget = folder_budget
         self._fd: int | None = None
         self._size = 0
+        self._lock = threading.Lock()
 
     def _open(self) -> int:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -103,6 +107,10 @@ class FileSpanSink:
 
     def record(self, span: Span) -> None:
         data = (span.to_json() + "\n").encode()
+        with self._lock:
+            self._append(data)
+
+    def _append(self, data: bytes) -> None:
         try:
             if self._fd is None:
                 self._fd = self._open()
@@ -116,9 +124,10 @@ class FileSpanSink:
             pass  # tracing must never break the hop it observes
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        with self._lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
 
 def sink_from_environment(name: str, environ: Mapping[str, str] | None = None) -> SpanSink:

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 
+from devenv.observe import spans
 from devenv.observe.spans import (
     FileSpanSink,
     Outcome,
@@ -54,6 +56,50 @@ def test_file_sink_rotates_past_its_limit_and_keeps_both_files(tmp_path):
     kept = sorted(s.start for s in read_spans(tmp_path))
     assert kept[-1] == 9.0 and len(kept) >= 3  # the newest spans: the current file and one rotated
     assert all(p.stat().st_size <= 600 for p in tmp_path.iterdir())
+
+
+def test_a_rotation_never_closes_the_descriptor_another_thread_writes_to(tmp_path, monkeypatch):
+    # Thread A stops inside its write until thread B's record has rotated the file; moto's
+    # threads open sockets all the time: here a stranger opens a file the moment B has closed
+    # A's descriptor, and gets its number. Without a lock A's span went to the stranger.
+    first, small, large = span("0" * 16, None, 0.0, 1.0), span("a" * 16, None, 1.0, 1.0), \
+        span("b" * 16, None, 2.0, 1.0, padding="x" * 500)
+    sink = FileSpanSink(tmp_path / "traces", "moto",
+                        file_limit=len(first.to_json()) + len(small.to_json()) + 10)
+    sink.record(first)
+    a_writing, rotated, strangers = threading.Event(), threading.Event(), []
+
+    class Interleaved:
+        def __getattr__(self, name):
+            return getattr(os, name)
+
+        def write(self, fd, data):
+            if threading.current_thread().name == "A":
+                a_writing.set()
+                rotated.wait(0.5)  # with the lock B cannot rotate meanwhile: this times out
+            return os.write(fd, data)
+
+        def replace(self, source, target):
+            os.replace(source, target)
+            strangers.append(os.open(tmp_path / "stranger", os.O_WRONLY | os.O_CREAT | os.O_APPEND))
+
+    def b() -> None:
+        assert a_writing.wait(5)
+        sink.record(large)
+        rotated.set()
+
+    monkeypatch.setattr(spans, "os", Interleaved())
+    threads = [threading.Thread(target=sink.record, args=(small,), name="A"), threading.Thread(target=b)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    monkeypatch.undo()
+    sink.close()
+    for fd in strangers:
+        os.close(fd)
+    assert len(strangers) == 1 and (tmp_path / "stranger").read_text() == ""
+    assert sorted(s.span_id for s in read_spans(tmp_path / "traces")) == ["0" * 16, "a" * 16, "b" * 16]
 
 
 def test_prune_deletes_oldest_files_first(tmp_path):
