@@ -6,7 +6,9 @@ hex};Parent={16 hex};Sampled=1`` (HTTP), ``Lambda-Runtime-Trace-Id`` / ``_X_AMZN
 attribute (SQS). ``Root`` names the trace; ``Parent`` the span that made the call, so each
 hop records a span whose parent is the incoming ``Parent`` and passes on its own id. The W3C
 ``traceparent`` (``00-{32 hex trace}-{16 hex span}-{flags}``) carries the same two ids: the
-trace id is the root's hex digits without the version and dashes. Pure functions only.
+trace id is the root's hex digits without the version and dashes; W3C makes an all-zero
+trace or parent id invalid, so a context without a parent has no ``traceparent``, and one
+that carries a zero id is ignored. Pure functions only.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def new_root(now: float | None = None) -> str:
 
 
 def new_span_id() -> str:
-    return "%016x" % random.getrandbits(64)
+    return "%016x" % (random.getrandbits(64) or 1)  # all zeros is W3C's "no parent"
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ class TraceContext:
     @classmethod
     def from_traceparent(cls, value: str | None) -> "TraceContext | None":
         match = _TRACEPARENT.match((value or "").strip().lower())
-        if not match or match.group(1) == "ff":
+        if not match or match.group(1) == "ff" or not int(match.group(2), 16) or not int(match.group(3), 16):
             return None
         trace = match.group(2)
         return cls(f"1-{trace[:8]}-{trace[8:]}", match.group(3), bool(int(match.group(4), 16) & 1))
@@ -91,9 +93,12 @@ class TraceContext:
         parts.append(f"Sampled={1 if self.sampled else 0}")
         return ";".join(parts)
 
-    def traceparent(self) -> str:
+    def traceparent(self) -> str | None:
+        """The W3C form; None without a parent (W3C has no "no parent" value: all zeros is invalid)."""
+        if not self.parent or not int(self.parent, 16):
+            return None
         trace = self.root[2:].replace("-", "")
-        return f"00-{trace}-{self.parent or '0' * 16}-{'01' if self.sampled else '00'}"
+        return f"00-{trace}-{self.parent}-{'01' if self.sampled else '00'}"
 
 
 def root_of(value: str | None) -> str | None:

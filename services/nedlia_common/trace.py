@@ -4,7 +4,8 @@ The ALB adds ``Self=...`` in front of the client's ``Root=...`` (a field describ
 hop); what is passed on is the header without its ``Self`` field, so every hop of one
 request keeps the same ``Root``. A request that carries only a W3C ``traceparent``
 (``00-{32 hex trace}-{16 hex parent}-{flags}``) is read as the same ids in AWS form, and
-every outgoing call carries both headers."""
+every outgoing call carries both headers, or only the AWS one when there is no parent id
+(W3C makes an all-zero id invalid)."""
 
 from __future__ import annotations
 
@@ -28,21 +29,29 @@ def from_headers(headers: Mapping[str, str]) -> str | None:
 
 
 def from_traceparent(value: str | None) -> str | None:
+    """A valid traceparent in AWS form; None for a malformed one, version ff, or an all-zero
+    trace or parent id (W3C: ignore it)."""
     parts = (value or "").lower().split("-")
-    if len(parts) != 4 or len(parts[1]) != 32 or len(parts[2]) != 16:
+    if len(parts) != 4 or parts[0] == "ff" or not all(
+            _hex_id(part, size) for part, size in zip(parts, (2, 32, 16, 2))):
         return None
     trace, parent, flags = parts[1], parts[2], parts[3]
-    sampled = "1" if flags[-1:] in "13579bdf" and flags else "0"
+    if not trace.strip("0") or not parent.strip("0"):
+        return None
+    sampled = "1" if int(flags, 16) & 1 else "0"
     return f"Root=1-{trace[:8]}-{trace[8:]};Parent={parent};Sampled={sampled}"
 
 
+def _hex_id(part: str, size: int) -> bool:
+    return len(part) == size and not part.strip("0123456789abcdef")
+
+
 def traceparent(trace: str | None) -> str | None:
-    """The W3C form of an X-Amzn-Trace-Id value (None without a Root)."""
+    """The W3C form of an X-Amzn-Trace-Id value; None without a Root or a parent id."""
     fields = dict(f.strip().partition("=")[::2] for f in (trace or "").split(";") if "=" in f)
-    root = fields.get("Root", "")
-    if not (len(root) == 35 and root.startswith("1-")):
+    root, parent = fields.get("Root", ""), fields.get("Parent", "").lower()
+    if not (len(root) == 35 and root.startswith("1-")) or not _hex_id(parent, 16) or not parent.strip("0"):
         return None
-    parent = fields.get("Parent") or "0" * 16
     return f"00-{root[2:].replace('-', '')}-{parent}-{'00' if fields.get('Sampled') == '0' else '01'}"
 
 

@@ -23,12 +23,13 @@ def outgoing_trace(trace: str | None) -> str | None:
 
 
 def w3c_traceparent(trace: str | None) -> str | None:
-    """The W3C ``traceparent`` carrying the same trace and parent ids (None without a Root)."""
+    """The W3C ``traceparent`` carrying the same trace and parent ids; None without a Root
+    or a parent id (an all-zero parent id is invalid in W3C trace context)."""
     fields = dict(f.strip().partition("=")[::2] for f in (trace or "").split(";") if "=" in f)
-    root = fields.get("Root", "")
-    if not (len(root) == 35 and root.startswith("1-")):
+    root, parent = fields.get("Root", ""), fields.get("Parent", "").lower()
+    if not (len(root) == 35 and root.startswith("1-")) or len(parent) != 16 \
+            or parent.strip("0123456789abcdef") or not parent.strip("0"):
         return None
-    parent = fields.get("Parent") or "0" * 16
     return f"00-{root[2:].replace('-', '')}-{parent}-{'00' if fields.get('Sampled') == '0' else '01'}"
 
 

@@ -37,6 +37,14 @@ def test_traceparent_carries_the_same_ids_both_ways():
     assert TraceContext.from_traceparent(value) == context
 
 
+def test_no_traceparent_without_a_parent_and_zero_ids_are_ignored():
+    # W3C makes an all-zero parent (or trace) id invalid: a receiver would drop the header.
+    assert TraceContext(ROOT).traceparent() is None
+    assert TraceContext(ROOT, "0" * 16).traceparent() is None
+    assert TraceContext.from_traceparent("00-5759e988bd862e3fe1be46a994272793-0000000000000000-01") is None
+    assert TraceContext.from_traceparent("00-00000000000000000000000000000000-53995c3f42cd8ad8-01") is None
+
+
 def test_from_headers_prefers_the_aws_header_and_falls_back_to_w3c():
     w3c = "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01"
     assert TraceContext.from_headers({"traceparent": w3c}).parent == "53995c3f42cd8ad8"

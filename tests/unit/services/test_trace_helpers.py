@@ -37,3 +37,23 @@ def test_a_worker_passes_on_its_invocation_s_trace_unless_the_record_is_from_ano
     assert record_trace(other, invocation) == other["attributes"]["AWSTraceHeader"]
     assert record_trace({"attributes": {}}, invocation) == invocation
     assert record_trace(same, None) == same["attributes"]["AWSTraceHeader"]
+
+
+NO_PARENT = "Root=1-5e0a1b2c-0123456789abcdef01234567;Sampled=1"
+ZERO_PARENT = "Root=1-5e0a1b2c-0123456789abcdef01234567;Parent=0000000000000000;Sampled=1"
+
+
+def test_no_traceparent_without_a_parent_id():
+    # W3C: an all-zero parent id is invalid, and receivers drop the header (and the trace with it).
+    for trace in (NO_PARENT, ZERO_PARENT):
+        assert service_trace.traceparent(trace) is None and w3c_traceparent(trace) is None
+        assert service_trace.add_to({}, trace) == {"X-Amzn-Trace-Id": trace}
+
+
+def test_an_invalid_traceparent_is_ignored():
+    for value in ("00-5e0a1b2c0123456789abcdef01234567-0000000000000000-01",
+                  "00-00000000000000000000000000000000-53995c3f42cd8ad8-01",
+                  "ff-5e0a1b2c0123456789abcdef01234567-53995c3f42cd8ad8-01",
+                  "00-5e0a1b2c0123456789abcdef0123456z-53995c3f42cd8ad8-01"):
+        assert service_trace.from_traceparent(value) is None, value
+    assert service_trace.from_traceparent(W3C.replace("-01", "-03")) == AWS  # flags: only bit 0 is "sampled"
