@@ -32,6 +32,7 @@ STATE_STYLE = {
     "failed": "bold red", "stopping": "yellow", "stopped": "dim",
 }
 
+
 def _show_version(value: bool) -> None:
     if value:
         from . import __version__
@@ -43,7 +44,7 @@ def _show_version(value: bool) -> None:
 @app.callback()
 def _root(version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
                                        help="print devenv's version and exit")) -> None:
-    """A faithful local copy of Nedlia's AWS backend: `devenv up`, then build."""
+    pass  # the app's help is the Typer's; this callback only carries the root options
 
 
 _file_option = typer.Option(None, "--file", "-f", help="devenv.yaml to use (default: search upwards)",
