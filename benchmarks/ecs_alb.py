@@ -209,7 +209,7 @@ def ecs_process(project: Path) -> int:
                 cmdline = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if b"devenv.compute.ecs_server" in cmdline and needle in cmdline:
+            if b"devenv.compute.ecs_process" in cmdline and needle in cmdline:
                 return int(entry.name)
     raise SystemExit("could not find the ecs process")
 

@@ -386,7 +386,7 @@ def deploy(service: str = typer.Argument(..., help="the service to roll out"),
     control = stack.ecs()
     fingerprint = None
     if watch:  # the baseline comes before the first deploy, so no edit falls between them
-        from .compute.functions import Fingerprint
+        from devenv.compute.lambda_.functions import Fingerprint
 
         config = stack.config.services[service]
         source = (stack.project.root / config.build) if config.build else stack.project.root

@@ -16,10 +16,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from .compute.component import ComputeService
-from .compute.ecs_component import EcsService, startup_budget
-from .compute.ecs_control import EcsControl
-from .compute.stack_values import stack_values
+from devenv.compute.components import ComputeService, EcsService, startup_budget
+from devenv.compute.ecs.control import EcsControl
+from devenv.stack_values import stack_values
 from .config.loader import ENV_FILE, ENV_INSTANCE, Project
 from .errors import ComponentError, DevenvError, NotRunningError, StateError
 from .health import wait_until
@@ -154,12 +153,12 @@ class Stack:
         return found
 
     def _build_service_images(self) -> None:
-        from .compute.ecs_containers import build_service_images
+        from devenv.compute.ecs.scheduler.containers import build_service_images
 
         build_service_images(self.docker, self.project, self.state.logs / "services")
 
     def _build_instance_images(self) -> None:
-        from .compute.lambda_containers import build_instance_images
+        from devenv.compute.lambda_.containers import build_instance_images
 
         build_instance_images(self.docker, self.config, self.state.logs / "functions")
 

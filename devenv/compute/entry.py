@@ -10,7 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from ..errors import DevenvError
+from devenv.errors import DevenvError
 
 
 async def until_stopped() -> None:

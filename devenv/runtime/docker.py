@@ -26,6 +26,8 @@ from pathlib import Path
 from ..errors import ComponentError, PrerequisiteError
 from .process import ProcessSpec
 
+HOST_ALIAS = "host.docker.internal"  # the host, as containers name it (Docker Desktop's name)
+
 LABEL_STACK = "devenv.stack"
 LABEL_COMPONENT = "devenv.component"
 LABEL_SPEC = "devenv.spec"        # digest of the ContainerSpec a container was created from

@@ -159,3 +159,11 @@ def tail(path: Path, lines: int = 20) -> list[str]:
         return []
     return data.splitlines()[-lines:]
 
+
+def children(pid: int) -> list[int]:
+    """The direct children of ``pid`` (Linux /proc); empty when it is gone."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", "rb") as handle:
+            return [int(p) for p in handle.read().split()]
+    except (FileNotFoundError, ProcessLookupError, ValueError):
+        return []

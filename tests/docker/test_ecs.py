@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from devenv.compute.ecs_control import EcsControl
+from devenv.compute.ecs.control import EcsControl
 from devenv.health import wait_until
 from devenv.runtime.docker import stack_key
 from devenv.runtime.record import read_record

@@ -19,8 +19,8 @@ from typing import Any, AsyncIterator, Callable
 import aiohttp
 from yarl import URL
 
-from devenv.compute.alb import LoadBalancer
-from devenv.compute.alb_health import TargetState
+from devenv.compute.alb.balancer import LoadBalancer
+from devenv.compute.alb.health import TargetState
 from devenv.config.model import LoadBalancerConfig, ServiceLoadBalancerConfig
 from tests.integration.alb.backend import Backend
 from tests.support import ListSink

@@ -11,8 +11,8 @@ import json
 import os
 from typing import AsyncIterator, Awaitable, Callable
 
-from devenv.compute.alb import LoadBalancer
-from devenv.compute.alb_health import TargetState
+from devenv.compute.alb.balancer import LoadBalancer
+from devenv.compute.alb.health import TargetState
 from devenv.config.model import LoadBalancerConfig
 from tests.integration.alb.test_load_balancer import rig, run, service, until
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from devenv.compute.ecs_control import EcsControl
+from devenv.compute.ecs.control import EcsControl
 from devenv.health import wait_until
 from devenv.runtime.record import read_record
 from tests.integration.conftest import Project, make_project_dir

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from devenv.compute.ecs import Scheduler, ServiceSpec
+from devenv.compute.ecs.scheduler import Scheduler, ServiceSpec
 from devenv.config.model import HealthCheckConfig, ServiceConfig
 from devenv.runtime.record import StackPhase, read_record
 from tests.integration.conftest import Project, make_project_dir

@@ -1,0 +1,655 @@
+"""The load balancer's listener: an HTTP/1.1 server (an asyncio ``Protocol`` with httptools'
+C request parser) that proxies each request to a target over a pooled upstream connection.
+
+Why not a framework: every request between services pays for this hop, and aiohttp's client
+and server together cost ~300 µs of CPU per proxied request. Here a request is parsed in C,
+its headers are sorted in one pass (``alb_http``), and the response is written to the client
+from the upstream connection's parser callbacks; no task, future or timer is created per
+request (timeouts are one lazily re-armed timer per connection).
+
+- **Pipelining**: requests are parsed as they arrive and answered strictly in order, one at a
+  time; the ones waiting are buffered (reading pauses beyond ``MAX_PIPELINE`` requests or
+  ``BODY_BUFFER`` bytes of their bodies).
+- **Bodies** stream both ways with flow control (a slow reader pauses the other side's reads);
+  chunked requests are forwarded chunked, responses without a length are re-chunked for
+  HTTP/1.1 clients (close-delimited for HTTP/1.0 ones).
+- **Failures**: a refused or reset connection, or a malformed response, is a 502; no byte from
+  the target for ``idle_timeout`` seconds, or no connection within 10 s, a 504. Once the status
+  line has gone to the client, all that is left is to drop the client's connection. When a
+  *reused* keep-alive connection fails before any response byte, an idempotent request whose
+  body is at hand is sent once more on a new connection (see ``alb.py`` on why AWS differs).
+- **Connection: close** from the client (or HTTP/1.0 without keep-alive) closes the client's
+  connection after the response; the target's ``Connection: close`` only retires the upstream
+  connection. Upgrade requests are served as plain requests, and the connection then closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import logging
+from collections import deque
+from typing import TYPE_CHECKING, Mapping
+
+import httptools
+
+from devenv.compute.alb.framing import (
+    BAD_GATEWAY,
+    BAD_REQUEST,
+    CONNECT_TIMEOUT,
+    GATEWAY_TIMEOUT,
+    IDEMPOTENT,
+    METHOD_NOT_ALLOWED,
+    NOT_FOUND,
+    SERVICE_UNAVAILABLE,
+    TOO_MANY_FORWARDED_FOR,
+    ErrorPage,
+    Framing,
+    Headers,
+    RequestHead,
+    downstream_head,
+    read_request,
+    read_response,
+    response_framing,
+    upstream_head,
+)
+from devenv.compute.alb.rules import Listener
+from devenv.compute.alb.upstream import Pool, Upstream
+from devenv.observe.spans import NullSink, Outcome, SpanSink, SpanTimer
+from devenv.observe.trace_context import TraceContext, new_root
+
+if TYPE_CHECKING:
+    from devenv.compute.alb.balancer import Target, TargetGroup
+
+log = logging.getLogger("devenv.compute.alb.balancer")
+
+MAX_HEADER_LINE = 16 * 1024  # AWS accepts 16K per request line and per header
+MAX_PIPELINE = 32  # requests waiting behind the current one before reading pauses
+BODY_BUFFER = 256 * 1024  # bytes of waiting requests' bodies before reading pauses
+RETRY_LIMIT = 64 * 1024  # a request is kept for a retry when it is complete and this small
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+class Proxy:
+    """What every client connection shares: the rules, the target groups, the upstream pool,
+    and the bookkeeping ``LoadBalancer.stop`` needs (open connections, exchanges in flight)."""
+
+    def __init__(self, listener: Listener, groups: Mapping[str, "TargetGroup"], *, port: int,
+                 idle_timeout: float, sink: SpanSink | None = None) -> None:
+        self.sink = None if sink is None or isinstance(sink, NullSink) else sink  # None: tracing off
+        self.listener = listener
+        self.groups = groups
+        self.port = port
+        self.idle_timeout = idle_timeout
+        self.pool = Pool()
+        self.connections: set[ClientConnection] = set()
+        self.connecting: set[asyncio.Task] = set()
+        self.in_flight = 0
+        self.quiet = asyncio.Event()
+        self.quiet.set()
+
+    def exchange_started(self) -> None:
+        self.in_flight += 1
+        self.quiet.clear()
+
+    def exchange_ended(self) -> None:
+        self.in_flight -= 1
+        if self.in_flight == 0:
+            self.quiet.set()
+
+
+class RequestState(enum.Enum):
+    QUEUED = "queued"  # parsed (at least its head), waiting for the requests before it
+    FORWARDING = "forwarding"  # its exchange is in progress: body bytes go to the target
+    ANSWERED = "answered"  # answered already: the rest of its body is read and dropped
+
+
+class Request:
+    __slots__ = ("method", "url", "head", "http11", "keep_alive", "body", "buffered", "complete",
+                 "state", "exchange")
+
+    def __init__(self, method: bytes, url: bytes, head: RequestHead, http11: bool, keep_alive: bool) -> None:
+        self.method = method
+        self.url = url
+        self.head = head
+        self.http11 = http11
+        self.keep_alive = keep_alive
+        self.body: list[bytes] = []  # while QUEUED
+        self.buffered = 0
+        self.complete = not head.has_body  # the whole message (body included) has been parsed
+        self.state = RequestState.QUEUED
+        self.exchange: Exchange | None = None
+
+
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+class ClientConnection(asyncio.Protocol):
+    """One client connection to the listener."""
+
+    def __init__(self, proxy: Proxy) -> None:
+        self.proxy = proxy
+        self.loop = asyncio.get_running_loop()
+        self.transport: asyncio.Transport | None = None
+        self.client_ip = ""
+        self.closed = False
+        self.write_paused = False
+        self.exchange: Exchange | None = None
+        self.pending: deque[Request] = deque()
+        self.pending_bytes = 0
+        self.last = self.loop.time()
+        self._parser = httptools.HttpRequestParser(self)
+        self._parsing: Request | None = None
+        self._url = b""
+        self._headers: Headers = []
+        self._pauses: set[str] = set()
+        self._stop_after = False  # no request after the ones parsed so far (bad input, upgrade)
+        self._bad_input = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._out: list[bytes] | None = None  # writes held back while corked
+
+    # -- asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        self.client_ip = peer[0] if peer else ""
+        self.proxy.connections.add(self)
+        self._timer = self.loop.call_at(self.last + self.proxy.idle_timeout, self._tick)
+
+    def data_received(self, data: bytes) -> None:
+        self.last = self.loop.time()
+        if self._stop_after:
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._stop_after = True  # served as a plain request; the connection closes after it
+            if self._parsing is not None and not self._parsing.complete:
+                self._parsing.complete = True
+                self._body_complete(self._parsing)
+        except httptools.HttpParserError as error:
+            log.info("bad request from %s: %s", self.client_ip, error)
+            self._stop_after = True
+            self._bad_input = True
+            self._next()
+
+    def eof_received(self) -> bool:
+        """A client that half-closes after its request still gets the answer; the connection
+        closes after the requests already parsed."""
+        self._stop_after = True
+        return self.exchange is not None or bool(self.pending)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+        self.proxy.connections.discard(self)
+        self.pending.clear()
+        if self.exchange is not None:
+            self.exchange.abandon("the client closed the connection")
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        if self.exchange is not None:
+            self.exchange.client_paused()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self.exchange is not None:
+            self.exchange.client_resumed()
+
+    # -- httptools callbacks
+
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = []
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        if len(self._url) > MAX_HEADER_LINE:
+            raise ValueError("request line too long")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if len(name) + len(value) > MAX_HEADER_LINE:
+            raise ValueError("header line too long")
+        self._headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        parser = self._parser
+        request = Request(parser.get_method(), self._url, read_request(self._headers),
+                          parser.get_http_version() == "1.1", parser.should_keep_alive())
+        self._parsing = request
+        self.pending.append(request)
+        if len(self.pending) > MAX_PIPELINE:
+            self.pause("pipeline")
+        if self.exchange is None:
+            self._next()
+
+    def on_body(self, body: bytes) -> None:
+        request = self._parsing
+        if request is None:
+            return
+        state = request.state
+        if state is RequestState.FORWARDING:
+            assert request.exchange is not None
+            request.exchange.request_body(body)
+        elif state is RequestState.QUEUED:
+            request.body.append(body)
+            request.buffered += len(body)
+            self.pending_bytes += len(body)
+            if self.pending_bytes > BODY_BUFFER:
+                self.pause("body")
+
+    def on_message_complete(self) -> None:
+        request = self._parsing
+        if request is not None:
+            request.complete = True
+            self._body_complete(request)
+
+    def _body_complete(self, request: Request) -> None:
+        if request.state is RequestState.FORWARDING and request.exchange is not None:
+            request.exchange.request_complete()
+
+    # -- reading and writing
+
+    def pause(self, reason: str) -> None:
+        if not self._pauses and self.transport is not None and not self.closed:
+            self.transport.pause_reading()
+        self._pauses.add(reason)
+
+    def resume(self, reason: str) -> None:
+        if reason in self._pauses:
+            self._pauses.discard(reason)
+            if not self._pauses and self.transport is not None and not self.closed:
+                self.transport.resume_reading()
+
+    def write(self, data: bytes) -> None:
+        if self._out is not None:
+            self._out.append(data)
+        elif not self.closed and self.transport is not None:
+            self.transport.write(data)
+
+    def cork(self) -> None:
+        """Holds writes back until ``uncork``: what one read from the target produces (status
+        line, headers, body) goes out in one send, which on loopback costs as much as the rest
+        of the proxying."""
+        if self._out is None:
+            self._out = []
+
+    def uncork(self) -> None:
+        out = self._out
+        if out is not None:
+            self._out = None
+            if out and not self.closed and self.transport is not None:
+                self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+
+    def close(self) -> None:
+        """Closes after what has been written is sent."""
+        self.uncork()
+        if not self.closed and self.transport is not None:
+            self.closed = True
+            self.transport.close()
+
+    def abort(self) -> None:
+        self._out = None
+        if not self.closed and self.transport is not None:
+            self.closed = True
+            self.transport.abort()
+
+    # -- one request after the other
+
+    def _next(self) -> None:
+        """Starts the next waiting request, answering the ones the load balancer answers
+        itself on the way; called whenever the connection becomes free."""
+        while self.exchange is None and not self.closed:
+            if not self.pending:
+                if self._bad_input:
+                    self.write(BAD_REQUEST.encode(close=True))
+                    self.close()
+                elif self._stop_after and (self._parsing is None or self._parsing.complete):
+                    self.close()
+                return
+            request = self.pending.popleft()
+            self.pending_bytes -= request.buffered
+            if len(self.pending) <= MAX_PIPELINE:
+                self.resume("pipeline")
+            if self.pending_bytes <= BODY_BUFFER:
+                self.resume("body")
+            page = self._start(request)
+            if page is not None:
+                if self.proxy.sink is not None and page is not TOO_MANY_FORWARDED_FOR:
+                    _answered_by_the_load_balancer(self.proxy.sink, request, page)
+                request.state = RequestState.ANSWERED
+                request.body = []
+                close = not request.keep_alive or not request.http11
+                self.write(page.encode(head=request.method == b"HEAD", close=close))
+                if close:
+                    self.close()
+
+    def _start(self, request: Request) -> ErrorPage | None:
+        """Routes ``request`` and starts its exchange, or returns the load balancer's own answer."""
+        if request.method == b"TRACE":
+            return METHOD_NOT_ALLOWED
+        proxy = self.proxy
+        path, _, _ = request.url.partition(b"?")
+        host = request.head.host
+        service = proxy.listener.route(None if host is None else host.decode("latin-1"), path.decode("latin-1"))
+        if service is None:
+            return NOT_FOUND
+        group = proxy.groups[service]
+        target = group.pick()
+        if target is None:
+            return SERVICE_UNAVAILABLE
+        spans = None
+        trace = None
+        if proxy.sink is not None:
+            spans = _open_spans(proxy.sink, request, path, service, target)
+            trace = spans[1].context.header()  # as the ALB: Root first on a new trace, Self added to a client's
+            if request.head.trace is not None:
+                trace = f"Self={new_root()};{trace}"
+        data = upstream_head(request.method, request.url, request.head, client_ip=self.client_ip,
+                             listener_port=proxy.port, target_address=target.address, trace=trace)
+        if data is None:
+            if spans is not None:
+                _close_spans(spans, TOO_MANY_FORWARDED_FOR.status)
+            return TOO_MANY_FORWARDED_FOR
+        exchange = Exchange(self, request, service, group, target)
+        exchange.spans = spans
+        self.exchange = exchange
+        request.exchange = exchange
+        request.state = RequestState.FORWARDING
+        if request.head.expect_continue and request.http11 and request.head.has_body and not request.complete:
+            self.write(CONTINUE)  # the load balancer answers Expect itself, then reads the body
+        body = request.body
+        request.body = []
+        if body:
+            chunked = request.head.chunked
+            data = b"".join([data, *(_chunk(part) if chunked else part for part in body)])
+        if request.complete and request.head.chunked:
+            data += b"0\r\n\r\n"
+        exchange.begin(data)
+        return None
+
+    def exchange_done(self, close: bool) -> None:
+        self.exchange = None
+        self.last = self.loop.time()
+        if close:
+            self.close()
+        else:
+            self._next()
+
+    def _tick(self) -> None:
+        """Closes the connection after ``idle_timeout`` without a byte from the client while no
+        request is in progress (the upstream side times out requests in progress)."""
+        if self.closed:
+            return
+        now = self.loop.time()
+        due = self.last + self.proxy.idle_timeout
+        if self.exchange is not None:
+            due = now + self.proxy.idle_timeout
+        elif now >= due:
+            self.close()
+            return
+        self._timer = self.loop.call_at(due, self._tick)
+
+
+def _open_spans(sink: SpanSink, request: "Request", path: bytes, service: str,
+                target: "Target") -> tuple[SpanTimer, SpanTimer]:
+    """The ALB's span (parent: the client's trace) and, inside it, the task's (what the target
+    spends answering); the task span's context is what the target receives."""
+    incoming = TraceContext.parse(None if request.head.trace is None else request.head.trace.decode("latin-1"))
+    method = request.method.decode("latin-1")
+    where = path.decode("latin-1")
+    alb = SpanTimer(sink, incoming, "alb", f"{method} {where}",
+                    {"method": method, "path": where, "service": service, "target": target.target_id})
+    task = SpanTimer(sink, alb.context, "ecs", f"task {service}",
+                     {"service": service, "task": target.target_id, "address": f"{target.host}:{target.port}"})
+    return alb, task
+
+
+def _answered_by_the_load_balancer(sink: SpanSink, request: "Request", page: ErrorPage) -> None:
+    """A request the load balancer answered itself (no rule, no healthy target, ...): one span."""
+    incoming = TraceContext.parse(None if request.head.trace is None else request.head.trace.decode("latin-1"))
+    method = request.method.decode("latin-1")
+    path = request.url.partition(b"?")[0].decode("latin-1")
+    SpanTimer(sink, incoming, "alb", f"{method} {path}", {"method": method, "path": path}).finish(
+        Outcome.OK if page.status < 500 else Outcome.ERROR, status=page.status)
+
+
+def _close_spans(spans: tuple[SpanTimer, SpanTimer], status: int | None, failure: str | None = None) -> None:
+    outcome = Outcome.OK if status is not None and status < 500 and failure is None else Outcome.ERROR
+    extra: dict[str, object] = {"status": status} if status is not None else {}
+    if failure is not None:
+        extra["error"] = failure
+    alb, task = spans
+    task.finish(outcome, **extra)
+    alb.finish(outcome, **extra)
+
+
+class Exchange:
+    """One request in flight to one target: the ``ResponseSink`` of its upstream connection
+    and the handle its target group counts for draining (``cancel`` is the deregistration
+    delay cutting it)."""
+
+    __slots__ = ("client", "request", "service", "group", "target", "upstream", "started", "done",
+                 "framing", "close_after", "is_head", "retry", "retried", "body_waiting", "sent_all",
+                 "spans", "status")
+
+    def __init__(self, client: ClientConnection, request: Request, service: str, group: "TargetGroup",
+                 target: "Target") -> None:
+        self.client = client
+        self.request = request
+        self.service = service
+        self.group = group
+        self.target = target
+        self.upstream: Upstream | None = None
+        self.started = False  # the status line has gone to the client
+        self.done = False
+        self.framing = Framing.NONE
+        self.close_after = False
+        self.is_head = request.method == b"HEAD"
+        self.retry: bytes | None = None  # the whole request, when it may be sent again
+        self.retried = False
+        self.body_waiting: list[bytes] = []  # body bytes that came while connecting
+        self.sent_all = False  # the whole request has gone to the target
+        self.spans: tuple[SpanTimer, SpanTimer] | None = None  # (alb, ecs task) when tracing
+        self.status: int | None = None  # the answer's status, once known
+
+    def begin(self, data: bytes) -> None:
+        self.client.proxy.exchange_started()
+        self.group.started(self.target, self)
+        request = self.request
+        self.sent_all = request.complete
+        if request.complete and len(data) <= RETRY_LIMIT and request.method in IDEMPOTENT:
+            self.retry = data
+        upstream = self.client.proxy.pool.take((self.target.host, self.target.port))
+        if upstream is None:
+            self._connect(data)
+        else:
+            self._attach(upstream, data)
+
+    def _connect(self, data: bytes) -> None:
+        task = asyncio.get_running_loop().create_task(self._open(data))
+        connecting = self.client.proxy.connecting
+        connecting.add(task)
+        task.add_done_callback(connecting.discard)
+
+    async def _open(self, data: bytes) -> None:
+        proxy = self.client.proxy
+        key = (self.target.host, self.target.port)
+        loop = asyncio.get_running_loop()
+        try:
+            _, upstream = await asyncio.wait_for(
+                loop.create_connection(lambda: Upstream(proxy.pool, key, proxy.idle_timeout), *key),
+                CONNECT_TIMEOUT)
+        except asyncio.TimeoutError:
+            self._fail(GATEWAY_TIMEOUT, f"no connection within {CONNECT_TIMEOUT:g} s")
+            return
+        except OSError as error:
+            self._fail(BAD_GATEWAY, f"{error.__class__.__name__}: {error}")
+            return
+        if self.done:
+            proxy.pool.put(upstream)
+            return
+        if self.body_waiting:
+            data = b"".join([data, *self.body_waiting])
+            self.body_waiting = []
+        self._attach(upstream, data)
+
+    def _attach(self, upstream: Upstream, data: bytes) -> None:
+        self.upstream = upstream
+        if self.client.write_paused:
+            upstream.pause_reading()
+        upstream.send(self, data)
+
+    # -- the request body, from the client's parser
+
+    def request_body(self, data: bytes) -> None:
+        if self.done:
+            return
+        if self.request.head.chunked:
+            data = _chunk(data)
+        if self.upstream is None:
+            self.body_waiting.append(data)
+        else:
+            self.upstream.write(data)
+
+    def request_complete(self) -> None:
+        self.sent_all = True
+        if self.done:
+            return
+        if self.request.head.chunked:
+            if self.upstream is None:
+                self.body_waiting.append(b"0\r\n\r\n")
+            else:
+                self.upstream.write(b"0\r\n\r\n")
+
+    # -- ResponseSink: the target's answer, from the upstream's parser
+
+    def head(self, status: int, reason: bytes, headers: Headers, upstream: Upstream) -> bool:
+        self.status = status
+        request = self.request
+        response = read_response(headers)
+        framing = self.framing = response_framing(head_request=self.is_head, status=status,
+                                                  content_length=response.content_length,
+                                                  client_http11=request.http11)
+        self.close_after = (not request.keep_alive or not request.http11 or framing is Framing.CLOSE
+                            or self.client._stop_after)
+        self.started = True
+        self.client.write(downstream_head(status, reason, response, framing, close=self.close_after))
+        return framing is not Framing.NONE and response.content_length is None and not response.chunked
+
+    def body(self, data: bytes) -> None:
+        framing = self.framing
+        if framing is Framing.CHUNKED:
+            self.client.write(_chunk(data))
+        elif framing is not Framing.NONE:
+            self.client.write(data)
+
+    def end(self, keep_alive: bool) -> None:
+        if self.done:
+            return
+        self.done = True
+        if self.framing is Framing.CHUNKED:
+            self.client.write(b"0\r\n\r\n")
+        upstream = self.upstream
+        self.upstream = None
+        if upstream is not None:
+            if keep_alive and self.sent_all:
+                upstream.sink = None
+                self.client.proxy.pool.put(upstream)
+            else:
+                upstream.close()
+        self._finished()
+        request = self.request
+        if not request.complete:
+            request.state = RequestState.ANSWERED  # the rest of its body is dropped
+        self.client.exchange_done(self.close_after)
+
+    def failed(self, cause: str, *, timeout: bool, received: bool) -> None:
+        if self.done:
+            return
+        upstream = self.upstream
+        self.upstream = None
+        if (not received and upstream is not None and upstream.reused and self.retry is not None
+                and not self.retried):
+            self.retried = True  # a stale keep-alive connection: once more, on a new one
+            upstream.close()
+            self._connect(self.retry)
+            return
+        self._fail(GATEWAY_TIMEOUT if timeout else BAD_GATEWAY, cause, upstream)
+
+    def batch_begin(self) -> ClientConnection:
+        client = self.client
+        client.cork()
+        return client
+
+    def upstream_paused(self) -> None:
+        self.client.pause("upstream")
+
+    def upstream_resumed(self) -> None:
+        self.client.resume("upstream")
+
+    # -- from the client connection and the target group
+
+    def client_paused(self) -> None:
+        if self.upstream is not None:
+            self.upstream.pause_reading()
+
+    def client_resumed(self) -> None:
+        if self.upstream is not None:
+            self.upstream.resume_reading()
+
+    def abandon(self, cause: str) -> None:
+        """The client has gone: the upstream connection is closed (its response may be under way)."""
+        if self.done:
+            return
+        self.done = True
+        if self.upstream is not None:
+            self.upstream.close()
+            self.upstream = None
+        self._finished(cause)
+
+    def cancel(self) -> None:
+        """The deregistration delay elapsed with this request in flight: 502, or a dropped
+        connection when the response had started."""
+        self._fail(BAD_GATEWAY, "deregistration delay elapsed")
+
+    # -- inside
+
+    def _fail(self, page: ErrorPage, cause: str, upstream: Upstream | None = None) -> None:
+        if self.done:
+            return
+        self.done = True
+        if not self.started:
+            self.status = page.status
+        upstream = upstream or self.upstream
+        self.upstream = None
+        if upstream is not None:
+            upstream.close()
+        self._finished(cause)
+        target = self.target
+        log.warning("%s %s -> %d from %s %s (%s:%d): %s", self.request.method.decode("latin-1"),
+                    self.request.url.partition(b"?")[0].decode("latin-1"), page.status, self.service,
+                    target.target_id, target.host, target.port, cause)
+        client = self.client
+        if self.started:
+            client.abort()  # the status line has gone out: all that is left is to drop the connection
+            client.exchange_done(True)
+            return
+        request = self.request
+        if not request.complete:
+            request.state = RequestState.ANSWERED
+        close = not request.keep_alive or not request.http11 or client._stop_after
+        client.write(page.encode(head=self.is_head, close=close))
+        client.exchange_done(close)
+
+    def _finished(self, failure: str | None = None) -> None:
+        if self.spans is not None:
+            _close_spans(self.spans, self.status, failure)
+            self.spans = None
+        self.request.exchange = None  # no reference cycle left for the garbage collector
+        self.group.finished(self.target, self)
+        self.client.proxy.exchange_ended()

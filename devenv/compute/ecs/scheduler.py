@@ -1,0 +1,775 @@
+"""ECS service emulation on the native runtime: a scheduler that keeps each service's
+desired count of tasks running, healthy and registered with the internal ALB.
+
+Each task is a process listening on its own loopback address (127.0.0.x) on the service's
+container port, as awsvpc gives each Fargate task its own address. Tasks move through ECS's
+states (PROVISIONING -> PENDING -> RUNNING -> DEACTIVATING -> STOPPING -> DEPROVISIONING ->
+STOPPED, with a stopped reason). Container health checks run the configured command with
+ECS semantics; a ``curl`` against localhost reaches the task itself because each check gets
+a .curlrc that connects localhost:<port> to the task's address. Deployments snapshot the
+service's build folder as a new revision (the local stand-in for an image), roll out within
+minimum/maximum percent, and roll back on the circuit breaker. Target tracking scales on the
+tasks' measured CPU. Each task's last output lines are kept: when a service's tasks keep
+crashing (ecs_startup), they say why, in the service's ``cannotStart``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hashlib
+import ipaddress
+import logging
+import os
+import re
+import shutil
+import signal
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devenv.build.environments import isolated_path
+from devenv.config.model import ServiceConfig
+from devenv.runtime.process import children, die_with_parent
+from devenv.compute.ecs.autoscaling import DesiredCount, ScalingState, decide, within_bounds
+from devenv.compute.ecs.startup import Crash, CrashKind, StartupStreak
+from devenv.compute.ecs.rollout import HealthStatus, LastStatus, RolloutPlan, TaskView, failure_threshold, plan_rollout
+
+log = logging.getLogger("devenv.ecs")
+
+TICK = 0.2  # how often each service reconciles
+CPU_SAMPLE = 1.0  # seconds between CPU/memory samples
+CPU_WINDOW = 3  # samples averaged for target tracking
+STOP_TIMEOUT = 10.0  # SIGTERM -> SIGKILL (ECS's default stopTimeout is 30 s)
+STOPPED_KEPT = 20  # stopped tasks kept for `devenv ps`, per service
+OUTPUT_KEPT = 15  # a task's own last output lines, shown when its service cannot start
+OUTPUT_LINE_MAX = 1000  # characters kept of one output line
+OUTPUT_DRAIN = 1.0  # seconds an exited task's output may take to be read to its end
+OUTPUT_CHUNK = 64 * 1024  # bytes read from a task's output at a time
+LOG_EVENT_MAX = 256 * 1024  # CloudWatch's event size: the awslogs driver splits longer lines
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+SNAPSHOT_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".venv", "venv", "node_modules", ".git",
+                                         ".pytest_cache", ".mypy_cache")
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """A service resolved against the running stack: environment values filled in."""
+
+    name: str
+    config: ServiceConfig
+    source_dir: Path  # what a deployment snapshots (the build folder, or the project root)
+    environment: Mapping[str, str]
+    venv: str | None = None  # the service's built environment (native runtime), first on PATH
+
+    @property
+    def snapshots(self) -> bool:
+        return self.config.build is not None
+
+
+class Deployment:
+    def __init__(self, revision: int, desired: int, reason: str):
+        self.id = f"ecs-svc/{uuid.uuid4().int % 10**19:019d}"
+        self.revision = revision
+        self.state = "IN_PROGRESS"  # COMPLETED, FAILED
+        self.reason = reason
+        self.failed_tasks = 0
+        self.created = time.time()
+        self.desired = desired
+
+
+@dataclass(eq=False)
+class Task:
+    id: str
+    service: str
+    revision: int
+    ip: str
+    port: int
+    workdir: Path
+    status: LastStatus = LastStatus.PROVISIONING
+    desired_status: str = "RUNNING"
+    health: HealthStatus = HealthStatus.UNKNOWN
+    process: asyncio.subprocess.Process | None = None
+    created: float = field(default_factory=time.time)
+    started: float | None = None
+    stopped: float | None = None
+    stopped_reason: str | None = None
+    exit_code: int | None = None
+    cpu_percent: float = 0.0
+    memory_mb: float = 0.0
+    cpu_samples: collections.deque = field(default_factory=lambda: collections.deque(maxlen=CPU_WINDOW))
+    last_ticks: tuple[int, float] | None = None
+    health_failures: int = 0
+    counted_failure: bool = False
+    ever_healthy: bool = False  # the circuit breaker counts tasks that stop before this
+    container: object | None = None  # runtime: docker (the SDK's Container)
+    host_pid: int | None = None  # a container's init, when the host can see it (not Docker Desktop)
+    output: collections.deque = field(default_factory=lambda: collections.deque(maxlen=OUTPUT_KEPT))
+    output_read: asyncio.Future | None = None  # done once the task's output has been read to its end
+
+    def add_output(self, line: bytes) -> None:
+        """Keeps one line of the task's own output (its last lines explain a crash)."""
+        self.output.append(line.decode(errors="replace").rstrip("\r\n")[:OUTPUT_LINE_MAX])
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else self.host_pid
+
+    @property
+    def address(self) -> str:
+        return f"{self.ip}:{self.port}"
+
+    def to_json(self) -> dict:
+        return {
+            "taskId": self.id, "service": self.service, "revision": self.revision, "address": self.address,
+            "lastStatus": self.status.value, "desiredStatus": self.desired_status,
+            "healthStatus": self.health.value, "cpuPercent": round(self.cpu_percent, 1),
+            "memoryMiB": round(self.memory_mb, 1), "pid": self.pid, "createdAt": self.created,
+            "startedAt": self.started, "stoppedAt": self.stopped, "stoppedReason": self.stopped_reason,
+            "exitCode": self.exit_code,
+        }
+
+
+class OutputLines:
+    """A task's output, as it comes in chunks, cut into lines; a line longer than ``limit``
+    comes out in pieces of ``limit`` bytes (the awslogs driver splits it into several events
+    the same way), so memory stays bounded whatever a task prints."""
+
+    def __init__(self, limit: int = LOG_EVENT_MAX):
+        self.limit = limit
+        self.pending = b""
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        self.pending += chunk
+        *lines, self.pending = self.pending.split(b"\n")
+        pieces = [line[at:at + self.limit] for line in lines for at in range(0, max(len(line), 1), self.limit)]
+        while len(self.pending) >= self.limit:
+            pieces.append(self.pending[:self.limit])
+            self.pending = self.pending[self.limit:]
+        return pieces
+
+    def end(self) -> list[bytes]:
+        """The last line, when the output did not end with a newline."""
+        last, self.pending = self.pending, b""
+        return [last] if last else []
+
+
+class AddressPool:
+    """Loopback addresses for tasks. Each stack draws from its own 127.N.0.0/16 (N from the
+    project folder's path, shifted for a named instance), so two stacks' tasks do not share an
+    address, and an address whose port is still held (another stack's task, or a task of a
+    crashed run in its last moments) is skipped."""
+
+    def __init__(self, first: str = "127.0.0.2", *, port: int | None = None, is_free=None):
+        self._next = int(ipaddress.IPv4Address(first))
+        self._free: list[str] = []
+        self._used: set[str] = set()
+        self._port = port
+        self._is_free = is_free
+
+    @classmethod
+    def for_stack(cls, project_root: Path, instance: str | None = None) -> "AddressPool":
+        """The pool of a project's stack, or of its named ``instance``: an instance's range is
+        never the project's own one, so tests beside a running stack never reuse its addresses."""
+        from devenv.runtime.ports import is_free
+
+        return cls(f"127.{range_octet(project_root, instance)}.0.2", is_free=is_free)
+
+    def take(self, port: int | None = None) -> str:
+        for _ in range(1024):
+            if self._free:
+                ip = self._free.pop(0)
+            else:
+                ip = str(ipaddress.IPv4Address(self._next))
+                self._next += 1
+                if ip.endswith(".255") or ip.endswith(".0"):
+                    continue
+            if port is not None and self._is_free is not None and not self._is_free(port, ip):
+                continue
+            self._used.add(ip)
+            return ip
+        raise RuntimeError("no free loopback address for a task")
+
+    def give_back(self, ip: str) -> None:
+        if ip in self._used:
+            self._used.discard(ip)
+            self._free.append(ip)
+
+
+def range_octet(project_root: Path, instance: str | None = None) -> int:
+    """N of the 127.N.0.0/16 a stack's tasks draw from: 1..250 from the project folder, plus
+    a non-zero shift (mod 250) for a named instance."""
+    def number(text: str) -> int:
+        return int.from_bytes(hashlib.sha256(text.encode()).digest()[:2], "big")
+
+    shift = 0 if instance is None else 1 + number(instance) % 249
+    return 1 + (number(str(project_root)) + shift) % 250
+
+
+def expand(value: str, env: Mapping[str, str]) -> str:
+    """${NAME} in a command or value, from the task's environment."""
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", lambda m: env.get(m.group(1), m.group(0)), value)
+
+
+class Service:
+    """One ECS service: its tasks, deployments and scaling, reconciled every tick."""
+
+    def __init__(self, spec: ServiceSpec, scheduler: "Scheduler"):
+        self.spec = spec
+        self.scheduler = scheduler
+        self.desired = within_bounds(spec.config.autoscaling, spec.config.desired_count).desired
+        self.revision = 0
+        self.revisions: dict[int, Path] = {}
+        self.tasks: list[Task] = []
+        self.stopped: collections.deque[Task] = collections.deque(maxlen=STOPPED_KEPT)
+        self.deployments: list[Deployment] = []
+        self.events: collections.deque[tuple[float, str]] = collections.deque(maxlen=100)
+        self.scaling = ScalingState()
+        self.target_group = scheduler.target_group(spec.name)
+        self.startup = StartupStreak()
+
+    # -- revisions and deployments
+
+    def new_revision(self, reason: str) -> Deployment:
+        self.revision += 1
+        self.revisions[self.revision] = self._snapshot(self.revision)
+        deployment = Deployment(self.revision, self.desired, reason)
+        for old in self.deployments:
+            if old.state == "IN_PROGRESS":
+                old.state = "STOPPED"
+                old.reason = "replaced by a newer deployment"
+        self.deployments.append(deployment)
+        self.event(f"deployment {deployment.id} started: revision {self.revision} ({reason})")
+        return deployment
+
+    def _snapshot(self, revision: int) -> Path:
+        return self.scheduler.snapshot(self.spec, revision)
+
+    @property
+    def primary(self) -> Deployment:
+        return self.deployments[-1]
+
+    def event(self, message: str) -> None:
+        self.events.append((time.time(), message))
+        log.info("%s: %s", self.spec.name, message)
+
+    # -- health
+
+    def task_healthy(self, task: Task) -> bool:
+        if task.status is not LastStatus.RUNNING or task.desired_status != "RUNNING":
+            return False
+        if self.spec.config.health_check is not None and task.health is not HealthStatus.HEALTHY:
+            return False
+        if self.target_group is not None:
+            return self.target_group.state(task.id).name == "HEALTHY"
+        return True
+
+    # -- reconcile
+
+    async def tick(self) -> None:
+        now = time.time()
+        for task in list(self.tasks):
+            if task.status is LastStatus.STOPPED:
+                self.tasks.remove(task)
+                self.stopped.appendleft(task)
+                self.scheduler.addresses.give_back(task.ip)
+        for task in self.tasks:
+            if task.desired_status != "RUNNING":
+                continue
+            if self.task_healthy(task) and not task.ever_healthy:
+                task.ever_healthy = True
+                task.cpu_samples.clear()  # what it burnt starting up (imports) is not load
+                if self.spec.config.health_check is not None or self.target_group is not None:
+                    self.startup = self.startup.passed_health_check()
+            if task.health is HealthStatus.UNHEALTHY:
+                self.stop_task(task, "Task failed container health checks")
+            elif (self.target_group is not None and self.target_group.state(task.id).name == "UNHEALTHY"
+                  and now - (task.started or now) >= self.spec.config.health_check_grace_period):
+                self.stop_task(task, f"Task failed ELB health checks in (target-group {self.spec.name})")
+        self._autoscale(now)
+        deployment = self.primary
+        views = [TaskView(t.id, t.revision, t.status if t.desired_status == "RUNNING" else LastStatus.STOPPING,
+                          self.task_healthy(t), t.created) for t in self.tasks]
+        plan: RolloutPlan = plan_rollout(
+            desired=self.desired, primary=deployment.revision, tasks=views,
+            minimum_healthy_percent=self.spec.config.deployment.minimum_healthy_percent,
+            maximum_percent=self.spec.config.deployment.maximum_percent)
+        for task_id in plan.stop:
+            task = next(t for t in self.tasks if t.id == task_id)
+            reason = ("Scaling activity initiated by (deployment %s)" % deployment.id)
+            self.stop_task(task, reason)
+        for _ in range(plan.start):
+            await self.start_task(deployment.revision)
+        if plan.completed and deployment.state == "IN_PROGRESS":
+            deployment.state = "COMPLETED"
+            self.event(f"deployment {deployment.id} completed: {self.desired} tasks of revision "
+                       f"{deployment.revision} healthy")
+
+    def task_failed(self, task: Task) -> None:
+        """A task of the primary revision stopped without ever being healthy: the circuit
+        breaker counts it and, past its threshold, fails (and maybe rolls back) the deployment."""
+        deployment = self.primary
+        breaker = self.spec.config.deployment.circuit_breaker
+        if task.revision != deployment.revision or deployment.state != "IN_PROGRESS" or task.counted_failure:
+            return
+        task.counted_failure = True
+        deployment.failed_tasks += 1
+        if not breaker.enable or deployment.failed_tasks < failure_threshold(self.desired):
+            return
+        deployment.state = "FAILED"
+        deployment.reason = (f"circuit breaker: {deployment.failed_tasks} tasks of revision {deployment.revision} "
+                             f"failed to become healthy (last: {task.stopped_reason})")
+        self.event(f"deployment {deployment.id} failed: {deployment.reason}")
+        if breaker.rollback:
+            previous = next((d for d in reversed(self.deployments[:-1]) if d.state == "COMPLETED"), None)
+            if previous is not None:
+                rollback = Deployment(previous.revision, self.desired,
+                                      f"rollback to revision {previous.revision} after {deployment.id} failed")
+                self.deployments.append(rollback)
+                self.event(f"deployment {rollback.id} started: {rollback.reason}")
+
+    def task_crashed(self, task: Task, kind: CrashKind, cause: str) -> None:
+        """A task ended without the scheduler asking: one more crash in the service's streak."""
+        self.startup = self.startup.crashed(Crash(task.id, kind, cause, task.ever_healthy, tuple(task.output)))
+
+    def _autoscale(self, now: float) -> None:
+        config = self.spec.config.autoscaling
+        if config is None:
+            return
+        # Only tasks that have been healthy count, over samples taken since: a task importing
+        # its code burns CPU for a few seconds, and counting that (which 1-minute CloudWatch
+        # data would smooth away on AWS) made each scale-out trigger the next one, and a stack
+        # whose tasks had just started scale out with no load at all.
+        samples = [t for t in self.tasks if t.status is LastStatus.RUNNING and t.ever_healthy
+                   and len(t.cpu_samples) == CPU_WINDOW]
+        average = (sum(sum(t.cpu_samples) / len(t.cpu_samples) for t in samples) / len(samples)) if samples else None
+        decision = decide(config, current=self.desired, average_cpu=average, now=time.monotonic(),
+                          state=self.scaling)
+        if decision.desired != self.desired:
+            if decision.desired > self.desired:
+                self.scaling.last_scale_out = time.monotonic()
+            else:
+                self.scaling.last_scale_in = time.monotonic()
+            self.event(f"autoscaling: {decision.reason}")
+            self.desired = decision.desired
+
+    def set_desired(self, count: int) -> DesiredCount:
+        """A desired count set from outside (`devenv scale`), held within autoscaling's bounds.
+
+        Target tracking then starts a new evaluation: the CPU samples so far were measured
+        with another task count, and acting on them at once (as it did, on the next tick, 0.2 s
+        later) undid every manual scale silently; AWS's target tracking acts only on its next
+        evaluation of the metric (its alarm's period) and cooldowns, not on the change itself."""
+        result = within_bounds(self.spec.config.autoscaling, count)
+        clamped = f" (requested {count}, autoscaling {result.bound})" if result.bound else ""
+        self.event(f"desired count {self.desired} -> {result.desired}{clamped}")
+        if result.desired != self.desired:
+            for task in self.tasks:
+                task.cpu_samples.clear()
+        self.desired = result.desired
+        return result
+
+    # -- tasks
+
+    async def start_task(self, revision: int) -> Task:
+        ip = self.scheduler.addresses.take(self.spec.config.container_port)
+        task = Task(uuid.uuid4().hex, self.spec.name, revision, ip, self.spec.config.container_port,
+                    self.revisions[revision])
+        self.tasks.append(task)
+        await self.scheduler.launch(self, task)
+        return task
+
+    def stop_task(self, task: Task, reason: str) -> None:
+        if task.desired_status != "RUNNING":
+            return
+        task.desired_status = "STOPPED"
+        task.stopped_reason = reason
+        if not self.task_ever_healthy(task):
+            self.task_failed(task)
+        self.event(f"stopping task {task.id[:8]} ({task.address}): {reason}")
+        self.scheduler.spawn(self.scheduler.stop(self, task))
+
+    def task_ever_healthy(self, task: Task) -> bool:
+        return task.ever_healthy
+
+    def to_json(self) -> dict:
+        live = [t for t in self.tasks if t.status is not LastStatus.STOPPED]
+        cannot_start = self.startup.verdict()
+        return {
+            "serviceName": self.spec.name, "desiredCount": self.desired,
+            "runningCount": sum(1 for t in live if t.status is LastStatus.RUNNING),
+            "pendingCount": sum(1 for t in live if t.status in (LastStatus.PROVISIONING, LastStatus.PENDING)),
+            "healthyCount": sum(1 for t in live if self.task_healthy(t)),
+            "revision": self.primary.revision,
+            "deployments": [{"id": d.id, "revision": d.revision, "rolloutState": d.state, "reason": d.reason,
+                             "failedTasks": d.failed_tasks, "createdAt": d.created}
+                            for d in self.deployments[-5:]],
+            "events": [{"at": at, "message": m} for at, m in list(self.events)[-20:]],
+            "cannotStart": cannot_start and {"message": cannot_start.message, "taskId": cannot_start.task_id,
+                                             "output": list(cannot_start.output)},
+        }
+
+
+class Scheduler:
+    """Every service of the stack. ``load_balancer`` (optional) provides target groups with
+    register/deregister/state; ``state_dir`` holds revision snapshots and health-check files."""
+
+    def __init__(self, specs: Mapping[str, ServiceSpec], *, state_dir: Path, log_dir: Path,
+                 load_balancer=None, metadata_base: str | None = None, addresses: AddressPool | None = None):
+        self.state_dir = state_dir
+        self.log_dir = log_dir
+        self.load_balancer = load_balancer
+        self.metadata_base = metadata_base
+        self.addresses = addresses or AddressPool.for_stack(state_dir)
+        self._tasks: set[asyncio.Task] = set()
+        self._logs: dict[str, int] = {}
+        self.services = {name: Service(spec, self) for name, spec in specs.items()}
+        self._stopping = False
+
+    async def prepare_revision(self, spec: ServiceSpec) -> None:
+        """Slow work a new revision needs, done off the loop before ``new_revision`` (none here)."""
+
+    def snapshot(self, spec: ServiceSpec, revision: int) -> Path:
+        """The local stand-in for an image: a copy of the build folder per revision, so old
+        tasks keep running old code and a rollback brings the old code back."""
+        if not spec.snapshots:
+            return spec.source_dir
+        target = self.state_dir / "revisions" / spec.name / str(revision)
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(spec.source_dir, target, ignore=SNAPSHOT_IGNORE, symlinks=True)
+        return target
+
+    def target_group(self, service: str):
+        if self.load_balancer is None:
+            return None
+        try:
+            return self.load_balancer.group(service)
+        except KeyError:
+            return None
+
+    def spawn(self, coro) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    async def start(self) -> None:
+        for service in self.services.values():
+            service.new_revision("initial deployment")
+        self.spawn(self._reconcile())
+        self.spawn(self._sample())
+
+    async def stop_all(self) -> None:
+        self._stopping = True
+        for task in list(self._tasks):
+            task.cancel()
+        stops = [self.stop(service, task, deregister=False)
+                 for service in self.services.values() for task in service.tasks
+                 if task.status is not LastStatus.STOPPED]
+        for service in self.services.values():
+            for task in service.tasks:
+                task.desired_status = "STOPPED"
+                task.stopped_reason = task.stopped_reason or "stack stopped"
+        await asyncio.gather(*stops, return_exceptions=True)
+        for fd in self._logs.values():
+            os.close(fd)
+
+    async def _reconcile(self) -> None:
+        while True:
+            for service in self.services.values():
+                try:
+                    await service.tick()
+                except Exception:  # one service's bug must not stop the others
+                    log.exception("reconciling %s failed", service.spec.name)
+            await asyncio.sleep(TICK)
+
+    # -- a task's life
+
+    def _log_fd(self, service: str) -> int:
+        fd = self._logs.get(service)
+        if fd is None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.log_dir / f"{service}.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            self._logs[service] = fd
+        return fd
+
+    def task_environment(self, service: Service, task: Task) -> dict[str, str]:
+        env = {"PATH": isolated_path(os.path.join(service.spec.venv, "bin") if service.spec.venv else None), "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1",
+               "HOME": os.environ.get("HOME", "/tmp")}
+        if service.spec.venv:
+            env["VIRTUAL_ENV"] = service.spec.venv
+        env.update(service.spec.environment)
+        env.update({"TASK_IP": task.ip, "PORT": str(task.port), "HOST": task.ip,
+                    "ECS_TASK_ID": task.id, "ECS_SERVICE": service.spec.name,
+                    "ECS_TASK_REVISION": str(task.revision)})
+        if self.metadata_base:
+            env["ECS_CONTAINER_METADATA_URI_V4"] = f"{self.metadata_base}/v4/{task.id}"
+        return {k: expand(v, env) for k, v in env.items()}
+
+    async def launch(self, service: Service, task: Task) -> None:
+        config = service.spec.config
+        env = self.task_environment(service, task)
+        command = [expand(part, env) for part in (config.command or [])]
+        task.status = LastStatus.PENDING
+        fd = self._log_fd(service.spec.name)
+        try:
+            task.process = await asyncio.create_subprocess_exec(
+                *command, cwd=str(task.workdir), env=env, stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True, preexec_fn=die_with_parent(signal.SIGKILL))
+        except OSError as exc:
+            self.could_not_start(service, task, exc.strerror or str(exc))
+            return
+        task.status = LastStatus.RUNNING
+        task.started = time.time()
+        service.event(f"started task {task.id[:8]} (revision {task.revision}) at {task.address}")
+        task.output_read = self.spawn(self._pump(task, fd))
+        self.spawn(self._watch(service, task))
+        if config.health_check is not None:
+            self.spawn(self._health(service, task))
+        if service.target_group is not None:
+            service.target_group.register(task.id, task.ip, task.port)
+
+    @staticmethod
+    def could_not_start(service: Service, task: Task, why: str) -> None:
+        """ECS's CannotStartContainerError: the task stops at once and counts as a failure."""
+        task.status = LastStatus.STOPPED
+        task.desired_status = "STOPPED"
+        task.stopped = time.time()
+        task.stopped_reason = f"CannotStartContainerError: {why}"
+        service.event(f"task {task.id[:8]} could not start: {task.stopped_reason}")
+        service.task_failed(task)
+        service.task_crashed(task, CrashKind.CANNOT_START, task.stopped_reason)
+
+    async def _pump(self, task: Task, fd: int) -> None:
+        """The task's output into the service log, in chunks: a line-reading stream has a
+        64 KiB line limit, and a reader that dies leaves the task blocked on a full pipe."""
+        prefix = f"[{task.id[:8]}] ".encode()
+        assert task.process is not None and task.process.stdout is not None
+        lines = OutputLines()
+        while chunk := await task.process.stdout.read(OUTPUT_CHUNK):
+            for line in lines.feed(chunk):
+                write_output(fd, prefix, task, line)
+        for line in lines.end():
+            write_output(fd, prefix, task, line)
+
+    async def task_exit(self, task: Task) -> int:
+        """Waits for the task's process to end; its exit code."""
+        return await task.process.wait()
+
+    async def _watch(self, service: Service, task: Task) -> None:
+        code = await self.task_exit(task)
+        task.exit_code = code
+        crashed = task.desired_status == "RUNNING"  # it died on its own
+        if crashed:
+            task.desired_status = "STOPPED"
+            task.stopped_reason = f"Essential container in task exited (exit code {code})"
+            service.event(f"task {task.id[:8]} exited: {task.stopped_reason}")
+            if not service.task_ever_healthy(task):
+                service.task_failed(task)
+            if service.target_group is not None:
+                self.spawn(_deregister(service.target_group, task.id))
+        self._finish(task)
+        if crashed:
+            await output_read(task)  # its last lines (a traceback) may still be in the pipe
+            service.task_crashed(task, CrashKind.EXITED, Crash.exit_cause(code))
+
+    def _finish(self, task: Task) -> None:
+        task.status = LastStatus.STOPPED
+        task.stopped = task.stopped or time.time()
+
+    async def stop(self, service: Service, task: Task, *, deregister: bool = True) -> None:
+        """ECS's stop: deregister from the target group and wait for draining, then SIGTERM,
+        then SIGKILL after the stop timeout."""
+        task.status = LastStatus.DEACTIVATING
+        if deregister and service.target_group is not None:
+            try:
+                await service.target_group.deregister(task.id)
+            except Exception:  # the load balancer may already have forgotten it
+                pass
+        task.status = LastStatus.STOPPING
+        await self.terminate(task)
+        task.status = LastStatus.DEPROVISIONING
+        self._finish(task)
+
+    async def terminate(self, task: Task) -> None:
+        """SIGTERM to the task's process group, SIGKILL after the stop timeout."""
+        process = task.process
+        if process is not None and process.returncode is None:
+            _signal(process.pid, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(asyncio.shield(process.wait()), STOP_TIMEOUT)
+            except asyncio.TimeoutError:
+                _signal(process.pid, signal.SIGKILL)
+                await process.wait()
+
+    async def _health(self, service: Service, task: Task) -> None:
+        """ECS container health checks: the command every ``interval``; a failure within
+        ``start_period`` does not count, a success there makes the task HEALTHY;
+        ``retries`` consecutive failures make it UNHEALTHY."""
+        check = service.spec.config.health_check
+        run_check, cleanup = self.health_check(service, task)
+        started = time.monotonic()
+        try:
+            while task.desired_status == "RUNNING" and task.status is LastStatus.RUNNING:
+                ok = await run_check()
+                in_grace = time.monotonic() - started < check.start_period
+                if ok:
+                    task.health_failures = 0
+                    task.health = HealthStatus.HEALTHY
+                elif not in_grace:
+                    task.health_failures += 1
+                    if task.health_failures >= check.retries:
+                        task.health = HealthStatus.UNHEALTHY
+                # Like Docker's start interval: while starting, look again soon rather than a
+                # whole interval after a first check that came before the process listened.
+                starting = in_grace and task.health is not HealthStatus.HEALTHY
+                await asyncio.sleep(min(check.interval, 1.0) if starting else check.interval)
+        finally:
+            cleanup()
+
+    def health_check(self, service: Service, task: Task):
+        """(one run of the task's health-check command -> passed?, cleanup after the last run).
+        The command runs on the host with a .curlrc that sends localhost:<port> to the task."""
+        check = service.spec.config.health_check
+        curl_home = self.state_dir / "tasks" / task.id
+        curl_home.mkdir(parents=True, exist_ok=True)
+        port = task.port
+        (curl_home / ".curlrc").write_text(f"connect-to = localhost:{port}:{task.ip}:{port}\n"
+                                           f"connect-to = 127.0.0.1:{port}:{task.ip}:{port}\n")
+        env = dict(self.task_environment(service, task), CURL_HOME=str(curl_home))
+        argv = check_argv(check.command)
+        return (lambda: _run_check(argv, env, check.timeout)), (lambda: shutil.rmtree(curl_home, ignore_errors=True))
+
+    # -- CPU and memory
+
+    async def _sample(self) -> None:
+        """Each RUNNING task's CPU (percent of its reserved vCPUs, as ECS reports service CPU
+        utilisation) and RSS, every second; a task above its memory is killed as ECS does."""
+        while True:
+            await asyncio.sleep(CPU_SAMPLE)
+            now = time.monotonic()
+            for service in self.services.values():
+                vcpus = service.spec.config.cpu / 1024
+                for task in service.tasks:
+                    if task.status is not LastStatus.RUNNING or task.pid is None:
+                        continue
+                    ticks, rss = _proc_usage(task.pid)
+                    if ticks is None:
+                        continue
+                    if task.last_ticks is not None:
+                        used = (ticks - task.last_ticks[0]) / CLK_TCK / max(1e-6, now - task.last_ticks[1])
+                        task.cpu_percent = 100 * used / vcpus
+                        task.cpu_samples.append(task.cpu_percent)
+                    task.last_ticks = (ticks, now)
+                    task.memory_mb = rss
+                    if rss > service.spec.config.memory and task.desired_status == "RUNNING":
+                        service.stop_task(task, "OutOfMemoryError: Container killed due to memory usage")
+                        _signal(task.pid, signal.SIGKILL)
+                        service.task_crashed(task, CrashKind.OUT_OF_MEMORY, task.stopped_reason)
+
+    # -- views
+
+    def services_json(self) -> list[dict]:
+        return [s.to_json() for s in self.services.values()]
+
+    def tasks_json(self, include_stopped: bool = True) -> list[dict]:
+        out = []
+        for service in self.services.values():
+            out.extend(t.to_json() for t in service.tasks)
+            if include_stopped:
+                out.extend(t.to_json() for t in service.stopped)
+        return out
+
+    def task(self, task_id: str) -> Task | None:
+        for service in self.services.values():
+            for task in list(service.tasks) + list(service.stopped):
+                if task.id == task_id:
+                    return task
+        return None
+
+    def task_metadata(self, task: Task) -> dict:
+        """What the task's ECS_CONTAINER_METADATA_URI_V4 answers (task metadata v4, the fields
+        devenv knows)."""
+        data = task.to_json()
+        docker_id, addresses = self.container_identity(task)
+        return {
+            "Cluster": "devenv", "TaskARN": f"arn:aws:ecs:local:123456789012:task/devenv/{task.id}",
+            "Family": task.service, "Revision": str(task.revision), "DesiredStatus": task.desired_status,
+            "KnownStatus": data["lastStatus"], "LaunchType": "FARGATE",
+            "Containers": [{"Name": task.service, "DockerId": docker_id, "KnownStatus": data["lastStatus"],
+                            "Health": {"status": data["healthStatus"]},
+                            "Networks": [{"NetworkMode": "awsvpc", "IPv4Addresses": addresses}]}],
+        }
+
+    def container_identity(self, task: Task) -> tuple[str, list[str]]:
+        """(the container's id, its addresses) for the metadata: a process has the task's."""
+        return task.id, [task.ip]
+
+
+def check_argv(command: list[str]) -> list[str]:
+    """A health check's command (["CMD-SHELL", "..."] or ["CMD", argv...]) as an argv."""
+    return ["/bin/sh", "-c", command[1]] if command[0] == "CMD-SHELL" else list(command[1:])
+
+
+def write_output(fd: int, prefix: bytes, task: Task, line: bytes) -> None:
+    """One line of a task's output into its service's log (one write: tasks share the file)
+    and into the task's last lines."""
+    os.write(fd, prefix + line + b"\n")
+    task.add_output(line)
+
+
+async def output_read(task: Task) -> None:
+    """Waits (briefly: a child may hold the pipe open) until the task's output is read to its end."""
+    if task.output_read is not None:
+        await asyncio.wait([task.output_read], timeout=OUTPUT_DRAIN)
+
+
+async def _deregister(group, task_id: str) -> None:
+    try:
+        await group.deregister(task_id)
+    except Exception:  # already gone
+        pass
+
+
+async def _run_check(argv: list[str], env: Mapping[str, str], timeout: float) -> bool:
+    try:
+        process = await asyncio.create_subprocess_exec(*argv, env=dict(env), stdin=asyncio.subprocess.DEVNULL,
+                                                       stdout=asyncio.subprocess.DEVNULL,
+                                                       stderr=asyncio.subprocess.DEVNULL, start_new_session=True)
+    except OSError:
+        return False
+    try:
+        return await asyncio.wait_for(process.wait(), timeout) == 0
+    except asyncio.TimeoutError:
+        _signal(process.pid, signal.SIGKILL)
+        await process.wait()
+        return False
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def _proc_usage(pid: int) -> tuple[int | None, float]:
+    """(utime+stime in clock ticks, RSS in MiB) of ``pid`` and its direct children."""
+    total, rss = None, 0.0
+    for candidate in [pid, *children(pid)]:
+        try:
+            with open(f"/proc/{candidate}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+            ticks = int(fields[11]) + int(fields[12])
+            rss += int(fields[21]) * os.sysconf("SC_PAGE_SIZE") / (1024 * 1024)
+            total = (total or 0) + ticks
+        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+            continue
+    return total, rss

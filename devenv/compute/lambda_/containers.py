@@ -1,0 +1,165 @@
+"""Lambda instances as containers (``runtime: docker``): the same runtime, pools and Runtime
+API, with each instance a container instead of a process.
+
+The instance image is the configured Python base (``docker.lambda_image``, by default
+``python:{version}-slim`` for the function's Python version) plus what AWS's runtime
+holds (the official ``awslambdaric`` and boto3, pinned as for the native runtime); the function's code folder is mounted
+read-only at /var/task (LAMBDA_TASK_ROOT), so an edit still reaches the next instance. The
+instance's Runtime API listener is on the host; the container reaches it at
+``host.docker.internal`` (mapped to the stack network's gateway, where the listener binds,
+or on Docker Desktop to the host), and reaches the emulator, Postgres, Redis and the ALB
+as the services do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from pathlib import Path
+
+from devenv.build.environments import LAMBDA_RUNTIME_PACKAGES, SYSTEM_PATH
+from devenv.runtime.docker import HOST_ALIAS, ContainerSpec, DockerEngine, remove_quietly
+from devenv.runtime.images import ImageBuild, ensure_image
+from devenv.runtime.process import children
+from devenv.runtime.threads import in_thread
+from devenv.compute.lambda_.functions import FunctionSpec, Interpreter, instance_environment
+from devenv.compute.lambda_.runtime import FunctionPool, Instance, LambdaRuntime
+
+TASK_ROOT = "/var/task"
+
+
+def python_version(runtime: str) -> str:
+    return runtime.removeprefix("python")
+
+
+def instance_image_build(base_template: str, runtime: str) -> ImageBuild:
+    """The instance image of a Python runtime: its base plus awslambdaric."""
+    pyver = python_version(runtime)
+    base = base_template.replace("{version}", pyver)
+    text = (f"FROM {base}\n"
+            f"RUN pip install --no-cache-dir {' '.join(LAMBDA_RUNTIME_PACKAGES)}\n"
+            f"WORKDIR {TASK_ROOT}\n")
+    return ImageBuild(repository=f"devenv/lambda-python{pyver}", text=text)
+
+
+def build_instance_images(engine: DockerEngine, config, log_dir: Path) -> dict[str, str]:
+    """runtime (python3.N) -> image tag, for every runtime the stack's functions use."""
+    return {runtime: ensure_image(engine, instance_image_build(config.docker.lambda_image, runtime),
+                                  component="lambda", log_path=log_dir / f"build-{runtime}.log")
+            for runtime in sorted({fn.runtime for fn in config.functions.values()})}
+
+
+class ContainerProcess:
+    """The part of asyncio.subprocess.Process the runtime uses, for a container."""
+
+    def __init__(self, container, pid: int | None):
+        self.container = container
+        self._init_pid = pid  # the container's first process: docker-init (the container runs with init)
+        self.returncode: int | None = None
+        self.out_of_memory = False  # the engine's OOM killer ended it (the memory limit)
+        self._exit: asyncio.Future | None = None
+
+    @property
+    def pid(self) -> int | None:
+        """The function's own process (awslambdaric, init's child), whose memory the REPORT line
+        and the memory limit read; docker-init itself until it has started it."""
+        if self._init_pid is None:
+            return None
+        found = children(self._init_pid)
+        return found[0] if found else self._init_pid
+
+    async def wait(self) -> int:
+        if self._exit is None:
+            self._exit = asyncio.ensure_future(in_thread(self._wait_and_remove))
+        return await asyncio.shield(self._exit)
+
+    def _wait_and_remove(self) -> int:
+        try:
+            status = int(self.container.wait().get("StatusCode", -1))
+        except Exception:  # removed while waited on
+            status = -1
+        try:
+            self.container.reload()
+            self.out_of_memory = bool(self.container.attrs.get("State", {}).get("OOMKilled"))
+        except Exception:  # already removed
+            pass
+        # Docker reports death by signal N as 128+N; asyncio as -N.
+        self.returncode = -(status - 128) if 128 < status < 160 else status
+        remove_quietly(self.container)
+        return self.returncode
+
+    def kill(self) -> None:
+        threading.Thread(target=_kill_quietly, args=(self.container,), daemon=True).start()
+
+
+def _kill_quietly(container) -> None:
+    try:
+        container.kill()
+    except Exception:  # already gone
+        pass
+
+
+class ContainerLambdaRuntime(LambdaRuntime):
+    def __init__(self, functions, *, engine: DockerEngine, images: dict[str, str], listen_host: str,
+                 host_gateway: str, extra_hosts: tuple[tuple[str, str], ...] = (), **kwargs):
+        super().__init__(functions, **kwargs)
+        self.engine = engine
+        self.images = images
+        self.listen_host = listen_host
+        self.extra_hosts = ((HOST_ALIAS, host_gateway), *extra_hosts)
+
+    async def start(self) -> None:
+        # Instance containers a crashed compute process left behind.
+        for container in await in_thread(lambda: self.engine.containers(None, **{"devenv.role": "lambda"})):
+            await in_thread(remove_quietly, container)
+        await super().start()
+
+    def _container_spec(self, spec: FunctionSpec, instance: Instance) -> ContainerSpec:
+        pyver = python_version(spec.runtime)
+        env = instance_environment(spec, runtime_api=f"{HOST_ALIAS}:{instance.port}", aws_env=self._aws_env,
+                                   interpreter=Interpreter("/usr/local/bin/python", pyver))
+        env.update({"PATH": SYSTEM_PATH, "PYTHONPATH": TASK_ROOT, "LAMBDA_TASK_ROOT": TASK_ROOT,
+                    "LAMBDA_RUNTIME_DIR": "/var/runtime"})
+        return ContainerSpec(
+            name=f"fn-{spec.name.lower()}-{instance.id[:12]}",
+            image=self.images[spec.runtime],
+            log_path=spec.log_file,
+            command=("python", "-m", "awslambdaric", spec.handler),
+            environment=env,
+            files=((spec.code_dir, TASK_ROOT),),
+            extra_hosts=self.extra_hosts,
+            memory_mb=spec.memory_mb,
+            stop_timeout=1.0,
+            labels={"devenv.role": "lambda", "devenv.function": spec.name},
+        )
+
+    async def _launch(self, pool: FunctionPool, instance: Instance) -> None:
+        spec = pool.spec
+        container_spec = self._container_spec(spec, instance)
+        try:
+            container = await in_thread(lambda: self.engine.run(container_spec, reuse=False))
+        except Exception as exc:  # the engine refused: reported like a process that could not start
+            raise OSError(f"could not start an instance container: {getattr(exc, 'message', None) or exc}") from None
+        pid = container.attrs.get("State", {}).get("Pid") or None
+        if pid and not os.path.exists(f"/proc/{pid}"):
+            pid = None  # an engine in a VM (Docker Desktop)
+        instance.process = ContainerProcess(container, pid)
+        threading.Thread(target=_pump, args=(container, self._log_fd(spec)), daemon=True).start()
+
+    def ended_out_of_memory(self, instance: Instance) -> bool:
+        return isinstance(instance.process, ContainerProcess) and instance.process.out_of_memory
+
+    def kill(self, instance: Instance, reason: str | None) -> None:
+        instance.killed_for = instance.killed_for or reason
+        instance.retire = True
+        if instance.process is not None and instance.process.returncode is None:
+            instance.process.kill()
+
+
+def _pump(container, fd: int) -> None:
+    try:
+        for chunk in container.logs(stream=True, follow=True):
+            os.write(fd, chunk)
+    except Exception:  # the container is gone, or the log closed at stop
+        pass

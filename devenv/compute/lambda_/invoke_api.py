@@ -1,0 +1,124 @@
+"""An HTTP endpoint compatible with AWS Lambda's Invoke API (and enough of GetFunction /
+ListFunctions for tools that look a function up), so boto3 and the AWS CLI work unchanged
+with AWS_ENDPOINT_URL_LAMBDA pointing here."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from typing import Awaitable
+from urllib.parse import unquote
+
+from devenv.compute.http import server as http1
+from devenv.compute.lambda_.functions import FunctionSpec
+from devenv.compute.http.server import Request, Response, json_response
+from devenv.compute.lambda_.invoke import InvocationType, InvokeError
+from devenv.compute.lambda_.runtime import LambdaRuntime, log_tail
+
+API = "/2015-03-31/functions"
+
+
+MAX_REQUEST = 7 * 1024 * 1024  # above the 6 MB synchronous payload limit, which the runtime reports itself
+_INVOCATIONS = "/invocations"
+_CONFIGURATION = "/configuration"
+
+
+def _error(exc: InvokeError) -> Response:
+    return Response(exc.status, exc.body(), [("x-amzn-ErrorType", exc.error_type)])
+
+
+def _configuration(spec: FunctionSpec) -> dict:
+    return {
+        "FunctionName": spec.name, "FunctionArn": spec.arn, "Runtime": spec.runtime, "Handler": spec.handler,
+        "Timeout": int(spec.timeout), "MemorySize": spec.memory_mb, "Version": "$LATEST", "State": "Active",
+        "LastUpdateStatus": "Successful", "PackageType": "Zip", "Architectures": ["x86_64"],
+        "Role": f"arn:aws:iam::{spec.account}:role/{spec.name}-role",
+        "Environment": {"Variables": dict(spec.environment)},
+    }
+
+
+class InvokeApi:
+    """Routes the Lambda API calls devenv answers (an ``http1`` handler)."""
+
+    def __init__(self, runtime: LambdaRuntime):
+        self.runtime = runtime
+
+    def __call__(self, request: Request) -> Response | Awaitable[Response]:
+        path = request.path
+        if path in (API, API + "/"):
+            if request.method != "GET":
+                return Response(405, b'{"message":"method not allowed"}')
+            return json_response({"Functions": [_configuration(p.spec) for p in self.runtime.pools.values()]})
+        if not path.startswith(API + "/"):
+            return Response(404, b'{"message":"not found"}')
+        rest = path[len(API) + 1:]
+        if rest.endswith(_INVOCATIONS) and request.method == "POST":
+            return self.invoke(unquote(rest[:-len(_INVOCATIONS)]), request)
+        if request.method == "GET" and "/" not in rest.removesuffix(_CONFIGURATION):
+            return self.get_function(unquote(rest.removesuffix(_CONFIGURATION)), rest.endswith(_CONFIGURATION))
+        return Response(404, b'{"message":"not found"}')
+
+    async def invoke(self, name: str, request: Request) -> Response:
+        runtime = self.runtime
+        qualifier = request.query.get("Qualifier")
+        kind = request.header("x-amz-invocation-type", InvocationType.REQUEST_RESPONSE.value)
+        try:
+            pool = runtime.pool(name)
+            if qualifier not in (None, "$LATEST"):
+                raise InvokeError(404, "ResourceNotFoundException",
+                                  f"Function not found: {pool.spec.arn}:{qualifier}")
+            payload = request.body
+            trace = request.header("x-amzn-trace-id")
+            if kind == InvocationType.DRY_RUN.value:
+                return Response(204, headers=[("x-amzn-RequestId", request.header("amz-sdk-invocation-id", ""))],
+                                content_type=None)
+            if kind == InvocationType.EVENT.value:
+                request_id = await runtime.invoke_async(pool.spec.name, payload, trace_id=trace)
+                return Response(202, headers=[("x-amzn-RequestId", request_id)], content_type=None)
+            if kind != InvocationType.REQUEST_RESPONSE.value:
+                raise InvokeError(400, "InvalidParameterValueException",
+                                  f"Unsupported invocation type {kind}")
+            client_context = request.header("x-amz-client-context")
+            if client_context:
+                client_context = base64.b64decode(client_context).decode(errors="replace")
+            result = await runtime.invoke(pool.spec.name, payload, trace_id=trace, client_context=client_context)
+        except InvokeError as exc:
+            return _error(exc)
+        headers = [("x-amzn-RequestId", result.request_id), ("X-Amz-Executed-Version", result.executed_version)]
+        if result.function_error:
+            headers.append(("X-Amz-Function-Error", result.function_error))
+        if request.header("x-amz-log-type") == "Tail":
+            headers.append(("X-Amz-Log-Result", log_tail(_recent_log(pool.spec, result.request_id))))
+        return Response(200, result.payload, headers)
+
+    def get_function(self, name: str, configuration_only: bool) -> Response:
+        try:
+            pool = self.runtime.pool(name)
+        except InvokeError as exc:
+            return _error(exc)
+        config = _configuration(pool.spec)
+        if configuration_only:
+            return json_response(config)
+        return json_response({"Configuration": config, "Code": {"RepositoryType": "Local",
+                                                                "Location": str(pool.spec.code_dir)}})
+
+
+async def serve(runtime: LambdaRuntime, host: str, port: int) -> asyncio.base_events.Server:
+    return await http1.serve(InvokeApi(runtime), host, port, max_body=MAX_REQUEST)
+
+
+def _recent_log(spec: FunctionSpec, request_id: str) -> bytes:
+    """The function log's lines from this request's START to its REPORT (best effort)."""
+    try:
+        with open(spec.log_file, "rb") as handle:
+            handle.seek(0, 2)
+            size = handle.tell()
+            handle.seek(max(0, size - 64 * 1024))
+            data = handle.read()
+    except FileNotFoundError:
+        return b""
+    start = data.rfind(f"START RequestId: {request_id}".encode())
+    return data[start:] if start >= 0 else data[-4096:]
+
+
+

@@ -1,0 +1,709 @@
+"""The Lambda runtime: devenv serves the Runtime API and runs each function instance as a
+process of the official client, ``python -m awslambdaric module.handler``.
+
+Each instance gets its own Runtime API listener (AWS_LAMBDA_RUNTIME_API is a bare
+host:port, so the port is what tells instances apart). A function has a warm pool bounded
+by its concurrency; a request beyond it is throttled. The runtime enforces the timeout (the
+instance is killed), the memory size (RSS sampled while busy; killed above it), reports
+init errors as AWS does, and writes CloudWatch-style START / END / REPORT lines to the
+function's log. Async (Event) invocations are retried twice, then sent to the on-failure
+destination or the DLQ.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import collections
+import enum
+import json
+import logging
+import math
+import os
+import signal
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from devenv.observe.spans import NullSink, Outcome, SpanSink, SpanTimer
+from devenv.observe.trace_context import TraceContext
+from devenv.runtime.process import die_with_parent
+from devenv.compute.lambda_.functions import (ASYNC_PAYLOAD_LIMIT, SYNC_PAYLOAD_LIMIT, Fingerprint, FunctionSpec, Interpreter,
+                        choose_interpreter, instance_environment)
+from devenv.compute.lambda_.invoke import FunctionNotFound, InvokeResult, PayloadTooLarge, Throttled
+from devenv.compute.lambda_.runtime_api import serve_instance
+
+log = logging.getLogger("devenv.lambda")
+
+INIT_TIMEOUT = 10.0  # AWS's on-demand init phase limit
+IDLE_TTL = 600.0  # an idle instance is reclaimed after this long
+MEMORY_SAMPLE_INTERVAL = 0.05
+RESPONSE_LIMIT = 6 * 1024 * 1024
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+class InstanceState(str, enum.Enum):
+    STARTING = "starting"  # process spawned, handler not yet imported (no /next yet)
+    IDLE = "idle"  # parked in /next
+    BUSY = "busy"  # an event was handed over
+    RETURNING = "returning"  # answered; not yet back in /next (still counts against concurrency)
+    DEAD = "dead"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+# How Lambda words a runtime's exit ("Runtime exited with error: signal: killed"): Go's
+# ProcessState, whose signal names are these (the C library's strsignal, lowercased).
+GO_SIGNAL_NAMES = {1: "hangup", 2: "interrupt", 3: "quit", 4: "illegal instruction",
+                   5: "trace/breakpoint trap", 6: "aborted", 7: "bus error",
+                   8: "floating point exception", 9: "killed", 10: "user defined signal 1",
+                   11: "segmentation fault", 12: "user defined signal 2", 13: "broken pipe",
+                   14: "alarm clock", 15: "terminated"}
+
+
+def exit_error(returncode: int) -> str:
+    """``exit status 1`` / ``signal: killed``, as Lambda's Runtime.ExitError message says it."""
+    if returncode >= 0:
+        return f"exit status {returncode}"
+    return f"signal: {GO_SIGNAL_NAMES.get(-returncode, f'signal {-returncode}')}"
+
+
+def error_payload(request_id: str, error_type: str, message: str) -> bytes:
+    return json.dumps({"errorMessage": message, "errorType": error_type, "requestId": request_id,
+                       "stackTrace": []}).encode()
+
+
+@dataclass(eq=False)
+class Invocation:
+    request_id: str
+    payload: bytes
+    trace_id: str
+    client_context: str | None
+    future: asyncio.Future
+    deadline_ms: int = 0
+    delivered_at: float = 0.0  # monotonic, when /next handed it over
+    timer: asyncio.TimerHandle | None = None
+    cold: bool = False
+
+
+@dataclass(eq=False)  # identity semantics: instances live in sets and deques
+class Instance:
+    id: str
+    function: FunctionSpec
+    version: int
+    process: asyncio.subprocess.Process | None = None
+    server: asyncio.base_events.Server | None = None
+    port: int = 0
+    state: InstanceState = InstanceState.STARTING
+    spawned_at: float = 0.0
+    init_duration_ms: float | None = None  # reported once, on the first REPORT
+    waiter: asyncio.Future | None = None  # /next parked here while idle
+    current: Invocation | None = None
+    reserved: Invocation | None = None  # handed over as soon as it returns to /next
+    idle_since: float = 0.0
+    retire: bool = False  # code changed: finish the current event, then go
+    killed_for: str | None = None  # why devenv killed it (timeout, memory), if it did
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+
+class FunctionPool:
+    """The instances of one function and the rules for handing them events."""
+
+    def __init__(self, spec: FunctionSpec, runtime: "LambdaRuntime"):
+        self.spec = spec
+        self.runtime = runtime
+        self.instances: dict[str, Instance] = {}
+        self.idle: collections.deque[Instance] = collections.deque()
+        self.version = 0
+        self.fingerprint = Fingerprint(spec.code_dir)
+        self.interpreter: Interpreter = choose_interpreter(spec)
+        self.cold_starts = 0
+        self.warm_starts = 0
+        self.throttles = 0
+
+    @property
+    def active(self) -> int:
+        return sum(1 for i in self.instances.values()
+                   if i.state in (InstanceState.STARTING, InstanceState.BUSY, InstanceState.RETURNING))
+
+    async def invoke(self, payload: bytes, trace_id: str | None, client_context: str | None,
+                     request_id: str | None = None, *, invocation_type: str = "RequestResponse",
+                     attempt: int = 1) -> InvokeResult:
+        """One invocation, recorded as a ``lambda`` span: its parent is the caller's trace
+        context, and the instance gets the span's own context as Lambda-Runtime-Trace-Id."""
+        if len(payload) > SYNC_PAYLOAD_LIMIT:
+            raise PayloadTooLarge(len(payload), SYNC_PAYLOAD_LIMIT)
+        request_id = request_id or str(uuid.uuid4())
+        span = SpanTimer(self.runtime.sink, TraceContext.parse(trace_id), "lambda", f"invoke {self.spec.name}",
+                         {"function": self.spec.name, "request_id": request_id, "type": invocation_type})
+        if attempt > 1:
+            span.attributes["attempt"] = attempt
+        loop = asyncio.get_running_loop()
+        inv = Invocation(request_id, payload, span.context.header(), client_context, loop.create_future())
+        try:
+            result = await self._run(inv)
+        except Throttled as error:
+            span.finish(Outcome.ERROR, error=error.error_type)
+            raise
+        except BaseException as error:
+            span.finish(Outcome.ERROR, error=type(error).__name__)
+            raise
+        error_type = (result.error() or {}).get("errorType") if not result.ok else None
+        span.finish(Outcome.OK if result.ok else Outcome.ERROR, cold=inv.cold,
+                    **({"error": error_type} if error_type else {}))
+        return result
+
+    async def _run(self, inv: Invocation) -> InvokeResult:
+        instance = self._take_idle()
+        returning = None if instance is not None else self._take_returning()
+        if instance is not None:
+            self.warm_starts += 1
+            self._deliver(instance, inv)
+        elif returning is not None:
+            # Sequential traffic: the instance that just answered is on its way back to
+            # /next; waiting for it is how a warm sandbox gets reused instead of a cold start.
+            self.warm_starts += 1
+            returning.reserved = inv
+        else:
+            if self.active >= self.spec.concurrency_limit:
+                self.throttles += 1
+                raise Throttled("ReservedFunctionConcurrentInvocationLimitExceeded"
+                                if self.spec.reserved_concurrency is not None else "ConcurrentInvocationLimitExceeded")
+            self.cold_starts += 1
+            inv.cold = True
+            instance = await self._start_instance(inv)
+        return await asyncio.shield(inv.future)
+
+    def _take_idle(self) -> Instance | None:
+        while self.idle:
+            instance = self.idle.pop()  # most recently used first: keeps caches warm
+            if instance.state is InstanceState.IDLE and instance.version == self.version and not instance.retire:
+                return instance
+        return None
+
+    def _take_returning(self) -> Instance | None:
+        for instance in self.instances.values():
+            if (instance.state is InstanceState.RETURNING and instance.reserved is None
+                    and instance.version == self.version and not instance.retire):
+                return instance
+        return None
+
+    async def _start_instance(self, first: Invocation) -> Instance:
+        instance = Instance(uuid.uuid4().hex[:12], self.spec, self.version)
+        instance.current = first
+        self.instances[instance.id] = instance
+        try:
+            await self.runtime.spawn(self, instance)
+        except OSError as exc:
+            self.instances.pop(instance.id, None)
+            self._finish(instance, first, error_payload(first.request_id, "Runtime.Unknown",
+                                                       f"could not start the function: {exc}"), "Unhandled")
+        return instance
+
+    # -- Runtime API events (called by the server for this pool's instances)
+
+    def on_next(self, instance: Instance) -> asyncio.Future:
+        """The instance asks for its next event: hand over the pending one or park it."""
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        if instance.state is InstanceState.STARTING:
+            instance.init_duration_ms = (time.monotonic() - instance.spawned_at) * 1000
+        if instance.retire or instance.version != self.version:
+            self.runtime.kill(instance, None)
+            return waiter  # never resolved: the process is going away
+        pending = instance.current if instance.state is InstanceState.STARTING else None
+        if instance.reserved is not None:
+            pending, instance.reserved = instance.reserved, None
+            instance.current = pending
+        if pending is not None and not pending.future.done():
+            instance.state = InstanceState.BUSY
+            self._hand_over(instance, pending, waiter)
+        else:
+            instance.current = None
+            instance.state = InstanceState.IDLE
+            instance.idle_since = time.monotonic()
+            instance.waiter = waiter
+            self.idle.append(instance)
+        return waiter
+
+    def _deliver(self, instance: Instance, inv: Invocation) -> None:
+        waiter = instance.waiter
+        instance.waiter = None
+        instance.state = InstanceState.BUSY
+        instance.current = inv
+        self._hand_over(instance, inv, waiter)
+
+    def _hand_over(self, instance: Instance, inv: Invocation, waiter: asyncio.Future) -> None:
+        loop = asyncio.get_running_loop()
+        inv.delivered_at = time.monotonic()
+        inv.deadline_ms = now_ms() + int(self.spec.timeout * 1000)
+        inv.timer = loop.call_later(self.spec.timeout, self._timed_out, instance, inv)
+        self.runtime.write_log(self.spec, f"START RequestId: {inv.request_id} Version: $LATEST")
+        self.runtime.watch_memory(instance)
+        if not waiter.done():
+            waiter.set_result(inv)
+
+    def on_response(self, instance: Instance, request_id: str, body: bytes) -> int:
+        inv = instance.current
+        if inv is None or inv.request_id != request_id:
+            return 400
+        if len(body) > RESPONSE_LIMIT:
+            self._finish(instance, inv, error_payload(
+                request_id, "Function.ResponseSizeTooLarge",
+                f"Response payload size ({len(body)} bytes) exceeded maximum allowed payload size "
+                f"({RESPONSE_LIMIT} bytes)."), "Unhandled")
+        else:
+            self._finish(instance, inv, body, None)
+        return 202
+
+    def on_error(self, instance: Instance, request_id: str, body: bytes, error_type: str | None) -> int:
+        inv = instance.current
+        if inv is None or inv.request_id != request_id:
+            return 400
+        self._finish(instance, inv, _normalise_error(body, request_id, error_type), "Unhandled")
+        return 202
+
+    def on_init_error(self, instance: Instance, body: bytes, error_type: str | None) -> int:
+        inv = instance.current
+        error = _normalise_error(body, inv.request_id if inv else "", error_type)
+        parsed = json.loads(error)
+        duration = (time.monotonic() - instance.spawned_at) * 1000
+        self.runtime.write_log(self.spec, f"INIT_REPORT Init Duration: {duration:.2f} ms\tPhase: init\t"
+                                          f"Status: error\tError Type: {parsed.get('errorType', 'Runtime.Unknown')}")
+        if inv is not None and not inv.future.done():
+            self._finish(instance, inv, error, "Unhandled", report=False)
+        instance.current = None
+        return 202
+
+    def on_exit(self, instance: Instance, returncode: int) -> None:
+        """The instance's process ended: fail its invocation unless already answered."""
+        self.instances.pop(instance.id, None)
+        was = instance.state
+        instance.state = InstanceState.DEAD
+        if instance.waiter is not None and not instance.waiter.done():
+            instance.waiter.cancel()
+        reserved, instance.reserved = instance.reserved, None
+        if reserved is not None and not reserved.future.done():
+            self._finish(instance, reserved, error_payload(
+                reserved.request_id, "Runtime.ExitError",
+                f"RequestId: {reserved.request_id} Error: Runtime exited before the invocation started"),
+                "Unhandled", report=False)
+        inv = instance.current
+        if inv is not None and not inv.future.done():
+            how = exit_error(returncode)
+            if was is InstanceState.STARTING:
+                self.runtime.write_log(self.spec, f"INIT_REPORT Init Duration: "
+                                                  f"{(time.monotonic() - instance.spawned_at) * 1000:.2f} ms\t"
+                                                  f"Phase: init\tStatus: error\tError Type: Runtime.ExitError")
+            self._finish(instance, inv, error_payload(
+                inv.request_id, "Runtime.ExitError",
+                f"RequestId: {inv.request_id} Error: Runtime exited with error: {how}"), "Unhandled",
+                report=was is not InstanceState.STARTING)
+
+    def _timed_out(self, instance: Instance, inv: Invocation) -> None:
+        if inv.future.done():
+            return
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{now_ms() % 1000:03d}Z"
+        self.runtime.write_log(self.spec, f"{stamp} {inv.request_id} Task timed out after "
+                                          f"{self.spec.timeout:.2f} seconds")
+        self.runtime.kill(instance, "timeout")
+        self._finish(instance, inv, error_payload(
+            inv.request_id, "Sandbox.Timedout",
+            f"RequestId: {inv.request_id} Error: Task timed out after {self.spec.timeout:.2f} seconds"),
+            "Unhandled")
+
+    def out_of_memory(self, instance: Instance) -> None:
+        inv = instance.current
+        self.runtime.kill(instance, "memory")
+        if inv is not None and not inv.future.done():
+            self._finish(instance, inv, error_payload(
+                inv.request_id, "Runtime.OutOfMemory",
+                f"RequestId: {inv.request_id} Error: Runtime exited with error: {exit_error(-signal.SIGKILL)}"),
+                "Unhandled", max_memory_mb=self.spec.memory_mb)
+
+    def _finish(self, instance: Instance, inv: Invocation, payload: bytes, function_error: str | None, *,
+                report: bool = True, max_memory_mb: int | None = None) -> None:
+        if inv.timer is not None:
+            inv.timer.cancel()
+        if report:
+            duration = (time.monotonic() - inv.delivered_at) * 1000 if inv.delivered_at else 0.0
+            memory = max_memory_mb or _peak_rss_mb(instance.pid)
+            init = ""
+            if instance.init_duration_ms is not None and inv.cold:
+                init = f"\tInit Duration: {instance.init_duration_ms:.2f} ms"
+            self.runtime.write_log(self.spec, f"END RequestId: {inv.request_id}")
+            self.runtime.write_log(
+                self.spec, f"REPORT RequestId: {inv.request_id}\tDuration: {duration:.2f} ms\t"
+                           f"Billed Duration: {max(1, math.ceil(duration))} ms\tMemory Size: {self.spec.memory_mb} MB\t"
+                           f"Max Memory Used: {memory} MB{init}")
+        if instance.current is inv and instance.state is InstanceState.BUSY:
+            instance.state = InstanceState.RETURNING
+        if not inv.future.done():
+            inv.future.set_result(InvokeResult(inv.request_id, payload, function_error))
+
+    def reload(self) -> None:
+        """Code changed: new invocations get new instances; busy ones finish first.
+
+        Bytecode caches in the code folder are dropped: Python validates them by the
+        source's mtime in whole seconds and its size, so a quick same-size edit would
+        otherwise load the old code."""
+        self.version += 1
+        for cached in self.spec.code_dir.rglob("__pycache__/*.pyc"):
+            cached.unlink(missing_ok=True)
+        for instance in list(self.instances.values()):
+            instance.retire = True
+            if instance.state is InstanceState.IDLE:
+                self.runtime.kill(instance, None)
+        self.idle.clear()
+
+    def reap_idle(self, now: float) -> None:
+        for instance in list(self.idle):
+            if instance.state is InstanceState.IDLE and now - instance.idle_since > IDLE_TTL:
+                self.idle.remove(instance)
+                self.runtime.kill(instance, None)
+
+
+def _normalise_error(body: bytes, request_id: str, error_type: str | None) -> bytes:
+    """The error object as the Invoke API returns it: errorMessage, errorType, requestId, stackTrace."""
+    try:
+        data = json.loads(body)
+        if not isinstance(data, dict):
+            raise ValueError
+    except ValueError:
+        data = {"errorMessage": body.decode(errors="replace"), "errorType": error_type or "Runtime.Unknown"}
+    data.setdefault("errorType", error_type or "Runtime.Unknown")
+    data.setdefault("errorMessage", "")
+    data["requestId"] = data.get("requestId") or request_id
+    data.setdefault("stackTrace", [])
+    return json.dumps(data).encode()
+
+
+def _peak_rss_mb(pid: int | None) -> int:
+    if pid is None:
+        return 0
+    try:
+        with open(f"/proc/{pid}/status", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"VmHWM:"):
+                    return max(1, math.ceil(int(line.split()[1]) / 1024))
+    except (FileNotFoundError, ProcessLookupError, ValueError):
+        pass
+    return 0
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        with open(f"/proc/{pid}/statm", "rb") as handle:
+            return int(handle.read().split()[1]) * PAGE / (1024 * 1024)
+    except (FileNotFoundError, ProcessLookupError, ValueError, IndexError):
+        return 0.0
+
+
+# ---------------------------------------------------------------- async invocations
+
+
+@dataclass
+class AsyncSettings:
+    """Retry delays for Event invocations. AWS waits about 1 then 2 minutes; local stacks
+    scale that down (devenv.local.yaml-style time scaling) so failures surface quickly."""
+
+    retry_delays: tuple[float, ...] = (1.0, 2.0)
+    throttle_retry: float = 0.2
+
+
+@dataclass(frozen=True)
+class AsyncFailure:
+    """An Event invocation that exhausted its retries: what goes to the destination/DLQ."""
+
+    function: FunctionSpec
+    request_id: str
+    payload: bytes
+    result: InvokeResult | None
+    attempts: int
+    condition: str  # "RetriesExhausted"
+    trace_id: str | None = None  # the invocation's trace, passed on as the message's AWSTraceHeader
+
+
+class LambdaRuntime:
+    """Every function's pool, the Runtime API servers of their instances, and the Invoker
+    implementation that API Gateway, event sources and the Invoke API call."""
+
+    def __init__(self, functions: Mapping[str, FunctionSpec], *, aws_env: Mapping[str, str],
+                 on_async_failure: Callable[[AsyncFailure], "asyncio.Future | None"] | None = None,
+                 async_settings: AsyncSettings | None = None, hot_reload_interval: float = 0.5,
+                 sink: SpanSink | None = None):
+        self.pools = {name: FunctionPool(spec, self) for name, spec in functions.items()}
+        self._aws_env = dict(aws_env)
+        self._on_async_failure = on_async_failure
+        self._async = async_settings or AsyncSettings()
+        self._reload_interval = hot_reload_interval
+        self._tasks: set[asyncio.Task] = set()
+        self._busy_watch: set[Instance] = set()
+        self._memory_task: asyncio.Task | None = None
+        self._log_handles: dict[str, int] = {}
+        self._stopping = False
+        self.sink: SpanSink = sink or NullSink()
+
+    # -- lifecycle
+
+    async def start(self) -> None:
+        for pool in self.pools.values():
+            pool.fingerprint.changed()  # take the first snapshot
+        self._spawn_task(self._housekeeping())
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for task in list(self._tasks):
+            task.cancel()
+        for pool in self.pools.values():
+            for instance in list(pool.instances.values()):
+                self.kill(instance, None)
+                if instance.waiter is not None and not instance.waiter.done():
+                    instance.waiter.cancel()  # releases the instance's parked /next
+        for pool in self.pools.values():
+            for instance in list(pool.instances.values()):
+                if instance.process is not None:
+                    try:
+                        await asyncio.wait_for(instance.process.wait(), 2)
+                    except asyncio.TimeoutError:
+                        pass
+        for pool in self.pools.values():
+            for instance in list(pool.instances.values()):
+                if instance.server is not None:
+                    instance.server.close()
+        for fd in self._log_handles.values():
+            os.close(fd)
+        self._log_handles.clear()
+
+    def _spawn_task(self, coro) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # -- Invoker
+
+    def pool(self, function: str) -> FunctionPool:
+        name = function.rsplit(":function:", 1)[-1].split(":")[0] if ":function:" in function else function
+        pool = self.pools.get(name)
+        if pool is None:
+            raise FunctionNotFound(f"arn:aws:lambda:{_region_of(self)}:123456789012:function:{name}")
+        return pool
+
+    async def invoke(self, function: str, payload: bytes, *, trace_id: str | None = None,
+                     client_context: str | None = None) -> InvokeResult:
+        return await self.pool(function).invoke(payload, trace_id, client_context)
+
+    async def invoke_async(self, function: str, payload: bytes, *, trace_id: str | None = None) -> str:
+        pool = self.pool(function)
+        if len(payload) > ASYNC_PAYLOAD_LIMIT:
+            raise PayloadTooLarge(len(payload), ASYNC_PAYLOAD_LIMIT)
+        request_id = str(uuid.uuid4())
+        trace = trace_id if TraceContext.parse(trace_id) else TraceContext.new().header()  # one trace for every retry
+        self._spawn_task(self._run_async(pool, request_id, payload, trace))
+        return request_id
+
+    async def _run_async(self, pool: FunctionPool, request_id: str, payload: bytes, trace_id: str) -> None:
+        """Event semantics: throttles wait and retry; errors retry up to the function's
+        maximum_retry_attempts (default 2), then the on-failure destination or DLQ."""
+        attempts = 0
+        result: InvokeResult | None = None
+        retries = pool.spec.maximum_retry_attempts
+        while True:
+            try:
+                result = await pool.invoke(payload, trace_id, None, request_id,  # retries keep the id
+                                           invocation_type="Event", attempt=attempts + 1)
+            except Throttled:
+                await asyncio.sleep(self._async.throttle_retry)  # AWS retries throttles for hours
+                continue
+            attempts += 1
+            if result.ok:
+                return
+            if attempts > retries:
+                break
+            delay = self._async.retry_delays[min(attempts - 1, len(self._async.retry_delays) - 1)]
+            await asyncio.sleep(delay)
+        failure = AsyncFailure(pool.spec, request_id, payload, result, attempts, "RetriesExhausted", trace_id)
+        self.write_log(pool.spec, f"devenv: async invocation {request_id} failed {attempts} times; "
+                                  f"sending it to {pool.spec.on_failure_queue or pool.spec.dead_letter_queue or 'nowhere (no destination or DLQ configured)'}")
+        if self._on_async_failure is not None:
+            outcome = self._on_async_failure(failure)
+            if asyncio.isfuture(outcome) or asyncio.iscoroutine(outcome):
+                await outcome
+
+    # -- instances
+
+    listen_host = "127.0.0.1"  # where instances' Runtime API listeners bind
+
+    async def spawn(self, pool: FunctionPool, instance: Instance) -> None:
+        server = await serve_instance(_InstanceApi(pool, instance), self.listen_host,
+                                      max_body=RESPONSE_LIMIT + 1024 * 1024)
+        instance.server = server
+        instance.port = server.sockets[0].getsockname()[1]
+        instance.spawned_at = time.monotonic()
+        try:
+            await self._launch(pool, instance)
+        except OSError:
+            self._forget(instance)
+            raise
+        self._spawn_task(self._watch_exit(pool, instance))
+        self._spawn_task(self._init_deadline(pool, instance))
+
+    async def _launch(self, pool: FunctionPool, instance: Instance) -> None:
+        """Starts the instance's ``python -m awslambdaric`` (a process here); sets ``instance.process``."""
+        spec = pool.spec
+        env = instance_environment(spec, runtime_api=f"127.0.0.1:{instance.port}", aws_env=self._aws_env,
+                                   interpreter=pool.interpreter)
+        if pool.interpreter.warning and pool.cold_starts <= 1:
+            self.write_log(spec, pool.interpreter.warning)
+        fd = self._log_fd(spec)
+        instance.process = await asyncio.create_subprocess_exec(
+            pool.interpreter.executable, "-m", "awslambdaric", spec.handler,
+            cwd=str(spec.code_dir), env=env, stdin=asyncio.subprocess.DEVNULL, stdout=fd, stderr=fd,
+            start_new_session=True, preexec_fn=die_with_parent(signal.SIGKILL))
+
+    async def _init_deadline(self, pool: FunctionPool, instance: Instance) -> None:
+        await asyncio.sleep(INIT_TIMEOUT)
+        if instance.state is InstanceState.STARTING:
+            inv = instance.current
+            self.kill(instance, "init timeout")
+            if inv is not None and not inv.future.done():
+                pool._finish(instance, inv, error_payload(
+                    inv.request_id, "Runtime.InitTimeout",
+                    f"RequestId: {inv.request_id} Error: init did not complete within {INIT_TIMEOUT:.0f} seconds"),
+                    "Unhandled", report=False)
+
+    async def _watch_exit(self, pool: FunctionPool, instance: Instance) -> None:
+        code = await instance.process.wait()
+        self._busy_watch.discard(instance)
+        if self.ended_out_of_memory(instance):
+            pool.out_of_memory(instance)
+        pool.on_exit(instance, code)
+        self._forget(instance)
+
+    def ended_out_of_memory(self, instance: Instance) -> bool:
+        """Whether something other than devenv's RSS sampling killed the instance for its memory
+        (a container's engine enforces the limit itself); processes: never."""
+        return False
+
+    def _forget(self, instance: Instance) -> None:
+        if instance.server is not None:
+            instance.server.close()
+            instance.server = None
+
+    def kill(self, instance: Instance, reason: str | None) -> None:
+        instance.killed_for = instance.killed_for or reason
+        instance.retire = True
+        if instance.process is not None and instance.process.returncode is None:
+            try:
+                os.killpg(instance.process.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                try:
+                    instance.process.kill()
+                except ProcessLookupError:
+                    pass
+
+    def watch_memory(self, instance: Instance) -> None:
+        self._busy_watch.add(instance)
+        if self._memory_task is None or self._memory_task.done():
+            self._memory_task = self._spawn_task(self._sample_memory())
+
+    async def _sample_memory(self) -> None:
+        """While any instance is busy, samples its RSS; above the function's memory size it
+        is killed as Lambda kills a sandbox that runs out of memory."""
+        while self._busy_watch:
+            await asyncio.sleep(MEMORY_SAMPLE_INTERVAL)
+            for instance in list(self._busy_watch):
+                if instance.state is not InstanceState.BUSY or instance.pid is None:
+                    self._busy_watch.discard(instance)
+                    continue
+                if _rss_mb(instance.pid) > instance.function.memory_mb:
+                    self._busy_watch.discard(instance)
+                    self.pools[instance.function.name].out_of_memory(instance)
+
+    async def _housekeeping(self) -> None:
+        while True:
+            await asyncio.sleep(self._reload_interval)
+            now = time.monotonic()
+            for pool in self.pools.values():
+                if pool.fingerprint.changed():
+                    self.write_log(pool.spec, "devenv: code changed; new instances will load it")
+                    pool.reload()
+                pool.reap_idle(now)
+
+    # -- logs
+
+    def _log_fd(self, spec: FunctionSpec) -> int:
+        fd = self._log_handles.get(spec.name)
+        if fd is None:
+            spec.log_file.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(spec.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            self._log_handles[spec.name] = fd
+        return fd
+
+    def write_log(self, spec: FunctionSpec, line: str) -> None:
+        os.write(self._log_fd(spec), (line + "\n").encode())
+
+
+
+class _InstanceApi:
+    """The Runtime API calls of one instance (its own listener), as the pool's operations."""
+
+    __slots__ = ("pool", "instance")
+
+    def __init__(self, pool: FunctionPool, instance: Instance):
+        self.pool = pool
+        self.instance = instance
+
+    async def next(self) -> "_NextEvent":
+        inv: Invocation = await self.pool.on_next(self.instance)
+        return _NextEvent(inv, self.pool.spec.arn)
+
+    def response(self, request_id: str, body: bytes) -> int:
+        return self.pool.on_response(self.instance, request_id, body)
+
+    def error(self, request_id: str, body: bytes, error_type: str | None) -> int:
+        return self.pool.on_error(self.instance, request_id, body, error_type)
+
+    def init_error(self, body: bytes, error_type: str | None) -> int:
+        return self.pool.on_init_error(self.instance, body, error_type)
+
+
+class _NextEvent:
+    """An invocation as ``/next`` hands it over: the event and AWS's Lambda-Runtime-* headers."""
+
+    __slots__ = ("payload", "_inv", "_arn")
+
+    def __init__(self, inv: Invocation, arn: str):
+        self.payload = inv.payload
+        self._inv = inv
+        self._arn = arn
+
+    def headers(self) -> list[tuple[str, str]]:
+        inv = self._inv
+        headers = [("Lambda-Runtime-Aws-Request-Id", inv.request_id),
+                   ("Lambda-Runtime-Deadline-Ms", str(inv.deadline_ms)),
+                   ("Lambda-Runtime-Invoked-Function-Arn", self._arn),
+                   ("Lambda-Runtime-Trace-Id", inv.trace_id)]
+        if inv.client_context:
+            headers.append(("Lambda-Runtime-Client-Context", inv.client_context))
+        return headers
+
+
+def _region_of(runtime: LambdaRuntime) -> str:
+    for pool in runtime.pools.values():
+        return pool.spec.region
+    return "us-east-1"
+
+
+def log_tail(payload: bytes) -> str:
+    """Base64 of up to the last 4 KB, as X-Amz-Log-Result carries."""
+    return base64.b64encode(payload[-4096:]).decode()
+
+

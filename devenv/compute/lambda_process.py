@@ -1,0 +1,185 @@
+"""The compute process: ``python -m devenv.compute.lambda_process DEVENV_YAML``.
+
+One asyncio process serving devenv's Lambda side of the compute plane: the Lambda runtime
+(with each instance's Runtime API), the Invoke API, API Gateway, SQS event source mappings
+and EventBridge Lambda targets. The supervisor runs it as the ``lambda`` component, after
+the emulator is ready and the managed plane deployed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from aiohttp import web
+
+from devenv.aws.endpoint import AwsEndpoint, make_client
+from devenv.build import manifest
+from devenv.config.loader import load_project
+from devenv.observe.spans import sink_from_environment
+from devenv.runtime.ports import HOST, load_remembered
+from devenv.runtime.statedir import StateDir
+from devenv.compute.entry import run, until_stopped
+from devenv.compute.lambda_.functions import function_specs
+from devenv.stack_values import stack_values
+from devenv.compute.lambda_ import invoke_api
+from devenv.compute.lambda_.runtime import AsyncFailure, LambdaRuntime
+
+log = logging.getLogger("devenv.compute")
+
+
+def destination_record(failure: AsyncFailure) -> dict:
+    """The on-failure destination message AWS sends for an async invocation."""
+    result = failure.result
+    response = None
+    if result is not None:
+        try:
+            response = json.loads(result.payload)
+        except ValueError:
+            response = result.payload.decode(errors="replace")
+    try:
+        request = json.loads(failure.payload)
+    except ValueError:
+        request = failure.payload.decode(errors="replace")
+    return {
+        "version": "1.0",
+        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".000Z",
+        "requestContext": {"requestId": failure.request_id, "functionArn": f"{failure.function.arn}:$LATEST",
+                           "condition": failure.condition, "approximateInvokeCount": failure.attempts},
+        "requestPayload": request,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST",
+                            "functionError": result.function_error if result else "Unhandled"},
+        "responsePayload": response,
+    }
+
+
+class FailureSink:
+    """Sends exhausted async invocations to the function's on-failure destination (a
+    destination record) or, failing that, its dead-letter queue (the original event with
+    RequestID / ErrorCode / ErrorMessage attributes), as AWS does."""
+
+    def __init__(self, endpoint: AwsEndpoint):
+        self._endpoint = endpoint
+        self._sqs = None
+
+    def _client(self):
+        if self._sqs is None:
+            self._sqs = make_client("sqs", self._endpoint)
+        return self._sqs
+
+    async def __call__(self, failure: AsyncFailure) -> None:
+        await asyncio.get_running_loop().run_in_executor(None, self._send, failure)
+
+    def _send(self, failure: AsyncFailure) -> None:
+        spec = failure.function
+        sqs = self._client()
+        traced = ({"MessageSystemAttributes": {"AWSTraceHeader": {"DataType": "String", "StringValue": failure.trace_id}}}
+                  if failure.trace_id else {})
+        try:
+            if spec.on_failure_queue:
+                url = sqs.get_queue_url(QueueName=spec.on_failure_queue)["QueueUrl"]
+                sqs.send_message(QueueUrl=url, MessageBody=json.dumps(destination_record(failure)), **traced)
+            elif spec.dead_letter_queue:
+                url = sqs.get_queue_url(QueueName=spec.dead_letter_queue)["QueueUrl"]
+                error = failure.result.error() if failure.result else {}
+                sqs.send_message(QueueUrl=url, MessageBody=failure.payload.decode(errors="replace"),
+                                 MessageAttributes={
+                                     "RequestID": {"DataType": "String", "StringValue": failure.request_id},
+                                     "ErrorCode": {"DataType": "Number", "StringValue": "200"},
+                                     "ErrorMessage": {"DataType": "String",
+                                                      "StringValue": (error or {}).get("errorMessage", "")[:1024] or "-"},
+                                 }, **traced)
+        except Exception as exc:  # the emulator may be restarting; the log says what was lost
+            log.error("could not deliver failed async invocation %s of %s: %s", failure.request_id, spec.name, exc)
+
+
+async def serve(config_file: Path) -> None:
+    project = load_project(config_file)
+    config = project.config
+    state = StateDir(project.state_dir)
+    ports = load_remembered(state.ports_file)
+    emulator = f"http://{HOST}:{ports['emulator']}"
+    endpoint = AwsEndpoint(emulator, config.region)
+    aws_env = {"AWS_ENDPOINT_URL": emulator, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+               "AWS_SESSION_TOKEN": "test", "AWS_ENDPOINT_URL_LAMBDA": f"http://{HOST}:{ports['lambda']}"}
+    values = stack_values(project, state, ports)
+    sink = sink_from_environment("lambda")
+    if config.runtime == "docker":
+        runtime = _container_runtime(project, state, ports, aws_env, values, FailureSink(endpoint), sink)
+    else:
+        runtime = LambdaRuntime(function_specs(config, root=project.root, log_dir=state.logs / "functions",
+                                               values=values,
+                                               runtimes=manifest.read(state.environments_file).functions),
+                                aws_env=aws_env, on_async_failure=FailureSink(endpoint), sink=sink)
+    await runtime.start()
+    runners: list[web.AppRunner] = []
+
+    # runtime: docker on a Linux engine: containers reach the host at the stack network's
+    # gateway (what host.docker.internal maps to), so the servers listen there too.
+    hosts = [HOST] + ([runtime.listen_host] if runtime.listen_host != HOST else [])
+
+    async def listen(app: web.Application, port: int) -> None:
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+        await runner.setup()
+        for host in hosts:
+            await web.TCPSite(runner, host, port, reuse_address=True).start()
+        runners.append(runner)
+
+    invoke_servers = [await invoke_api.serve(runtime, host, ports["lambda"]) for host in hosts]
+    if config.api is not None and "apigateway" in ports:
+        from devenv.compute.apigateway.server import make_app as make_api_app
+
+        await listen(make_api_app(config.api, runtime, region=config.region, sink=sink), ports["apigateway"])
+    sources = None
+    if any(fn.events for fn in config.functions.values()) or _has_function_targets(config):
+        from devenv.compute.event_sources import EventSourceManager
+
+        sources = EventSourceManager.from_config(config, runtime, endpoint, sink=sink)
+        await sources.start()
+    print(f"compute ready: lambda {HOST}:{ports['lambda']}"
+          + (f", api {HOST}:{ports['apigateway']}" if "apigateway" in ports and config.api else ""), flush=True)
+
+    await until_stopped()
+    if sources is not None:
+        await sources.stop()
+    for server in invoke_servers:
+        server.close()
+    for runner in runners:
+        await runner.cleanup()
+    await runtime.stop()
+
+
+def _container_runtime(project, state, ports, aws_env, values, failures, sink):
+    """runtime: docker: instances are containers that see the stack as containers do."""
+    from devenv.runtime.docker import DockerEngine, stack_key
+    from devenv.compute.lambda_.containers import ContainerLambdaRuntime, build_instance_images
+    from devenv.stack_values import container_values
+
+    config = project.config
+    engine = DockerEngine(stack_key(config.name, project.root, project.instance))
+    gateway, listen = engine.host_gateway()
+    inside = container_values(project, {**values, **aws_env}, ports)
+    hosts = ((config.load_balancer.hostname, gateway),) if config.load_balancer is not None else ()
+    return ContainerLambdaRuntime(
+        function_specs(config, root=project.root, log_dir=state.logs / "functions", values=inside),
+        engine=engine, images=build_instance_images(engine, config, state.logs / "functions"),
+        listen_host=listen or HOST, host_gateway=gateway, extra_hosts=hosts,
+        aws_env={k: inside[k] for k in aws_env}, on_async_failure=failures, sink=sink)
+
+
+def _has_function_targets(config) -> bool:
+    return any(t.function for bus in config.event_buses.values() for rule in bus.rules.values() for t in rule.targets)
+
+
+def main(argv: list[str]) -> int:
+    return run(serve, "devenv.compute.lambda_process", argv)
+
+
+if __name__ == "__main__":
+    from devenv.runtime.exit import exit_now
+
+    exit_now(main(sys.argv))

@@ -1,0 +1,49 @@
+"""ECS task metadata v4 (ECS_CONTAINER_METADATA_URI_V4): what a task reads about itself, and
+the metadata-only server task containers reach."""
+
+import asyncio
+import time
+from pathlib import Path
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from devenv.compute.ecs.scheduler import Scheduler, ServiceSpec, Task
+from devenv.compute.ecs.rollout import LastStatus
+from devenv.compute.ecs_process import control_app, metadata_app
+from devenv.config.model import ServiceConfig
+
+
+def scheduler_with_a_task(tmp_path: Path) -> tuple[Scheduler, Task]:
+    config = ServiceConfig(command=["true"], desired_count=1)
+    scheduler = Scheduler({"svc": ServiceSpec("svc", config, tmp_path, {})}, state_dir=tmp_path, log_dir=tmp_path,
+                          metadata_base="http://127.0.0.1:9")
+    task = Task("abc123", "svc", 2, "127.9.0.2", 8000, tmp_path, status=LastStatus.RUNNING, started=time.time())
+    scheduler.services["svc"].tasks.append(task)
+    return scheduler, task
+
+
+def test_a_process_task_is_described_by_its_own_address(tmp_path):
+    scheduler, task = scheduler_with_a_task(tmp_path)
+    metadata = scheduler.task_metadata(task)
+    assert metadata["TaskARN"].endswith("/abc123") and metadata["Family"] == "svc" and metadata["Revision"] == "2"
+    assert metadata["Containers"][0]["DockerId"] == "abc123"
+    assert metadata["Containers"][0]["Networks"][0]["IPv4Addresses"] == ["127.9.0.2"]
+
+
+def get(app, path: str) -> tuple[int, dict]:
+    async def scenario():
+        async with TestClient(TestServer(app)) as client:
+            response = await client.get(path)
+            return response.status, await response.json(content_type=None) if response.status == 200 else {}
+
+    return asyncio.run(scenario())
+
+
+def test_the_metadata_server_serves_metadata_and_nothing_of_the_control_api(tmp_path):
+    scheduler, _ = scheduler_with_a_task(tmp_path)
+    status, body = get(metadata_app(scheduler), "/v4/abc123/task")
+    assert status == 200 and body["TaskARN"].endswith("/abc123")
+    assert get(metadata_app(scheduler), "/v4/nope")[0] == 404
+    assert get(metadata_app(scheduler), "/tasks")[0] == 404
+    assert get(control_app(scheduler), "/tasks")[0] == 200  # the host's control API has both
+    assert get(control_app(scheduler), "/v4/abc123")[0] == 200

@@ -1,0 +1,84 @@
+"""Routing of the Invoke API (devenv/compute/invoke_api.py) against a fake runtime."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from types import SimpleNamespace
+
+from devenv.compute.http.server import Request
+from devenv.compute.lambda_.invoke import FunctionNotFound, InvokeResult, Throttled
+from devenv.compute.lambda_.invoke_api import InvokeApi
+
+SPEC = SimpleNamespace(name="echo", arn="arn:aws:lambda:us-east-1:123456789012:function:echo", runtime="python3.11",
+                       handler="app.handler", timeout=3.0, memory_mb=128, account="123456789012",
+                       environment={"A": "1"}, code_dir="/code", log_file="/nonexistent.log")
+
+
+class FakeRuntime:
+    def __init__(self, outcome=None):
+        self.pools = {"echo": SimpleNamespace(spec=SPEC)}
+        self.outcome = outcome or InvokeResult("req-1", b'{"ok":true}')
+        self.calls = []
+
+    def pool(self, name):
+        name = name.rsplit(":function:", 1)[-1]
+        if name not in self.pools:
+            raise FunctionNotFound(f"arn:aws:lambda:us-east-1:123456789012:function:{name}")
+        return self.pools[name]
+
+    async def invoke(self, name, payload, *, trace_id=None, client_context=None):
+        self.calls.append(("invoke", name, payload, trace_id, client_context))
+        if isinstance(self.outcome, Exception):
+            raise self.outcome
+        return self.outcome
+
+    async def invoke_async(self, name, payload, *, trace_id=None):
+        self.calls.append(("event", name, payload, trace_id))
+        return "req-async"
+
+
+def call(api, method, path, body=b"", query=None, **headers):
+    request = Request(method, path, query or {}, {k.replace("_", "-").lower(): v for k, v in headers.items()}, body)
+    outcome = api(request)
+    return asyncio.run(outcome) if asyncio.iscoroutine(outcome) else outcome
+
+
+def test_request_response_passes_trace_and_client_context():
+    runtime = FakeRuntime()
+    response = call(InvokeApi(runtime), "POST", "/2015-03-31/functions/echo/invocations", b"{}",
+                    x_amzn_trace_id="Root=1-x", x_amz_client_context="eyJhIjoxfQ==")
+    assert response.status == 200 and response.body == b'{"ok":true}'
+    assert ("x-amzn-RequestId", "req-1") in response.headers
+    assert runtime.calls == [("invoke", "echo", b"{}", "Root=1-x", '{"a":1}')]
+
+
+def test_event_dry_run_errors_and_qualifiers():
+    runtime = FakeRuntime()
+    api = InvokeApi(runtime)
+    path = "/2015-03-31/functions/echo/invocations"
+    assert call(api, "POST", path, x_amz_invocation_type="Event").status == 202
+    assert call(api, "POST", path, x_amz_invocation_type="DryRun").status == 204
+    assert call(api, "POST", path, x_amz_invocation_type="Bogus").status == 400
+    assert call(api, "POST", path, query={"Qualifier": "7"}).status == 404
+    missing = call(api, "POST", "/2015-03-31/functions/nope/invocations")
+    assert missing.status == 404 and ("x-amzn-ErrorType", "ResourceNotFoundException") in missing.headers
+    arn = call(api, "POST", "/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Aecho/invocations")
+    assert arn.status == 200
+    assert call(InvokeApi(FakeRuntime(Throttled())), "POST", path).status == 429
+
+
+def test_function_errors_are_flagged():
+    runtime = FakeRuntime(InvokeResult("req-2", b'{"errorType":"E"}', "Unhandled"))
+    response = call(InvokeApi(runtime), "POST", "/2015-03-31/functions/echo/invocations")
+    assert response.status == 200 and ("X-Amz-Function-Error", "Unhandled") in response.headers
+
+
+def test_get_and_list_functions_and_unknown_routes():
+    api = InvokeApi(FakeRuntime())
+    assert json.loads(call(api, "GET", "/2015-03-31/functions/").body)["Functions"][0]["FunctionName"] == "echo"
+    assert json.loads(call(api, "GET", "/2015-03-31/functions/echo").body)["Configuration"]["Handler"] == "app.handler"
+    assert json.loads(call(api, "GET", "/2015-03-31/functions/echo/configuration").body)["MemorySize"] == 128
+    assert call(api, "GET", "/2015-03-31/functions/nope").status == 404
+    assert call(api, "GET", "/other").status == 404
+    assert call(api, "DELETE", "/2015-03-31/functions/").status == 405

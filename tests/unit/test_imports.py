@@ -1,0 +1,137 @@
+"""The import rules docs/architecture.md states, checked on the source: layers point inward
+(a module imports only its own layer or lower ones), the compute packages of one layer are
+independent of each other, nothing but the CLI imports typer or rich, and no import cycle
+joins two parts of the tree."""
+
+from __future__ import annotations
+
+import ast
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2] / "devenv"
+
+# Outermost first. A unit is a module or package named here; its submodules belong to it.
+LAYERS: list[tuple[str, ...]] = [
+    ("devenv.__main__", "devenv.cli", "devenv.cli_table"),
+    ("devenv.daemon", "devenv.doctor", "devenv.testing", "devenv.tour"),
+    ("devenv.stack",),
+    ("devenv.compute.lambda_process", "devenv.compute.ecs_process", "devenv.observe"),
+    ("devenv.stack_values", "devenv.supervisor", "devenv.compute.components", "devenv.compute.entry"),
+    ("devenv.compute.apigateway", "devenv.compute.event_sources"),
+    ("devenv.compute.lambda_", "devenv.compute.ecs", "devenv.compute.alb"),
+    ("devenv.infra", "devenv.seed", "devenv.compute.http"),
+    ("devenv.runtime", "devenv.build", "devenv.aws", "devenv.observe.spans", "devenv.observe.trace_context"),
+    ("devenv.config", "devenv.health"),
+    ("devenv.errors",),
+]
+# Units of one layer that must not import each other (each owns its own part of the plane).
+INDEPENDENT = [
+    {"devenv.compute.lambda_", "devenv.compute.ecs", "devenv.compute.alb"},
+    {"devenv.compute.apigateway", "devenv.compute.event_sources"},
+    {"devenv.compute.lambda_process", "devenv.compute.ecs_process"},
+]
+UI_LIBRARIES = ("typer", "rich", "click")
+UI_MODULES = {"devenv.cli", "devenv.cli_table"}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def imports(path: Path) -> list[str]:
+    """Every module ``path`` imports, absolute (relative imports resolved)."""
+    module = module_name(path)
+    package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - (node.level - 1)]
+                target = ".".join(base + ([node.module] if node.module else []))
+                found.extend([target] if node.module else [f"{target}.{a.name}" for a in node.names])
+            elif node.module:
+                found.append(node.module)
+                found.extend(f"{node.module}.{a.name}" for a in node.names if node.module == "devenv")
+        elif isinstance(node, ast.Import):
+            found.extend(a.name for a in node.names)
+    return found
+
+
+def unit_of(module: str) -> tuple[str, int] | None:
+    """The most specific unit a module belongs to, and its layer (0 = outermost)."""
+    best = None
+    for index, layer in enumerate(LAYERS):
+        for unit in layer:
+            if module == unit or module.startswith(unit + "."):
+                if best is None or len(unit) > len(best[0]):
+                    best = (unit, index)
+    return best
+
+
+SOURCES = sorted(ROOT.rglob("*.py"))
+
+
+def test_every_module_has_a_layer():
+    orphans = [module_name(p) for p in SOURCES if module_name(p) not in ("devenv", "devenv.compute") and unit_of(module_name(p)) is None]
+    assert not orphans, f"add these to LAYERS (and docs/architecture.md): {orphans}"
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: module_name(p))
+def test_imports_point_inward(path):
+    me = unit_of(module_name(path))
+    if me is None:
+        return
+    wrong = []
+    for target in imports(path):
+        if not target.startswith("devenv.") or target in ("devenv.__version__",):
+            continue
+        other = unit_of(target)
+        if other is None or other[0] == me[0]:
+            continue
+        if other[1] < me[1]:
+            wrong.append(f"{target} (layer of {other[0]} is outside {me[0]}'s)")
+        for group in INDEPENDENT:
+            if me[0] in group and other[0] in group:
+                wrong.append(f"{target} ({me[0]} and {other[0]} are independent)")
+    assert not wrong, f"{module_name(path)} imports outward: {wrong}"
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: module_name(p))
+def test_only_the_cli_imports_typer_or_rich(path):
+    if module_name(path) in UI_MODULES:
+        return
+    used = [t for t in imports(path) if t.split(".")[0] in UI_LIBRARIES]
+    assert not used, f"{module_name(path)} imports {used}: rendering belongs to the CLI"
+
+
+def test_no_import_cycle_between_units():
+    edges: dict[str, set[str]] = defaultdict(set)
+    for path in SOURCES:
+        me = unit_of(module_name(path))
+        for target in imports(path):
+            other = unit_of(target) if target.startswith("devenv.") else None
+            if me and other and other[0] != me[0]:
+                edges[me[0]].add(other[0])
+    seen: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        seen[node] = 1
+        stack.append(node)
+        for nxt in sorted(edges[node]):
+            if seen.get(nxt) == 1:
+                raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(nxt):] + [nxt]))
+            if nxt not in seen:
+                visit(nxt)
+        stack.pop()
+        seen[node] = 2
+
+    for node in sorted(edges):
+        if node not in seen:
+            visit(node)
