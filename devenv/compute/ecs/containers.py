@@ -66,9 +66,7 @@ class ContainerScheduler(Scheduler):
         # Task containers a crashed ecs process left behind are not ours to manage any more.
         for container in await in_thread(lambda: self.engine.containers(None, **{ROLE: "task"})):
             await in_thread(remove_quietly, container)
-        for service in self.services.values():
-            await self.prepare_revision(service.spec)
-        await super().start()
+        await super().start()  # prepares each service's first revision (its image)
 
     async def prepare_revision(self, spec: ServiceSpec) -> None:
         """Builds (or finds) the service's image off the loop: digest of the build context,

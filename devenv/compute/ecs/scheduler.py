@@ -33,6 +33,7 @@ from pathlib import Path
 from devenv.build.environments import isolated_path
 from devenv.config.model import ServiceConfig
 from devenv.runtime.process import children, die_with_parent
+from devenv.runtime.threads import in_thread
 from devenv.compute.ecs.autoscaling import DesiredCount, ScalingState, decide, within_bounds
 from devenv.compute.ecs.startup import Crash, CrashKind, StartupStreak
 from devenv.compute.ecs.rollout import HealthStatus, LastStatus, RolloutPlan, TaskView, failure_threshold, plan_rollout
@@ -425,21 +426,35 @@ class Scheduler:
         self.addresses = addresses or AddressPool.for_stack(state_dir)
         self._tasks: set[asyncio.Task] = set()
         self._logs: dict[str, int] = {}
+        self._staged: dict[str, Path] = {}  # service -> its next revision's copy, made off the loop
         self.services = {name: Service(spec, self) for name, spec in specs.items()}
         self._stopping = False
 
     async def prepare_revision(self, spec: ServiceSpec) -> None:
-        """Slow work a new revision needs, done off the loop before ``new_revision`` (none here)."""
+        """Slow work a new revision needs, done off the loop before ``new_revision``: the copy
+        of the build folder (the loop also serves the ALB, which must not stall for it)."""
+        if spec.snapshots:
+            self._staged[spec.name] = await in_thread(self._copy_source, spec)
+
+    def _copy_source(self, spec: ServiceSpec) -> Path:
+        staged = self.state_dir / "revisions" / spec.name / f".staged-{uuid.uuid4().hex[:8]}"
+        shutil.copytree(spec.source_dir, staged, ignore=SNAPSHOT_IGNORE, symlinks=True)
+        return staged
 
     def snapshot(self, spec: ServiceSpec, revision: int) -> Path:
         """The local stand-in for an image: a copy of the build folder per revision, so old
-        tasks keep running old code and a rollback brings the old code back."""
+        tasks keep running old code and a rollback brings the old code back. The copy is the
+        one ``prepare_revision`` made off the loop (renamed here); without it, made here."""
         if not spec.snapshots:
             return spec.source_dir
         target = self.state_dir / "revisions" / spec.name / str(revision)
         if target.exists():
             shutil.rmtree(target)
-        shutil.copytree(spec.source_dir, target, ignore=SNAPSHOT_IGNORE, symlinks=True)
+        staged = self._staged.pop(spec.name, None)
+        if staged is not None:
+            os.rename(staged, target)
+        else:
+            shutil.copytree(spec.source_dir, target, ignore=SNAPSHOT_IGNORE, symlinks=True)
         return target
 
     def target_group(self, service: str):
@@ -458,6 +473,7 @@ class Scheduler:
 
     async def start(self) -> None:
         for service in self.services.values():
+            await self.prepare_revision(service.spec)
             service.new_revision("initial deployment")
         self.spawn(self._reconcile())
         self.spawn(self._sample())
