@@ -158,8 +158,8 @@ def plan(config: StackConfig, root: Path, finder: PythonFinder, *, own_python: s
             continue
         functions[name] = function_environment(name, fn, root, python)
     for name, svc in config.services.items():
-        if svc.build is None:
-            continue
+        if svc.image is not None and svc.build is None and svc.command is None:
+            continue  # runs only on the docker runtime
         try:
             minor, requirements, source = service_inputs(svc, root, own_python)
         except OSError as exc:
@@ -201,7 +201,8 @@ def function_environment(name: str, fn: FunctionConfig, root: Path, python: Pyth
 def service_inputs(svc: ServiceConfig, root: Path,
                    own_python: str | None) -> tuple[str, tuple[Requirements, ...], str | None]:
     """A service's Python minor version and requirements: its own fields when given, else what
-    its Dockerfile uses (one source of truth for both runtimes), else devenv's Python and none."""
+    its Dockerfile uses (one source of truth for both runtimes), else devenv's Python and none.
+    A service without ``build`` runs from the project root, where its paths start."""
     context = (root / (svc.build or ".")).resolve()
     dockerfile = context / svc.dockerfile
     text = dockerfile.read_text(errors="replace") if dockerfile.is_file() else ""

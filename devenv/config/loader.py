@@ -146,9 +146,9 @@ def check_paths(config: StackConfig, root: Path) -> list[Problem]:
     for name, service in config.services.items():
         if service.build is not None:
             wanted.append((("services", name, "build"), service.build, True))
-            if service.requirements is not None:
-                wanted.append((("services", name, "requirements"),
-                               str(Path(service.build) / service.requirements), False))
+        if service.requirements is not None:
+            wanted.append((("services", name, "requirements"),
+                           str(Path(service.build or ".") / service.requirements), False))
     if config.seed is not None:
         if config.seed.migrations is not None:
             wanted.append((("seed", "migrations"), config.seed.migrations, True))
