@@ -17,7 +17,7 @@ import psycopg
 import pytest
 import redis
 
-from devenv.compute.ecs_control import EcsControl
+from devenv.compute.ecs.control import EcsControl
 from devenv.health import wait_until
 from devenv.runtime.ports import load_remembered
 from devenv.runtime.record import read_record

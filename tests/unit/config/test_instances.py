@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from devenv.compute.ecs import AddressPool, range_octet
+from devenv.compute.ecs.scheduler import AddressPool, range_octet
 from devenv.config import load_project
 from devenv.errors import ConfigError
 from devenv.runtime.docker import stack_key
