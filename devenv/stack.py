@@ -153,7 +153,7 @@ class Stack:
         return found
 
     def _build_service_images(self) -> None:
-        from devenv.compute.ecs.scheduler.containers import build_service_images
+        from devenv.compute.ecs.containers import build_service_images
 
         build_service_images(self.docker, self.project, self.state.logs / "services")
 

@@ -119,7 +119,7 @@ async def serve(config_file: Path) -> None:
         values = container_values(project, values, ports)
     balancer = None
     if config.load_balancer is not None:
-        from devenv.compute.alb.balancer.balancer import LoadBalancer
+        from devenv.compute.alb.balancer import LoadBalancer
 
         lb_services = {name: s.load_balancer for name, s in config.services.items() if s.load_balancer}
         balancer = LoadBalancer(config.load_balancer, lb_services, host=HOST, port=ports["alb"], also_on=listen_also,
@@ -129,7 +129,7 @@ async def serve(config_file: Path) -> None:
     common = dict(state_dir=state.root / "ecs", log_dir=state.logs / "services", load_balancer=balancer,
                   addresses=AddressPool.for_stack(project.root, project.instance))
     if engine is not None:
-        from devenv.compute.ecs.scheduler.containers import ContainerScheduler
+        from devenv.compute.ecs.containers import ContainerScheduler
 
         scheduler = ContainerScheduler(service_specs(project, values), engine=engine, project=project,
                                        host_gateway=gateway, metadata_base=f"http://{HOST_ALIAS}:{ports['ecs']}",
