@@ -384,26 +384,22 @@ def deploy(service: str = typer.Argument(..., help="the service to roll out"),
         raise DevenvError(f"no service '{service}' in devenv.yaml",
                           hint=f"services: {', '.join(stack.config.services) or 'none'}")
     control = stack.ecs()
-    fingerprint = None
-    if watch:  # the baseline comes before the first deploy, so no edit falls between them
-        from devenv.compute.lambda_.functions import Fingerprint
 
-        config = stack.config.services[service]
-        source = (stack.project.root / config.build) if config.build else stack.project.root
-        fingerprint = Fingerprint(source)
-        fingerprint.changed()
-    result = control.deploy(service)
-    out.print(f"{service}: deployment {result['deployment']} of revision {result['revision']} started")
-    if fingerprint is None:
+    def roll_out(why: str = "") -> None:
+        result = control.deploy(service)
+        out.print(f"{service}: {why}deployment {result['deployment']} of revision {result['revision']} started")
+
+    if not watch:
+        roll_out()
         return
-    out.print(f"watching {source} (Ctrl-C to stop)")
+    from devenv.runtime.watch import changes
+
+    config = stack.config.services[service]
+    source = (stack.project.root / config.build) if config.build else stack.project.root
     try:
-        while True:
-            time.sleep(0.5)  # polling the file tree for edits
-            if fingerprint.changed():
-                result = control.deploy(service)
-                out.print(f"{service}: code changed; deployment {result['deployment']} "
-                          f"of revision {result['revision']} started")
+        # The first deployment starts once the folder is watched, so no edit falls in between.
+        for _ in changes([source], on_ready=lambda: (roll_out(), out.print(f"watching {source} (Ctrl-C to stop)"))):
+            roll_out("code changed; ")
     except KeyboardInterrupt:
         pass
 

@@ -8,7 +8,7 @@ import sys
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from devenv.build.environments import isolated_path
@@ -137,35 +137,3 @@ def instance_environment(spec: FunctionSpec, *, runtime_api: str, aws_env: Mappi
     env.update(spec.environment)
     return env
 
-
-@dataclass
-class Fingerprint:
-    """Detects edits to a function's code folder (for hot reload) by file times and sizes."""
-
-    root: Path
-    value: tuple = field(default=())
-
-    def compute(self) -> tuple:
-        entries = []
-        for folder, dirs, files in os.walk(self.root):
-            dirs[:] = [d for d in dirs if d != "__pycache__" and not d.startswith(".")]
-            for name in files:
-                if name.endswith((".pyc", ".swp")) or name.startswith("."):
-                    continue
-                try:
-                    info = os.stat(os.path.join(folder, name))
-                except FileNotFoundError:
-                    continue
-                entries.append((folder, name, info.st_mtime_ns, info.st_size))
-        entries.sort()
-        return tuple(entries)
-
-    def changed(self) -> bool:
-        now = self.compute()
-        if not self.value:
-            self.value = now
-            return False
-        if now != self.value:
-            self.value = now
-            return True
-        return False

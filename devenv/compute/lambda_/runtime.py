@@ -25,16 +25,19 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from devenv.observe.spans import NullSink, Outcome, SpanSink, SpanTimer
 from devenv.observe.trace_context import TraceContext
+from devenv.runtime.watch import watch
 from devenv.runtime.process import die_with_parent
-from devenv.compute.lambda_.functions import (ASYNC_PAYLOAD_LIMIT, SYNC_PAYLOAD_LIMIT, Fingerprint, FunctionSpec, Interpreter,
+from devenv.compute.lambda_.functions import (ASYNC_PAYLOAD_LIMIT, SYNC_PAYLOAD_LIMIT, FunctionSpec, Interpreter,
                         choose_interpreter, instance_environment)
 from devenv.compute.lambda_.invoke import FunctionNotFound, InvokeResult, PayloadTooLarge, Throttled
 from devenv.compute.lambda_.runtime_api import serve_instance
 
 log = logging.getLogger("devenv.lambda")
+WATCH_READY_TIMEOUT = 2.0  # seconds start() waits for inotify to watch the code folders
 
 INIT_TIMEOUT = 10.0  # AWS's on-demand init phase limit
 IDLE_TTL = 600.0  # an idle instance is reclaimed after this long
@@ -121,7 +124,6 @@ class FunctionPool:
         self.instances: dict[str, Instance] = {}
         self.idle: collections.deque[Instance] = collections.deque()
         self.version = 0
-        self.fingerprint = Fingerprint(spec.code_dir)
         self.interpreter: Interpreter = choose_interpreter(spec)
         self.cold_starts = 0
         self.warm_starts = 0
@@ -436,13 +438,13 @@ class LambdaRuntime:
 
     def __init__(self, functions: Mapping[str, FunctionSpec], *, aws_env: Mapping[str, str],
                  on_async_failure: Callable[[AsyncFailure], "asyncio.Future | None"] | None = None,
-                 async_settings: AsyncSettings | None = None, hot_reload_interval: float = 0.5,
+                 async_settings: AsyncSettings | None = None, housekeeping_interval: float = 0.5,
                  sink: SpanSink | None = None):
         self.pools = {name: FunctionPool(spec, self) for name, spec in functions.items()}
         self._aws_env = dict(aws_env)
         self._on_async_failure = on_async_failure
         self._async = async_settings or AsyncSettings()
-        self._reload_interval = hot_reload_interval
+        self._housekeeping_interval = housekeeping_interval
         self._tasks: set[asyncio.Task] = set()
         self._busy_watch: set[Instance] = set()
         self._memory_task: asyncio.Task | None = None
@@ -453,9 +455,13 @@ class LambdaRuntime:
     # -- lifecycle
 
     async def start(self) -> None:
-        for pool in self.pools.values():
-            pool.fingerprint.changed()  # take the first snapshot
         self._spawn_task(self._housekeeping())
+        watching = asyncio.Event()
+        self._spawn_task(self._watch_code(watching.set))
+        try:  # an edit made right after start is then seen
+            await asyncio.wait_for(watching.wait(), WATCH_READY_TIMEOUT)
+        except asyncio.TimeoutError:
+            log.warning("the functions' code folders are not watched yet; hot reload may miss a first edit")
 
     async def stop(self) -> None:
         self._stopping = True
@@ -629,13 +635,27 @@ class LambdaRuntime:
 
     async def _housekeeping(self) -> None:
         while True:
-            await asyncio.sleep(self._reload_interval)
+            await asyncio.sleep(self._housekeeping_interval)
             now = time.monotonic()
             for pool in self.pools.values():
-                if pool.fingerprint.changed():
+                pool.reap_idle(now)
+
+    async def _watch_code(self, ready: Callable[[], None]) -> None:
+        """Hot reload: an edit in a function's code folder (seen through inotify, nothing
+        polled) retires its instances, so the next invocation loads the new code."""
+
+        def changed(folders: set[Path]) -> None:
+            for pool in self.pools.values():
+                if pool.spec.code_dir in folders:
                     self.write_log(pool.spec, "devenv: code changed; new instances will load it")
                     pool.reload()
-                pool.reap_idle(now)
+
+        try:
+            await watch({pool.spec.code_dir for pool in self.pools.values()}, changed, on_ready=ready)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # hot reload is a convenience: the runtime goes on without it
+            log.exception("watching the functions' code failed; edits now need a restart")
 
     # -- logs
 

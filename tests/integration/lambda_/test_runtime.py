@@ -256,7 +256,7 @@ def test_hot_reload_takes_effect_on_the_next_invocation(tmp_path):
             await asyncio.sleep(0.05)
         return before, versions
 
-    before, versions = run([fn], body, hot_reload_interval=0.1)
+    before, versions = run([fn], body)
     assert before == {"version": 1}
     assert versions[-1] == 2
     assert "code changed" in fn.log_file.read_text()
