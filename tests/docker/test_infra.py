@@ -51,7 +51,7 @@ def test_infra_containers_lifecycle(engine, docker_project):
     shown = project.devenv("status").stdout
     for name in objects["containers"]:
         component = name.rsplit("-", 1)[1]
-        row = next(line for line in shown.splitlines() if f" {component} " in line)
+        row = next(line for line in shown.splitlines() if line.split()[:1] == [component])  # piped: plain rows
         assert engine.containers.get(name).id[:12] in row, row
 
     env = project.env()
