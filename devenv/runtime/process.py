@@ -98,7 +98,9 @@ def is_alive(pid: int, started: int | None = None) -> bool:
 
 def terminate(pid: int, started: int | None, *, sig: int = signal.SIGTERM, timeout: float = 5.0) -> bool:
     """Signals the process (and its session's group), waits up to ``timeout``, then kills it.
-    Returns True when it is gone."""
+    Returns True when it is gone. A zombie counts as gone, and is left to its parent to reap:
+    a ``waitpid`` here would take the status from the child's ``Popen``, whose ``wait()``
+    then reports exit code 0 for a killed process."""
     if not is_alive(pid, started):
         return True
     _signal_group(pid, sig)
@@ -106,12 +108,10 @@ def terminate(pid: int, started: int | None, *, sig: int = signal.SIGTERM, timeo
     while time.monotonic() < deadline:
         if not is_alive(pid, started):
             return True
-        _reap(pid)
         time.sleep(0.02)
     _signal_group(pid, signal.SIGKILL)
     deadline = time.monotonic() + 2.0
     while time.monotonic() < deadline:
-        _reap(pid)
         if not is_alive(pid, started):
             return True
         time.sleep(0.02)
@@ -126,13 +126,6 @@ def _signal_group(pid: int, sig: int) -> None:
             os.kill(pid, sig)
         except ProcessLookupError:
             pass
-
-
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
 
 
 def describe_exit(returncode: int | None) -> str:
