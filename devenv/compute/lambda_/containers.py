@@ -14,8 +14,10 @@ as the services do.
 from __future__ import annotations
 
 import asyncio
+import calendar
 import os
 import threading
+import time
 from pathlib import Path
 
 from devenv.build.environments import LAMBDA_RUNTIME_PACKAGES, SYSTEM_PATH
@@ -145,7 +147,8 @@ class ContainerLambdaRuntime(LambdaRuntime):
         if pid and not os.path.exists(f"/proc/{pid}"):
             pid = None  # an engine in a VM (Docker Desktop)
         instance.process = ContainerProcess(container, pid)
-        threading.Thread(target=_pump, args=(container, self._log_fd(spec)), daemon=True).start()
+        threading.Thread(target=_pump, args=(container, self, instance, asyncio.get_running_loop()),
+                         daemon=True).start()
 
     def ended_out_of_memory(self, instance: Instance) -> bool:
         return isinstance(instance.process, ContainerProcess) and instance.process.out_of_memory
@@ -157,9 +160,24 @@ class ContainerLambdaRuntime(LambdaRuntime):
             instance.process.kill()
 
 
-def _pump(container, fd: int) -> None:
+def _pump(container, runtime: LambdaRuntime, instance: Instance, loop: asyncio.AbstractEventLoop) -> None:
+    """The container's output to the runtime (on the loop's thread), with the time the engine
+    logged each piece: it arrives a little late, and an invocation's tail takes only what
+    was written after its START. (What is still on its way when the function answers is in
+    the function's log but not in that tail.)"""
     try:
-        for chunk in container.logs(stream=True, follow=True):
-            os.write(fd, chunk)
-    except Exception:  # the container is gone, or the log closed at stop
+        for chunk in container.logs(stream=True, follow=True, timestamps=True):
+            stamp, _, data = chunk.partition(b" ")  # one log entry per chunk, each "<RFC 3339 time> <data>"
+            loop.call_soon_threadsafe(runtime.instance_output, instance, data, engine_time(stamp))
+    except Exception:  # the container is gone, the log closed at stop, or the loop has closed
         pass
+
+
+def engine_time(stamp: bytes) -> float:
+    """Epoch seconds of an engine's log timestamp (``2024-05-01T10:00:00.123456789Z``); 0 if unreadable."""
+    whole, _, fraction = stamp.decode(errors="replace").rstrip("Z").partition(".")
+    try:
+        seconds = calendar.timegm(time.strptime(whole, "%Y-%m-%dT%H:%M:%S"))
+        return seconds + (float(f"0.{fraction}") if fraction else 0.0)
+    except ValueError:
+        return 0.0

@@ -69,7 +69,7 @@ class InvokeResult:
     function_error: str | None = None
     status: int = 200
     executed_version: str = "$LATEST"
-    log_tail: str | None = None  # last 4 KB of the invocation's log, for LogType=Tail
+    log_tail: str | None = None  # base64 of the last 4 KB of its own log (START to REPORT), for LogType=Tail
 
     @property
     def ok(self) -> bool:

@@ -13,7 +13,7 @@ from devenv.compute.http import server as http1
 from devenv.compute.lambda_.functions import FunctionSpec
 from devenv.compute.http.server import Request, Response, json_response
 from devenv.compute.lambda_.invoke import InvocationType, InvokeError
-from devenv.compute.lambda_.runtime import LambdaRuntime, log_tail
+from devenv.compute.lambda_.runtime import LambdaRuntime
 
 API = "/2015-03-31/functions"
 
@@ -87,8 +87,8 @@ class InvokeApi:
         headers = [("x-amzn-RequestId", result.request_id), ("X-Amz-Executed-Version", result.executed_version)]
         if result.function_error:
             headers.append(("X-Amz-Function-Error", result.function_error))
-        if request.header("x-amz-log-type") == "Tail":
-            headers.append(("X-Amz-Log-Result", log_tail(_recent_log(pool.spec, result.request_id))))
+        if request.header("x-amz-log-type") == "Tail" and result.log_tail is not None:
+            headers.append(("X-Amz-Log-Result", result.log_tail))
         return Response(200, result.payload, headers)
 
     def get_function(self, name: str, configuration_only: bool) -> Response:
@@ -105,20 +105,3 @@ class InvokeApi:
 
 async def serve(runtime: LambdaRuntime, host: str, port: int) -> asyncio.base_events.Server:
     return await http1.serve(InvokeApi(runtime), host, port, max_body=MAX_REQUEST)
-
-
-def _recent_log(spec: FunctionSpec, request_id: str) -> bytes:
-    """The function log's lines from this request's START to its REPORT (best effort)."""
-    try:
-        with open(spec.log_file, "rb") as handle:
-            handle.seek(0, 2)
-            size = handle.tell()
-            handle.seek(max(0, size - 64 * 1024))
-            data = handle.read()
-    except FileNotFoundError:
-        return b""
-    start = data.rfind(f"START RequestId: {request_id}".encode())
-    return data[start:] if start >= 0 else data[-4096:]
-
-
-

@@ -6,8 +6,10 @@ host:port, so the port is what tells instances apart). A function has a warm poo
 by its concurrency; a request beyond it is throttled. The runtime enforces the timeout (the
 instance is killed), the memory size (RSS sampled while busy; killed above it), reports
 init errors as AWS does, and writes CloudWatch-style START / END / REPORT lines to the
-function's log. Async (Event) invocations are retried twice, then sent to the on-failure
-destination or the DLQ.
+function's log. An instance's output reaches that log through a pipe the runtime reads, so
+each invocation also keeps its own lines, START to REPORT, for ``LogType=Tail`` (instances
+run side by side and share the log file). Async (Event) invocations are retried twice,
+then sent to the on-failure destination or the DLQ.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import signal
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from devenv.observe.spans import NullSink, Outcome, SpanSink, SpanTimer
@@ -43,6 +45,8 @@ INIT_TIMEOUT = 10.0  # AWS's on-demand init phase limit
 IDLE_TTL = 600.0  # an idle instance is reclaimed after this long
 MEMORY_SAMPLE_INTERVAL = 0.05
 RESPONSE_LIMIT = 6 * 1024 * 1024
+LOG_TAIL = 4096  # bytes of an invocation's own log that LogType=Tail returns
+OUTPUT_CHUNK = 64 * 1024
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -90,6 +94,13 @@ class Invocation:
     delivered_at: float = 0.0  # monotonic, when /next handed it over
     timer: asyncio.TimerHandle | None = None
     cold: bool = False
+    started_wall: float = 0.0  # epoch seconds at START (an engine's log timestamps are compared with it)
+    log: bytearray = field(default_factory=bytearray)  # its own lines, START to REPORT (the last ones)
+
+    def keep_log(self, data: bytes) -> None:
+        self.log += data
+        if len(self.log) > 2 * LOG_TAIL:
+            del self.log[:-LOG_TAIL]
 
 
 @dataclass(eq=False)  # identity semantics: instances live in sets and deques
@@ -109,6 +120,7 @@ class Instance:
     idle_since: float = 0.0
     retire: bool = False  # code changed: finish the current event, then go
     killed_for: str | None = None  # why devenv killed it (timeout, memory), if it did
+    output: int | None = None  # the read end of its stdout/stderr pipe (processes)
 
     @property
     def pid(self) -> int | None:
@@ -246,7 +258,8 @@ class FunctionPool:
         inv.delivered_at = time.monotonic()
         inv.deadline_ms = now_ms() + int(self.spec.timeout * 1000)
         inv.timer = loop.call_later(self.spec.timeout, self._timed_out, instance, inv)
-        self.runtime.write_log(self.spec, f"START RequestId: {inv.request_id} Version: $LATEST")
+        inv.started_wall = time.time()
+        self._log(inv, f"START RequestId: {inv.request_id} Version: $LATEST")
         self.runtime.watch_memory(instance)
         if not waiter.done():
             waiter.set_result(inv)
@@ -275,9 +288,7 @@ class FunctionPool:
         inv = instance.current
         error = _normalise_error(body, inv.request_id if inv else "", error_type)
         parsed = json.loads(error)
-        duration = (time.monotonic() - instance.spawned_at) * 1000
-        self.runtime.write_log(self.spec, f"INIT_REPORT Init Duration: {duration:.2f} ms\tPhase: init\t"
-                                          f"Status: error\tError Type: {parsed.get('errorType', 'Runtime.Unknown')}")
+        self._init_failed(instance, parsed.get("errorType", "Runtime.Unknown"))
         if inv is not None and not inv.future.done():
             self._finish(instance, inv, error, "Unhandled", report=False)
         instance.current = None
@@ -285,6 +296,7 @@ class FunctionPool:
 
     def on_exit(self, instance: Instance, returncode: int) -> None:
         """The instance's process ended: fail its invocation unless already answered."""
+        self.runtime.collect_output(instance)  # its last words belong to the invocation it was running
         self.instances.pop(instance.id, None)
         was = instance.state
         instance.state = InstanceState.DEAD
@@ -300,20 +312,27 @@ class FunctionPool:
         if inv is not None and not inv.future.done():
             how = exit_error(returncode)
             if was is InstanceState.STARTING:
-                self.runtime.write_log(self.spec, f"INIT_REPORT Init Duration: "
-                                                  f"{(time.monotonic() - instance.spawned_at) * 1000:.2f} ms\t"
-                                                  f"Phase: init\tStatus: error\tError Type: Runtime.ExitError")
+                self._init_failed(instance, "Runtime.ExitError")
             self._finish(instance, inv, error_payload(
                 inv.request_id, "Runtime.ExitError",
                 f"RequestId: {inv.request_id} Error: Runtime exited with error: {how}"), "Unhandled",
                 report=was is not InstanceState.STARTING)
 
+    def _init_failed(self, instance: Instance, error_type: str) -> None:
+        """The INIT_REPORT of a failed init, after the output (a traceback) that explains it."""
+        self.runtime.collect_output(instance)
+        line = (f"INIT_REPORT Init Duration: {(time.monotonic() - instance.spawned_at) * 1000:.2f} ms\t"
+                f"Phase: init\tStatus: error\tError Type: {error_type}")
+        if instance.current is not None:
+            self._log(instance.current, line)
+        else:
+            self.runtime.write_log(self.spec, line)
+
     def _timed_out(self, instance: Instance, inv: Invocation) -> None:
         if inv.future.done():
             return
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{now_ms() % 1000:03d}Z"
-        self.runtime.write_log(self.spec, f"{stamp} {inv.request_id} Task timed out after "
-                                          f"{self.spec.timeout:.2f} seconds")
+        self._log(inv, f"{stamp} {inv.request_id} Task timed out after {self.spec.timeout:.2f} seconds")
         self.runtime.kill(instance, "timeout")
         self._finish(instance, inv, error_payload(
             inv.request_id, "Sandbox.Timedout",
@@ -333,21 +352,28 @@ class FunctionPool:
                 report: bool = True, max_memory_mb: int | None = None) -> None:
         if inv.timer is not None:
             inv.timer.cancel()
+        self.runtime.collect_output(instance)  # what it printed before answering belongs before END
         if report:
             duration = (time.monotonic() - inv.delivered_at) * 1000 if inv.delivered_at else 0.0
             memory = max_memory_mb or _peak_rss_mb(instance.pid)
             init = ""
             if instance.init_duration_ms is not None and inv.cold:
                 init = f"\tInit Duration: {instance.init_duration_ms:.2f} ms"
-            self.runtime.write_log(self.spec, f"END RequestId: {inv.request_id}")
-            self.runtime.write_log(
-                self.spec, f"REPORT RequestId: {inv.request_id}\tDuration: {duration:.2f} ms\t"
+            self._log(inv, f"END RequestId: {inv.request_id}")
+            self._log(inv, f"REPORT RequestId: {inv.request_id}\tDuration: {duration:.2f} ms\t"
                            f"Billed Duration: {max(1, math.ceil(duration))} ms\tMemory Size: {self.spec.memory_mb} MB\t"
                            f"Max Memory Used: {memory} MB{init}")
         if instance.current is inv and instance.state is InstanceState.BUSY:
             instance.state = InstanceState.RETURNING
         if not inv.future.done():
-            inv.future.set_result(InvokeResult(inv.request_id, payload, function_error))
+            inv.future.set_result(InvokeResult(inv.request_id, payload, function_error,
+                                               log_tail=log_tail(bytes(inv.log))))
+
+    def _log(self, inv: Invocation, line: str) -> None:
+        """A platform line about ``inv`` (START, END, REPORT, a timeout): into the function's
+        log and the invocation's own."""
+        self.runtime.write_log(self.spec, line)
+        inv.keep_log((line + "\n").encode())
 
     def reload(self) -> None:
         """Code changed: new invocations get new instances; busy ones finish first.
@@ -481,6 +507,7 @@ class LambdaRuntime:
                         pass
         for pool in self.pools.values():
             for instance in list(pool.instances.values()):
+                self._close_output(instance)
                 if instance.server is not None:
                     instance.server.close()
         for fd in self._log_handles.values():
@@ -568,11 +595,20 @@ class LambdaRuntime:
                                    interpreter=pool.interpreter)
         if pool.interpreter.warning and pool.cold_starts <= 1:
             self.write_log(spec, pool.interpreter.warning)
-        fd = self._log_fd(spec)
-        instance.process = await asyncio.create_subprocess_exec(
-            pool.interpreter.executable, "-m", "awslambdaric", spec.handler,
-            cwd=str(spec.code_dir), env=env, stdin=asyncio.subprocess.DEVNULL, stdout=fd, stderr=fd,
-            start_new_session=True, preexec_fn=die_with_parent(signal.SIGKILL))
+        read_end, write_end = os.pipe()
+        os.set_blocking(read_end, False)
+        try:
+            instance.process = await asyncio.create_subprocess_exec(
+                pool.interpreter.executable, "-m", "awslambdaric", spec.handler,
+                cwd=str(spec.code_dir), env=env, stdin=asyncio.subprocess.DEVNULL, stdout=write_end,
+                stderr=write_end, start_new_session=True, preexec_fn=die_with_parent(signal.SIGKILL))
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)
+        instance.output = read_end
+        asyncio.get_running_loop().add_reader(read_end, self.collect_output, instance)
 
     async def _init_deadline(self, pool: FunctionPool, instance: Instance) -> None:
         await asyncio.sleep(INIT_TIMEOUT)
@@ -599,6 +635,8 @@ class LambdaRuntime:
         return False
 
     def _forget(self, instance: Instance) -> None:
+        self.collect_output(instance)
+        self._close_output(instance)
         if instance.server is not None:
             instance.server.close()
             instance.server = None
@@ -670,6 +708,38 @@ class LambdaRuntime:
     def write_log(self, spec: FunctionSpec, line: str) -> None:
         os.write(self._log_fd(spec), (line + "\n").encode())
 
+    def collect_output(self, instance: Instance) -> None:
+        """Reads what the instance has written so far, without blocking: the loop calls it
+        when there is output, and the pool before END, so that an invocation's lines are
+        all in before its REPORT."""
+        while instance.output is not None:
+            try:
+                data = os.read(instance.output, OUTPUT_CHUNK)
+            except BlockingIOError:
+                return
+            except OSError:
+                data = b""
+            if not data:  # the instance (and whatever it started) has closed it
+                self._close_output(instance)
+                return
+            self.instance_output(instance, data)
+
+    def instance_output(self, instance: Instance, data: bytes, written_at: float | None = None) -> None:
+        """Output of an instance: into its function's log, and into the invocation it is running
+        (the one that started it, during init). ``written_at``: when an engine logged it
+        (containers), so that late output of an earlier invocation is not counted in."""
+        os.write(self._log_fd(instance.function), data)
+        inv = instance.current
+        if inv is not None and instance.state in (InstanceState.STARTING, InstanceState.BUSY) \
+                and (written_at is None or written_at >= inv.started_wall):
+            inv.keep_log(data)
+
+    def _close_output(self, instance: Instance) -> None:
+        if instance.output is not None:
+            asyncio.get_running_loop().remove_reader(instance.output)
+            os.close(instance.output)
+            instance.output = None
+
 
 
 class _InstanceApi:
@@ -724,6 +794,6 @@ def _region_of(runtime: LambdaRuntime) -> str:
 
 def log_tail(payload: bytes) -> str:
     """Base64 of up to the last 4 KB, as X-Amz-Log-Result carries."""
-    return base64.b64encode(payload[-4096:]).decode()
+    return base64.b64encode(payload[-LOG_TAIL:]).decode()
 
 
