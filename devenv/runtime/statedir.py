@@ -82,16 +82,23 @@ class StateDir:
         os.chmod(self.secrets, 0o700)
 
     def secret(self, name: str, *, nbytes: int = 24) -> str:
-        """Returns the named secret, generating it on first use (URL-safe, 0600)."""
+        """Returns the named secret, generating it on first use (URL-safe, 0600). The file
+        appears complete or not at all (written under a temporary name, then linked), so a
+        concurrent reader never gets an empty value, and of two concurrent creators the
+        second links nothing and returns the first one's value."""
         path = self.secrets / name
         try:
             return path.read_text().strip()
         except FileNotFoundError:
             pass
         value = secrets.token_urlsafe(nbytes)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(value + "\n")
+        temporary = self._write_temporary(name, value + "\n", 0o600)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:  # another process made it meanwhile: its value stands
+            return path.read_text().strip()
+        finally:
+            temporary.unlink()
         return value
 
     def mountable(self, name: str, content: str | None = None) -> Path:
@@ -101,12 +108,19 @@ class StateDir:
         path = self.secrets / name
         if content is None:
             self.secret(name)
+            os.chmod(path, 0o644)
         else:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(content)
-        os.chmod(path, 0o644)
+            os.replace(self._write_temporary(name, content, 0o644), path)  # never seen half-written
         return path
+
+    def _write_temporary(self, name: str, content: str, mode: int) -> Path:
+        """``content`` in a new file beside the secret ``name``, under a name no one else uses."""
+        temporary = self.secrets / f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(content)
+        os.chmod(temporary, mode)  # whatever the umask
+        return temporary
 
     def wipe(self) -> None:
         """Removes data, secrets, ports and logs (``down --volumes``): everything but the
