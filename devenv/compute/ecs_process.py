@@ -7,6 +7,7 @@ supervisor runs it as the ``ecs`` component once Postgres, Redis and the emulato
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from aiohttp import web
 
 from devenv.config.loader import load_project
 from devenv.observe.spans import sink_from_environment
+from devenv.runtime.peers import PeerScreen, screened
 from devenv.runtime.ports import HOST, load_remembered
 from devenv.runtime.statedir import StateDir
 from devenv.build import manifest
@@ -108,7 +110,7 @@ async def serve(config_file: Path) -> None:
     state = StateDir(project.state_dir)
     ports = load_remembered(state.ports_file)
     values = stack_values(project, state, ports)
-    engine = gateway = None
+    engine = gateway = screen = None
     listen_also: tuple[str, ...] = ()
     if config.runtime == "docker":
         from devenv.runtime.docker import DockerEngine, stack_key
@@ -116,6 +118,7 @@ async def serve(config_file: Path) -> None:
         engine = DockerEngine(stack_key(config.name, project.root, project.instance))
         gateway, also = engine.host_gateway()
         listen_also = (also,) if also else ()
+        screen = PeerScreen.of(engine.stack_subnets()) if also else None  # the stack's containers only
         values = container_values(project, values, ports)
     balancer = None
     if config.load_balancer is not None:
@@ -123,7 +126,7 @@ async def serve(config_file: Path) -> None:
 
         lb_services = {name: s.load_balancer for name, s in config.services.items() if s.load_balancer}
         balancer = LoadBalancer(config.load_balancer, lb_services, host=HOST, port=ports["alb"], also_on=listen_also,
-                                sink=sink_from_environment("ecs"))
+                                screen=screen, sink=sink_from_environment("ecs"))
         await balancer.start()
     control = f"http://{HOST}:{ports['ecs']}"
     common = dict(state_dir=state.root / "ecs", log_dir=state.logs / "services", load_balancer=balancer,
@@ -145,8 +148,9 @@ async def serve(config_file: Path) -> None:
     await metadata_runner.setup()
     # On Linux the stack network's gateway; none on Docker Desktop, where containers reach the
     # control API's 127.0.0.1 (metadata included) through host-gateway.
-    for address in listen_also:
-        await web.TCPSite(metadata_runner, address, ports["ecs"], reuse_address=True).start()
+    loop = asyncio.get_running_loop()
+    metadata_servers = [await loop.create_server(screened(metadata_runner.server, screen), address, ports["ecs"],
+                                                 reuse_address=True) for address in listen_also]
     await scheduler.start()
     print(f"ecs ready: control {control}" + (f", alb {HOST}:{ports['alb']}" if balancer else ""), flush=True)
     await until_stopped()
@@ -154,6 +158,8 @@ async def serve(config_file: Path) -> None:
     if balancer is not None:
         await balancer.stop()
     await runner.cleanup()
+    for server in metadata_servers:
+        server.close()
     await metadata_runner.cleanup()
 
 

@@ -21,6 +21,7 @@ from devenv.aws.endpoint import AwsEndpoint, make_client
 from devenv.build import manifest
 from devenv.config.loader import load_project
 from devenv.observe.spans import sink_from_environment
+from devenv.runtime.peers import PeerScreen, screened
 from devenv.runtime.ports import HOST, load_remembered
 from devenv.runtime.statedir import StateDir
 from devenv.compute.entry import run, until_stopped
@@ -119,17 +120,23 @@ async def serve(config_file: Path) -> None:
     runners: list[web.AppRunner] = []
 
     # runtime: docker on a Linux engine: containers reach the host at the stack network's
-    # gateway (what host.docker.internal maps to), so the servers listen there too.
-    hosts = [HOST] + ([runtime.listen_host] if runtime.listen_host != HOST else [])
+    # gateway (what host.docker.internal maps to), so the servers listen there too, for the
+    # stack network's containers only (any container on the host can reach that address).
+    gateways = [runtime.listen_host] if runtime.listen_host != HOST else []
+    screen = runtime.listen_screen
+    loop = asyncio.get_running_loop()
+    servers = [await invoke_api.serve(runtime, HOST, ports["lambda"])]
+    servers += [await invoke_api.serve(runtime, host, ports["lambda"], screen=screen) for host in gateways]
 
     async def listen(app: web.Application, port: int) -> None:
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
         await runner.setup()
-        for host in hosts:
-            await web.TCPSite(runner, host, port, reuse_address=True).start()
+        await web.TCPSite(runner, HOST, port, reuse_address=True).start()
+        for host in gateways:
+            servers.append(await loop.create_server(screened(runner.server, screen), host, port,
+                                                    reuse_address=True))
         runners.append(runner)
 
-    invoke_servers = [await invoke_api.serve(runtime, host, ports["lambda"]) for host in hosts]
     if config.api is not None and "apigateway" in ports:
         from devenv.compute.apigateway.server import make_app as make_api_app
 
@@ -146,7 +153,7 @@ async def serve(config_file: Path) -> None:
     await until_stopped()
     if sources is not None:
         await sources.stop()
-    for server in invoke_servers:
+    for server in servers:
         server.close()
     for runner in runners:
         await runner.cleanup()
@@ -168,6 +175,7 @@ def _container_runtime(project, state, ports, aws_env, values, failures, sink):
         function_specs(config, root=project.root, log_dir=state.logs / "functions", values=inside),
         engine=engine, images=build_instance_images(engine, config, state.logs / "functions"),
         listen_host=listen or HOST, host_gateway=gateway, extra_hosts=hosts,
+        listen_screen=PeerScreen.of(engine.stack_subnets()) if listen else None,
         aws_env={k: inside[k] for k in aws_env}, on_async_failure=failures, sink=sink)
 
 

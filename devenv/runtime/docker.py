@@ -165,8 +165,10 @@ class DockerEngine:
     def host_gateway(self) -> tuple[str, str | None]:
         """How containers reach servers on the host: (the address to map a hostname to, the
         host address such a server must also listen on). On a Linux engine that is the stack
-        network's gateway, which only the host and the stack's containers reach; Docker Desktop
-        forwards ``host-gateway`` to the host's loopback, so 127.0.0.1 suffices there."""
+        network's gateway; Docker Desktop
+        forwards ``host-gateway`` to the host's loopback, so 127.0.0.1 suffices there. The
+        gateway address is the host's: any container on the host can connect to it, so servers
+        there admit only the stack network's subnets (``stack_subnets``, runtime/peers.py)."""
         if "Docker Desktop" in (self.client.info().get("OperatingSystem") or ""):
             return "host-gateway", None
         config = (self.ensure_network().attrs.get("IPAM", {}).get("Config") or [{}])[0]
@@ -174,6 +176,11 @@ class DockerEngine:
         if not gateway:
             return "host-gateway", None
         return gateway, gateway
+
+    def stack_subnets(self) -> tuple[str, ...]:
+        """The stack network's subnets: where its containers' connections come from."""
+        configs = self.ensure_network().attrs.get("IPAM", {}).get("Config") or []
+        return tuple(c["Subnet"] for c in configs if c.get("Subnet"))
 
     def run(self, spec: ContainerSpec, *, reuse: bool = True):
         """Starts the spec's container, or (``reuse``) the running, healthy one created from the

@@ -52,3 +52,23 @@ def docker_project(engine):
     for project in created:
         project.devenv("down", "--volumes", check=False)
         shutil.rmtree(project.root, ignore_errors=True)
+
+
+def from_outside(client, url: str) -> str:
+    """What a container on the engine's default bridge (not the stack's network) gets from
+    ``url``: the HTTP status, or the error that ended the attempt."""
+    script = ("import sys, urllib.request\n"
+              "try:\n"
+              "    print(urllib.request.urlopen(sys.argv[1], timeout=5).status)\n"
+              "except urllib.error.HTTPError as exc:\n"
+              "    print(exc.code)\n"
+              "except Exception as exc:\n"
+              "    print(type(exc).__name__)\n")
+    output = client.containers.run("python:3.11-slim", ["python", "-c", script, url], network="bridge",
+                                   remove=True, labels={"devenv.test": "outsider"})
+    return output.decode().strip()
+
+
+def stack_gateway(client, key: str) -> str:
+    [network] = client.networks.list(filters={"label": f"devenv.stack={key}"})
+    return network.attrs["IPAM"]["Config"][0]["Gateway"]

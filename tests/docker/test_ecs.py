@@ -16,7 +16,7 @@ from devenv.health import wait_until
 from devenv.runtime.docker import stack_key
 from devenv.runtime.record import read_record
 
-from .conftest import stack_objects
+from .conftest import from_outside, stack_gateway, stack_objects
 
 pytestmark = pytest.mark.docker
 
@@ -132,6 +132,17 @@ def test_task_containers_read_their_task_metadata_but_not_the_control_api(engine
     # The control API (deploy, scale) is the host's: the address containers use serves metadata only.
     control = container.exec_run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", uri.split("/v4/")[0] + "/services"])
     assert control.output == b"404"
+
+
+def test_a_container_outside_the_stack_network_cannot_reach_the_alb_or_the_metadata(engine, stack):
+    # The gateway address is the host's, reachable from any container on the host; the docs
+    # promise the stack's containers only, so the servers there refuse other peers.
+    gateway = stack_gateway(engine, stack.key)
+    task = running(stack)[0]["taskId"]
+    assert from_outside(engine, f"http://{gateway}:{stack.ports['alb']}/web/whoami") != "200"
+    assert from_outside(engine, f"http://{gateway}:{stack.ports['ecs']}/v4/{task}") != "200"
+    inside = task_containers(engine, stack)[0].exec_run(["curl", "-sf", f"http://{gateway}:{stack.ports['alb']}/web/whoami"])
+    assert inside.exit_code == 0, inside.output
 
 
 def test_killed_task_container_is_replaced(engine, stack):

@@ -3,12 +3,17 @@ engine (the container's hard limit) and reported as Lambda reports it, Runtime.O
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 from pathlib import Path
 
 import boto3
 import pytest
+
+from devenv.runtime.docker import stack_key
+
+from .conftest import from_outside, stack_gateway
 
 pytestmark = pytest.mark.docker
 
@@ -61,7 +66,7 @@ functions:
 """
 
 
-def test_a_function_in_a_container_reaches_the_invoke_api_it_is_given(docker_project):
+def test_a_function_in_a_container_reaches_the_invoke_api_it_is_given(engine, docker_project):
     """Containers are given host.docker.internal:<port> for devenv's servers on the host; on a
     Linux engine that is the stack network's gateway, where the Invoke API must listen too."""
     project = docker_project(CALLER)
@@ -80,3 +85,11 @@ def test_a_function_in_a_container_reaches_the_invoke_api_it_is_given(docker_pro
     report = [line for line in (project.state / "logs" / "functions" / "caller.log").read_text().splitlines()
               if line.startswith("REPORT")][-1]
     assert int(report.split("Max Memory Used: ")[1].split()[0]) >= 10, report
+    # Only the stack's containers reach the Invoke API on the network's gateway.
+    gateway = stack_gateway(engine, stack_key("dockcall", project.root))
+    assert from_outside(engine, f"http://{gateway}:{project.env()['AWS_ENDPOINT_URL_LAMBDA'].rsplit(':', 1)[1]}"
+                                "/2015-03-31/functions") != "200"
+    tailed = client.invoke(FunctionName="callee", Payload=b'{"n": 1}', LogType="Tail")
+    own = tailed["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
+    lines = base64.b64decode(tailed["LogResult"]).decode().splitlines()
+    assert lines[0].startswith(f"START RequestId: {own} ") and lines[-1].startswith(f"REPORT RequestId: {own}\t")

@@ -63,6 +63,7 @@ from devenv.compute.alb.proxy import ClientConnection, Proxy
 from devenv.compute.alb.rules import Listener
 from devenv.config.model import LoadBalancerConfig, ServiceLoadBalancerConfig
 from devenv.observe.spans import SpanSink
+from devenv.runtime.peers import PeerScreen, screened
 
 log = logging.getLogger(__name__)
 
@@ -399,11 +400,13 @@ class LoadBalancer:
 
     def __init__(self, config: LoadBalancerConfig, services: Mapping[str, ServiceLoadBalancerConfig], *,
                  host: str = "127.0.0.1", port: int = 0, prober: Prober | None = None,
-                 clock: Clock | None = None, also_on: tuple[str, ...] = (), sink: SpanSink | None = None) -> None:
+                 clock: Clock | None = None, also_on: tuple[str, ...] = (), screen: PeerScreen | None = None,
+                 sink: SpanSink | None = None) -> None:
         self.config = config
         self.sink = sink
         self.host = host
         self.also_on = also_on  # further addresses on the same port (the Docker network's gateway)
+        self.screen = screen  # who may connect on those (the stack network's containers)
         self.port = port
         self.listener = Listener.from_services(services)
         self._owned_prober = HttpProber() if prober is None else None
@@ -442,8 +445,9 @@ class LoadBalancer:
                                                 reuse_address=True, backlog=1024)
         self.port = proxy.port = self._server.sockets[0].getsockname()[1]
         self._proxy = proxy
-        self._also = [await loop.create_server(lambda: ClientConnection(proxy), address, self.port,
-                                               reuse_address=True, backlog=1024) for address in self.also_on]
+        self._also = [await loop.create_server(screened(lambda: ClientConnection(proxy), self.screen), address,
+                                               self.port, reuse_address=True, backlog=1024)
+                      for address in self.also_on]
         return self.port
 
     async def stop(self) -> None:

@@ -22,6 +22,8 @@ from urllib.parse import parse_qsl
 
 import httptools
 
+from devenv.runtime.peers import PeerScreen, screened
+
 log = logging.getLogger(__name__)
 
 REASONS = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Bad Request",
@@ -164,11 +166,13 @@ class Http1Protocol(asyncio.Protocol):
             self.transport.close()
 
 
-async def serve(handler: Handler, host: str, port: int = 0, *, max_body: int) -> asyncio.base_events.Server:
-    """Listen on ``host:port`` (0: a free port); ``server.close()`` stops it."""
+async def serve(handler: Handler, host: str, port: int = 0, *, max_body: int,
+                screen: PeerScreen | None = None) -> asyncio.base_events.Server:
+    """Listen on ``host:port`` (0: a free port), for the peers ``screen`` allows (None: any);
+    ``server.close()`` stops it."""
     loop = asyncio.get_running_loop()
-    return await loop.create_server(lambda: Http1Protocol(handler, max_body=max_body), host, port,
-                                    reuse_address=True)
+    return await loop.create_server(screened(lambda: Http1Protocol(handler, max_body=max_body), screen),
+                                    host, port, reuse_address=True)
 
 
 def json_response(data: Any, status: int = 200) -> Response:

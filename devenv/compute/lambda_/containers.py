@@ -23,6 +23,7 @@ from pathlib import Path
 from devenv.build.environments import LAMBDA_RUNTIME_PACKAGES, SYSTEM_PATH
 from devenv.runtime.docker import HOST_ALIAS, ContainerSpec, DockerEngine, remove_quietly
 from devenv.runtime.images import ImageBuild, ensure_image
+from devenv.runtime.peers import PeerScreen
 from devenv.runtime.process import children
 from devenv.runtime.threads import in_thread
 from devenv.compute.lambda_.functions import FunctionSpec, Interpreter, instance_environment
@@ -104,11 +105,13 @@ def _kill_quietly(container) -> None:
 
 class ContainerLambdaRuntime(LambdaRuntime):
     def __init__(self, functions, *, engine: DockerEngine, images: dict[str, str], listen_host: str,
-                 host_gateway: str, extra_hosts: tuple[tuple[str, str], ...] = (), **kwargs):
+                 host_gateway: str, extra_hosts: tuple[tuple[str, str], ...] = (),
+                 listen_screen: PeerScreen | None = None, **kwargs):
         super().__init__(functions, **kwargs)
         self.engine = engine
         self.images = images
         self.listen_host = listen_host
+        self.listen_screen = listen_screen
         self.extra_hosts = ((HOST_ALIAS, host_gateway), *extra_hosts)
 
     async def start(self) -> None:

@@ -9,6 +9,7 @@ import base64
 from typing import Awaitable
 from urllib.parse import unquote
 
+from devenv.runtime.peers import PeerScreen
 from devenv.compute.http import server as http1
 from devenv.compute.lambda_.functions import FunctionSpec
 from devenv.compute.http.server import Request, Response, json_response
@@ -103,5 +104,6 @@ class InvokeApi:
                                                                 "Location": str(pool.spec.code_dir)}})
 
 
-async def serve(runtime: LambdaRuntime, host: str, port: int) -> asyncio.base_events.Server:
-    return await http1.serve(InvokeApi(runtime), host, port, max_body=MAX_REQUEST)
+async def serve(runtime: LambdaRuntime, host: str, port: int, *,
+                screen: PeerScreen | None = None) -> asyncio.base_events.Server:
+    return await http1.serve(InvokeApi(runtime), host, port, max_body=MAX_REQUEST, screen=screen)

@@ -32,6 +32,7 @@ from pathlib import Path
 from devenv.observe.spans import NullSink, Outcome, SpanSink, SpanTimer
 from devenv.observe.trace_context import TraceContext
 from devenv.runtime.watch import watch
+from devenv.runtime.peers import PeerScreen
 from devenv.runtime.process import die_with_parent
 from devenv.compute.lambda_.functions import (ASYNC_PAYLOAD_LIMIT, SYNC_PAYLOAD_LIMIT, FunctionSpec, Interpreter,
                         choose_interpreter, instance_environment)
@@ -573,10 +574,11 @@ class LambdaRuntime:
     # -- instances
 
     listen_host = "127.0.0.1"  # where instances' Runtime API listeners bind
+    listen_screen: PeerScreen | None = None  # who may connect there, when it is not loopback
 
     async def spawn(self, pool: FunctionPool, instance: Instance) -> None:
         server = await serve_instance(_InstanceApi(pool, instance), self.listen_host,
-                                      max_body=RESPONSE_LIMIT + 1024 * 1024)
+                                      max_body=RESPONSE_LIMIT + 1024 * 1024, screen=self.listen_screen)
         instance.server = server
         instance.port = server.sockets[0].getsockname()[1]
         instance.spawned_at = time.monotonic()

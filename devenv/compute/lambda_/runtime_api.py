@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from typing import Awaitable, Protocol
 
+from devenv.runtime.peers import PeerScreen
 from devenv.compute.http import server as http1
 from devenv.compute.http.server import Request, Response
 
@@ -73,7 +74,7 @@ async def _next(handler: RuntimeApiHandler) -> Response:
     return Response(200, event.payload, event.headers())
 
 
-async def serve_instance(handler: RuntimeApiHandler, host: str, *, max_body: int,
-                         port: int = 0) -> asyncio.base_events.Server:
-    """One instance's Runtime API listener (port 0: a free port)."""
-    return await http1.serve(router(handler), host, port, max_body=max_body)
+async def serve_instance(handler: RuntimeApiHandler, host: str, *, max_body: int, port: int = 0,
+                         screen: PeerScreen | None = None) -> asyncio.base_events.Server:
+    """One instance's Runtime API listener (port 0: a free port), for the peers ``screen`` allows."""
+    return await http1.serve(router(handler), host, port, max_body=max_body, screen=screen)
