@@ -6,7 +6,6 @@ here and shown without a traceback, with its hint and context lines.
 
 from __future__ import annotations
 
-import os
 import shlex
 import sys
 import time
@@ -51,11 +50,11 @@ _file_option = typer.Option(None, "--file", "-f", help="devenv.yaml to use (defa
                             envvar=None, show_default=False)
 
 
-def _stack(file: Optional[Path]):
-    from .config.loader import load_project
+def _stack(file: Optional[Path], *, runtime: Optional[str] = None, emulator: Optional[str] = None):
+    from .config.loader import Overrides, load_project
     from .stack import Stack
 
-    return Stack(load_project(file))
+    return Stack(load_project(file, overrides=Overrides(runtime=runtime, emulator=emulator)))
 
 
 # ---------------------------------------------------------------- up / down
@@ -65,12 +64,13 @@ def _stack(file: Optional[Path]):
 def up(file: Optional[Path] = _file_option,
        foreground: bool = typer.Option(False, "--foreground", help="run the supervisor in this terminal"),
        timeout: float = typer.Option(180.0, min=0, help="seconds to wait for every component to be ready"),
-       runtime: Optional[str] = typer.Option(None, "--runtime", help="native or docker (default: devenv.yaml's)",
-                                             show_default=False)) -> None:
+       runtime: Optional[str] = typer.Option(None, "--runtime", show_default=False,
+                                             help="native or docker (default: $DEVENV_RUNTIME, else devenv.yaml's)"),
+       emulator: Optional[str] = typer.Option(None, "--emulator", show_default=False,
+                                              help="moto or localstack (default: $DEVENV_EMULATOR, else devenv.yaml's)"),
+       ) -> None:
     """Start the stack (detached: returns once everything is healthy)."""
-    if runtime is not None:
-        os.environ["DEVENV_RUNTIME"] = runtime  # seen by the loader here and by the detached supervisor
-    stack = _stack(file)
+    stack = _stack(file, runtime=runtime, emulator=emulator)
     started = time.monotonic()
     if foreground:
         out.print(f"[bold]{stack.config.name}[/]: starting in the foreground (Ctrl-C stops it)")

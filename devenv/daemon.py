@@ -1,4 +1,5 @@
-"""The detached supervisor process started by ``devenv up``: ``python -m devenv.daemon FILE``.
+"""The detached supervisor process started by ``devenv up``:
+``python -m devenv.daemon FILE [--runtime R] [--emulator E]`` (the options ``up`` was given).
 
 It holds the project's lock for its whole life, runs the supervisor on its main thread and
 writes the stack record; ports were chosen by the ``up`` that started it.
@@ -10,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from .config.loader import load_project
+from .config.loader import load_project, parse_argv
 from .errors import DevenvError
 from .observe.spans import SPANS_DIR_ENV
 from .runtime.lock import SupervisorLock
@@ -21,11 +22,12 @@ from .supervisor import Supervisor, install_signal_handlers
 
 
 def main(argv: list[str]) -> int:
-    if len(argv) != 2:
-        print("usage: python -m devenv.daemon DEVENV_YAML", file=sys.stderr)
-        return 2
     try:
-        stack = Stack(load_project(Path(argv[1])))
+        positional, overrides = parse_argv(argv[1:])
+        if len(positional) != 1:
+            print("usage: python -m devenv.daemon DEVENV_YAML [--runtime R] [--emulator E]", file=sys.stderr)
+            return 2
+        stack = Stack(load_project(Path(positional[0]), overrides=overrides))
         lock = SupervisorLock(stack.state.lock_file)
         if not lock.acquire():
             print("another supervisor holds this project's lock", file=sys.stderr)

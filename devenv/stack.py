@@ -114,13 +114,15 @@ class Stack:
             found = self._processes(ports, on_emulator_ready, on_postgres_ready)
         if self.has_compute:
             found.append(ComputeService(self.project.files[0], self.state, ports["lambda"], ports.get("apigateway"),
-                                        before_start=self._build_instance_images if self.docker else None))
+                                        before_start=self._build_instance_images if self.docker else None,
+                                        options=self.project.overrides.argv()))
         if self.config.services:
             infra = tuple(c.name for c in found if c.name in ("postgres", "redis"))
             found.append(EcsService(self.project.files[0], self.state, ports["ecs"], ports.get("alb"),
                                     depends_on=infra + ("emulator",),
                                     startup_timeout=startup_budget(self.config.services),
-                                    before_start=self._build_service_images if self.docker else None))
+                                    before_start=self._build_service_images if self.docker else None,
+                                    options=self.project.overrides.argv()))
         return found
 
     def _processes(self, ports, on_emulator_ready, on_postgres_ready) -> list[Component]:
@@ -305,7 +307,7 @@ class Stack:
             env[ENV_INSTANCE] = self.project.instance
         try:
             daemon = subprocess.Popen(
-                [sys.executable, "-m", "devenv.daemon", str(self.project.files[0])],
+                self.daemon_argv(),
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True, cwd=self.project.root, env=env,
             )
@@ -318,6 +320,11 @@ class Stack:
             self._stop_daemon(daemon.pid, None, timeout=30.0)
             raise
         return UpResult(record, False, record.deploy, tuple(notes))
+
+    def daemon_argv(self) -> list[str]:
+        """The detached supervisor's command line: the project's file and the command-line
+        overrides it was loaded with (``--runtime``, ``--emulator``), so it loads the same."""
+        return [sys.executable, "-m", "devenv.daemon", str(self.project.files[0]), *self.project.overrides.argv()]
 
     def _wait_settled(self, on_record: RecordCallback | None, timeout: float,
                       daemon: subprocess.Popen | None) -> StackRecord:
@@ -435,11 +442,12 @@ class Stack:
             stopped = [c.name for c in (record.components if record else ())
                        if c.pid or c.container or c.state is ComponentState.READY]
         notes.extend(self.recover())
-        engine = self.docker
-        if engine is None and record is not None and record.runtime == "docker":
+        # The runtime the stack ran on (`up --runtime` may have chosen another than devenv.yaml's).
+        engine = None
+        if (record.runtime if record is not None else self.config.runtime) == "docker":
             from .runtime.docker import DockerEngine, stack_key
 
-            engine = DockerEngine(stack_key(self.config.name, self.project.root, self.project.instance))
+            engine = self.docker or DockerEngine(stack_key(self.config.name, self.project.root, self.project.instance))
         if engine is not None:
             # Everything labelled with this stack, including what a crashed supervisor left.
             notes.extend(f"removed {what}" for what in engine.remove_stack(volumes=volumes)

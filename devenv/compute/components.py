@@ -33,6 +33,7 @@ class ComputeService:
     depends_on: tuple[str, ...] = ("emulator",)
     startup_timeout: float = 30.0
     before_start: Callable[[], None] | None = None  # e.g. build the instance images (runtime: docker)
+    options: tuple[str, ...] = ()  # after the file: the project's command-line overrides (Overrides.argv)
 
     @property
     def endpoint(self) -> str:
@@ -48,7 +49,7 @@ class ComputeService:
     def process(self) -> ProcessSpec:
         return ProcessSpec(
             name=LAMBDA,
-            argv=(sys.executable, "-m", "devenv.compute.lambda_process", str(self.config_file)),
+            argv=(sys.executable, "-m", "devenv.compute.lambda_process", str(self.config_file), *self.options),
             log_path=self.state.log_file(LAMBDA),
             env={"PYTHONUNBUFFERED": "1"},
             stop_signal=signal.SIGTERM,
@@ -116,6 +117,7 @@ class EcsService:
     kind: ComponentKind = ComponentKind.COMPUTE
     startup_timeout: float = 30.0
     before_start: Callable[[], None] | None = None  # e.g. build the service images (runtime: docker)
+    options: tuple[str, ...] = ()  # after the file: the project's command-line overrides (Overrides.argv)
 
     def address(self) -> str:
         return f"{HOST}:{self.alb_port or self.control_port}"
@@ -127,7 +129,7 @@ class EcsService:
     def process(self) -> ProcessSpec:
         return ProcessSpec(
             name=ECS,
-            argv=(sys.executable, "-m", "devenv.compute.ecs_process", str(self.config_file)),
+            argv=(sys.executable, "-m", "devenv.compute.ecs_process", str(self.config_file), *self.options),
             log_path=self.state.log_file(ECS),
             env={"PYTHONUNBUFFERED": "1"},
             stop_signal=signal.SIGTERM,

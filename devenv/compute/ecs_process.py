@@ -14,7 +14,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from devenv.config.loader import load_project
+from devenv.config.loader import Overrides, load_project
 from devenv.observe.spans import sink_from_environment
 from devenv.runtime.peers import PeerScreen, screened
 from devenv.runtime.ports import HOST, load_remembered
@@ -104,8 +104,8 @@ def add_metadata_routes(app: web.Application, scheduler: Scheduler) -> None:
     app.router.add_get("/v4/{task}/task", metadata)
 
 
-async def serve(config_file: Path) -> None:
-    project = load_project(config_file)
+async def serve(config_file: Path, overrides: Overrides) -> None:
+    project = load_project(config_file, overrides=overrides)
     config = project.config
     state = StateDir(project.state_dir)
     ports = load_remembered(state.ports_file)

@@ -10,6 +10,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from devenv.config.loader import Overrides, parse_argv
 from devenv.errors import DevenvError
 
 
@@ -22,14 +23,16 @@ async def until_stopped() -> None:
     await stop.wait()
 
 
-def run(serve: Callable[[Path], Awaitable[None]], module: str, argv: list[str]) -> int:
-    """``python -m <module> DEVENV_YAML``: runs ``serve`` and maps errors to exit codes."""
+def run(serve: Callable[[Path, Overrides], Awaitable[None]], module: str, argv: list[str]) -> int:
+    """``python -m <module> DEVENV_YAML [--runtime R] [--emulator E]``: runs ``serve`` with the
+    project's command-line overrides (passed on by the supervisor) and maps errors to exit codes."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    if len(argv) != 2:
-        print(f"usage: python -m {module} DEVENV_YAML", file=sys.stderr)
-        return 2
     try:
-        asyncio.run(serve(Path(argv[1])))
+        positional, overrides = parse_argv(argv[1:])
+        if len(positional) != 1:
+            print(f"usage: python -m {module} DEVENV_YAML [--runtime R] [--emulator E]", file=sys.stderr)
+            return 2
+        asyncio.run(serve(Path(positional[0]), overrides))
     except DevenvError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1

@@ -19,7 +19,7 @@ from aiohttp import web
 
 from devenv.aws.endpoint import AwsEndpoint, make_client
 from devenv.build import manifest
-from devenv.config.loader import load_project
+from devenv.config.loader import Overrides, load_project
 from devenv.observe.spans import sink_from_environment
 from devenv.runtime.peers import PeerScreen, screened
 from devenv.runtime.ports import HOST, load_remembered
@@ -98,8 +98,8 @@ class FailureSink:
             log.error("could not deliver failed async invocation %s of %s: %s", failure.request_id, spec.name, exc)
 
 
-async def serve(config_file: Path) -> None:
-    project = load_project(config_file)
+async def serve(config_file: Path, overrides: Overrides) -> None:
+    project = load_project(config_file, overrides=overrides)
     config = project.config
     state = StateDir(project.state_dir)
     ports = load_remembered(state.ports_file)

@@ -8,9 +8,9 @@ wrong is raised as one ConfigError listing every problem with its file, line and
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 import re
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,18 +42,58 @@ _CREATE_HINT = (
 
 
 @dataclass(frozen=True)
+class Overrides:
+    """Settings chosen on the command line (``devenv up --runtime docker --emulator localstack``).
+
+    They win over ``$DEVENV_RUNTIME`` / ``$DEVENV_EMULATOR`` and the files. Every process that
+    loads the project again (the daemon, the lambda and ecs processes) receives them as the same
+    options in its argv (``argv()`` there, ``parse_argv`` back), never through the environment.
+    """
+
+    runtime: str | None = None
+    emulator: str | None = None
+
+    def argv(self) -> tuple[str, ...]:
+        return (*(("--runtime", self.runtime) if self.runtime else ()),
+                *(("--emulator", self.emulator) if self.emulator else ()))
+
+
+def parse_argv(args: Sequence[str]) -> tuple[list[str], Overrides]:
+    """Splits a process's arguments into its positional ones and the ``Overrides`` that
+    ``Overrides.argv`` wrote; an unknown option or one without its value is a ConfigError."""
+    positional: list[str] = []
+    found: dict[str, str] = {}
+    items = iter(args)
+    for arg in items:
+        if not arg.startswith("--"):
+            positional.append(arg)
+            continue
+        name, _, value = arg[2:].partition("=")
+        if name not in ("runtime", "emulator"):
+            raise ConfigError([ConfigIssue(arg, None, "", "unknown option: expected --runtime or --emulator")])
+        value = value or next(items, "")
+        if not value:
+            raise ConfigError([ConfigIssue(arg, None, "", "expected a value")])
+        found[name] = value
+    return positional, Overrides(**found)
+
+
+@dataclass(frozen=True)
 class Project:
     """A loaded stack: where it lives, the files it was read from, and its validated config.
 
     ``instance`` names a second, separate copy of the same stack (the test suite's, "test"):
     its own state folder, ports, data, lock, Docker objects and loopback range, so it never
     touches the project's own stack (``instance`` None), which may be running beside it.
+    ``overrides`` are the command-line settings it was loaded with, passed on to the
+    processes that load it again.
     """
 
     root: Path
     files: tuple[Path, ...]
     config: StackConfig
     instance: str | None = None
+    overrides: Overrides = field(default_factory=Overrides)
 
     @property
     def state_dir(self) -> Path:
@@ -69,13 +109,15 @@ def load_project(
     environ: Mapping[str, str] | None = None,
     use_overlay: bool = True,
     instance: str | None = None,
+    overrides: Overrides | None = None,
 ) -> Project:
     """Load the project whose devenv.yaml is ``path`` (a file or its directory).
 
     With no ``path``, ``$DEVENV_FILE`` is used if set, else the current directory and its
     parents are searched. devenv.local.yaml beside the file is deep-merged on top unless
     ``use_overlay`` is false; then ``$DEVENV_RUNTIME`` and ``$DEVENV_EMULATOR`` override
-    ``runtime`` and ``emulator.kind``. ``instance`` (else ``$DEVENV_INSTANCE``) names a
+    ``runtime`` and ``emulator.kind``, and ``overrides`` (the command line's ``--runtime``,
+    ``--emulator``) override both. ``instance`` (else ``$DEVENV_INSTANCE``) names a
     separate instance of the stack (see ``Project``). ``environ`` defaults to ``os.environ``.
     Raises ConfigError carrying every problem found.
     """
@@ -105,7 +147,14 @@ def load_project(
     document = documents[0]
     for overlay in documents[1:]:
         document = merge(document, overlay)
-    document = _apply_environment(document, env)
+    overrides = overrides or Overrides()
+    document = _apply_overrides(document, {
+        ("runtime",): _given(env.get(ENV_RUNTIME), f"environment variable {ENV_RUNTIME}"),
+        ("emulator", "kind"): _given(env.get(ENV_EMULATOR), f"environment variable {ENV_EMULATOR}"),
+    })
+    document = _apply_overrides(document, {("runtime",): _given(overrides.runtime, "--runtime"),
+                                           ("emulator", "kind"): _given(overrides.emulator, "--emulator")})
+    document = _apply_images(document, env)
 
     try:
         config = StackConfig.model_validate(document.data)
@@ -117,7 +166,7 @@ def load_project(
     if problems:
         issues = [_issue(document, problem.path, problem.message) for problem in problems]
         raise ConfigError(_sorted(issues, files, cwd))
-    return Project(root=root, files=tuple(files), config=config, instance=instance)
+    return Project(root=root, files=tuple(files), config=config, instance=instance, overrides=overrides)
 
 
 _INSTANCE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,30}")
@@ -238,27 +287,37 @@ def _expand_shorthands(document: Document) -> Document:
     return document
 
 
-def _apply_environment(document: Document, env: Mapping[str, str]) -> Document:
-    """Apply $DEVENV_RUNTIME and $DEVENV_EMULATOR; an empty variable counts as unset.
+def _given(value: str | None, source: str) -> tuple[str, str] | None:
+    """A runtime or emulator override: lower-cased and stripped; empty counts as not given.
+    A bad value is reported by validation, at ``source``, like any other invalid value."""
+    value = (value or "").strip().lower()
+    return (value, source) if value else None
 
-    Values are only lower-cased and stripped: a bad one is reported by validation, at the
-    variable's name, like any other invalid value.
-    """
+
+def _apply_overrides(document: Document, given: dict[Loc, tuple[str, str] | None]) -> Document:
+    """Sets ``runtime`` and ``emulator.kind`` where given, each with its source as origin."""
     data = dict(document.data)
     origins = dict(document.origins)
-    runtime = env.get(ENV_RUNTIME, "").strip().lower()
-    if runtime:
-        data["runtime"] = runtime
-        origins[("runtime",)] = Origin(f"environment variable {ENV_RUNTIME}", None)
-    emulator = env.get(ENV_EMULATOR, "").strip().lower()
-    if emulator:
-        current: Any = data.get("emulator")
-        if current is None:
-            data["emulator"] = {"kind": emulator}
-        elif isinstance(current, dict):
-            data["emulator"] = {**current, "kind": emulator}
-        # anything else is invalid already and validation says so at `emulator`
-        origins[("emulator", "kind")] = Origin(f"environment variable {ENV_EMULATOR}", None)
+    for loc, value in given.items():
+        if value is None:
+            continue
+        if loc == ("runtime",):
+            data["runtime"] = value[0]
+        else:
+            current: Any = data.get("emulator")
+            if current is None:
+                data["emulator"] = {"kind": value[0]}
+            elif isinstance(current, dict):
+                data["emulator"] = {**current, "kind": value[0]}
+            # anything else is invalid already and validation says so at `emulator`
+        origins[loc] = Origin(value[1], None)
+    return Document(data, origins)
+
+
+def _apply_images(document: Document, env: Mapping[str, str]) -> Document:
+    """Apply the image variables of the Docker runtime ($DEVENV_POSTGRES_IMAGE, ...)."""
+    data = dict(document.data)
+    origins = dict(document.origins)
     for variable, (section, key) in ENV_IMAGES.items():
         image = env.get(variable, "").strip()
         current = data.get(section)

@@ -200,6 +200,17 @@ def test_killed_postgres_is_shown_then_restarted(project):
         assert conn.execute("select 1").fetchone() == (1,)
 
 
+def test_up_runtime_is_passed_to_the_supervisor_not_through_the_environment(project):
+    project.file.write_text(project.file.read_text() + "runtime: docker\n")
+    project.devenv("up", "--runtime", "native")
+    record = record_of(project)
+    assert record.runtime == "native"
+    argv = open(f"/proc/{record.supervisor_pid}/cmdline", "rb").read().split(b"\0")
+    assert argv[-3:] == [b"--runtime", b"native", b""]
+    assert b"DEVENV_RUNTIME=" not in open(f"/proc/{record.supervisor_pid}/environ", "rb").read()
+    project.devenv("down")
+
+
 def test_busy_configured_port_is_a_clear_error(project):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -8,7 +8,8 @@ from textwrap import dedent
 
 import pytest
 
-from devenv.config import Project, StackConfig, load_project
+from devenv.config import Overrides, Project, StackConfig, load_project
+from devenv.config.loader import parse_argv
 from devenv.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[3]
@@ -365,6 +366,43 @@ def test_environ_argument_shields_from_os_environ(tmp_path: Path, monkeypatch: p
     monkeypatch.setenv("DEVENV_RUNTIME", "docker")
     assert load_project(tmp_path, environ={}).config.runtime == "native"
     assert load_project(tmp_path).config.runtime == "docker"
+
+
+def test_command_line_overrides_beat_the_environment_and_the_files(tmp_path: Path):
+    write(tmp_path, base="name: demo\nruntime: docker\nemulator: localstack\n")
+    project = load_project(tmp_path, environ={"DEVENV_RUNTIME": "docker", "DEVENV_EMULATOR": "localstack"},
+                           overrides=Overrides(runtime="Native ", emulator="moto"))
+    assert (project.config.runtime, project.config.emulator.kind) == ("native", "moto")
+    assert project.overrides == Overrides(runtime="Native ", emulator="moto")
+
+
+def test_no_override_leaves_the_environment_in_charge(tmp_path: Path):
+    write(tmp_path)
+    project = load_project(tmp_path, environ={"DEVENV_RUNTIME": "docker"}, overrides=Overrides(emulator=""))
+    assert (project.config.runtime, project.config.emulator.kind) == ("docker", "moto")
+
+
+def test_a_bad_override_is_reported_at_its_option(tmp_path: Path):
+    write(tmp_path)
+    with pytest.raises(ConfigError) as raised:
+        load_project(tmp_path, environ={}, overrides=Overrides(runtime="podman"))
+    [issue] = raised.value.issues
+    assert (issue.file, issue.line, issue.path) == ("--runtime", None, "runtime")
+    assert "expected one of: native, docker; got 'podman'" in issue.message
+
+
+@pytest.mark.parametrize("overrides", [Overrides(), Overrides(runtime="docker"),
+                                       Overrides(runtime="native", emulator="localstack")])
+def test_overrides_travel_through_argv_unchanged(overrides: Overrides):
+    assert parse_argv(["devenv.yaml", *overrides.argv()]) == (["devenv.yaml"], overrides)
+
+
+@pytest.mark.parametrize("args, error", [(["f", "--runtime"], "expected a value"),
+                                         (["f", "--instance", "x"], "unknown option")])
+def test_bad_process_arguments_are_config_errors(args: list[str], error: str):
+    with pytest.raises(ConfigError, match="invalid configuration") as raised:
+        parse_argv(args)
+    assert error in raised.value.issues[0].message
 
 
 # ---------------------------------------------------------------- YAML details
