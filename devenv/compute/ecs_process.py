@@ -21,6 +21,7 @@ from devenv.runtime.ports import HOST, load_remembered
 from devenv.runtime.statedir import StateDir
 from devenv.build import manifest
 from devenv.compute.entry import run, until_stopped
+from devenv.compute.ecs.processes import ProcessTasks
 from devenv.compute.ecs.scheduler import AddressPool, Scheduler, ServiceSpec
 from devenv.runtime.docker import HOST_ALIAS
 from devenv.stack_values import container_values, stack_values
@@ -132,14 +133,17 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
     common = dict(state_dir=state.root / "ecs", log_dir=state.logs / "services", load_balancer=balancer,
                   addresses=AddressPool.for_stack(project.root, project.instance))
     if engine is not None:
-        from devenv.compute.ecs.containers import ContainerScheduler
+        from devenv.compute.ecs.containers import ContainerTasks
 
-        scheduler = ContainerScheduler(service_specs(project, values), engine=engine, project=project,
-                                       host_gateway=gateway, metadata_base=f"http://{HOST_ALIAS}:{ports['ecs']}",
-                                       **common)
+        metadata = f"http://{HOST_ALIAS}:{ports['ecs']}"
+        tasks = ContainerTasks(engine=engine, project=project, host_gateway=gateway, log_dir=common["log_dir"],
+                               metadata_base=metadata)
+        specs = service_specs(project, values)
     else:
-        runtimes = manifest.read(state.environments_file).services
-        scheduler = Scheduler(service_specs(project, values, runtimes), metadata_base=control, **common)
+        metadata = control
+        tasks = ProcessTasks(common["state_dir"], metadata)
+        specs = service_specs(project, values, manifest.read(state.environments_file).services)
+    scheduler = Scheduler(specs, runner=tasks, **common)
     runner = web.AppRunner(control_app(scheduler), access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     await web.TCPSite(runner, HOST, ports["ecs"], reuse_address=True).start()

@@ -1,5 +1,5 @@
-"""ECS tasks as containers (``runtime: docker``): the same scheduler, with each task a
-container of the service's image instead of a process.
+"""ECS tasks as containers (``runtime: docker``): the TaskRunner the scheduler is given on
+this runtime, each task a container of the service's image instead of a process.
 
 - A revision is an image: built from the service's Dockerfile (``build`` + ``dockerfile``),
   reused while the build context's digest is unchanged (see runtime.images), or ``image``.
@@ -18,14 +18,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import time
 from pathlib import Path
 
 from devenv.runtime.docker import HOST_ALIAS, ContainerSpec, DockerEngine, remove_quietly
 from devenv.runtime.images import ImageBuild, ensure_image
 from devenv.runtime.threads import in_thread
-from devenv.compute.ecs.scheduler import STOP_TIMEOUT, OutputLines, Scheduler, Service, ServiceSpec, Task, check_argv, expand, output_read
-from devenv.compute.ecs.rollout import LastStatus
+from devenv.compute.ecs.scheduler import (STOP_TIMEOUT, CannotStart, OutputLines, Service, ServiceSpec, Task,
+                                          check_argv, expand, output_read)
 
 log = logging.getLogger("devenv.ecs")
 
@@ -51,22 +50,26 @@ def build_service_images(engine: DockerEngine, project, log_dir: Path) -> None:
         service_image(engine, project, name, log_dir)
 
 
-class ContainerScheduler(Scheduler):
-    def __init__(self, specs, *, engine: DockerEngine, project, host_gateway: str, **kwargs):
-        super().__init__(specs, **kwargs)
+class ContainerTasks:
+    """The docker TaskRunner."""
+
+    def __init__(self, *, engine: DockerEngine, project, host_gateway: str, log_dir: Path,
+                 metadata_base: str | None = None):
         self.engine = engine
         self.project = project
+        self.log_dir = log_dir
+        self.metadata_base = metadata_base  # the ecs process's metadata endpoint, at the host's name for containers
         hosts = [(HOST_ALIAS, host_gateway)]
         if project.config.load_balancer is not None:
             hosts.append((project.config.load_balancer.hostname, host_gateway))
         self.extra_hosts = tuple(hosts)
         self._prepared: dict[str, str] = {}  # service -> image tag built for its next revision
+        self._removals: set[asyncio.Future] = set()
 
     async def start(self) -> None:
-        # Task containers a crashed ecs process left behind are not ours to manage any more.
+        """Task containers a crashed ecs process left behind are not ours to manage any more."""
         for container in await in_thread(lambda: self.engine.containers(None, **{ROLE: "task"})):
             await in_thread(remove_quietly, container)
-        await super().start()  # prepares each service's first revision (its image)
 
     async def prepare_revision(self, spec: ServiceSpec) -> None:
         """Builds (or finds) the service's image off the loop: digest of the build context,
@@ -74,27 +77,27 @@ class ContainerScheduler(Scheduler):
         self._prepared[spec.name] = await in_thread(service_image, self.engine, self.project, spec.name,
                                                     self.log_dir)
 
-    def snapshot(self, spec: ServiceSpec, revision: int) -> Path:
+    def revision(self, spec: ServiceSpec, revision: int) -> str:
         """The image ``prepare_revision`` made for this revision (every caller prepares first;
         without that, the same work here, on the loop)."""
         tag = self._prepared.pop(spec.name, None)
         if tag is None:
             tag = service_image(self.engine, self.project, spec.name, self.log_dir)
-        return tag  # type: ignore[return-value]
+        return tag
 
-    def task_environment(self, service: Service, task: Task) -> dict[str, str]:
+    def environment(self, service: Service, task: Task) -> dict[str, str]:
         env = {"PYTHONUNBUFFERED": "1"}
         env.update(service.spec.environment)
         port = str(service.spec.config.container_port)
         env.update({"TASK_IP": "0.0.0.0", "PORT": port, "HOST": "0.0.0.0", "ECS_TASK_ID": task.id,
                     "ECS_SERVICE": service.spec.name, "ECS_TASK_REVISION": str(task.revision)})
-        if self.metadata_base:  # the ecs process's metadata endpoint, at the host's name for containers
+        if self.metadata_base:
             env["ECS_CONTAINER_METADATA_URI_V4"] = f"{self.metadata_base}/v4/{task.id}"
         return {k: expand(v, env) for k, v in env.items()}
 
     def _container_spec(self, service: Service, task: Task) -> ContainerSpec:
         config = service.spec.config
-        env = self.task_environment(service, task)
+        env = self.environment(service, task)
         return ContainerSpec(
             name=f"{service.spec.name.lower()}-{task.id[:12]}",
             image=str(task.workdir),
@@ -108,10 +111,8 @@ class ContainerScheduler(Scheduler):
             labels={ROLE: "task", "devenv.service": service.spec.name, "devenv.task": task.id},
         )
 
-    async def launch(self, service: Service, task: Task) -> None:
+    async def launch(self, service: Service, task: Task, log_fd: int) -> str:
         spec = self._container_spec(service, task)
-        task.status = LastStatus.PENDING
-        self.addresses.give_back(task.ip)  # the container has its own address; the ALB uses its published port
 
         def create():
             container = self.engine.run(spec, reuse=False)
@@ -120,58 +121,52 @@ class ContainerScheduler(Scheduler):
         try:
             container, port = await in_thread(create)
         except Exception as exc:  # the engine refused
-            self.could_not_start(service, task, str(getattr(exc, "message", None) or exc))
-            return
-        task.container = container
+            raise CannotStart(str(getattr(exc, "message", None) or exc)) from None
+        task.handle = container
+        # The container has its own address; the ALB reaches it at its published port.
         task.ip, task.port = "127.0.0.1", port
         task.host_pid = container.attrs.get("State", {}).get("Pid") or None
         if task.host_pid and not os.path.exists(f"/proc/{task.host_pid}"):
             task.host_pid = None  # an engine in a VM (Docker Desktop): no CPU sampling from here
-        task.status = LastStatus.RUNNING
-        task.started = time.time()
-        service.event(f"started task {task.id[:8]} (revision {task.revision}) at {task.address} "
-                      f"(container {container.name})")
-        fd = self._log_fd(service.spec.name)
-        task.output_read = in_thread(_pump, container, task, fd, asyncio.get_running_loop())
-        self.spawn(self._watch(service, task))
-        if service.spec.config.health_check is not None:
-            self.spawn(self._health(service, task))
-        if service.target_group is not None:
-            service.target_group.register(task.id, task.ip, task.port)
+        task.output_read = in_thread(_pump, container, task, log_fd, asyncio.get_running_loop())
+        return f" (container {container.name})"
 
-    def container_identity(self, task: Task) -> tuple[str, list[str]]:
+    def identity(self, task: Task) -> tuple[str, list[str]]:
         """The container's id and its address on the stack's network (task.ip is the published
         127.0.0.1, the ALB's way in)."""
-        if task.container is None:
+        if task.handle is None:
             return task.id, [task.ip]
-        networks = task.container.attrs.get("NetworkSettings", {}).get("Networks") or {}
+        networks = task.handle.attrs.get("NetworkSettings", {}).get("Networks") or {}
         addresses = [n["IPAddress"] for n in networks.values() if n.get("IPAddress")]
-        return task.container.id, addresses or [task.ip]
+        return task.handle.id, addresses or [task.ip]
 
-    async def task_exit(self, task: Task) -> int:
+    async def wait(self, task: Task) -> int:
         """Waits for the container to end (stopped, killed or crashed), then removes it."""
         try:
-            status = await in_thread(task.container.wait)
+            status = await in_thread(task.handle.wait)
             code = int(status.get("StatusCode", -1))
         except Exception:  # removed while waited on
             code = -1
         await output_read(task)  # before the removal cuts the log stream short
-        self.spawn(_remove(task.container))
+        removal = in_thread(remove_quietly, task.handle)
+        self._removals.add(removal)
+        removal.add_done_callback(self._removals.discard)
         return code
 
     async def terminate(self, task: Task) -> None:
         """The container's stop signal through its init, killed after the stop timeout, removed."""
-        if task.container is not None:
-            await in_thread(_stop_and_remove, task.container)
+        if task.handle is not None:
+            await in_thread(_stop_and_remove, task.handle)
 
     def health_check(self, service: Service, task: Task):
+        """The command runs inside the container (`docker exec`), as on ECS."""
         check = service.spec.config.health_check
         argv = check_argv(check.command)
 
         def run() -> bool:
             try:
                 # Output is collected: without it the engine answers before the command ends (no exit code yet).
-                return task.container.exec_run(argv).exit_code == 0
+                return task.handle.exec_run(argv).exit_code == 0
             except Exception:  # the container is gone or not running
                 return False
 
@@ -182,10 +177,6 @@ class ContainerScheduler(Scheduler):
                 return False
 
         return once, (lambda: None)
-
-
-async def _remove(container) -> None:
-    await in_thread(remove_quietly, container)
 
 
 def _pump(container, task: Task, fd: int, loop: asyncio.AbstractEventLoop) -> None:

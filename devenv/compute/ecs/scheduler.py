@@ -26,14 +26,13 @@ import shutil
 import signal
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 from pathlib import Path
 
-from devenv.build.environments import isolated_path
 from devenv.config.model import ServiceConfig
-from devenv.runtime.process import children, die_with_parent
-from devenv.runtime.threads import in_thread
+from devenv.runtime.process import children
 from devenv.compute.ecs.autoscaling import DesiredCount, ScalingState, decide, within_bounds
 from devenv.compute.ecs.startup import Crash, CrashKind, StartupStreak
 from devenv.compute.ecs.rollout import HealthStatus, LastStatus, RolloutPlan, TaskView, failure_threshold, plan_rollout
@@ -92,7 +91,7 @@ class Task:
     status: LastStatus = LastStatus.PROVISIONING
     desired_status: str = "RUNNING"
     health: HealthStatus = HealthStatus.UNKNOWN
-    process: asyncio.subprocess.Process | None = None
+    handle: Any = None  # what the runner started: a process (native) or a container (docker)
     created: float = field(default_factory=time.time)
     started: float | None = None
     stopped: float | None = None
@@ -105,8 +104,7 @@ class Task:
     health_failures: int = 0
     counted_failure: bool = False
     ever_healthy: bool = False  # the circuit breaker counts tasks that stop before this
-    container: object | None = None  # runtime: docker (the SDK's Container)
-    host_pid: int | None = None  # a container's init, when the host can see it (not Docker Desktop)
+    host_pid: int | None = None  # its process on this host, for CPU and memory (None: not visible here)
     output: collections.deque = field(default_factory=lambda: collections.deque(maxlen=OUTPUT_KEPT))
     output_read: asyncio.Future | None = None  # done once the task's output has been read to its end
 
@@ -116,7 +114,7 @@ class Task:
 
     @property
     def pid(self) -> int | None:
-        return self.process.pid if self.process else self.host_pid
+        return self.host_pid
 
     @property
     def address(self) -> str:
@@ -212,6 +210,49 @@ def range_octet(project_root: Path, instance: str | None = None) -> int:
 def expand(value: str, env: Mapping[str, str]) -> str:
     """${NAME} in a command or value, from the task's environment."""
     return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", lambda m: env.get(m.group(1), m.group(0)), value)
+
+
+class CannotStart(Exception):
+    """A task's runner could not start it (ECS's CannotStartContainerError); ``why`` says so."""
+
+    def __init__(self, why: str):
+        super().__init__(why)
+        self.why = why
+
+
+class TaskRunner(Protocol):
+    """Where tasks run, injected into the scheduler: processes on their own loopback address
+    (``processes.ProcessTasks``, native) or containers (``containers.ContainerTasks``, docker).
+    The scheduler owns the ECS semantics; a runner only starts, waits for, stops and checks."""
+
+    async def start(self) -> None:
+        """Before the first task: forget what a crashed ecs process left behind."""
+
+    async def prepare_revision(self, spec: ServiceSpec) -> None:
+        """Slow work for the next revision (copy, image build), off the loop."""
+
+    def revision(self, spec: ServiceSpec, revision: int) -> Path | str:
+        """What tasks of this revision run from (a folder, an image), once prepared."""
+
+    def environment(self, service: "Service", task: Task) -> dict[str, str]:
+        """The task's environment (values expanded)."""
+
+    async def launch(self, service: "Service", task: Task, log_fd: int) -> str:
+        """Starts the task: sets ``handle``, ``host_pid``, ``output_read`` (and ``ip``/``port``
+        when the task is reached elsewhere); returns a note for the service's event; raises
+        CannotStart."""
+
+    async def wait(self, task: Task) -> int:
+        """Waits for the task to end on its own or by ``terminate``; its exit code."""
+
+    async def terminate(self, task: Task) -> None:
+        """Stops it: the stop signal, then a kill after STOP_TIMEOUT."""
+
+    def health_check(self, service: "Service", task: Task) -> tuple[Callable[[], Awaitable[bool]], Callable[[], None]]:
+        """(one run of the container health check -> passed?, cleanup after the last run)."""
+
+    def identity(self, task: Task) -> tuple[str, list[str]]:
+        """(the container's id, its addresses) for the task metadata endpoint."""
 
 
 class Service:
@@ -418,44 +459,27 @@ class Scheduler:
     register/deregister/state; ``state_dir`` holds revision snapshots and health-check files."""
 
     def __init__(self, specs: Mapping[str, ServiceSpec], *, state_dir: Path, log_dir: Path,
-                 load_balancer=None, metadata_base: str | None = None, addresses: AddressPool | None = None):
+                 load_balancer=None, metadata_base: str | None = None, addresses: AddressPool | None = None,
+                 runner: TaskRunner | None = None):
+        from devenv.compute.ecs.processes import ProcessTasks
+
         self.state_dir = state_dir
         self.log_dir = log_dir
         self.load_balancer = load_balancer
-        self.metadata_base = metadata_base
         self.addresses = addresses or AddressPool.for_stack(state_dir)
+        self.runner: TaskRunner = runner or ProcessTasks(state_dir, metadata_base)
         self._tasks: set[asyncio.Task] = set()
         self._logs: dict[str, int] = {}
-        self._staged: dict[str, Path] = {}  # service -> its next revision's copy, made off the loop
         self.services = {name: Service(spec, self) for name, spec in specs.items()}
         self._stopping = False
 
     async def prepare_revision(self, spec: ServiceSpec) -> None:
-        """Slow work a new revision needs, done off the loop before ``new_revision``: the copy
-        of the build folder (the loop also serves the ALB, which must not stall for it)."""
-        if spec.snapshots:
-            self._staged[spec.name] = await in_thread(self._copy_source, spec)
+        """Slow work a new revision needs (a copy of the build folder, an image), done off the
+        loop before ``new_revision``."""
+        await self.runner.prepare_revision(spec)
 
-    def _copy_source(self, spec: ServiceSpec) -> Path:
-        staged = self.state_dir / "revisions" / spec.name / f".staged-{uuid.uuid4().hex[:8]}"
-        shutil.copytree(spec.source_dir, staged, ignore=SNAPSHOT_IGNORE, symlinks=True)
-        return staged
-
-    def snapshot(self, spec: ServiceSpec, revision: int) -> Path:
-        """The local stand-in for an image: a copy of the build folder per revision, so old
-        tasks keep running old code and a rollback brings the old code back. The copy is the
-        one ``prepare_revision`` made off the loop (renamed here); without it, made here."""
-        if not spec.snapshots:
-            return spec.source_dir
-        target = self.state_dir / "revisions" / spec.name / str(revision)
-        if target.exists():
-            shutil.rmtree(target)
-        staged = self._staged.pop(spec.name, None)
-        if staged is not None:
-            os.rename(staged, target)
-        else:
-            shutil.copytree(spec.source_dir, target, ignore=SNAPSHOT_IGNORE, symlinks=True)
-        return target
+    def snapshot(self, spec: ServiceSpec, revision: int) -> Path | str:
+        return self.runner.revision(spec, revision)
 
     def target_group(self, service: str):
         if self.load_balancer is None:
@@ -472,6 +496,7 @@ class Scheduler:
         return task
 
     async def start(self) -> None:
+        await self.runner.start()
         for service in self.services.values():
             await self.prepare_revision(service.spec)
             service.new_revision("initial deployment")
@@ -513,38 +538,23 @@ class Scheduler:
         return fd
 
     def task_environment(self, service: Service, task: Task) -> dict[str, str]:
-        env = {"PATH": isolated_path(os.path.join(service.spec.venv, "bin") if service.spec.venv else None), "LANG": "C.UTF-8", "PYTHONUNBUFFERED": "1",
-               "HOME": os.environ.get("HOME", "/tmp")}
-        if service.spec.venv:
-            env["VIRTUAL_ENV"] = service.spec.venv
-        env.update(service.spec.environment)
-        env.update({"TASK_IP": task.ip, "PORT": str(task.port), "HOST": task.ip,
-                    "ECS_TASK_ID": task.id, "ECS_SERVICE": service.spec.name,
-                    "ECS_TASK_REVISION": str(task.revision)})
-        if self.metadata_base:
-            env["ECS_CONTAINER_METADATA_URI_V4"] = f"{self.metadata_base}/v4/{task.id}"
-        return {k: expand(v, env) for k, v in env.items()}
+        return self.runner.environment(service, task)
 
     async def launch(self, service: Service, task: Task) -> None:
-        config = service.spec.config
-        env = self.task_environment(service, task)
-        command = [expand(part, env) for part in (config.command or [])]
+        allocated = task.ip
         task.status = LastStatus.PENDING
-        fd = self._log_fd(service.spec.name)
         try:
-            task.process = await asyncio.create_subprocess_exec(
-                *command, cwd=str(task.workdir), env=env, stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True, preexec_fn=die_with_parent(signal.SIGKILL))
-        except OSError as exc:
-            self.could_not_start(service, task, exc.strerror or str(exc))
+            described = await self.runner.launch(service, task, self._log_fd(service.spec.name))
+        except CannotStart as exc:
+            self.could_not_start(service, task, exc.why)
             return
+        if task.ip != allocated:  # a container: the ALB reaches it at a published port instead
+            self.addresses.give_back(allocated)
         task.status = LastStatus.RUNNING
         task.started = time.time()
-        service.event(f"started task {task.id[:8]} (revision {task.revision}) at {task.address}")
-        task.output_read = self.spawn(self._pump(task, fd))
+        service.event(f"started task {task.id[:8]} (revision {task.revision}) at {task.address}{described}")
         self.spawn(self._watch(service, task))
-        if config.health_check is not None:
+        if service.spec.config.health_check is not None:
             self.spawn(self._health(service, task))
         if service.target_group is not None:
             service.target_group.register(task.id, task.ip, task.port)
@@ -560,24 +570,8 @@ class Scheduler:
         service.task_failed(task)
         service.task_crashed(task, CrashKind.CANNOT_START, task.stopped_reason)
 
-    async def _pump(self, task: Task, fd: int) -> None:
-        """The task's output into the service log, in chunks: a line-reading stream has a
-        64 KiB line limit, and a reader that dies leaves the task blocked on a full pipe."""
-        prefix = f"[{task.id[:8]}] ".encode()
-        assert task.process is not None and task.process.stdout is not None
-        lines = OutputLines()
-        while chunk := await task.process.stdout.read(OUTPUT_CHUNK):
-            for line in lines.feed(chunk):
-                write_output(fd, prefix, task, line)
-        for line in lines.end():
-            write_output(fd, prefix, task, line)
-
-    async def task_exit(self, task: Task) -> int:
-        """Waits for the task's process to end; its exit code."""
-        return await task.process.wait()
-
     async def _watch(self, service: Service, task: Task) -> None:
-        code = await self.task_exit(task)
+        code = await self.runner.wait(task)
         task.exit_code = code
         crashed = task.desired_status == "RUNNING"  # it died on its own
         if crashed:
@@ -607,27 +601,16 @@ class Scheduler:
             except Exception:  # the load balancer may already have forgotten it
                 pass
         task.status = LastStatus.STOPPING
-        await self.terminate(task)
+        await self.runner.terminate(task)
         task.status = LastStatus.DEPROVISIONING
         self._finish(task)
-
-    async def terminate(self, task: Task) -> None:
-        """SIGTERM to the task's process group, SIGKILL after the stop timeout."""
-        process = task.process
-        if process is not None and process.returncode is None:
-            _signal(process.pid, signal.SIGTERM)
-            try:
-                await asyncio.wait_for(asyncio.shield(process.wait()), STOP_TIMEOUT)
-            except asyncio.TimeoutError:
-                _signal(process.pid, signal.SIGKILL)
-                await process.wait()
 
     async def _health(self, service: Service, task: Task) -> None:
         """ECS container health checks: the command every ``interval``; a failure within
         ``start_period`` does not count, a success there makes the task HEALTHY;
         ``retries`` consecutive failures make it UNHEALTHY."""
         check = service.spec.config.health_check
-        run_check, cleanup = self.health_check(service, task)
+        run_check, cleanup = self.runner.health_check(service, task)
         started = time.monotonic()
         try:
             while task.desired_status == "RUNNING" and task.status is LastStatus.RUNNING:
@@ -646,19 +629,6 @@ class Scheduler:
                 await asyncio.sleep(min(check.interval, 1.0) if starting else check.interval)
         finally:
             cleanup()
-
-    def health_check(self, service: Service, task: Task):
-        """(one run of the task's health-check command -> passed?, cleanup after the last run).
-        The command runs on the host with a .curlrc that sends localhost:<port> to the task."""
-        check = service.spec.config.health_check
-        curl_home = self.state_dir / "tasks" / task.id
-        curl_home.mkdir(parents=True, exist_ok=True)
-        port = task.port
-        (curl_home / ".curlrc").write_text(f"connect-to = localhost:{port}:{task.ip}:{port}\n"
-                                           f"connect-to = 127.0.0.1:{port}:{task.ip}:{port}\n")
-        env = dict(self.task_environment(service, task), CURL_HOME=str(curl_home))
-        argv = check_argv(check.command)
-        return (lambda: _run_check(argv, env, check.timeout)), (lambda: shutil.rmtree(curl_home, ignore_errors=True))
 
     # -- CPU and memory
 
@@ -711,7 +681,7 @@ class Scheduler:
         """What the task's ECS_CONTAINER_METADATA_URI_V4 answers (task metadata v4, the fields
         devenv knows)."""
         data = task.to_json()
-        docker_id, addresses = self.container_identity(task)
+        docker_id, addresses = self.runner.identity(task)
         return {
             "Cluster": "devenv", "TaskARN": f"arn:aws:ecs:local:123456789012:task/devenv/{task.id}",
             "Family": task.service, "Revision": str(task.revision), "DesiredStatus": task.desired_status,
@@ -720,10 +690,6 @@ class Scheduler:
                             "Health": {"status": data["healthStatus"]},
                             "Networks": [{"NetworkMode": "awsvpc", "IPv4Addresses": addresses}]}],
         }
-
-    def container_identity(self, task: Task) -> tuple[str, list[str]]:
-        """(the container's id, its addresses) for the metadata: a process has the task's."""
-        return task.id, [task.ip]
 
 
 def check_argv(command: list[str]) -> list[str]:
