@@ -163,7 +163,7 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
 def _container_runtime(project, state, ports, aws_env, values, failures, sink):
     """runtime: docker: instances are containers that see the stack as containers do."""
     from devenv.runtime.docker import DockerEngine, stack_key
-    from devenv.compute.lambda_.containers import ContainerLambdaRuntime, build_instance_images
+    from devenv.compute.lambda_.containers import ContainerInstances, build_instance_images
     from devenv.stack_values import container_values
 
     config = project.config
@@ -171,12 +171,13 @@ def _container_runtime(project, state, ports, aws_env, values, failures, sink):
     gateway, listen = engine.host_gateway()
     inside = container_values(project, {**values, **aws_env}, ports)
     hosts = ((config.load_balancer.hostname, gateway),) if config.load_balancer is not None else ()
-    return ContainerLambdaRuntime(
-        function_specs(config, root=project.root, log_dir=state.logs / "functions", values=inside),
+    launcher = ContainerInstances(
         engine=engine, images=build_instance_images(engine, config, state.logs / "functions"),
         listen_host=listen or HOST, host_gateway=gateway, extra_hosts=hosts,
-        listen_screen=PeerScreen.of(engine.stack_subnets()) if listen else None,
-        aws_env={k: inside[k] for k in aws_env}, on_async_failure=failures, sink=sink)
+        listen_screen=PeerScreen.of(engine.stack_subnets()) if listen else None)
+    return LambdaRuntime(
+        function_specs(config, root=project.root, log_dir=state.logs / "functions", values=inside),
+        launcher=launcher, aws_env={k: inside[k] for k in aws_env}, on_async_failure=failures, sink=sink)
 
 
 def _has_function_targets(config) -> bool:

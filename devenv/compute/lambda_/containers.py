@@ -1,5 +1,5 @@
-"""Lambda instances as containers (``runtime: docker``): the same runtime, pools and Runtime
-API, with each instance a container instead of a process.
+"""Lambda instances as containers (``runtime: docker``): the InstanceLauncher the runtime is
+given on this runtime; the same pools and Runtime API, each instance a container.
 
 The instance image is the configured Python base (``docker.lambda_image``, by default
 ``python:{version}-slim`` for the function's Python version) plus what AWS's runtime
@@ -103,11 +103,11 @@ def _kill_quietly(container) -> None:
         pass
 
 
-class ContainerLambdaRuntime(LambdaRuntime):
-    def __init__(self, functions, *, engine: DockerEngine, images: dict[str, str], listen_host: str,
-                 host_gateway: str, extra_hosts: tuple[tuple[str, str], ...] = (),
-                 listen_screen: PeerScreen | None = None, **kwargs):
-        super().__init__(functions, **kwargs)
+class ContainerInstances:
+    """The docker InstanceLauncher: each instance a container of its runtime's image."""
+
+    def __init__(self, *, engine: DockerEngine, images: dict[str, str], listen_host: str, host_gateway: str,
+                 extra_hosts: tuple[tuple[str, str], ...] = (), listen_screen: PeerScreen | None = None):
         self.engine = engine
         self.images = images
         self.listen_host = listen_host
@@ -115,14 +115,13 @@ class ContainerLambdaRuntime(LambdaRuntime):
         self.extra_hosts = ((HOST_ALIAS, host_gateway), *extra_hosts)
 
     async def start(self) -> None:
-        # Instance containers a crashed compute process left behind.
+        """Instance containers a crashed compute process left behind are not ours any more."""
         for container in await in_thread(lambda: self.engine.containers(None, **{"devenv.role": "lambda"})):
             await in_thread(remove_quietly, container)
-        await super().start()
 
-    def _container_spec(self, spec: FunctionSpec, instance: Instance) -> ContainerSpec:
+    def _container_spec(self, runtime: LambdaRuntime, spec: FunctionSpec, instance: Instance) -> ContainerSpec:
         pyver = python_version(spec.runtime)
-        env = instance_environment(spec, runtime_api=f"{HOST_ALIAS}:{instance.port}", aws_env=self._aws_env,
+        env = instance_environment(spec, runtime_api=f"{HOST_ALIAS}:{instance.port}", aws_env=runtime._aws_env,
                                    interpreter=Interpreter("/usr/local/bin/python", pyver))
         env.update({"PATH": SYSTEM_PATH, "PYTHONPATH": TASK_ROOT, "LAMBDA_TASK_ROOT": TASK_ROOT,
                     "LAMBDA_RUNTIME_DIR": "/var/runtime"})
@@ -139,9 +138,8 @@ class ContainerLambdaRuntime(LambdaRuntime):
             labels={"devenv.role": "lambda", "devenv.function": spec.name},
         )
 
-    async def _launch(self, pool: FunctionPool, instance: Instance) -> None:
-        spec = pool.spec
-        container_spec = self._container_spec(spec, instance)
+    async def launch(self, runtime: LambdaRuntime, pool: FunctionPool, instance: Instance) -> None:
+        container_spec = self._container_spec(runtime, pool.spec, instance)
         try:
             container = await in_thread(lambda: self.engine.run(container_spec, reuse=False))
         except Exception as exc:  # the engine refused: reported like a process that could not start
@@ -150,17 +148,14 @@ class ContainerLambdaRuntime(LambdaRuntime):
         if pid and not os.path.exists(f"/proc/{pid}"):
             pid = None  # an engine in a VM (Docker Desktop)
         instance.process = ContainerProcess(container, pid)
-        threading.Thread(target=_pump, args=(container, self, instance, asyncio.get_running_loop()),
+        threading.Thread(target=_pump, args=(container, runtime, instance, asyncio.get_running_loop()),
                          daemon=True).start()
 
-    def ended_out_of_memory(self, instance: Instance) -> bool:
-        return isinstance(instance.process, ContainerProcess) and instance.process.out_of_memory
+    def kill(self, instance: Instance) -> None:
+        instance.process.kill()
 
-    def kill(self, instance: Instance, reason: str | None) -> None:
-        instance.killed_for = instance.killed_for or reason
-        instance.retire = True
-        if instance.process is not None and instance.process.returncode is None:
-            instance.process.kill()
+    def out_of_memory(self, instance: Instance) -> bool:
+        return isinstance(instance.process, ContainerProcess) and instance.process.out_of_memory
 
 
 def _pump(container, runtime: LambdaRuntime, instance: Instance, loop: asyncio.AbstractEventLoop) -> None:

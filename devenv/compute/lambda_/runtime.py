@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 from pathlib import Path
 
 from devenv.observe.spans import NullSink, Outcome, SpanSink, SpanTimer
@@ -466,7 +467,8 @@ class LambdaRuntime:
     def __init__(self, functions: Mapping[str, FunctionSpec], *, aws_env: Mapping[str, str],
                  on_async_failure: Callable[[AsyncFailure], "asyncio.Future | None"] | None = None,
                  async_settings: AsyncSettings | None = None, housekeeping_interval: float = 0.5,
-                 sink: SpanSink | None = None):
+                 sink: SpanSink | None = None, launcher: "InstanceLauncher | None" = None):
+        self.launcher: InstanceLauncher = launcher or ProcessInstances()
         self.pools = {name: FunctionPool(spec, self) for name, spec in functions.items()}
         self._aws_env = dict(aws_env)
         self._on_async_failure = on_async_failure
@@ -482,6 +484,7 @@ class LambdaRuntime:
     # -- lifecycle
 
     async def start(self) -> None:
+        await self.launcher.start()
         self._spawn_task(self._housekeeping())
         watching = asyncio.Event()
         self._spawn_task(self._watch_code(watching.set))
@@ -573,8 +576,15 @@ class LambdaRuntime:
 
     # -- instances
 
-    listen_host = "127.0.0.1"  # where instances' Runtime API listeners bind
-    listen_screen: PeerScreen | None = None  # who may connect there, when it is not loopback
+    @property
+    def listen_host(self) -> str:
+        """Where instances' Runtime API listeners bind (loopback, or where containers reach it)."""
+        return self.launcher.listen_host
+
+    @property
+    def listen_screen(self) -> PeerScreen | None:
+        """Who may connect there, when it is not loopback."""
+        return self.launcher.listen_screen
 
     async def spawn(self, pool: FunctionPool, instance: Instance) -> None:
         server = await serve_instance(_InstanceApi(pool, instance), self.listen_host,
@@ -583,34 +593,12 @@ class LambdaRuntime:
         instance.port = server.sockets[0].getsockname()[1]
         instance.spawned_at = time.monotonic()
         try:
-            await self._launch(pool, instance)
+            await self.launcher.launch(self, pool, instance)
         except OSError:
             self._forget(instance)
             raise
         self._spawn_task(self._watch_exit(pool, instance))
         self._spawn_task(self._init_deadline(pool, instance))
-
-    async def _launch(self, pool: FunctionPool, instance: Instance) -> None:
-        """Starts the instance's ``python -m awslambdaric`` (a process here); sets ``instance.process``."""
-        spec = pool.spec
-        env = instance_environment(spec, runtime_api=f"127.0.0.1:{instance.port}", aws_env=self._aws_env,
-                                   interpreter=pool.interpreter)
-        if pool.interpreter.warning and pool.cold_starts <= 1:
-            self.write_log(spec, pool.interpreter.warning)
-        read_end, write_end = os.pipe()
-        os.set_blocking(read_end, False)
-        try:
-            instance.process = await asyncio.create_subprocess_exec(
-                pool.interpreter.executable, "-m", "awslambdaric", spec.handler,
-                cwd=str(spec.code_dir), env=env, stdin=asyncio.subprocess.DEVNULL, stdout=write_end,
-                stderr=write_end, start_new_session=True, preexec_fn=die_with_parent(signal.SIGKILL))
-        except BaseException:
-            os.close(read_end)
-            raise
-        finally:
-            os.close(write_end)
-        instance.output = read_end
-        asyncio.get_running_loop().add_reader(read_end, self.collect_output, instance)
 
     async def _init_deadline(self, pool: FunctionPool, instance: Instance) -> None:
         await asyncio.sleep(INIT_TIMEOUT)
@@ -626,15 +614,10 @@ class LambdaRuntime:
     async def _watch_exit(self, pool: FunctionPool, instance: Instance) -> None:
         code = await instance.process.wait()
         self._busy_watch.discard(instance)
-        if self.ended_out_of_memory(instance):
+        if self.launcher.out_of_memory(instance):
             pool.out_of_memory(instance)
         pool.on_exit(instance, code)
         self._forget(instance)
-
-    def ended_out_of_memory(self, instance: Instance) -> bool:
-        """Whether something other than devenv's RSS sampling killed the instance for its memory
-        (a container's engine enforces the limit itself); processes: never."""
-        return False
 
     def _forget(self, instance: Instance) -> None:
         self.collect_output(instance)
@@ -647,13 +630,7 @@ class LambdaRuntime:
         instance.killed_for = instance.killed_for or reason
         instance.retire = True
         if instance.process is not None and instance.process.returncode is None:
-            try:
-                os.killpg(instance.process.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                try:
-                    instance.process.kill()
-                except ProcessLookupError:
-                    pass
+            self.launcher.kill(instance)
 
     def watch_memory(self, instance: Instance) -> None:
         self._busy_watch.add(instance)
@@ -799,3 +776,67 @@ def log_tail(payload: bytes) -> str:
     return base64.b64encode(payload[-LOG_TAIL:]).decode()
 
 
+class InstanceLauncher(Protocol):
+    """Where instances run, injected into the runtime: processes (``ProcessInstances``, native)
+    or containers (``containers.ContainerInstances``, docker). The runtime owns Lambda's
+    semantics; a launcher only starts and kills the awslambdaric client."""
+
+    listen_host: str  # where the instances' Runtime API listeners bind
+    listen_screen: PeerScreen | None  # who may connect there, when it is not loopback
+
+    async def start(self) -> None:
+        """Before the first instance: forget what a crashed compute process left behind."""
+
+    async def launch(self, runtime: LambdaRuntime, pool: FunctionPool, instance: Instance) -> None:
+        """Starts the instance's ``python -m awslambdaric``; sets ``instance.process`` (anything
+        with ``pid``, ``returncode`` and ``wait()``); its output goes to ``runtime.instance_output``
+        or ``runtime.collect_output``. Raises OSError when it cannot start."""
+
+    def kill(self, instance: Instance) -> None:
+        """Kills a running instance at once."""
+
+    def out_of_memory(self, instance: Instance) -> bool:
+        """Whether something other than devenv's RSS sampling killed it for its memory."""
+
+
+class ProcessInstances:
+    """The native InstanceLauncher: each instance a process in its function's environment."""
+
+    listen_host = "127.0.0.1"
+    listen_screen: PeerScreen | None = None
+
+    async def start(self) -> None:
+        return None
+
+    async def launch(self, runtime: LambdaRuntime, pool: FunctionPool, instance: Instance) -> None:
+        spec = pool.spec
+        env = instance_environment(spec, runtime_api=f"127.0.0.1:{instance.port}", aws_env=runtime._aws_env,
+                                   interpreter=pool.interpreter)
+        if pool.interpreter.warning and pool.cold_starts <= 1:
+            runtime.write_log(spec, pool.interpreter.warning)
+        read_end, write_end = os.pipe()
+        os.set_blocking(read_end, False)
+        try:
+            instance.process = await asyncio.create_subprocess_exec(
+                pool.interpreter.executable, "-m", "awslambdaric", spec.handler,
+                cwd=str(spec.code_dir), env=env, stdin=asyncio.subprocess.DEVNULL, stdout=write_end,
+                stderr=write_end, start_new_session=True, preexec_fn=die_with_parent(signal.SIGKILL))
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)
+        instance.output = read_end
+        asyncio.get_running_loop().add_reader(read_end, runtime.collect_output, instance)
+
+    def kill(self, instance: Instance) -> None:
+        try:
+            os.killpg(instance.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            try:
+                instance.process.kill()
+            except ProcessLookupError:
+                pass
+
+    def out_of_memory(self, instance: Instance) -> bool:
+        return False  # devenv's own sampling kills a process over its memory
