@@ -22,7 +22,8 @@ class Check:
     optional: bool = False
 
 
-def run_checks(file: Path | None) -> list[Check]:
+def run_checks(file: Path | None, *, finders=None) -> list[Check]:
+    """Every check, in order; ``finders`` (default: this machine's) look for the prerequisites."""
     checks = [_python(), *_packages()]
     project = None
     try:
@@ -33,13 +34,33 @@ def run_checks(file: Path | None) -> list[Check]:
     except DevenvError as exc:
         checks.append(Check("devenv.yaml", False, exc.message + "".join(f"\n    {d}" for d in exc.details),
                             exc.hint or "run `devenv validate` for details"))
-    checks.append(_postgres(project))
-    checks.append(_redis())
+    checks.extend(_prerequisites(project, finders))
     if project is not None:
         checks.append(_state_dir(project.state_dir))
         if project.config.runtime == "native":
             checks.extend(_environments(project))
-    checks.extend(_docker(project))
+        if project.config.runtime == "docker" or any(c.name == "docker" and c.ok for c in checks):
+            checks.append(_docker_images(project))
+    checks.append(_compose())
+    return checks
+
+
+def _prerequisites(project, finders) -> list[Check]:
+    """What `devenv up` requires (prerequisites.py, the same checks), then one of each other
+    kind as optional; without a valid devenv.yaml, a default native stack's needs."""
+    from .prerequisites import MOTO, PostgresServer, RedisServer, SystemFinders, beside, check, needs
+
+    needed = needs(project.config) if project is not None else [PostgresServer(), RedisServer(), MOTO]
+    checks = []
+    for result in check([*needed, *beside(needed)], finders or SystemFinders()):
+        optional = result.need not in needed
+        if result.error is not None:
+            why = " (not needed by this stack)" if optional and project is not None else ""
+            checks.append(Check(result.need.name, False, result.error.message + why, result.error.hint, optional))
+        elif result.need.name == "postgres":
+            checks.append(_postgres_user(project, result.found or "", optional))
+        else:
+            checks.append(Check(result.need.name, True, result.found or "found", optional=optional))
     return checks
 
 
@@ -91,7 +112,7 @@ def _python() -> Check:
 
 
 def _packages() -> list[Check]:
-    wanted = [("moto", "moto[server]", False), ("boto3", "boto3", False), ("psycopg", "psycopg[binary]", False),
+    wanted = [("boto3", "boto3", False), ("psycopg", "psycopg[binary]", False),
               ("awslambdaric", "awslambdaric (for Lambda functions)", True)]
     checks = []
     for module, package, optional in wanted:
@@ -101,36 +122,20 @@ def _packages() -> list[Check]:
     return checks
 
 
-def _postgres(project) -> Check:
-    from .infra.binaries import find_postgres
+def _postgres_user(project, found: str, optional: bool) -> Check:
+    """Under root, Postgres runs as an unprivileged user, who must reach the data folder."""
     from .infra.postgres import check_reachable, unprivileged_user
 
-    version = None
-    if project is not None and project.config.infra.postgres is not None:
-        version = project.config.infra.postgres.version
+    user = unprivileged_user()
+    if user is None:
+        return Check("postgres", True, found, optional=optional)
+    detail = f"{found} (runs as '{user}' because devenv runs as root)"
     try:
-        binaries = find_postgres(version)
-        user = unprivileged_user()
-        detail = f"PostgreSQL {binaries.version} at {binaries.bindir}"
-        if user is not None:
-            detail += f" (runs as '{user}' because devenv runs as root)"
-            if project is not None:
-                check_reachable(project.state_dir / "data" / "postgres", user)
-        return Check("postgres", True, detail)
+        if project is not None:
+            check_reachable(project.state_dir / "data" / "postgres", user)
     except DevenvError as exc:
-        return Check("postgres", False, exc.message, exc.hint)
-
-
-def _redis() -> Check:
-    from .infra.binaries import find_redis
-
-    try:
-        binary = find_redis()
-        version = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=10).stdout
-        return Check("redis", True, f"{version.split(' v=')[-1].split()[0] if ' v=' in version else version.strip()}"
-                                    f" at {binary}")
-    except DevenvError as exc:
-        return Check("redis", False, exc.message, exc.hint)
+        return Check("postgres", False, f"{detail}; {exc.message}", exc.hint, optional)
+    return Check("postgres", True, detail, optional=optional)
 
 
 def _state_dir(path: Path) -> Check:
@@ -140,41 +145,32 @@ def _state_dir(path: Path) -> Check:
                  None if ok else f"make {parent} writable for this user")
 
 
-def _docker(project) -> list[Check]:
-    """The engine (through the SDK, as the Docker runtime uses it), its version, and the images
-    the project's Docker runtime needs that the engine does not have."""
+def _docker_images(project) -> Check:
+    """The images the project's Docker runtime runs that the engine does not have."""
+    from .infra.containers import images_needed
     from .runtime.docker import connect
 
-    needed = project is not None and project.config.runtime == "docker"
-    optional = not needed
-    why = "" if needed else " (only needed for `runtime: docker`)"
+    import docker.errors
+
+    optional = project.config.runtime != "docker"
     try:
         client = connect()
     except DevenvError as exc:
-        return [Check("docker", False, exc.message + why, exc.hint, optional=optional)]
-    info = client.version()
-    engine = f"engine {info.get('Version', '?')} (API {info.get('ApiVersion', '?')}, {info.get('Os', '?')}/" \
-             f"{info.get('Arch', '?')})"
-    checks = [Check("docker", True, engine, optional=optional)]
+        return Check("docker images", False, f"not checked: {exc.message}", exc.hint, optional=optional)
+    missing = []
+    for image, setting in images_needed(project.config):
+        try:
+            client.images.get(image)
+        except docker.errors.ImageNotFound:
+            missing.append(f"{image} (set with {setting})")
+    return Check("docker images", not missing, "all present" if not missing else "missing: " + ", ".join(missing),
+                 None if not missing else "they are pulled on first `up` when a registry is reachable; "
+                 "without one, build or tag them locally (.ci/docker-setup does so on Debian)",
+                 optional=optional)
+
+
+def _compose() -> Check:
     compose = shutil.which("docker-compose")
-    checks.append(Check("docker-compose", compose is not None,
-                        f"at {compose}" if compose else "not installed (only for running compose/infra.yml by hand)",
-                        None if compose else "apt-get install docker-compose, or use `docker compose`",
-                        optional=True))
-    if project is not None:
-        from .infra.containers import images_needed
-
-        import docker.errors
-
-        missing = []
-        for image, setting in images_needed(project.config):
-            try:
-                client.images.get(image)
-            except docker.errors.ImageNotFound:
-                missing.append(f"{image} (set with {setting})")
-        checks.append(Check("docker images", not missing,
-                            "all present" if not missing else "missing: " + ", ".join(missing),
-                            None if not missing else "they are pulled on first `up` when a registry is reachable; "
-                            "without one, build or tag them locally (.ci/docker-setup does so on Debian)",
-                            optional=optional))
-    return checks
+    return Check("docker-compose", compose is not None,
+                 f"at {compose}" if compose else "not installed (only for running compose/infra.yml by hand)",
+                 None if compose else "apt-get install docker-compose, or use `docker compose`", optional=True)

@@ -26,6 +26,7 @@ from .infra.binaries import find_postgres, find_redis
 from .infra.emulator import EMULATED_SERVICES, make_emulator
 from .infra.postgres import Postgres, unprivileged_user
 from .infra.redis import Redis
+from .prerequisites import Finders, SystemFinders, check, needs, require
 from .runtime.component import Component
 from .runtime.lock import SupervisorLock, holder_pid, is_held
 from .runtime.ports import PortChoice, assign_ports, is_free, load_remembered, save_remembered
@@ -64,10 +65,11 @@ class Status:
 class Stack:
     """One project's stack. Constructing it does no I/O."""
 
-    def __init__(self, project: Project):
+    def __init__(self, project: Project, *, finders: Finders | None = None):
         self.project = project
         self.config = project.config
         self.state = StateDir(project.state_dir)
+        self.finders = finders or SystemFinders()  # where prerequisites are looked for
         self.docker = None  # the engine, on the Docker runtime
         if self.config.runtime == "docker":
             from .runtime.docker import DockerEngine, stack_key
@@ -270,14 +272,12 @@ class Stack:
         return events
 
     def prepare_start(self, *, on_build: Callable | None = None) -> tuple[dict[str, PortChoice], list[str]]:
-        """Before a supervisor starts: recover from a dead one, check prerequisites, build the
-        environments, choose ports."""
+        """Before a supervisor starts: check prerequisites (before anything is built or
+        started), recover from a dead supervisor, build the environments, choose ports."""
+        require(check(needs(self.config), self.finders))
         self.state.ensure()
-        if self.docker is not None:
-            self.docker.client  # fails fast, with a hint, when no engine answers
         notes = self.recover()
         self.build(on_event=on_build)
-        self.components({k: 1 for k in self.wanted_ports()})  # fails fast on missing binaries
         held = self.docker.published_ports() if self.docker is not None else set()
         choices = assign_ports(self.wanted_ports(), load_remembered(self.state.ports_file),
                                free=lambda port: port in held or is_free(port))

@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config.model import EmulatorConfig, StackConfig
-from ..errors import DevenvError
 from ..observe.spans import SPANS_DIR_ENV
 from ..runtime.docker import ContainerSpec, DockerEngine, Healthcheck
-from .emulator import Moto
+from .emulator import Moto, not_available
 from .postgres import Postgres
 from .redis import Redis
 
@@ -213,8 +212,7 @@ def make_emulator(config: EmulatorConfig, state, port: int, on_ready, engine: Do
     if config.kind == "localstack":
         return DockerLocalStack(config, state, port, on_ready, engine=engine, image=emulator_image(config),
                                 auth_token=auth_token)
-    raise DevenvError(f"emulator '{config.kind}' is not available on the docker runtime yet",
-                      hint="use `emulator: moto` (the default) or `emulator: localstack`")
+    raise not_available(config.kind, "docker") or AssertionError(config.kind)
 
 
 def container_addresses(config: StackConfig) -> dict[str, str]:

@@ -72,12 +72,24 @@ class Moto:
             self.on_ready(restarted)
 
 
+# The runtimes devenv runs each emulator kind on (the others are not supported yet).
+RUNS_ON = {"moto": ("native", "docker"), "localstack": ("docker",)}
+
+
+def not_available(kind: str, runtime: str) -> DevenvError | None:
+    """Why devenv cannot run emulator ``kind`` on ``runtime``; None when it can."""
+    if runtime in RUNS_ON.get(kind, ()):
+        return None
+    usable = " or ".join(f"`emulator: {k}`{' (the default)' if k == 'moto' else ''}"
+                         for k, runtimes in RUNS_ON.items() if runtime in runtimes)
+    elsewhere = [r for r in RUNS_ON.get(kind, ()) if r != runtime]
+    return DevenvError(f"emulator '{kind}' is not available on the {runtime} runtime yet",
+                       hint=f"use {usable}" + (f", or `--runtime {elsewhere[0]}`" if elsewhere else ""))
+
+
 def make_emulator(config: EmulatorConfig, state: StateDir, port: int,
                   on_ready: Callable[[bool], None] | None = None) -> Component:
     """The emulator component for the configured kind on the native runtime."""
     if config.kind == "moto":
         return Moto(config, state, port, on_ready)
-    raise DevenvError(
-        f"emulator '{config.kind}' is not available on the native runtime yet",
-        hint="use `emulator: moto` (the default); LocalStack and ministack support is tracked separately",
-    )
+    raise not_available(config.kind, "native") or AssertionError(config.kind)
