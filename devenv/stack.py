@@ -119,9 +119,12 @@ class Stack:
                                         before_start=self._build_instance_images if self.docker else None,
                                         options=self.project.overrides.argv()))
         if self.config.services:
+            # Tasks need their databases to start, not the emulator: they call AWS only when a
+            # request comes, and `up` returns only once the managed plane is deployed, so the
+            # services start while the emulator boots and deploys.
             infra = tuple(c.name for c in found if c.name in ("postgres", "redis"))
             found.append(EcsService(self.project.files[0], self.state, ports["ecs"], ports.get("alb"),
-                                    depends_on=infra + ("emulator",),
+                                    depends_on=infra,
                                     startup_timeout=startup_budget(self.config.services),
                                     before_start=self._build_service_images if self.docker else None,
                                     options=self.project.overrides.argv()))
