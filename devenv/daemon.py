@@ -17,8 +17,8 @@ from .observe.spans import SPANS_DIR_ENV
 from .runtime.lock import SupervisorLock
 from .runtime.ports import load_remembered
 from .runtime.record import StackPhase, write_record
-from .stack import Provisioner, Stack
-from .supervisor import Supervisor, install_signal_handlers
+from .stack import Stack
+from .supervisor import install_signal_handlers
 
 
 def main(argv: list[str]) -> int:
@@ -35,15 +35,7 @@ def main(argv: list[str]) -> int:
         try:
             _tracing_environment(stack)
             ports = load_remembered(stack.state.ports_file)
-            provisioner = Provisioner(stack, ports)
-            provisioner.prewarm()
-            components = stack.components(ports, on_emulator_ready=provisioner.on_emulator_ready,
-                                          on_postgres_ready=provisioner.on_postgres_ready)
-            supervisor = Supervisor(stack.config.name, components, ports=ports,
-                                    config_digest=stack.process_digest(), launcher=stack.launcher(),
-                                    runtime=stack.config.runtime,
-                                    on_record=lambda r: write_record(stack.state.record_file, r))
-            provisioner.on_report = supervisor.annotate
+            supervisor = stack.supervisor(ports, on_record=lambda r: write_record(stack.state.record_file, r))
             install_signal_handlers(supervisor)
             print(f"supervisor started for stack {stack.config.name}", flush=True)
             record = supervisor.run()

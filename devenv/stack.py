@@ -242,8 +242,6 @@ class Stack:
             raise NotRunningError("the stack is not running", hint="start it with `devenv up`")
         return record
 
-    # ------------------------------------------------------------ up
-
     # ------------------------------------------------------------ environments
 
     def environments(self):
@@ -273,6 +271,8 @@ class Stack:
         self.state.ensure()
         manifest.write(self.state.environments_file, manifest.resolve(envs, store))
         return events
+
+    # ------------------------------------------------------------ up
 
     def prepare_start(self, *, on_build: Callable | None = None) -> tuple[dict[str, PortChoice], list[str]]:
         """Before a supervisor starts: check prerequisites (before anything is built or
@@ -388,13 +388,30 @@ class Stack:
 
         return aws_deploy.deploy(self.config, aws_deploy.AwsEndpoint(self.endpoint_url(ports), self.config.region))
 
+    # ------------------------------------------------------------ supervising
+
+    def supervisor(self, ports: dict[str, int], *, on_record: RecordCallback):
+        """The supervisor of this stack's components on ``ports`` (the daemon's, or the
+        foreground's), with the Provisioner deploying and seeding as components become ready."""
+        from .supervisor import Supervisor
+
+        provisioner = Provisioner(self, ports)
+        provisioner.prewarm()
+        components = self.components(ports, on_emulator_ready=provisioner.on_emulator_ready,
+                                     on_postgres_ready=provisioner.on_postgres_ready)
+        supervisor = Supervisor(self.config.name, components, on_record=on_record, ports=ports,
+                                config_digest=self.process_digest(), launcher=self.launcher(),
+                                runtime=self.config.runtime)
+        provisioner.on_report = supervisor.annotate
+        return supervisor
+
     # ------------------------------------------------------------ foreground
 
     def run_foreground(self, *, on_record: RecordCallback | None = None,
                        on_deployed: Callable[[DeploySummary | None], None] | None = None,
                        on_build: Callable | None = None) -> StackRecord:
         """Runs the supervisor in this process until SIGINT/SIGTERM."""
-        from .supervisor import Supervisor, install_signal_handlers
+        from .supervisor import install_signal_handlers
 
         choices, _ = self.prepare_start(on_build=on_build)
         lock = SupervisorLock(self.state.lock_file)
@@ -402,10 +419,6 @@ class Stack:
             raise StateError("another devenv supervisor holds this project's lock",
                              hint="`devenv status` shows it; `devenv down` stops it")
         ports = {k: c.port for k, c in choices.items()}
-        provisioner = Provisioner(self, ports)
-        provisioner.prewarm()
-        components = self.components(ports, on_emulator_ready=provisioner.on_emulator_ready,
-                                     on_postgres_ready=provisioner.on_postgres_ready)
         announced = threading.Event()
 
         def publish(record: StackRecord) -> None:
@@ -416,10 +429,7 @@ class Stack:
                 announced.set()
                 on_deployed(record.deploy)
 
-        supervisor = Supervisor(self.config.name, components, on_record=publish, ports=ports,
-                                config_digest=self.process_digest(), launcher=self.launcher(),
-                                runtime=self.config.runtime)
-        provisioner.on_report = supervisor.annotate
+        supervisor = self.supervisor(ports, on_record=publish)
         install_signal_handlers(supervisor)
         try:
             record = supervisor.run()

@@ -211,6 +211,25 @@ def test_up_runtime_is_passed_to_the_supervisor_not_through_the_environment(proj
     project.devenv("down")
 
 
+def test_foreground_up_runs_until_ctrl_c(project):
+    proc = subprocess.Popen([sys.executable, "-m", "devenv", "up", "--foreground", "--file", str(project.file)],
+                            cwd=project.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert wait_until(lambda: (r := record_of(project)) is not None and r.phase.value == "ready"
+                          or proc.poll() is not None, timeout=60)
+        assert record_of(project).supervisor_pid == proc.pid
+        started = component_pids(project)
+        assert set(started) == {"postgres", "redis", "emulator"}
+        sqs, _, _ = clients(project.env())  # the provisioner deployed the managed plane once moto was ready
+        assert any(url.endswith("/work") for url in sqs.list_queues()["QueueUrls"])
+    finally:
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr
+    assert "stopped" in stdout
+    assert not any(is_alive(p, s) for p, s in started.values())
+
+
 def test_busy_configured_port_is_a_clear_error(project):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
