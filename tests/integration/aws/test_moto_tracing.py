@@ -1,4 +1,4 @@
-"""Trace context through moto's EventBridge and SQS (devenv/infra/moto_tracing.py), and the
+"""Trace context through moto's EventBridge and SQS (devenv/infra/moto_patches.py), and the
 spans the emulator records for traced calls."""
 
 from __future__ import annotations

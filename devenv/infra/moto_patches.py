@@ -1,6 +1,7 @@
-"""Trace context through moto's EventBridge and SQS, as AWS carries it, plus their spans.
+"""Every change devenv makes inside moto, in one place: applied by the launcher
+(``moto_server``) before it serves, never elsewhere. Each could go upstream as it is.
 
-AWS behaviour moto 5 lacks, added around moto's own models (installed by the launcher):
+**AWS behaviour moto 5 lacks** (trace context, as AWS carries it):
 - EventBridge takes a PutEvents entry's ``TraceHeader`` (or, without one, the request's
   ``X-Amzn-Trace-Id`` header) and delivers it to SQS targets as the message's
   ``AWSTraceHeader`` system attribute; moto dropped it.
@@ -8,19 +9,28 @@ AWS behaviour moto 5 lacks, added around moto's own models (installed by the lau
   caller set no such system attribute (moto kept only an explicit one). This is how a
   Lambda function's boto3 call (botocore adds the header from ``_X_AMZN_TRACE_ID``) passes
   its trace on.
-
 When a span sink is configured (``DEVENV_SPANS_DIR``), traced calls are recorded as spans:
-one per PutEvents entry (bus, source, detail type, event id, the queues it was delivered
-to), one per SendMessage, and one when a message moves to its dead-letter queue
-(``maxReceiveCount`` reached), so a DLQ'd message is found from its trace. The context
-passed downstream names the recorded span as ``Parent``. Calls without trace context
-(devenv's own polling, for one) record nothing.
+one per PutEvents entry, one per SendMessage, one when a message moves to its dead-letter
+queue; the context passed downstream names the recorded span as ``Parent``.
+
+**Caches of pure work moto repeats per request** (each measured, benchmarks/RESULTS.md):
+- ``camelcase_to_underscores`` (~20 times per SQS call) and ``method_names_from_class``
+  (``inspect.getmembers`` per request): memoised.
+- jsonpath_ng rebuilds its LALR tables on every parse, and moto parses EventBridge's
+  default input paths for every event delivered to a target (~300 ms each): cached, and
+  warmed in the background.
+- The dispatcher's listing of moto's package folder and its host -> backend matching (both
+  static per host): cached.
 """
 
 from __future__ import annotations
 
+import functools
+import sys
 import threading
 from typing import Any, Callable
+
+import jsonpath_ng.ext
 
 from devenv.observe.spans import NullSink, Outcome, SpanSink, SpanTimer
 from devenv.observe.trace_context import TraceContext
@@ -157,3 +167,71 @@ def _wrap_sqs(sqs: Any, sink: SpanSink) -> None:
     sqs.SQSBackend.send_message = _mark(traced_send_message)
     sqs.SQSBackend.receive_message = _mark(traced_receive_message)
     sqs.Queue.add_message = _mark(traced_add_message)
+
+
+# ---------------------------------------------------------------- caches of pure work
+
+
+def _memoise_pure_helpers() -> None:
+    """Replace moto's pure helpers by memoised ones, wherever a module imported them by name."""
+    from moto.core import utils
+
+    replacements: dict[int, Callable[..., Any]] = {}
+    for name, size in (("camelcase_to_underscores", 4096), ("method_names_from_class", None)):
+        original = getattr(utils, name, None)
+        if original is None:  # an optimisation only: another moto may not have it
+            continue
+        cached = functools.lru_cache(maxsize=size)(original)
+        setattr(utils, name, cached)
+        replacements[id(original)] = cached
+    for module in list(sys.modules.values()):
+        namespace = getattr(module, "__dict__", None)
+        if not namespace or not (module.__name__ or "").startswith("moto"):
+            continue
+        for attribute, value in list(namespace.items()):
+            cached = replacements.get(id(value))
+            if cached is not None and not isinstance(value, functools._lru_cache_wrapper):
+                setattr(module, attribute, cached)
+
+
+def _cache_module_list() -> None:
+    from moto import backends
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
+
+
+def _cache_backend_lookup(dispatcher: type) -> None:
+    lookup = dispatcher.get_backend_for_host
+    found: dict[str | None, Any] = {}
+
+    def get_backend_for_host(self: Any, host: str | None) -> Any:
+        if host in found:
+            return found[host]
+        backend = lookup(self, host)
+        if len(found) < 1024:
+            found[host] = backend
+        return backend
+
+    dispatcher.get_backend_for_host = get_backend_for_host
+
+
+def _warm() -> None:
+    try:
+        from moto.events.utils import EventTemplateParser
+
+        for path in EventTemplateParser.DEFAULT_EVENT_INPUT_PATHS_MAP.values():
+            jsonpath_ng.ext.parse(path)
+    except Exception:  # an optimisation only: a moto without these names still works
+        pass
+
+
+def apply(dispatcher: type, sink: SpanSink | None = None) -> None:
+    """Every patch: the caches (``dispatcher`` is moto's DomainDispatcherApplication) and the
+    trace behaviour with its spans going to ``sink``."""
+    jsonpath_ng.ext.parse = functools.lru_cache(maxsize=512)(jsonpath_ng.ext.parse)
+    threading.Thread(target=_warm, daemon=True, name="moto-warm").start()
+    _cache_module_list()
+    _cache_backend_lookup(dispatcher)
+    _memoise_pure_helpers()
+    install(sink)
