@@ -167,7 +167,7 @@ class Stack:
     def _build_instance_images(self) -> None:
         from devenv.compute.lambda_.containers import build_instance_images
 
-        build_instance_images(self.docker, self.config, self.state.logs / "functions")
+        build_instance_images(self.docker, self.config, self.state.logs / "functions", self.project.root)
 
     def launcher(self):
         """What the supervisor starts components with: processes, or containers (runtime: docker)."""

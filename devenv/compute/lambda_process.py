@@ -172,7 +172,7 @@ def _container_runtime(project, state, ports, aws_env, values, failures, sink):
     inside = container_values(project, {**values, **aws_env}, ports)
     hosts = ((config.load_balancer.hostname, gateway),) if config.load_balancer is not None else ()
     launcher = ContainerInstances(
-        engine=engine, images=build_instance_images(engine, config, state.logs / "functions"),
+        engine=engine, images=build_instance_images(engine, config, state.logs / "functions", project.root),
         listen_host=listen or HOST, host_gateway=gateway, extra_hosts=hosts,
         listen_screen=PeerScreen.of(engine.stack_subnets()) if listen else None)
     return LambdaRuntime(

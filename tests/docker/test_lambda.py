@@ -93,3 +93,42 @@ def test_a_function_in_a_container_reaches_the_invoke_api_it_is_given(engine, do
     own = tailed["ResponseMetadata"]["HTTPHeaders"]["x-amzn-requestid"]
     lines = base64.b64decode(tailed["LogResult"]).decode().splitlines()
     assert lines[0].startswith(f"START RequestId: {own} ") and lines[-1].startswith(f"REPORT RequestId: {own}\t")
+
+
+DEPS = """\
+name: dockdeps
+runtime: docker
+infra: {}
+functions:
+  withdeps:
+    handler: app.handler
+    code: functions/withdeps
+    runtime: python3.11
+    layers: [layers/common]
+  imports:
+    handler: handlers.imports
+    code: functions/isolation
+    runtime: python3.11
+"""
+
+
+def test_a_function_gets_its_requirements_and_layers_and_nothing_else_in_its_container(docker_project):
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures"
+    project = docker_project(DEPS)
+    for folder in ("functions/withdeps", "functions/isolation", "layers/common"):
+        shutil.copytree(fixtures / folder, project.root / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    project.devenv("up", timeout=600)
+    env = project.env()
+    client = boto3.client("lambda", endpoint_url=env["AWS_ENDPOINT_URL_LAMBDA"], region_name="us-east-1",
+                          aws_access_key_id="test", aws_secret_access_key="test")
+    answer = client.invoke(FunctionName="withdeps", Payload=b"{}")
+    body = json.loads(answer["Payload"].read())
+    assert "FunctionError" not in answer, body
+    assert body["six_version"] == "1.16.0" and body["six"].startswith("/opt/devenv/packages/")
+    assert body["greeting"] == "hello from a layer" and body["layer"].startswith("/opt/layers/0/python/")
+    # six is also a dependency of AWS's boto3 (through python-dateutil), so only the function's own
+    # copy, first on the path, shows it came from its requirements.txt; these never ship with it:
+    answer = client.invoke(FunctionName="imports", Payload=json.dumps({"modules": ["boto3", "yaml", "layerlib"]}).encode())
+    found = json.loads(answer["Payload"].read())
+    assert not found["boto3"].startswith("ImportError"), found  # AWS's runtime has boto3
+    assert found["yaml"].startswith("ImportError") and found["layerlib"].startswith("ImportError"), found

@@ -46,11 +46,56 @@ def instance_image_build(base_template: str, runtime: str) -> ImageBuild:
     return ImageBuild(repository=f"devenv/lambda-python{pyver}", text=text)
 
 
-def build_instance_images(engine: DockerEngine, config, log_dir: Path) -> dict[str, str]:
-    """runtime (python3.N) -> image tag, for every runtime the stack's functions use."""
-    return {runtime: ensure_image(engine, instance_image_build(config.docker.lambda_image, runtime),
-                                  component="lambda", log_path=log_dir / f"build-{runtime}.log")
-            for runtime in sorted({fn.runtime for fn in config.functions.values()})}
+PACKAGES = "/opt/devenv/packages"  # a function's requirements.txt, installed apart (as in /var/task)
+LAYER_PACKAGES = "/opt/devenv/layer-packages"  # its layers' requirements
+LAYERS = "/opt/layers"  # layer folders, mounted read-only: /opt/layers/<n>/python is on the path
+
+
+def package_image_build(runtime_image: str, name: str, requirements: list[bytes],
+                        layer_requirements: list[bytes]) -> ImageBuild:
+    """A function's own image when it ships packages: its runtime's image plus its
+    requirements.txt (and its layers'), each installed into its own folder, as the native
+    runtime's environments hold them."""
+    lines = [f"FROM {runtime_image}"]
+    files: dict[str, bytes] = {}
+    for index, text in enumerate(requirements):
+        files[f"requirements-{index}.txt"] = text
+        lines.append(f"COPY requirements-{index}.txt /tmp/requirements-{index}.txt")
+        lines.append(f"RUN pip install --no-cache-dir --target {PACKAGES} -r /tmp/requirements-{index}.txt")
+    for index, text in enumerate(layer_requirements):
+        files[f"layer-requirements-{index}.txt"] = text
+        lines.append(f"COPY layer-requirements-{index}.txt /tmp/layer-requirements-{index}.txt")
+        lines.append(f"RUN pip install --no-cache-dir --target {LAYER_PACKAGES} "
+                     f"-r /tmp/layer-requirements-{index}.txt")
+    return ImageBuild(repository=f"devenv/lambda-{name.lower()}", text="\n".join(lines) + "\n", files=files)
+
+
+def build_instance_images(engine: DockerEngine, config, log_dir: Path, root: Path | None = None) -> dict[str, str]:
+    """runtime (python3.N) -> image tag, for every runtime the stack's functions use; and
+    function name -> its own image, for a function that ships a requirements.txt (or whose
+    layers do)."""
+    images = {runtime: ensure_image(engine, instance_image_build(config.docker.lambda_image, runtime),
+                                    component="lambda", log_path=log_dir / f"build-{runtime}.log")
+              for runtime in sorted({fn.runtime for fn in config.functions.values()})}
+    for name, fn in config.functions.items():
+        base = (root or Path(".")) / fn.code
+        own = [p.read_bytes() for p in [base / "requirements.txt"] if p.is_file()]
+        layered = [p.read_bytes() for p in ((root or Path(".")) / layer / "requirements.txt" for layer in fn.layers)
+                   if p.is_file()]
+        if own or layered:
+            images[name] = ensure_image(engine, package_image_build(images[fn.runtime], name, own, layered),
+                                        component="lambda", log_path=log_dir / f"build-{name}.log")
+    return images
+
+
+def container_path(spec: FunctionSpec, pyver: str) -> str:
+    """PYTHONPATH in an instance container, in AWS's order: the code (/var/task), the
+    function's packages, then each layer's site-packages and python/ folder (/opt/python)."""
+    entries = [TASK_ROOT, PACKAGES]
+    for index, _ in enumerate(spec.layers):
+        entries += [f"{LAYERS}/{index}/python/lib/python{pyver}/site-packages", f"{LAYERS}/{index}/python"]
+    entries.append(LAYER_PACKAGES)
+    return ":".join(entries)
 
 
 class ContainerProcess:
@@ -123,15 +168,16 @@ class ContainerInstances:
         pyver = python_version(spec.runtime)
         env = instance_environment(spec, runtime_api=f"{HOST_ALIAS}:{instance.port}", aws_env=runtime._aws_env,
                                    interpreter=Interpreter("/usr/local/bin/python", pyver))
-        env.update({"PATH": SYSTEM_PATH, "PYTHONPATH": TASK_ROOT, "LAMBDA_TASK_ROOT": TASK_ROOT,
+        env.update({"PATH": SYSTEM_PATH, "PYTHONPATH": container_path(spec, pyver), "LAMBDA_TASK_ROOT": TASK_ROOT,
                     "LAMBDA_RUNTIME_DIR": "/var/runtime"})
         return ContainerSpec(
             name=f"fn-{spec.name.lower()}-{instance.id[:12]}",
-            image=self.images[spec.runtime],
+            image=self.images.get(spec.name) or self.images[spec.runtime],
             log_path=spec.log_file,
             command=("python", "-m", "awslambdaric", spec.handler),
             environment=env,
-            files=((spec.code_dir, TASK_ROOT),),
+            files=((spec.code_dir, TASK_ROOT),
+                   *((layer, f"{LAYERS}/{index}") for index, layer in enumerate(spec.layers))),
             extra_hosts=self.extra_hosts,
             memory_mb=spec.memory_mb,
             stop_timeout=1.0,

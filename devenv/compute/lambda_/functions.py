@@ -41,6 +41,7 @@ class FunctionSpec:
     account: str = DEFAULT_ACCOUNT
     log_file: Path = Path("/dev/null")
     interpreter: "Interpreter | None" = None  # the built environment (None: devenv's own Python, unisolated)
+    layers: tuple[Path, ...] = ()  # layer folders (laid out as a layer's zip), in order
 
     @property
     def arn(self) -> str:
@@ -62,7 +63,7 @@ class FunctionSpec:
             maximum_retry_attempts=config.maximum_retry_attempts,
             on_failure_queue=config.on_failure.queue if config.on_failure else None,
             dead_letter_queue=config.dead_letter_queue, region=region, account=account,
-            log_file=log_dir / f"{name}.log",
+            log_file=log_dir / f"{name}.log", layers=tuple((root / layer).resolve() for layer in config.layers),
         )
 
 
