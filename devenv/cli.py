@@ -331,22 +331,56 @@ def e2e(ctx: typer.Context, file: Optional[Path] = _file_option,
 
 @app.command()
 def tour(file: Optional[Path] = _file_option) -> None:
-    """A first-day walkthrough: one placement's trip through the architecture, hop by hop."""
-    from .tour import steps
+    """A first-day walkthrough: the architecture devenv.yaml declares, then one request's trip, hop by hop."""
+    from .tour.architecture import how_to_add_a_request, overview
+    from .tour.run import steps
 
     stack = _stack(file)
+    config = stack.config
+    title = config.tour.title if config.tour and config.tour.title else f"A tour of {config.name}"
+    out.print(f"[bold]{title}[/]", highlight=False)
+    out.print(f"\n[bold]The architecture[/] (from {stack.project.files[0].name})\n", highlight=False)
+    for number, step in enumerate(overview(config), 1):
+        _print_step(number, step)
+    if config.tour is None:
+        _print_step(None, how_to_add_a_request(config))
+        return
+    request = config.tour.request
+    out.print(f"[bold]One request's trip:[/] {request.method} {request.path}\n", highlight=False)
     if not stack.is_running():
         out.print("Starting the stack first (devenv up)…")
-        with _Progress(stack.config.name) as progress:
+        with _Progress(config.name) as progress:
             stack.up(on_record=progress.update)
-    out.print("[bold]A placement's trip through Nedlia[/] (flow 1 of NEDLIA.md)\n")
-    for step in steps(stack):
-        out.print(f"[bold cyan]{step.title}[/]")
-        out.print(f"  {step.explanation}", highlight=False)
-        for label, value in step.facts:
-            out.print(f"  [green]observed[/] {label}: {value}", highlight=False)
-        out.print()
-    out.print("Next: `devenv logs -f`, `devenv ps`, `devenv status`; every flow is a test in tests/e2e.")
+    with err.status("sending the request and following its trace…"):
+        walked = list(steps(stack))
+    for number, step in enumerate(walked, 1):
+        _print_step(number, step)
+    out.print("Next: `devenv logs -f`, `devenv ps`, `devenv trace`, `devenv dashboard`.")
+
+
+def _print_step(number: Optional[int], step) -> None:
+    """A tour step wrapped to the terminal (80 columns when piped), continuation lines indented
+    under their paragraph, no trailing blanks."""
+    import textwrap
+
+    def para(text: str, indent: int, hang: int, style: str = "", label: int = 0) -> None:
+        lines = textwrap.wrap(text, max(out.width, 40), initial_indent=" " * indent,
+                              subsequent_indent=" " * hang, break_on_hyphens=False) or [""]
+        block = Text("\n".join(lines), style=style)
+        if label:
+            block.stylize("green", indent, indent + label)
+        out.print(block, soft_wrap=True)
+
+    para(f"{number}. {step.title}" if number else step.title, 0, 3, "bold cyan")
+    if step.say:
+        para(step.say, 2, 2)
+    para(step.explanation, 2, 2, "dim" if step.say else "")
+    for label, value in step.facts:
+        if not label:
+            out.print(Text("    " + value), soft_wrap=True)  # a code line, kept as written
+        else:
+            para(f"{label}: {value}", 4, 6 + min(len(label) - len(label.lstrip()), 12), label=len(label) + 1)
+    out.print()
 
 
 # When narrow: drop started, then show each service as a heading over its tasks, then drop the figures.

@@ -60,6 +60,11 @@ def _false_is_off(value: Any) -> Any:
     return _null_is_empty(value)
 
 
+def _upper(value: Any) -> Any:
+    """HTTP methods may be written in any case."""
+    return value.upper() if isinstance(value, str) else value
+
+
 def _scalars_to_str(value: Any) -> Any:
     """Environment values may be written as YAML numbers or booleans; they become strings."""
     if not isinstance(value, dict):
@@ -258,10 +263,7 @@ class RouteConfig(Model):
     path: str
     function: FunctionName
 
-    @field_validator("method", mode="before")
-    @classmethod
-    def _upper(cls, value: Any) -> Any:
-        return value.upper() if isinstance(value, str) else value
+    _method = field_validator("method", mode="before")(classmethod(lambda cls, v: _upper(v)))
 
     @field_validator("path")
     @classmethod
@@ -464,6 +466,48 @@ class TracingConfig(Model):
     enabled: bool = True
 
 
+# ---------------------------------------------------------------- the tour
+
+# A hop of the architecture, as a tour step names it: `api`, `alb`, or a kind and a name.
+HOP_FORM = re.compile(r"^(api|alb|(function|service|bus|queue) [A-Za-z0-9._/-]+)$")
+
+
+class TourRequestConfig(Model):
+    """The request `devenv tour` sends to the API and follows through the stack."""
+
+    method: HttpMethod = "GET"
+    path: Annotated[str, StringConstraints(pattern=r"^/")]
+    body: Any = None  # sent as JSON when set
+    status: Annotated[int, Field(ge=100, le=599)] | None = None  # expected; default any 2xx
+
+    _method = field_validator("method", mode="before")(classmethod(lambda cls, v: _upper(v)))
+
+
+class TourStepConfig(Model):
+    """A hop the request must reach, and what to tell a newcomer there."""
+
+    at: str
+    say: str | None = None
+
+    @field_validator("at")
+    @classmethod
+    def _hop(cls, value: str) -> str:
+        value = " ".join(value.split())
+        if not HOP_FORM.match(value):
+            raise ValueError(f"'{value}' names no hop: write 'api', 'alb', or 'function NAME', 'service NAME', "
+                             "'bus NAME' or 'queue NAME'")
+        return value
+
+
+class TourConfig(Model):
+    """`devenv tour`: the request to send and a sentence per hop (the architecture part of the
+    tour comes from the rest of the config)."""
+
+    title: str | None = None
+    request: TourRequestConfig
+    steps: list[TourStepConfig] = []
+
+
 class StackConfig(Model):
     """The whole of devenv.yaml (after the local overlay is merged in)."""
 
@@ -482,6 +526,7 @@ class StackConfig(Model):
     load_balancer: LoadBalancerConfig | None = None
     seed: SeedConfig | None = None
     tracing: TracingConfig = TracingConfig()
+    tour: TourConfig | None = None
 
     @field_validator("emulator", mode="before")
     @classmethod

@@ -46,6 +46,7 @@ def check_references(config: StackConfig) -> list[Problem]:
         *_services(config),
         *_ports(config),
         *_seed(config),
+        *_tour(config),
     ]
 
 
@@ -282,3 +283,28 @@ def _memory_choices(allowed: tuple[int, ...]) -> str:
         return ", ".join(str(m) for m in allowed)
     step = allowed[1] - allowed[0]
     return f"{allowed[0]} to {allowed[-1]} in steps of {step}"
+
+
+# What a tour step's `at` names: its kind -> (the names defined, the section defining them).
+def _hops(config: StackConfig) -> dict[str, tuple[list[str], str]]:
+    return {"function": (list(config.functions), "functions"), "service": (list(config.services), "services"),
+            "bus": (list(config.event_buses), "event_buses"), "queue": (list(config.queues), "queues")}
+
+
+def _tour(config: StackConfig) -> list[Problem]:
+    if config.tour is None:
+        return []
+    problems = []
+    if config.api is None:
+        problems.append(Problem(("tour", "request"), "the tour sends its request to the API: define `api` first"))
+    hops = _hops(config)
+    for index, step in enumerate(config.tour.steps):
+        at: Loc = ("tour", "steps", index, "at")
+        kind, _, name = step.at.partition(" ")
+        if kind == "api" and config.api is None:
+            problems.append(Problem(at, "'api' is not defined (there is no `api` section)"))
+        elif kind == "alb" and config.load_balancer is None:
+            problems.append(Problem(at, "'alb' is not defined (there is no `load_balancer` section)"))
+        elif kind in hops and name not in hops[kind][0]:
+            problems.append(Problem(at, _missing(kind, name, *hops[kind])))
+    return problems

@@ -153,7 +153,9 @@ def _from_operation(span: Span) -> str | None:
     return match.group(1) if match else None
 
 
-class _Mapper:
+class SpanMapper:
+    """Which node of the graph a span stands for (its entry) and where its work happens (exit)."""
+
     def __init__(self, config: StackConfig):
         self._routes = [(f"svc:{name}", pattern) for name, s in config.services.items() if s.load_balancer
                         for pattern in s.load_balancer.paths]
@@ -200,7 +202,7 @@ class _Mapper:
 
 def traffic(graph: Graph, config: StackConfig, spans: Iterable[Span]) -> Crossings:
     """Counts crossings per edge in ``spans`` (errors: crossings into a failed span)."""
-    mapper = _Mapper(config)
+    mapper = SpanMapper(config)
     spans = list(spans)
     by_id = {(s.trace_id, s.span_id): s for s in spans}
     children: dict[tuple[str, str], list[Span]] = {}
@@ -248,4 +250,5 @@ def graph_json(graph: Graph, crossings: Crossings) -> dict:
                       for n in graph.nodes], "edges": edges}
 
 
-__all__ = ["Graph", "Node", "Edge", "Traffic", "Crossings", "architecture", "traffic", "graph_json", "LAYERS"]
+__all__ = ["Graph", "Node", "Edge", "Traffic", "Crossings", "architecture", "traffic", "graph_json", "LAYERS",
+           "SpanMapper"]
