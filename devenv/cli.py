@@ -338,15 +338,15 @@ def tour(file: Optional[Path] = _file_option) -> None:
     stack = _stack(file)
     config = stack.config
     title = config.tour.title if config.tour and config.tour.title else f"A tour of {config.name}"
-    out.print(f"[bold]{title}[/]", highlight=False)
-    out.print(f"\n[bold]The architecture[/] (from {stack.project.files[0].name})\n", highlight=False)
+    out.print(Text(title, style="bold"))
+    out.print(Text.assemble("\n", ("The architecture", "bold"), f" (from {stack.project.files[0].name})\n"))
     for number, step in enumerate(overview(config), 1):
         _print_step(number, step)
     if config.tour is None:
         _print_step(None, how_to_add_a_request(config))
         return
     request = config.tour.request
-    out.print(f"[bold]One request's trip:[/] {request.method} {request.path}\n", highlight=False)
+    out.print(Text.assemble(("One request's trip:", "bold"), f" {request.method} {request.path}\n"))
     if not stack.is_running():
         out.print("Starting the stack first (devenv up)…")
         with _Progress(config.name) as progress:
