@@ -52,7 +52,7 @@ def _prerequisites(project, finders) -> list[Check]:
 
     needed = needs(project.config) if project is not None else [PostgresServer(), RedisServer(), MOTO]
     checks = []
-    for result in check([*needed, *beside(needed)], finders or SystemFinders()):
+    for result in check([*needed, *beside(needed)], finders or SystemFinders(versions=True)):
         optional = result.need not in needed
         if result.error is not None:
             why = " (not needed by this stack)" if optional and project is not None else ""
