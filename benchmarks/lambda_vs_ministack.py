@@ -1343,7 +1343,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         info["commit"] = lifecycle.git("rev-parse", "--short", "HEAD")
         code_root = REPO
-    with_sqs = (code_root / "devenv" / "compute" / "event_sources.py").is_file()
+    # event sources: a module before the compute/ packages (2026-12), a package since
+    with_sqs = any((code_root / "devenv" / "compute" / name).exists() for name in ("event_sources.py", "event_sources"))
 
     try:
         exe = Ministack.ensure_installed()
@@ -1367,7 +1368,7 @@ def main(argv: list[str] | None = None) -> int:
     ministack = Ministack(args.ministack_port, ms_tmp)
     results = Results()
     if not with_sqs:
-        results.sqs_skipped = (f"devenv/compute/event_sources.py is not in commit {info['commit']}: "
+        results.sqs_skipped = (f"devenv/compute/event_sources is not in commit {info['commit']}: "
                                "the SQS event source mapping could not be measured")
     running_from = lifecycle.which_devenv(lifecycle.cli_python_exe(command), cli.env, project)
     if snapshot is not None:
