@@ -24,6 +24,7 @@ from devenv.compute.entry import run, until_stopped
 from devenv.compute.ecs.processes import ProcessTasks
 from devenv.compute.ecs.scheduler import AddressPool, Scheduler, ServiceSpec
 from devenv.runtime.docker import HOST_ALIAS
+from devenv.runtime.guard import aiohttp_middleware
 from devenv.stack_values import container_values, stack_values
 
 log = logging.getLogger("devenv.ecs")
@@ -49,7 +50,7 @@ def service_specs(project, values: dict[str, str], runtimes=None) -> dict[str, S
 
 
 def control_app(scheduler: Scheduler) -> web.Application:
-    app = web.Application()
+    app = web.Application(middlewares=[aiohttp_middleware()])  # programs on this machine, never a web page
 
     async def services(request: web.Request) -> web.Response:
         return web.json_response({"services": scheduler.services_json()})
@@ -89,7 +90,7 @@ def control_app(scheduler: Scheduler) -> web.Application:
 def metadata_app(scheduler: Scheduler) -> web.Application:
     """Task metadata only: what task containers reach on the Docker network's gateway (the
     control API, which can deploy and scale, stays on 127.0.0.1)."""
-    app = web.Application()
+    app = web.Application(middlewares=[aiohttp_middleware()])
     add_metadata_routes(app, scheduler)
     return app
 

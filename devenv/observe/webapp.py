@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from ..errors import DevenvError
+from ..runtime.guard import aiohttp_middleware
 from .dashboard import DashboardSources, snapshot, trace_detail
 
 STATIC = ("index.html", "dashboard.js", "dashboard.css")
@@ -53,7 +54,7 @@ def make_app(sources: DashboardSources) -> web.Application:
             return web.json_response({"message": "no single trace matches"}, status=404)
         return web.json_response(found, dumps=_dumps)
 
-    app = web.Application()
+    app = web.Application(middlewares=[aiohttp_middleware()])  # no other web page may read the stack
     app.router.add_get("/", page)
     app.router.add_get("/static/{name}", page)
     app.router.add_get("/api/snapshot", snap)

@@ -9,6 +9,7 @@ import base64
 from typing import Awaitable
 from urllib.parse import unquote
 
+from devenv.runtime.guard import refusal
 from devenv.runtime.peers import PeerScreen
 from devenv.compute.http import server as http1
 from devenv.compute.lambda_.functions import FunctionSpec
@@ -45,6 +46,10 @@ class InvokeApi:
         self.runtime = runtime
 
     def __call__(self, request: Request) -> Response | Awaitable[Response]:
+        why = refusal(request.headers)  # programs on this machine, never a web page
+        if why is not None:
+            return Response(403, json_response({"message": f"refused: {why}"}).body,
+                            [("x-amzn-ErrorType", "AccessDeniedException")])
         path = request.path
         if path in (API, API + "/"):
             if request.method != "GET":
