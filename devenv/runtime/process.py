@@ -103,13 +103,13 @@ def terminate(pid: int, started: int | None, *, sig: int = signal.SIGTERM, timeo
     then reports exit code 0 for a killed process."""
     if not is_alive(pid, started):
         return True
-    _signal_group(pid, sig)
+    signal_group(pid, sig)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not is_alive(pid, started):
             return True
         time.sleep(0.02)
-    _signal_group(pid, signal.SIGKILL)
+    signal_group(pid, signal.SIGKILL)
     deadline = time.monotonic() + 2.0
     while time.monotonic() < deadline:
         if not is_alive(pid, started):
@@ -118,7 +118,8 @@ def terminate(pid: int, started: int | None, *, sig: int = signal.SIGTERM, timeo
     return not is_alive(pid, started)
 
 
-def _signal_group(pid: int, sig: int) -> None:
+def signal_group(pid: int, sig: int) -> None:
+    """``sig`` to ``pid``'s process group, or to ``pid`` alone when it leads none; gone is fine."""
     try:
         os.killpg(pid, sig)
     except (ProcessLookupError, PermissionError):

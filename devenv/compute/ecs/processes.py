@@ -17,9 +17,9 @@ from pathlib import Path
 
 from devenv.build.environments import isolated_path
 from devenv.compute.ecs.scheduler import (OUTPUT_CHUNK, SNAPSHOT_IGNORE, STOP_TIMEOUT, CannotStart, OutputLines,
-                                          Service, ServiceSpec, Task, _run_check, _signal, check_argv, expand,
+                                          Service, ServiceSpec, Task, _run_check, check_argv, expand,
                                           write_output)
-from devenv.runtime.process import die_with_parent
+from devenv.runtime.process import die_with_parent, signal_group
 from devenv.runtime.threads import in_thread
 
 
@@ -110,11 +110,11 @@ class ProcessTasks:
         """SIGTERM to the task's process group, SIGKILL after the stop timeout."""
         process = task.handle
         if process is not None and process.returncode is None:
-            _signal(process.pid, signal.SIGTERM)
+            signal_group(process.pid, signal.SIGTERM)
             try:
                 await asyncio.wait_for(asyncio.shield(process.wait()), STOP_TIMEOUT)
             except asyncio.TimeoutError:
-                _signal(process.pid, signal.SIGKILL)
+                signal_group(process.pid, signal.SIGKILL)
                 await process.wait()
 
     def health_check(self, service: Service, task: Task):

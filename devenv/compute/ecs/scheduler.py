@@ -32,7 +32,7 @@ from typing import Any, Protocol
 from pathlib import Path
 
 from devenv.config.model import ServiceConfig
-from devenv.runtime.process import children
+from devenv.runtime.process import children, signal_group
 from devenv.compute.ecs.autoscaling import DesiredCount, ScalingState, decide, within_bounds
 from devenv.compute.ecs.startup import Crash, CrashKind, StartupStreak
 from devenv.compute.ecs.rollout import HealthStatus, LastStatus, RolloutPlan, TaskView, failure_threshold, plan_rollout
@@ -654,7 +654,7 @@ class Scheduler:
                     task.memory_mb = rss
                     if rss > service.spec.config.memory and task.desired_status == "RUNNING":
                         service.stop_task(task, "OutOfMemoryError: Container killed due to memory usage")
-                        _signal(task.pid, signal.SIGKILL)
+                        signal_group(task.pid, signal.SIGKILL)
                         service.task_crashed(task, CrashKind.OUT_OF_MEMORY, task.stopped_reason)
 
     # -- views
@@ -727,19 +727,9 @@ async def _run_check(argv: list[str], env: Mapping[str, str], timeout: float) ->
     try:
         return await asyncio.wait_for(process.wait(), timeout) == 0
     except asyncio.TimeoutError:
-        _signal(process.pid, signal.SIGKILL)
+        signal_group(process.pid, signal.SIGKILL)
         await process.wait()
         return False
-
-
-def _signal(pid: int, sig: int) -> None:
-    try:
-        os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
 
 
 def _proc_usage(pid: int) -> tuple[int | None, float]:
