@@ -135,7 +135,7 @@ def dockerfile_requirements(text: str) -> str | None:
         parts = match.group(1).split()
         for source in parts[:-1]:
             if re.search(r"requirements[^/]*\.txt$", source):
-                return source.lstrip("./") if source.startswith("./") else source
+                return source.removeprefix("./")
     return None
 
 

@@ -46,6 +46,10 @@ def test_dockerfile_gives_the_python_version_and_the_requirements_it_copies():
     assert dockerfile_requirements(text) == "api/requirements.txt"
 
 
+def test_a_dot_slash_source_keeps_the_rest_of_its_path():
+    assert dockerfile_requirements("COPY ./.deps/requirements.txt /r.txt\n") == ".deps/requirements.txt"
+
+
 def test_dockerfile_without_python_base_or_requirements():
     assert dockerfile_python("FROM debian:bookworm\n") is None
     assert dockerfile_requirements("FROM python:3.11\nCOPY . /app\n") is None
