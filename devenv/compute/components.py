@@ -22,6 +22,20 @@ LAMBDA = "lambda"
 ECS = "ecs"
 
 
+def _process(name: str, module: str, config_file: Path, state: StateDir, options: tuple[str, ...],
+             stop_timeout: float) -> ProcessSpec:
+    """One of the compute plane's two processes: ``python -m MODULE DEVENV_YAML [overrides]``."""
+    return ProcessSpec(
+        name=name,
+        argv=(sys.executable, "-m", module, str(config_file), *options),
+        log_path=state.log_file(name),
+        env={"PYTHONUNBUFFERED": "1"},
+        stop_signal=signal.SIGTERM,
+        death_signal=signal.SIGTERM,
+        stop_timeout=stop_timeout,
+    )
+
+
 @dataclass
 class ComputeService:
     config_file: Path
@@ -47,15 +61,7 @@ class ComputeService:
             self.before_start()
 
     def process(self) -> ProcessSpec:
-        return ProcessSpec(
-            name=LAMBDA,
-            argv=(sys.executable, "-m", "devenv.compute.lambda_process", str(self.config_file), *self.options),
-            log_path=self.state.log_file(LAMBDA),
-            env={"PYTHONUNBUFFERED": "1"},
-            stop_signal=signal.SIGTERM,
-            death_signal=signal.SIGTERM,
-            stop_timeout=10.0,
-        )
+        return _process(LAMBDA, "devenv.compute.lambda_process", self.config_file, self.state, self.options, 10.0)
 
     def probe(self) -> Probe:
         return HttpProbe(f"{self.endpoint}/2015-03-31/functions/")
@@ -127,15 +133,7 @@ class EcsService:
             self.before_start()
 
     def process(self) -> ProcessSpec:
-        return ProcessSpec(
-            name=ECS,
-            argv=(sys.executable, "-m", "devenv.compute.ecs_process", str(self.config_file), *self.options),
-            log_path=self.state.log_file(ECS),
-            env={"PYTHONUNBUFFERED": "1"},
-            stop_signal=signal.SIGTERM,
-            death_signal=signal.SIGTERM,
-            stop_timeout=20.0,
-        )
+        return _process(ECS, "devenv.compute.ecs_process", self.config_file, self.state, self.options, 20.0)
 
     def probe(self) -> Probe:
         return ServicesSteady(f"http://{HOST}:{self.control_port}/services")
