@@ -114,13 +114,15 @@ def build(file: Optional[Path] = _file_option) -> None:
     if out.is_terminal:
         from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+        from .build.store import BuildState
+
         with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=out,
                       transient=False) as bar:
             tasks: dict[str, int] = {}
 
             def on_event(event) -> None:
                 spec = event.spec
-                if event.state.value == "started":
+                if event.state is BuildState.STARTED:
                     tasks[spec.digest] = bar.add_task(f"{spec.purpose} (Python {spec.python.version})", total=1)
                 else:
                     bar.update(tasks[spec.digest], completed=1, description=(
@@ -142,10 +144,12 @@ def build(file: Optional[Path] = _file_option) -> None:
 
 def _build_line(event) -> None:
     """One line per environment built during `up` (nothing when all are up to date)."""
+    from .build.store import BuildState
+
     spec = event.spec
-    if event.state.value == "started":
+    if event.state is BuildState.STARTED:
         out.print(f"  building {spec.purpose} (Python {spec.python.version})…", highlight=False)
-    elif event.state.value == "built":
+    elif event.state is BuildState.BUILT:
         out.print(f"  built {spec.purpose} in {event.seconds:.1f}s", highlight=False)
     else:
         err.print(f"  [red]failed[/] {spec.purpose}", highlight=False)
