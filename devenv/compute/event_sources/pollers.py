@@ -102,6 +102,7 @@ class QueuePoller:
         self._workers: dict[asyncio.Task, int] = {}
         self._stopping = False
         self._outage: str | None = None  # what is wrong, while the queue cannot be polled
+        self._recoveries = 0  # outages ended so far: a call begun before the last one is stale
         self._last_scale_up = float("-inf")
 
     # ------------------------------------------------ shape, to be given by subclasses
@@ -285,13 +286,18 @@ class QueuePoller:
 
     # ------------------------------------------------ outages
 
-    async def _outage_pause(self, exc: BaseException, attempt: int) -> None:
+    async def _outage_pause(self, exc: BaseException, attempt: int, epoch: int) -> None:
         """Log the first failure of an outage (and each new kind), forget a queue that is
-        gone so it is looked up again, and wait before the next try."""
+        gone so it is looked up again, and wait before the next try.
+
+        ``epoch`` is ``_recoveries`` when the failed call began: a call begun before another
+        worker saw the queue come back is a straggler of the old outage, not a new one."""
         reason = _describe(exc, queue=self.queue)
         if _queue_missing(exc) and self._given[0] is None:
             self._queue = None
-        if reason != self._outage:
+        if epoch != self._recoveries:
+            log.debug("%s: a call begun before polling resumed failed: %s", self.name, reason)
+        elif reason != self._outage:
             log.warning("%s: %s; retrying with backoff", self.name, reason)
             self._outage = reason
         else:
@@ -302,6 +308,7 @@ class QueuePoller:
         if self._outage is not None:
             log.warning("%s: polling again (was: %s)", self.name, self._outage)
             self._outage = None
+            self._recoveries += 1
 
 
 class SqsEventSourceMapping(QueuePoller):
@@ -353,6 +360,7 @@ class SqsEventSourceMapping(QueuePoller):
                 idle = False
                 while not gatherer.complete(loop.time()):
                     count, wait = gatherer.next_receive(loop.time())
+                    epoch = self._recoveries
                     try:
                         if gatherer.records and wait < 1:  # the window's last fraction
                             queue, messages = await self._receive(slot, count, 0)
@@ -365,7 +373,7 @@ class SqsEventSourceMapping(QueuePoller):
                     except Exception as exc:
                         if gatherer.records:
                             break  # invoke with what was gathered; the outage waits
-                        await self._outage_pause(exc, attempt)
+                        await self._outage_pause(exc, attempt, epoch)
                         attempt += 1
                         continue
                     attempt = 0
@@ -476,12 +484,13 @@ class EventBridgeFunctionTarget(QueuePoller):
     async def _work(self, slot: int) -> None:
         attempt = 0
         while True:
+            epoch = self._recoveries
             try:
                 queue, messages = await self._receive(slot, SQS_MAX_MESSAGES, self.poll_wait)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                await self._outage_pause(exc, attempt)
+                await self._outage_pause(exc, attempt, epoch)
                 attempt += 1
                 continue
             attempt = 0

@@ -408,6 +408,53 @@ def test_a_missing_queue_is_logged_once_and_polled_again_until_it_exists(caplog)
     assert len(missing) == 1
     assert "queue jobs does not exist (not deployed yet, or the emulator restarted)" in missing[0].getMessage()
     assert any("polling again" in r.getMessage() for r in caplog.records)
+
+
+class StragglingSqs(FakeSqs):
+    """The first GetQueueUrl sees no queue but does not answer until released: a call
+    that began during the outage and fails after the queue is back."""
+
+    def __init__(self) -> None:
+        super().__init__(exists=False)
+        self.release = threading.Event()
+        self.straggler_done = threading.Event()
+        self._first = True
+
+    def get_queue_url(self, **kwargs: Any) -> dict:
+        with self._cond:
+            first, self._first = self._first, False
+        if not first:
+            return super().get_queue_url(**kwargs)
+        try:
+            with self._cond:
+                self.calls.append(("get_queue_url", kwargs))
+            self.release.wait(10)
+            raise FakeClientError("AWS.SimpleQueueService.NonExistentQueue")
+        finally:
+            self.straggler_done.set()
+
+
+def test_a_call_begun_before_the_queue_came_back_does_not_log_a_second_outage(caplog):
+    sqs, invoker = StragglingSqs(), FakeInvoker()
+
+    async def scenario():
+        m = mapping(sqs, invoker)
+        m.start()
+        await until(lambda: sqs.count("get_queue_url") >= 6)
+        sqs.create()
+        sqs.send("late")
+        await until(lambda: invoker.calls)  # another worker polls again
+        sqs.release.set()
+        await until(sqs.straggler_done.is_set)
+        await until(lambda: any(r.levelno == logging.DEBUG and "begun before" in r.getMessage()
+                                for r in caplog.records))
+        await m.stop()
+
+    with caplog.at_level(logging.DEBUG, logger="devenv.compute.event_sources.pollers"):
+        run(scenario())
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert sum("retrying with backoff" in line for line in lines) == 1, lines
+    assert sum("polling again" in line for line in lines) == 1, lines
     assert invoker.calls[0].bodies == ["late"]
 
 
