@@ -98,6 +98,34 @@ class NotRunningError(DevenvError):
     exit_code = 8
 
 
+class EndpointError(DevenvError):
+    """An HTTP call (to one of the stack's endpoints, or one the user named) failed. The
+    message names the endpoint; the subclass says how it failed."""
+
+    exit_code = 10
+
+    def __init__(self, message: str, *, url: str, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.url = url
+
+
+class EndpointUnreachable(EndpointError):
+    """Nothing answers there: connection refused or reset, unknown host name."""
+
+
+class EndpointTimeout(EndpointError):
+    """Connected, but no answer within the call's timeout."""
+
+
+class EndpointStatusError(EndpointError):
+    """The endpoint answered with an error status (>= 400); ``status`` and ``body`` are its own."""
+
+    def __init__(self, message: str, *, url: str, status: int, body: bytes, hint: str | None = None):
+        super().__init__(message, url=url, hint=hint)
+        self.status = status
+        self.body = body
+
+
 class BuildError(DevenvError):
     """Building a function's or service's environment failed (a requirements file that does
     not resolve, an index out of reach with nothing cached)."""

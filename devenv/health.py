@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import socket
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
+
+from devenv.errors import EndpointError
+from devenv.runtime import http
 
 
 class Probe(Protocol):
@@ -89,9 +90,8 @@ class HttpProbe:
 
     def check(self) -> bool:
         try:
-            with urllib.request.urlopen(self.url, timeout=self.timeout) as response:
-                return 200 <= response.status < 400
-        except (urllib.error.URLError, OSError, ValueError):
+            return http.request("GET", self.url, timeout=self.timeout).ok
+        except EndpointError:
             return False
 
 

@@ -4,15 +4,15 @@ the ECS scheduler and the internal ALB)."""
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from devenv.errors import EndpointError
 from devenv.health import HttpProbe, NeverReady, Probe
+from devenv.runtime import http
 from devenv.runtime.component import ComponentKind
 from devenv.runtime.ports import HOST
 from devenv.runtime.process import ProcessSpec
@@ -83,13 +83,12 @@ class ServicesSteady:
 
     def check(self) -> bool:
         try:
-            with urllib.request.urlopen(self.url, timeout=self.timeout) as response:
-                services = json.loads(response.read())["services"]
+            services = http.request("GET", self.url, timeout=self.timeout).checked().json()["services"]
             self._cannot_start = next((NeverReady(s["serviceName"], s["cannotStart"]["message"],
                                                   tuple(s["cannotStart"]["output"]))
                                        for s in services if s.get("cannotStart")), None)
             return all(s["healthyCount"] >= s["desiredCount"] for s in services)
-        except (OSError, ValueError, KeyError, TypeError):
+        except (EndpointError, KeyError, TypeError):
             return False
 
     def never_ready(self) -> NeverReady | None:

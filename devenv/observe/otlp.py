@@ -9,12 +9,9 @@ where one fits (http.*, faas.*, messaging.*) and ``devenv.<name>`` otherwise,
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from typing import Any, Iterable
 
-from ..errors import DevenvError
+from ..runtime import http
 from .spans import Span
 
 SERVER_KIND, PRODUCER_KIND, CONSUMER_KIND = 2, 4, 5
@@ -94,15 +91,7 @@ def export(spans: Iterable[Span], endpoint: str, *, timeout: float = 10.0) -> in
     url = endpoint.rstrip("/")
     if not url.endswith("/v1/traces"):
         url += "/v1/traces"
-    request = urllib.request.Request(url, data=json.dumps(payload).encode(), method="POST",
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            response.read()
-    except urllib.error.HTTPError as exc:
-        raise DevenvError(f"the OTLP collector at {url} refused the spans: HTTP {exc.code}",
-                          hint="check the endpoint (OTLP over HTTP, JSON; usually port 4318)") from exc
-    except (urllib.error.URLError, OSError) as exc:
-        raise DevenvError(f"could not reach the OTLP collector at {url}: {getattr(exc, 'reason', exc)}",
-                          hint="is the collector running? OTLP over HTTP listens on 4318 by default") from exc
+    reply = http.request("POST", url, json=payload, timeout=timeout, name="the OTLP collector",
+                         hint="is the collector running? OTLP over HTTP (JSON) listens on 4318 by default")
+    reply.checked()
     return count

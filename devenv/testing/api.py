@@ -1,12 +1,14 @@
-"""A small HTTP client for the stack's API Gateway, for tests: JSON in, (status, JSON) out."""
+"""A small HTTP client for the stack's API Gateway, for tests: JSON in, (status, JSON) out.
+Any status comes back as a ``Response`` (tests assert on 4xx and 5xx); an API that does not
+answer is an ``EndpointError`` naming it (``runtime/http.py``)."""
 
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from typing import Any
+
+from devenv.runtime import http
 
 
 @dataclass(frozen=True)
@@ -23,16 +25,13 @@ class ApiClient:
     def __init__(self, base_url: str, timeout: float = 30.0):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self._endpoint = http.Endpoint(self.base_url, "the stack's API", timeout)
 
     def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Response:
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.base_url + path, data=data, method=method,
-                                         headers={"Content-Type": "application/json", **(headers or {})})
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return Response(response.status, _decode(response.read()), dict(response.headers))
-        except urllib.error.HTTPError as exc:
-            return Response(exc.code, _decode(exc.read()), dict(exc.headers))
+        reply = self._endpoint.request(method, path, body=data,
+                                       headers={"Content-Type": "application/json", **(headers or {})})
+        return Response(reply.status, _decode(reply.body), reply.headers)
 
     def get(self, path: str, **kw) -> Response:
         return self.request("GET", path, **kw)

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 
 from ..errors import DevenvError
+from ..runtime import http
 from ..health import wait_until
 from ..observe.span_index import SpanIndex
 from ..observe.spans import Span, find_trace, waterfall
@@ -19,18 +18,6 @@ from .step import Step
 from .trip import complete, hops, trip, whole_trip
 
 QUIET = 1.0  # seconds without a new span that end a trip whose tour names no hops
-
-
-def _send(url: str, method: str, body: object, timeout: float) -> tuple[int, dict[str, str], str]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, dict(response.headers), response.read().decode(errors="replace")
-    except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), exc.read().decode(errors="replace")
-    except OSError as exc:
-        raise DevenvError(f"the tour's request to {url} failed: {exc}") from exc
 
 
 def _short(text: str, limit: int = 160) -> str:
@@ -54,7 +41,10 @@ def steps(stack, *, timeout: float = 30.0) -> Iterator[Step]:
     request = tour.request
     url = env["DEVENV_API_URL"].rstrip("/") + request.path
     started = time.monotonic()
-    status, headers, body = _send(url, request.method, request.body, timeout)
+    reply = http.request(request.method, url, body=None if request.body is None else json.dumps(request.body).encode(),
+                         headers={"Content-Type": "application/json"}, timeout=timeout, name="the stack's API",
+                         hint="`devenv status` shows whether the lambda component is running")
+    status, headers, body = reply.status, reply.headers, reply.text()
     elapsed = 1000 * (time.monotonic() - started)
     expected = status == request.status if request.status else 200 <= status < 300
     if not expected:

@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("devenv.compute.lambda_", "devenv.compute.ecs", "devenv.compute.alb"),
     ("devenv.infra", "devenv.seed", "devenv.compute.http"),
     ("devenv.runtime", "devenv.build", "devenv.aws", "devenv.observe.spans", "devenv.observe.trace_context"),
-    ("devenv.config", "devenv.health"),
+    ("devenv.config", "devenv.health", "devenv.runtime.http"),
     ("devenv.errors",),
 ]
 # Units of one layer that must not import each other (each owns its own part of the plane).
@@ -55,13 +55,21 @@ def imports(path: Path) -> list[str]:
             if node.level:
                 base = package[: len(package) - (node.level - 1)]
                 target = ".".join(base + ([node.module] if node.module else []))
-                found.extend([target] if node.module else [f"{target}.{a.name}" for a in node.names])
-            elif node.module:
-                found.append(node.module)
-                found.extend(f"{node.module}.{a.name}" for a in node.names if node.module == "devenv")
+            else:
+                target = node.module or ""
+            # `from package import module` imports the module, not the package's own layer
+            found.extend(f"{target}.{a.name}" if is_module(f"{target}.{a.name}") else target for a in node.names)
         elif isinstance(node, ast.Import):
             found.extend(a.name for a in node.names)
     return found
+
+
+def is_module(name: str) -> bool:
+    """Whether ``name`` is a module or package of the tree (not a name defined in one)."""
+    if not name.startswith("devenv."):
+        return False
+    path = ROOT.parent.joinpath(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
 
 
 def unit_of(module: str) -> tuple[str, int] | None:

@@ -1,0 +1,157 @@
+"""devenv's one HTTP client (the CLI's calls to the ECS control API, readiness probes, the
+test and tour clients of API Gateway, the OTLP export): JSON in and out, one timeout
+convention, one error convention.
+
+- Timeout: ``timeout`` seconds bound the connection and each read (``TIMEOUT``, 5 s, unless
+  the caller knows its endpoint needs longer).
+- Errors are ``errors.EndpointError``s naming the endpoint: nothing listening, reset or an
+  unknown name is ``EndpointUnreachable``, no answer in time ``EndpointTimeout``. Any answer
+  comes back as a ``Reply``; ``Reply.checked()`` turns a status >= 400 into
+  ``EndpointStatusError`` carrying the answer's own message (``message``, ``Message`` or
+  ``errorMessage`` of a JSON body).
+- Plain ``http.client``: no proxy (urllib would send loopback calls through a developer's
+  ``HTTP_PROXY``), no redirects followed, headers as the server sent them.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json as jsonlib
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from devenv.errors import EndpointError, EndpointStatusError, EndpointTimeout, EndpointUnreachable
+
+TIMEOUT = 5.0
+_NOTHING: Any = object()
+
+
+@dataclass(frozen=True)
+class Reply:
+    """An answer, whatever its status."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    method: str = "GET"
+    url: str = ""
+    name: str = ""
+    hint: str | None = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.status < 400
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        lowered = name.lower()
+        return next((v for k, v in self.headers.items() if k.lower() == lowered), default)
+
+    def text(self) -> str:
+        return self.body.decode(errors="replace")
+
+    def json(self) -> Any:
+        """The body as JSON (None when empty); a body that is not JSON is an EndpointError."""
+        if not self.body:
+            return None
+        try:
+            return jsonlib.loads(self.body)
+        except ValueError:
+            raise EndpointError(f"{self.name} answered {self.method} {_path(self.url)} with a body that is not "
+                                f"JSON: {_short(self.text())}", url=self.url, hint=self.hint) from None
+
+    def checked(self) -> Reply:
+        """This reply, or EndpointStatusError when its status is an error."""
+        if self.ok:
+            return self
+        raise EndpointStatusError(f"{self.name} answered {self.status} to {self.method} {_path(self.url)}: "
+                                  f"{message_of(self.body) or http.client.responses.get(self.status, 'error')}",
+                                  url=self.url, status=self.status, body=self.body, hint=self.hint)
+
+
+def message_of(body: bytes) -> str | None:
+    """The message of an error body: a JSON object's ``message``/``Message``/``errorMessage``,
+    else the text itself (short), else None."""
+    try:
+        data = jsonlib.loads(body)
+    except ValueError:
+        text = body.decode(errors="replace").strip()
+        return _short(text) if text else None
+    if isinstance(data, dict):
+        for key in ("message", "Message", "errorMessage"):
+            if isinstance(data.get(key), str):
+                return data[key]
+    return _short(body.decode(errors="replace"))
+
+
+def request(method: str, url: str, *, json: Any = _NOTHING, body: bytes | None = None,
+            headers: dict[str, str] | None = None, timeout: float = TIMEOUT, name: str | None = None,
+            hint: str | None = None) -> Reply:
+    """One call: ``json`` (serialised, Content-Type application/json) or raw ``body``.
+    ``name`` says what the endpoint is in messages ("the ECS control API"; default its URL)."""
+    parts = urlsplit(url)
+    where = f"{name} at {url}" if name else url
+    name = name or f"{parts.scheme}://{parts.netloc}"
+    sent = dict(headers or {})
+    if json is not _NOTHING:
+        body = jsonlib.dumps(json).encode()
+        sent.setdefault("Content-Type", "application/json")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise EndpointError(f"{where}: not an http(s) URL", url=url, hint=hint)
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    try:
+        connection = kind(parts.hostname, parts.port, timeout=timeout)
+    except ValueError as exc:  # a port out of range or not a number
+        raise EndpointError(f"{where}: not a valid URL ({exc})", url=url, hint=hint) from None
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    try:
+        connection.request(method, target, body=body, headers=sent)
+        response = connection.getresponse()
+        data = response.read()
+        return Reply(response.status, dict(response.getheaders()), data, method, url, name, hint)
+    except (socket.timeout, TimeoutError):
+        raise EndpointTimeout(f"{where} did not answer within {timeout:g} s", url=url, hint=hint) from None
+    except (OSError, http.client.HTTPException) as exc:
+        raise EndpointUnreachable(f"could not reach {where}: {_reason(exc)}", url=url, hint=hint) from None
+    finally:
+        connection.close()
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A base URL and what it is, for the calls of one client."""
+
+    url: str
+    name: str = ""
+    timeout: float = TIMEOUT
+    hint: str | None = None
+
+    def request(self, method: str, path: str = "", *, json: Any = _NOTHING, body: bytes | None = None,
+                headers: dict[str, str] | None = None, timeout: float | None = None) -> Reply:
+        return request(method, self.url.rstrip("/") + path, json=json, body=body, headers=headers,
+                       timeout=self.timeout if timeout is None else timeout, name=self.name or None, hint=self.hint)
+
+    def call(self, method: str, path: str = "", json: Any = _NOTHING) -> Any:
+        """The JSON answer of a call that must succeed."""
+        return self.request(method, path, json=json).checked().json()
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused (nothing listens there)"
+    if isinstance(exc, socket.gaierror):
+        return f"unknown host ({exc.strerror})"
+    if isinstance(exc, http.client.RemoteDisconnected):
+        return "the connection closed without an answer"
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
+def _path(url: str) -> str:
+    parts = urlsplit(url)
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
