@@ -3,6 +3,7 @@ task vs through the ALB, kill -9 of a task -> replacement serving, failed reques
 rolling deploy under steady load.
 
     python benchmarks/ecs_alb.py [--seconds 5] [--rounds 5] [--out benchmarks/RESULTS.md]
+                                 [--commit REV] [--json FILE]
 
 Runs devenv from the working tree on a throwaway project under /tmp (a tiny ASGI service on
 uvicorn behind the ALB, 2 tasks), always ending with `devenv down --volumes`.
@@ -48,7 +49,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from results import write_section  # noqa: E402
+from results import write_samples, write_section  # noqa: E402
 
 from devenv.runtime.ports import free_port  # noqa: E402  (the stack's own free-port finder)
 
@@ -91,9 +92,12 @@ services:
 """
 
 
+DEVENV_ENV = dict(os.environ)  # with --commit: PYTHONPATH puts that commit's devenv/ first
+
+
 def devenv(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     result = subprocess.run([sys.executable, "-m", "devenv", *args, "--file", str(project / "devenv.yaml")],
-                            capture_output=True, text=True, timeout=180, cwd=project)
+                            capture_output=True, text=True, timeout=180, cwd=project, env=DEVENV_ENV)
     if check and result.returncode:
         raise SystemExit(f"devenv {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
     return result
@@ -200,6 +204,17 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def export_commit(revision: str, into: Path) -> str:
+    """``revision``'s devenv/ package, exported with git archive into ``into``; its short hash."""
+    commit = subprocess.run(["git", "rev-parse", "--verify", "--quiet", "--short", f"{revision}^{{commit}}"],
+                            capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    if not commit:
+        raise SystemExit(f"{revision!r} is not a commit of this checkout")
+    archive = subprocess.run(["git", "archive", commit, "devenv"], cwd=ROOT, capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive.stdout, check=True)
+    return commit
+
+
 def ecs_process(project: Path) -> int:
     """The pid of the stack's ``ecs`` process, where the ALB runs."""
     needle = str(project / "devenv.yaml").encode()
@@ -209,7 +224,9 @@ def ecs_process(project: Path) -> int:
                 cmdline = (entry / "cmdline").read_bytes()
             except OSError:
                 continue
-            if b"devenv.compute.ecs_process" in cmdline and needle in cmdline:
+            # the module's name since the compute/ packages (2026-12), and before
+            if (b"devenv.compute.ecs_process" in cmdline or b"devenv.compute.ecs_server" in cmdline) \
+                    and needle in cmdline:
                 return int(entry.name)
     raise SystemExit("could not find the ecs process")
 
@@ -303,7 +320,17 @@ def main() -> int:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--tracing", choices=("on", "off"), default="on",
                         help="devenv's span recording (on by default in devenv.yaml): the ALB records two spans per request")
+    parser.add_argument("--commit", help="run devenv/ exported from this commit (git archive, first on "
+                                         "PYTHONPATH) instead of the working tree")
+    parser.add_argument("--json", type=Path, help="also write the samples here (benchmarks/ab.py reads them)")
     args = parser.parse_args()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    snapshot: Path | None = None
+    if args.commit:
+        snapshot = Path(tempfile.mkdtemp(prefix="devenv-bench-src-", dir="/tmp"))
+        os.chmod(snapshot, 0o755)
+        commit = export_commit(args.commit, snapshot)
+        DEVENV_ENV["PYTHONPATH"] = os.pathsep.join(filter(None, [str(snapshot), os.environ.get("PYTHONPATH")]))
     if shutil.which("wrk") is None:
         print("benchmarks/ecs_alb.py needs wrk (a C HTTP load generator) on PATH: "
               "`apt-get install -y wrk` (Debian/Ubuntu) or `brew install wrk` (macOS).", file=sys.stderr)
@@ -458,9 +485,20 @@ def main() -> int:
             peer.stop()
         devenv(project, "down", "--volumes", check=False)
         shutil.rmtree(project, ignore_errors=True)
+        if snapshot is not None:
+            shutil.rmtree(snapshot, ignore_errors=True)
 
     load_after = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    if args.json:
+        write_samples(args.json, commit, {
+            "ALB request p50, 1 connection (ms)": [r["p50"] for r in runs["alb-lat"]],
+            "ALB request p99, 1 connection (ms)": [r["p99"] for r in runs["alb-lat"]],
+            "ALB throughput, 4 connections (req/s)": [r["rps"] for r in runs["alb"]],
+            "ALB process CPU per request (us)": [r["alb_cpu"] for r in runs["alb"]],
+            "kill -9 -> replacement healthy (s)": replacements,
+            "failed requests during rolling deploys": [failed_total],
+            "direct to a task (peer, same run): p50 (ms)": [r["p50"] for r in runs["direct-lat"]],
+        })
     table = ["| measure | direct / value | through ALB / spread | note | target |", "|---|---|---|---|---|"]
     table += [f"| {' | '.join(row)} |" for row in rows]
     header = (f"## ECS and the internal ALB ({datetime.date.today()}, commit {commit}, {os.cpu_count()} cores, "

@@ -56,6 +56,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as lifecycle  # noqa: E402  (benchmarks/run.py: the CLI wrapper, stack checks, cleanup)
 from run import BenchError, p99, say  # noqa: E402
+from results import write_samples  # noqa: E402
 
 REPO = lifecycle.REPO
 MINISTACK_VERSION = "1.5.33"
@@ -1289,6 +1290,20 @@ def section(results: Results, args, info: dict, when: dt.datetime, took: float, 
     return "\n".join(lines) + "\n"
 
 
+def samples(results: Results) -> dict[str, list[float]]:
+    """devenv's side of every measure, for benchmarks/ab.py (ministack's stays in the table)."""
+    out = {f"warm invoke, {v} handler (ms)": p.devenv for v, p in results.warm.items()}
+    out |= {f"warm invoke back to back, {v} handler (ms)": p.devenv for v, p in results.back_to_back.items()}
+    out |= {f"API Gateway -> Lambda, {v} handler (ms)": p.devenv for v, p in results.api.items()}
+    out |= {f"API Gateway throughput, {v} handler (req/s)": p.devenv for v, p in results.rps.items()}
+    out["SQS send -> handler start (ms)"] = results.sqs.devenv
+    out["cold start after a code change (ms)"] = results.cold.devenv
+    out["Init Duration (ms)"] = results.init_duration
+    out |= {f"ministack (peer, same run): warm invoke, {v} handler (ms)": p.ministack
+            for v, p in results.warm.items()}
+    return out
+
+
 def write_section(path: Path, text: str) -> None:
     current = path.read_text() if path.exists() else ""
     if SECTION_BEGIN in current and SECTION_END in current:
@@ -1321,6 +1336,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cli", help="command that runs devenv (default: the console script beside this Python)")
     parser.add_argument("--source", choices=("head", "worktree"), default="head",
                         help="head (default): devenv/ exported from HEAD with git archive; worktree: as it is")
+    parser.add_argument("--commit", default="HEAD", help="with --source head: the commit to export (default HEAD)")
+    parser.add_argument("--json", type=Path, help="also write devenv's samples here (benchmarks/ab.py reads them)")
     args = parser.parse_args(argv)
     for name in ("invokes", "api_requests", "sqs_messages", "cold_starts", "concurrency", "rounds", "block"):
         if getattr(args, name) < 1:
@@ -1333,7 +1350,7 @@ def main(argv: list[str] | None = None) -> int:
         snapshot = Path(tempfile.mkdtemp(prefix="devenv-bench-src-", dir="/tmp"))
         os.chmod(snapshot, 0o755)
         try:
-            commit = lifecycle.export_head(snapshot)
+            commit = lifecycle.export_head(snapshot, args.commit)
         except (BenchError, subprocess.SubprocessError, OSError) as exc:
             shutil.rmtree(snapshot, ignore_errors=True)
             say(f"benchmark failed: {exc}")
@@ -1425,6 +1442,8 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     for line in observations(results, args):
         print(line)
+    if args.json:
+        write_samples(args.json, info["commit"], samples(results))
     if args.out:
         write_section(args.out, section(results, args, info, when, took, problems))
         say(f"wrote the section into {args.out}")

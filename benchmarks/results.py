@@ -1,7 +1,9 @@
-"""Writing one benchmark's section into benchmarks/RESULTS.md without touching the others."""
+"""Writing one benchmark's section into benchmarks/RESULTS.md without touching the others,
+and its raw samples as JSON for benchmarks/ab.py."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 
@@ -17,3 +19,11 @@ def write_section(path: Path, name: str, text: str) -> None:
         path.write_text(head + block + tail.lstrip("\n"))
     else:
         path.write_text(current.rstrip() + "\n\n" + block)
+
+
+def write_samples(path: Path, commit: str, samples: dict[str, list[float]]) -> None:
+    """The samples of each measure (lower is better unless its name says req/s), keyed by
+    the measure's name, with the commit measured: what benchmarks/ab.py compares."""
+    path.write_text(json.dumps({"commit": commit,
+                                "samples": {k: [float(v) for v in vs] for k, vs in samples.items() if vs}},
+                               indent=1))

@@ -41,17 +41,17 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "devenv.yaml"
 sys.path.insert(0, str(REPO / "benchmarks"))
-from results import write_section  # noqa: E402
+from results import write_samples, write_section  # noqa: E402
 
 
 def write_infra_only(source: Path, target: Path) -> None:
-    """The repo's stack without its compute plane and seed (functions, API, services, load
-    balancer): Postgres, Redis, the emulator and the managed plane, the part these figures
+    """The repo's stack without its compute plane, seed and tour (functions, API, services,
+    load balancer): Postgres, Redis, the emulator and the managed plane, the part these figures
     and their targets are about. Function targets of rules are dropped with the functions."""
     import yaml
 
     data = yaml.safe_load(source.read_text())
-    for key in ("functions", "api", "services", "load_balancer", "seed"):
+    for key in ("functions", "api", "services", "load_balancer", "seed", "tour"):
         data.pop(key, None)
     for bus in (data.get("event_buses") or {}).values():
         for rule in list((bus or {}).get("rules", {}).values()):
@@ -617,12 +617,13 @@ def machine() -> dict[str, str]:
     return info
 
 
-def export_head(into: Path) -> str:
-    """Exports HEAD's devenv/ package and devenv.yaml (git archive) into a folder; returns
-    the commit. The run then uses exactly that commit, whatever others edit meanwhile."""
-    commit = git("rev-parse", "HEAD")
+def export_head(into: Path, revision: str = "HEAD") -> str:
+    """Exports a commit's devenv/ package and devenv.yaml (git archive; HEAD unless told)
+    into a folder; returns the commit. The run then uses exactly that commit, whatever
+    others edit meanwhile."""
+    commit = git("rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}")
     if not commit:
-        raise BenchError("not a git checkout: use --source worktree")
+        raise BenchError(f"{revision!r} is not a commit of this checkout (or use --source worktree)")
     archive = subprocess.run(["git", "archive", commit, "devenv", "devenv.yaml"], cwd=REPO,
                              capture_output=True, timeout=60)
     if archive.returncode != 0:
@@ -776,6 +777,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="head (default): run devenv/ and devenv.yaml exported from the HEAD commit, "
                              "so concurrent edits cannot change the code mid-run; worktree: run the "
                              "working tree as it is")
+    parser.add_argument("--commit", default="HEAD", help="with --source head: the commit to export (default HEAD)")
+    parser.add_argument("--json", type=Path, help="also write the samples here (benchmarks/ab.py reads them)")
     args = parser.parse_args(argv)
     if args.runs < 1 or args.cold_runs < 1:
         parser.error("--runs and --cold-runs must be at least 1")
@@ -791,7 +794,7 @@ def main(argv: list[str] | None = None) -> int:
         snapshot = Path(tempfile.mkdtemp(prefix="devenv-bench-src-", dir="/tmp"))
         os.chmod(snapshot, 0o755)
         try:
-            results.commit = git("rev-parse", "--short", export_head(snapshot))
+            results.commit = git("rev-parse", "--short", export_head(snapshot, args.commit))
         except (BenchError, subprocess.SubprocessError, OSError) as exc:
             shutil.rmtree(snapshot, ignore_errors=True)
             say(f"benchmark failed: {exc}")
@@ -850,6 +853,11 @@ def main(argv: list[str] | None = None) -> int:
     print("p99 is nearest-rank: with fewer than 100 runs it is the maximum.")
     for line in breakdown(results):
         print(line)
+    if args.json:
+        write_samples(args.json, results.commit, {
+            "up, cold (s)": results.cold, "up, warm (s)": results.warm,
+            "up, already running (s)": results.reup, "down (s)": results.down,
+            "RSS of the stack (MiB)": [m.total_rss / 1024 for m in results.memory]})
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         write_section(args.out, "up-down", report(results, args, command, when, took, problems))
