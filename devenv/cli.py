@@ -67,7 +67,8 @@ def up(file: Optional[Path] = _file_option,
        runtime: Optional[str] = typer.Option(None, "--runtime", show_default=False,
                                              help="native or docker (default: $DEVENV_RUNTIME, else devenv.yaml's)"),
        emulator: Optional[str] = typer.Option(None, "--emulator", show_default=False,
-                                              help="moto or localstack (default: $DEVENV_EMULATOR, else devenv.yaml's)"),
+                                              help="moto, ministack or localstack (default: $DEVENV_EMULATOR, "
+                                                   "else devenv.yaml's)"),
        ) -> None:
     """Start the stack (detached: returns once everything is healthy)."""
     stack = _stack(file, runtime=runtime, emulator=emulator)
@@ -140,6 +141,9 @@ def build(file: Optional[Path] = _file_option) -> None:
         source = f"requirements {env.requirements_from}" if env.requirements_from else "no requirements file"
         out.print(f"  service {name}: Python {env.venv.python.version}, {source}, {store.path(env.venv)}",
                   highlight=False)
+    if envs.emulator is not None:
+        out.print(f"  emulator {stack.config.emulator.kind}: Python {envs.emulator.python.version}, "
+                  f"{' '.join(envs.emulator.packages)}, {store.path(envs.emulator)}", highlight=False)
 
 
 def _build_line(event) -> None:

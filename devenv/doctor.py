@@ -64,6 +64,9 @@ def _prerequisites(project, finders) -> list[Check]:
     return checks
 
 
+EMULATOR_MODULES = {"localstack": "localstack"}  # what each emulator's environment must import
+
+
 def _environments(project) -> list[Check]:
     """Each function's and service's environment: its Python found, built, and able to import
     what it is started with (awslambdaric; a service's `python -m MODULE`)."""
@@ -83,6 +86,9 @@ def _environments(project) -> list[Check]:
         command = project.config.services[name].command or []
         modules = [command[2]] if len(command) > 2 and command[0].startswith("python") and command[1] == "-m" else []
         wanted.append((f"service {name}", env.venv, [env.venv], modules))
+    if envs.emulator is not None:
+        kind = project.config.emulator.kind
+        wanted.append((f"emulator {kind}", envs.emulator, [envs.emulator], [EMULATOR_MODULES.get(kind, kind)]))
     for label, main, specs, modules in wanted:
         detail = f"Python {main.python.version} ({main.python.executable})"
         missing = store.missing(specs)

@@ -139,7 +139,11 @@ class Stack:
                                   user=unprivileged_user(), on_ready=on_postgres_ready))
         if self.config.infra.redis is not None:
             found.append(Redis(self.config.infra.redis, find_redis(), self.state, ports["redis"]))
-        found.append(make_emulator(self.config.emulator, self.state, ports["emulator"], on_emulator_ready))
+        from .build import manifest
+
+        venv = manifest.read(self.state.environments_file).emulator if self.config.emulator.kind != "moto" else None
+        found.append(make_emulator(self.config.emulator, self.state, ports["emulator"], on_emulator_ready,
+                                   venv=venv, region=self.config.region))
         return found
 
     def _containers(self, ports, on_emulator_ready, on_postgres_ready) -> list[Component]:

@@ -28,6 +28,29 @@ FORMAT = 1  # bump when the way environments are built changes: every digest cha
 # and the AWS SDK (one pinned release here; AWS updates its bundled boto3 from time to time).
 LAMBDA_RUNTIME_PACKAGES: tuple[str, ...] = ("awslambdaric==4.2.2", "boto3==1.44.18")
 REQUIREMENTS_FILE = "requirements.txt"
+
+# The emulators devenv installs into environments of their own (moto runs in devenv's):
+# the pinned release, the packages beside it and the Python it needs (None: devenv's own).
+MINISTACK_VERSION = "1.5.33"
+LOCALSTACK_VERSION = "4.14.0"  # the last LocalStack release that runs without an account
+
+
+@dataclass(frozen=True)
+class EmulatorPackage:
+    package: str  # the distribution, pinned with ``==<version>``
+    version: str
+    python: str | None = None  # the minor version it runs on; None: devenv's own
+    extra: tuple[str, ...] = ()  # pins its own requirements leave too loose
+
+    def packages(self, version: str | None) -> tuple[str, ...]:
+        return (f"{self.package}=={version or self.version}", *self.extra)
+
+
+EMULATOR_PACKAGES: dict[str, EmulatorPackage] = {
+    "ministack": EmulatorPackage("ministack", MINISTACK_VERSION),
+    # localstack-core 4.14 imports only on 3.13 here, and breaks with cbor2 6 and pyOpenSSL 25.
+    "localstack": EmulatorPackage("localstack-core", LOCALSTACK_VERSION, "3.13", ("cbor2<6", "pyopenssl<25")),
+}
 # What an instance or task finds on PATH after its environment's bin/: the system's folders,
 # as in a container image, never the user's shell PATH (whose `python` may be any interpreter).
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -103,11 +126,14 @@ class ServiceEnvironment:
 class StackEnvironments:
     functions: Mapping[str, FunctionEnvironment] = field(default_factory=dict)
     services: Mapping[str, ServiceEnvironment] = field(default_factory=dict)
+    emulator: EnvSpec | None = None  # the emulator's own virtualenv (ministack, LocalStack)
 
     @property
     def specs(self) -> list[EnvSpec]:
         """Every distinct environment the stack needs, each once."""
         seen: dict[str, EnvSpec] = {}
+        if self.emulator is not None:
+            seen[self.emulator.digest] = self.emulator
         for env in self.functions.values():
             for spec in env.specs:
                 seen.setdefault(spec.digest, spec)
@@ -173,9 +199,31 @@ def plan(config: StackConfig, root: Path, finder: PythonFinder, *, own_python: s
             continue
         services[name] = ServiceEnvironment(
             name, EnvSpec(EnvKind.VENV, python, requirements=requirements, purpose=name), source)
+    emulator = None
+    try:
+        emulator = emulator_environment(config, finder, own_python, label)
+    except ConfigError as exc:
+        issues.extend(exc.issues)
     if issues:
         raise ConfigError(issues, hint="`devenv doctor` lists the Pythons it found")
-    return StackEnvironments(functions, services)
+    return StackEnvironments(functions, services, emulator)
+
+
+def emulator_environment(config: StackConfig, finder: PythonFinder, own_python: str | None = None,
+                         label: str = "devenv.yaml") -> EnvSpec | None:
+    """The virtualenv the configured emulator runs from, when it is one devenv installs
+    (native runtime: ministack, LocalStack); None for moto, which runs in devenv's own."""
+    wanted = EMULATOR_PACKAGES.get(config.emulator.kind)
+    if wanted is None or config.runtime != "native":
+        return None
+    minor = wanted.python or own_python or _own_minor()
+    python = finder.find(minor)
+    if python is None:
+        raise ConfigError([ConfigIssue(label, None, "emulator", (
+            f"{config.emulator.kind}: {wanted.package} {config.emulator.version or wanted.version} runs on "
+            f"CPython {minor}, and there is no CPython {minor} on this machine; {how_to_get(minor)}"))])
+    return EnvSpec(EnvKind.VENV, python, packages=wanted.packages(config.emulator.version),
+                   purpose=f"emulator {config.emulator.kind}")
 
 
 def function_environment(name: str, fn: FunctionConfig, root: Path, python: Python) -> FunctionEnvironment:

@@ -38,6 +38,7 @@ class ServiceRuntime:
 class Manifest:
     functions: dict[str, FunctionRuntime] = field(default_factory=dict)
     services: dict[str, ServiceRuntime] = field(default_factory=dict)
+    emulator: str | None = None  # the emulator's virtualenv, when devenv installed it
 
     def function(self, name: str) -> FunctionRuntime:
         try:
@@ -59,13 +60,14 @@ def resolve(envs: StackEnvironments, store: EnvStore) -> Manifest:
                         *(str(store.path(spec)) for spec in env.layer_packages)]))
         for name, env in envs.functions.items()}
     services = {name: ServiceRuntime(str(store.path(env.venv))) for name, env in envs.services.items()}
-    return Manifest(functions, services)
+    return Manifest(functions, services, str(store.path(envs.emulator)) if envs.emulator else None)
 
 
 def write(path: Path, manifest: Manifest) -> None:
     body = {"functions": {k: {"python": v.python, "version": v.version, "path": list(v.path)}
                           for k, v in manifest.functions.items()},
-            "services": {k: {"venv": v.venv} for k, v in manifest.services.items()}}
+            "services": {k: {"venv": v.venv} for k, v in manifest.services.items()},
+            "emulator": manifest.emulator}
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_suffix(".tmp")
     temp.write_text(json.dumps(body, indent=1) + "\n")
@@ -83,4 +85,4 @@ def read(path: Path) -> Manifest:
         raise StateError(f"{path} is not valid JSON ({exc})", hint="run `devenv up` again") from None
     return Manifest(
         {k: FunctionRuntime(v["python"], v["version"], tuple(v.get("path", ()))) for k, v in body["functions"].items()},
-        {k: ServiceRuntime(v["venv"]) for k, v in body["services"].items()})
+        {k: ServiceRuntime(v["venv"]) for k, v in body["services"].items()}, body.get("emulator"))

@@ -10,9 +10,10 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..config.model import EmulatorConfig
-from ..errors import DevenvError
+from ..errors import DevenvError, StateError
 from ..health import HttpProbe, Probe
 from ..runtime.component import Component, ComponentKind
 from ..runtime.ports import HOST
@@ -41,6 +42,7 @@ class Moto:
     kind: ComponentKind = ComponentKind.EMULATOR
     depends_on: tuple[str, ...] = ()
     startup_timeout: float = 30.0
+    region: str = "us-east-1"
     label: str = field(default="moto", init=False)
 
     @property
@@ -72,8 +74,43 @@ class Moto:
             self.on_ready(restarted)
 
 
+# ministack's services that devenv's exported endpoints name (EMULATED_SERVICES): the others
+# (its own Lambda, ECS, API Gateway, ...) stay off, as devenv owns the compute plane.
+MINISTACK_SERVICES = "sqs,events,s3,sts,iam,logs,sns,secretsmanager,ssm"
+
+
+@dataclass
+class Ministack(Moto):
+    """ministack (``ministack``, one asyncio process) from its own virtualenv, which the
+    environment builder installs. In memory, like moto: redeployed whenever it starts."""
+
+    venv: Path | None = None
+    label: str = field(default="ministack", init=False)
+
+    def prepare(self) -> None:
+        self.state.data_dir(NAME).mkdir(parents=True, exist_ok=True)
+
+    def process(self) -> ProcessSpec:
+        work = self.state.data_dir(NAME)
+        return ProcessSpec(
+            name=NAME,
+            argv=(str(Path(self.venv) / "bin" / "ministack"),),
+            log_path=self.state.log_file(NAME),
+            cwd=work,
+            env={"GATEWAY_PORT": str(self.port), "BIND_HOST": HOST, "TMPDIR": str(work),
+                 "SERVICES": MINISTACK_SERVICES, "MINISTACK_REGION": self.region,
+                 "PYTHONUNBUFFERED": "1", "PYTHONPATH": ""},
+            stop_signal=signal.SIGTERM,
+            death_signal=signal.SIGTERM,
+            stop_timeout=5.0,
+        )
+
+    def probe(self) -> Probe:
+        return HttpProbe(f"{self.endpoint}/_ministack/health")
+
+
 # The runtimes devenv runs each emulator kind on (the others are not supported yet).
-RUNS_ON = {"moto": ("native", "docker"), "localstack": ("docker",)}
+RUNS_ON = {"moto": ("native", "docker"), "localstack": ("docker",), "ministack": ("native",)}
 
 
 def not_available(kind: str, runtime: str) -> DevenvError | None:
@@ -88,8 +125,18 @@ def not_available(kind: str, runtime: str) -> DevenvError | None:
 
 
 def make_emulator(config: EmulatorConfig, state: StateDir, port: int,
-                  on_ready: Callable[[bool], None] | None = None) -> Component:
-    """The emulator component for the configured kind on the native runtime."""
+                  on_ready: Callable[[bool], None] | None = None, *, venv: str | None = None,
+                  region: str = "us-east-1") -> Component:
+    """The emulator component for the configured kind on the native runtime; ``venv`` is the
+    environment devenv built for it (build/environments.py), for the kinds that need one."""
     if config.kind == "moto":
         return Moto(config, state, port, on_ready)
+    if config.kind == "ministack":
+        return Ministack(config, state, port, on_ready, region=region, venv=Path(_built(config.kind, venv)))
     raise not_available(config.kind, "native") or AssertionError(config.kind)
+
+
+def _built(kind: str, venv: str | None) -> str:
+    if venv is None:
+        raise StateError(f"the {kind} emulator has no built environment", hint="run `devenv up` (or `devenv build`) again")
+    return venv

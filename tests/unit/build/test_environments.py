@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from devenv.build import manifest
-from devenv.build.environments import (LAMBDA_RUNTIME_PACKAGES, EnvKind, EnvSpec, Requirements, dockerfile_python,
+from devenv.build.environments import (LAMBDA_RUNTIME_PACKAGES, MINISTACK_VERSION, EnvKind, EnvSpec, Requirements, dockerfile_python,
                                        dockerfile_requirements, isolated_path, plan)
 from devenv.build.pythons import Python, PythonFinder
 from devenv.build.store import EnvStore
@@ -18,6 +18,7 @@ from devenv.errors import BuildError, ConfigError
 
 PY311 = Python("/opt/py/3.11/bin/python3.11", "3.11.7")
 PY312 = Python("/opt/py/3.12/bin/python3.12", "3.12.1")
+PY313 = Python("/opt/py/3.13/bin/python3.13", "3.13.0")
 
 
 class FakeFinder(PythonFinder):
@@ -99,6 +100,34 @@ def test_a_missing_python_names_the_function_the_version_and_the_way_out(tmp_pat
     assert "functions.old.runtime" in details and "no CPython 3.13" in details
     assert "services.api.python" in details and "no CPython 3.10" in details
     assert "pyenv install 3.13" in details and "runtime: docker" in details
+
+
+def test_ministack_and_localstack_get_an_environment_of_their_own_moto_none(tmp_path):
+    for name in "mnvld":
+        (tmp_path / name).mkdir()
+    moto = plan(*project(tmp_path / "m", {}), FakeFinder(PY311), own_python="3.11")
+    assert moto.emulator is None and moto.specs == []
+    mini = plan(*project(tmp_path / "n", {"emulator": "ministack"}), FakeFinder(PY311), own_python="3.11")
+    assert mini.emulator.packages == (f"ministack=={MINISTACK_VERSION}",) and mini.emulator.python == PY311
+    assert mini.specs == [mini.emulator]
+    pinned = plan(*project(tmp_path / "v", {"emulator": {"kind": "ministack", "version": "1.5.0"}}),
+                  FakeFinder(PY311), own_python="3.11")
+    assert pinned.emulator.packages == ("ministack==1.5.0",) and pinned.emulator.digest != mini.emulator.digest
+    local = plan(*project(tmp_path / "l", {"emulator": "localstack"}), FakeFinder(PY311, PY313))
+    assert local.emulator.python == PY313
+    assert local.emulator.packages == ("localstack-core==4.14.0", "cbor2<6", "pyopenssl<25")
+    on_docker = plan(*project(tmp_path / "d", {"emulator": "localstack", "runtime": "docker"}), FakeFinder(PY311))
+    assert on_docker.emulator is None
+
+
+def test_localstack_without_python_3_13_names_what_is_missing(tmp_path):
+    config, root = project(tmp_path, {"emulator": "localstack"})
+    with pytest.raises(ConfigError) as caught:
+        plan(config, root, FakeFinder(PY311, PY312))
+    [line] = caught.value.details
+    assert line.startswith("devenv.yaml: emulator:")
+    assert "localstack-core 4.14.0 runs on CPython 3.13" in line and "no CPython 3.13 on this machine" in line
+    assert "pyenv install 3.13" in line
 
 
 def test_a_service_takes_python_and_requirements_from_its_dockerfile(tmp_path):
@@ -207,12 +236,14 @@ def test_the_manifest_round_trips(tmp_path):
     store = EnvStore(tmp_path / "envs", RecordingInstaller())
     config, root = project(tmp_path, {"functions": {"a": {"handler": "m.h", "code": "fn"}},
                                       "services": {"api": {"build": "svc"}}})
-    envs = plan(config, root, FakeFinder(PY311))
+    envs = plan(config.model_copy(update={"emulator": config.emulator.model_copy(update={"kind": "ministack"})}),
+                root, FakeFinder(PY311), own_python="3.11")
     written = manifest.resolve(envs, store)
     manifest.write(tmp_path / "m.json", written)
     read = manifest.read(tmp_path / "m.json")
     assert read == written
     assert read.function("a").python == str(store.python(envs.functions["a"].runtime))
+    assert read.emulator == str(store.path(envs.emulator))
     assert manifest.read(tmp_path / "missing.json") == manifest.Manifest()
 
 

@@ -1,0 +1,43 @@
+"""The native emulator components: what each runs, where it listens, how it is probed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from devenv.config.model import EmulatorConfig
+from devenv.errors import StateError
+from devenv.health import HttpProbe
+from devenv.infra.emulator import Ministack, Moto, make_emulator, not_available
+from devenv.runtime.statedir import StateDir
+
+
+def test_ministack_runs_from_its_environment_on_loopback_with_only_the_managed_plane(tmp_path: Path):
+    state = StateDir(tmp_path / ".devenv")
+    emulator = make_emulator(EmulatorConfig(kind="ministack"), state, 4599, venv=str(tmp_path / "env"),
+                             region="eu-west-1")
+    assert isinstance(emulator, Ministack)
+    spec = emulator.process()
+    assert spec.argv == (str(tmp_path / "env" / "bin" / "ministack"),)
+    assert spec.env["GATEWAY_PORT"] == "4599" and spec.env["BIND_HOST"] == "127.0.0.1"
+    assert spec.env["TMPDIR"] == str(state.data_dir("emulator")) == str(spec.cwd)
+    assert spec.env["MINISTACK_REGION"] == "eu-west-1"
+    assert set(spec.env["SERVICES"].split(",")) >= {"sqs", "events", "s3"}
+    assert "lambda" not in spec.env["SERVICES"].split(",")  # devenv owns Lambda
+    probe = emulator.probe()
+    assert isinstance(probe, HttpProbe) and probe.url == "http://127.0.0.1:4599/_ministack/health"
+    assert emulator.endpoint == "http://127.0.0.1:4599"
+
+
+def test_an_emulator_without_its_built_environment_says_how_to_get_one(tmp_path: Path):
+    with pytest.raises(StateError, match="ministack emulator has no built environment") as raised:
+        make_emulator(EmulatorConfig(kind="ministack"), StateDir(tmp_path), 4599)
+    assert "devenv up" in raised.value.hint
+    assert isinstance(make_emulator(EmulatorConfig(), StateDir(tmp_path), 4599), Moto)
+
+
+def test_ministack_runs_natively_only():
+    assert not_available("ministack", "native") is None
+    error = not_available("ministack", "docker")
+    assert error is not None and "--runtime native" in error.hint
