@@ -15,6 +15,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -23,8 +24,11 @@ from .errors import DevenvError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="A faithful local copy of Nedlia's AWS backend: `devenv up`, then build.")
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+# emoji=False: rich would turn text such as `devenv.yaml:100:` into `devenv.yaml💯`. User text
+# (file paths, messages, log lines, names) never goes through markup: it is escaped, printed
+# with markup=False, or a Text.
+out = Console(soft_wrap=True, emoji=False)
+err = Console(stderr=True, soft_wrap=True, emoji=False)
 
 STATE_STYLE = {
     "ready": "green", "starting": "yellow", "pending": "dim", "restarting": "yellow",
@@ -92,13 +96,13 @@ def up(file: Optional[Path] = _file_option,
             err.print("[yellow]interrupted: stopped what had started[/]")
             raise typer.Exit(130)
     for note in result.notes:
-        out.print(f"[yellow]![/] {note}")
+        out.print(f"[yellow]![/] {escape(note)}")
     if result.already_running:
         out.print(f"[bold]{stack.config.name}[/] is already running")
     _print_deploy(result.deploy)
     if not result.already_running:
         for line in (*result.record.seed, *result.record.seed_objects):
-            out.print(f"seed: {line}", highlight=False)
+            out.print(f"seed: {line}", highlight=False, markup=False)
     _print_ready(stack, time.monotonic() - started, record=result.record)
 
 
@@ -167,7 +171,7 @@ def down(file: Optional[Path] = _file_option,
     started = time.monotonic()
     result = stack.down(volumes=volumes)
     for note in result.notes:
-        out.print(f"[yellow]![/] {note}")
+        out.print(f"[yellow]![/] {escape(note)}")
     if result.was_running:
         out.print(f"stopped {', '.join(result.stopped) or 'the supervisor'} "
                   f"in {time.monotonic() - started:.1f}s")
@@ -215,7 +219,7 @@ def status(file: Optional[Path] = _file_option) -> None:
         if "ecs" in record.ports:
             _print_services(stack.ecs(record).services())
     for note in view.notes:
-        out.print(f"[yellow]![/] {note}")
+        out.print(f"[yellow]![/] {escape(note)}")
     if not view.running or record.phase.value != "ready":
         raise typer.Exit(3)
 
@@ -279,7 +283,7 @@ def logs(components: Optional[list[str]] = typer.Argument(None, help="components
 def seed(file: Optional[Path] = _file_option) -> None:
     """Apply pending migrations, seed data and seed objects (idempotent)."""
     for line in _stack(file).seed().lines():
-        out.print(f"seed: {line}", highlight=False)
+        out.print(f"seed: {line}", highlight=False, markup=False)
 
 
 @app.command()
@@ -287,7 +291,7 @@ def reset(file: Optional[Path] = _file_option) -> None:
     """Return the running stack to its seeded state: empty tables, queues, buckets and cache, then seed."""
     started = time.monotonic()
     for line in _stack(file).seed(reset=True).lines():
-        out.print(f"reset: {line}", highlight=False)
+        out.print(f"reset: {line}", highlight=False, markup=False)
     out.print(f"[green]✓[/] back to the seeded state in {time.monotonic() - started:.1f}s")
 
 
@@ -503,7 +507,7 @@ def validate(file: Optional[Path] = _file_option) -> None:
              f"{rules} rules", f"{len(c.functions)} functions",
              f"{len(c.api.routes) if c.api else 0} routes", f"{len(c.services)} services"]
     files = " + ".join(str(_relative(p)) for p in stack.project.files)
-    out.print(f"[green]✓[/] {files} is valid: {', '.join(parts)}")
+    out.print(f"[green]✓[/] {escape(files)} is valid: {', '.join(parts)}")
 
 
 @app.command()
@@ -956,9 +960,9 @@ def _print_deploy(report) -> None:
     else:
         out.print(f"managed plane: {len(report.changes)} change(s) applied in {report.seconds:.2f}s")
         for line in report.changes:
-            out.print(f"  {line}", highlight=False)
+            out.print(f"  {line}", highlight=False, markup=False)
     for line in report.notices:
-        out.print(f"  [yellow]![/] {line}", highlight=False)
+        out.print(f"  [yellow]![/] {escape(line)}", highlight=False)
 
 
 def _print_ready(stack, elapsed: float, record=None) -> None:
@@ -1040,11 +1044,11 @@ def _click_exception() -> type[Exception]:
 
 
 def _report(exc: DevenvError) -> None:
-    err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(exc.message)}", highlight=False)
     for line in exc.details:
         err.print(f"  {line}", markup=False, highlight=False)
     if exc.hint:
-        err.print(f"[dim]hint:[/] {exc.hint}", highlight=False)
+        err.print(f"[dim]hint:[/] {escape(exc.hint)}", highlight=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -83,7 +83,8 @@ def render(console: Console, columns: Sequence[Column], rows: Sequence[Sequence[
         return plain(columns, rows, title=title, caption=caption)
     widths = min_widths(columns, rows)
     chosen = layout(columns, widths, console.width)
-    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left", box=None,
+    table = Table(title=Text(title) if title else None, title_justify="left",
+                  caption=Text(caption) if caption else None, caption_justify="left", box=None,
                   pad_edge=False, padding=(0, 1), header_style="bold")
     for i in chosen.kept:  # a whole column's cells do not wrap: rich narrows the others first
         column = columns[i]
@@ -94,7 +95,7 @@ def render(console: Console, columns: Sequence[Column], rows: Sequence[Sequence[
         if chosen.grouped is not None and _plain(row[chosen.grouped]) != heading:
             heading = _plain(row[chosen.grouped])
             table.add_row(Text(heading, style="bold"), *[""] * (len(chosen.kept) - 1))
-        table.add_row(*(row[i] for i in chosen.kept))
+        table.add_row(*(_text(row[i]) for i in chosen.kept))
     return table
 
 
@@ -110,6 +111,11 @@ def plain(columns: Sequence[Column], rows: Sequence[Sequence[Cell]], *, title: s
     if caption:
         lines.append(caption)
     return Text("\n".join(lines), no_wrap=True, overflow="ignore")
+
+
+def _text(value: Cell) -> Text:
+    """A cell as rich shows it: a str is user text (a name, a message), never markup or emoji."""
+    return value if isinstance(value, Text) else Text(str(value))
 
 
 def _plain(value: Cell) -> str:

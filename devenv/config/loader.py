@@ -94,6 +94,7 @@ class Project:
     config: StackConfig
     instance: str | None = None
     overrides: Overrides = field(default_factory=Overrides)
+    warnings: tuple[ConfigIssue, ...] = ()
 
     @property
     def state_dir(self) -> Path:

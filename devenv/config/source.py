@@ -7,6 +7,7 @@ nodes and built here by hand, recording an ``Origin`` for every mapping key and 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,22 @@ from devenv.errors import ConfigError, ConfigIssue
 from devenv.config.location import Loc, Origin, format_path
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+
+# What devenv reads at most. A real devenv.yaml is a few kilobytes, a few hundred values and
+# some 10 levels deep; these bound the memory and time a hostile or broken file can take
+# (a "billion laughs" of aliases, lists nested thousands deep).
+MAX_BYTES = 1_000_000
+MAX_DEPTH = 64
+MAX_VALUES = 50_000
+
+
+class _TooBig(Exception):
+    """Building stopped inside ``loc``: ``message`` says which limit it crossed."""
+
+    def __init__(self, loc: Loc, message: str):
+        super().__init__(message)
+        self.loc = loc
+        self.message = message
 
 
 @dataclass
@@ -43,17 +60,64 @@ def parse_file(path: Path, label: str, *, allow_empty: bool = False) -> Document
     an empty file (unless ``allow_empty``, for overlays) or a top level that is not a mapping.
     """
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError([ConfigIssue(label, None, "", f"not UTF-8 text: {exc.reason} at byte {exc.start}")])
+        with path.open("rb") as file:
+            data = file.read(MAX_BYTES + 1)
     except OSError as exc:
         raise ConfigError([ConfigIssue(label, None, "", f"cannot read {path}: {exc.strerror or exc}")])
+    if len(data) > MAX_BYTES:
+        raise ConfigError([_too_large(label)])
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([_not_utf8(exc, data, label)]) from None
     return parse_text(text, label, allow_empty=allow_empty)
+
+
+def _too_large(label: str) -> ConfigIssue:
+    return ConfigIssue(label, None, "", f"the file is larger than {MAX_BYTES:,} bytes, more than devenv reads")
+
+
+def _not_utf8(exc: UnicodeDecodeError, data: bytes, label: str) -> ConfigIssue:
+    """Where the first byte that is not UTF-8 sits, as line and column (not a byte offset)."""
+    start = data.rfind(b"\n", 0, exc.start) + 1
+    line = data.count(b"\n", 0, exc.start) + 1
+    column = len(data[start:exc.start].decode("utf-8", errors="replace")) + 1
+    return ConfigIssue(label, line, "", (
+        f"not UTF-8 text: byte 0x{data[exc.start]:02x} at column {column} ({exc.reason}); "
+        "save the file as UTF-8"))
+
+
+# YAML's printable set (PyYAML's Reader.NON_PRINTABLE): tab, newlines and printable Unicode.
+_NON_PRINTABLE = re.compile("[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
+
+
+def _control_character(text: str, label: str) -> ConfigIssue | None:
+    """The first character YAML refuses (NUL, other control characters), at line:column."""
+    found = _NON_PRINTABLE.search(text)
+    if found is None:
+        return None
+    start = text.rfind("\n", 0, found.start()) + 1
+    line = text.count("\n", 0, found.start()) + 1
+    code = ord(found.group())
+    name = {0: " (NUL)", 0x1B: " (ESC)", 0x7F: " (DEL)"}.get(code, "")
+    return ConfigIssue(label, line, "", (
+        f"invalid YAML at column {found.start() - start + 1}: control character U+{code:04X}{name}; "
+        "YAML allows printable characters, tabs and newlines only"))
 
 
 def parse_text(text: str, label: str, *, allow_empty: bool = False) -> Document:
     """Like ``parse_file`` for text already read."""
-    loader = yaml.SafeLoader(text)
+    if len(text) > MAX_BYTES:
+        raise ConfigError([_too_large(label)])
+    if (bad := _control_character(text, label)) is not None:
+        raise ConfigError([bad])
+    try:
+        _check_depth(text, label)
+        loader = yaml.SafeLoader(text)
+    except yaml.MarkedYAMLError as exc:
+        raise ConfigError([_syntax_issue(exc, label, text)]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([ConfigIssue(label, None, "", f"invalid YAML: {exc}")]) from None
     try:
         root = loader.get_single_node()
         if root is None:
@@ -67,7 +131,13 @@ def parse_text(text: str, label: str, *, allow_empty: bool = False) -> Document:
                 f"the top level must be a mapping of sections such as 'name:' and 'queues:', got {_node_kind(root)}",
             )])
         builder = _Builder(loader, label)
-        data = builder.build(root, ())
+        try:
+            data = builder.build(root, ())
+        except _TooBig as exc:
+            # Reported at the top-level key whose value crossed the limit: aliases make the
+            # node being built a shared one, written elsewhere in the file.
+            top = builder.origins.get(exc.loc[:1], Origin(label, root.start_mark.line + 1))
+            raise ConfigError([ConfigIssue(label, top.line, format_path(exc.loc[:1]), exc.message)]) from None
         if builder.issues:
             raise ConfigError(builder.issues)
         builder.origins[()] = Origin(label, root.start_mark.line + 1)
@@ -78,6 +148,21 @@ def parse_text(text: str, label: str, *, allow_empty: bool = False) -> Document:
         raise ConfigError([ConfigIssue(label, None, "", f"invalid YAML: {exc}")]) from None
     finally:
         loader.dispose()
+
+
+def _check_depth(text: str, label: str) -> None:
+    """ConfigError when lists and mappings nest deeper than MAX_DEPTH. Checked on the event
+    stream, which PyYAML reads without recursion, before its composer recurses per level."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ConfigError([ConfigIssue(label, event.start_mark.line + 1, "", (
+                    f"invalid YAML at column {event.start_mark.column + 1}: lists and mappings nest more "
+                    f"than {MAX_DEPTH} levels deep here"))])
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
 
 
 def merge(base: Document, overlay: Document) -> Document:
@@ -122,10 +207,20 @@ class _Builder:
         self.issues: list[ConfigIssue] = []
         self._open: set[int] = set()
         self._checked: set[int] = set()  # mappings already checked for duplicates (aliases repeat them)
+        self._values = 0
 
     def build(self, node: Node, loc: Loc) -> Any:
-        if id(node) in self._open:
-            self._issue(node, loc, "an alias refers to the node that contains it")
+        self._values += 1
+        if self._values > MAX_VALUES:
+            raise _TooBig(loc, (
+                f"the file expands to more than {MAX_VALUES:,} values (aliases such as *name repeat "
+                "what they refer to); devenv reads no more"))
+        if len(loc) > MAX_DEPTH:
+            raise _TooBig(loc, f"aliases nest lists and mappings more than {MAX_DEPTH} levels deep here")
+        if id(node) in self._open:  # reported where the alias is (the node is above it)
+            line = self.origins[loc].line if loc in self.origins else node.start_mark.line + 1
+            self.issues.append(ConfigIssue(self.label, line, format_path(loc),
+                                           "an alias refers to the node that contains it"))
             return None
         self._open.add(id(node))
         try:
@@ -195,6 +290,12 @@ def _syntax_issue(exc: yaml.MarkedYAMLError, label: str, text: str) -> ConfigIss
         problem = problem[4:]
     if "<stream end>" in problem or "end of stream" in problem:
         return _unfinished(exc, label, text, problem)
+    if (runaway := _runaway_quote(text, exc)) is not None:
+        return ConfigIssue(label, runaway[0], "", (
+            f"invalid YAML: the {runaway[1]} string opened at column {runaway[2]} is not closed on its line; "
+            f"it runs on to line {exc.problem_mark.line + 1}, where YAML fails ({problem}); add the closing quote"))
+    if (unclosed := _unclosed_flow(exc, problem)) is not None:
+        return ConfigIssue(label, exc.context_mark.line + 1, "", unclosed)
     mark = exc.problem_mark or exc.context_mark
     line = mark.line + 1 if mark is not None else None
     column = f" at column {exc.problem_mark.column + 1}" if exc.problem_mark is not None else ""
@@ -217,6 +318,43 @@ def _syntax_hint(problem: str) -> str:
     return ""
 
 
+def _runaway_quote(text: str, exc: yaml.MarkedYAMLError) -> tuple[int, str, int] | None:
+    """(line, kind, column) of a quoted string that swallowed the lines after it, if the syntax
+    error follows one: a missing closing quote makes YAML read on to the next quote of the
+    same kind, often many lines below, and complain there. A quoted value spanning lines that
+    hold `key: value` pairs was almost certainly meant to end on its first line."""
+    if exc.problem_mark is None:
+        return None
+    found = None
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            if token.start_mark.index >= exc.problem_mark.index:
+                break
+            if (isinstance(token, yaml.ScalarToken) and token.style in ('"', "'")
+                    and token.end_mark.line > token.start_mark.line
+                    and re.search(r"\n\s*(- )?[A-Za-z0-9_-]+:\s", text[token.start_mark.index:token.end_mark.index])):
+                found = token
+    except yaml.YAMLError:
+        pass  # the scan stops at the same error; what was found before it counts
+    if found is None:
+        return None
+    kind = "double-quoted" if found.style == '"' else "single-quoted"
+    return found.start_mark.line + 1, kind, found.start_mark.column + 1
+
+
+def _unclosed_flow(exc: yaml.MarkedYAMLError, problem: str) -> str | None:
+    """A '[' list or '{' mapping left open is noticed on a later line; say where it opened."""
+    context, start, end = exc.context or "", exc.context_mark, exc.problem_mark
+    if start is None or end is None or start.line >= end.line:
+        return None
+    thing = next((what for key, what in _OPENED.items() if key in context), None)
+    if thing is None:
+        return None
+    return (f"invalid YAML: {thing} opened at column {start.column + 1} is not closed on its line "
+            f"(YAML fails on line {end.line + 1}: {problem})")
+
+
+_OPENED = {"flow sequence": "a '[' list", "flow mapping": "a '{' mapping"}
 _UNCLOSED = {
     "flow sequence": "a '[' list that is never closed",
     "flow mapping": "a '{' mapping that is never closed",

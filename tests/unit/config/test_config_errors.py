@@ -573,9 +573,9 @@ CASES = [
     Case("yaml-syntax-error", y("""
         name: demo
         queues:
-          jobs: {visibility_timeout: 30
-          other: {}     # <-
-        """), [(BASE, MARK, "", "invalid YAML")]),
+          jobs: {visibility_timeout: 30     # <-
+          other: {}
+        """), [(BASE, MARK, "", "invalid YAML: a '{' mapping opened at column 9 is not closed on its line")]),
     Case("yaml-bad-indentation", y("""
         name: demo
         queues:
