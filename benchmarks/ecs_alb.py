@@ -72,6 +72,7 @@ load_balancer: {idle_timeout: 10}
 services:
   echo:
     build: svc
+    requirements: requirements.txt
     command: [python, -m, uvicorn, app:app, --host, "${TASK_IP}", --port, "8000", --no-access-log,
               --log-level, warning]
     cpu: 1024
@@ -339,6 +340,7 @@ def main() -> int:
     os.chmod(project, 0o755)
     (project / "svc").mkdir()
     (project / "svc" / "app.py").write_text(APP)
+    (project / "svc" / "requirements.txt").write_text("uvicorn\n")  # the task's own environment
     (project / "devenv.yaml").write_text(STACK + f"tracing: {{enabled: {'true' if args.tracing == 'on' else 'false'}}}\n")
     rows = []
     peer: Haproxy | None = None
