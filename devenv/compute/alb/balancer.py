@@ -25,7 +25,10 @@ Where devenv differs from AWS, on purpose:
 - Health checks of one target run one after another: a check starts every ``interval``
   seconds, unless the previous one (bounded by ``timeout``) is still running. AWS requires
   the timeout to be shorter than the interval, so it never sees the difference.
-- HTTP/1.1 only (no HTTP/2, no WebSocket upgrade); ``X-Forwarded-Proto`` is always ``http``.
+- HTTP/1.1 and WebSocket only (no HTTP/2, no gRPC); ``X-Forwarded-Proto`` is always ``http``.
+- A WebSocket counts as a request in flight for as long as it is open: it holds a draining
+  target until it ends or the deregistration delay cuts it (as on AWS), and
+  ``LoadBalancer.stop`` gives it ``SHUTDOWN_GRACE`` like any request.
 - When a *reused* keep-alive connection to a target closes before any byte of its answer,
   an idempotent request (GET, HEAD, PUT, DELETE, OPTIONS) whose whole body is at hand (up to
   64 KiB) is sent once more on a new connection; AWS answers 502 at once. A target closing

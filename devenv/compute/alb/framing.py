@@ -29,6 +29,13 @@ https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balance
   has no target to send to; 504 when the target does not answer within the idle timeout or
   the connection to it cannot be set up within 10 seconds; 405 for TRACE; 463 as above.
 - devenv's default action, used when no listener rule matches, is a fixed 404 response.
+- WebSocket ("Listeners for your Application Load Balancers": "Application Load Balancers
+  provide native support for WebSockets"; HTTP/1.1 upgrade, RFC 6455 section 4): a GET with
+  ``Connection: upgrade`` and ``Upgrade: websocket`` is forwarded with those two headers (the
+  only hop-by-hop ones passed on); a ``101 Switching Protocols`` answer goes back with them,
+  and from then on the connection is a tunnel of raw bytes (``Framing.TUNNEL``). Any other
+  answer is an ordinary response after which the client's connection closes. Other upgrades
+  (``h2c``...) are served as plain requests with the Upgrade header dropped.
 
 Headers here are what the proxy's parser hands over: ``(name, value)`` byte pairs in arrival
 order. ``read_request`` makes one pass over a request's headers and returns what the proxy
@@ -140,10 +147,18 @@ class RequestHead:
     expect_continue: bool = False
     forwarded_for: bytes | None = None
     trace: bytes | None = None
+    upgrade: bytes | None = None  # the Upgrade header, when Connection names "upgrade"
 
     @property
     def has_body(self) -> bool:
         return self.chunked or (self.content_length is not None and self.content_length != b"0")
+
+
+def websocket_request(method: bytes, http11: bool, head: RequestHead) -> bool:
+    """Whether a request opens a WebSocket (RFC 6455 section 4.1: an HTTP/1.1 GET, without a
+    body, with ``Connection: upgrade`` and ``Upgrade: websocket``)."""
+    return (head.upgrade is not None and http11 and method == b"GET" and not head.has_body
+            and b"websocket" in _connection_tokens(head.upgrade))
 
 
 def read_request(headers: Headers) -> RequestHead:
@@ -161,6 +176,8 @@ def read_request(headers: Headers) -> RequestHead:
                 named = _connection_tokens(value) | (named or set())
             elif lower == b"transfer-encoding":
                 head.chunked = head.chunked or b"chunked" in value.lower()
+            elif lower == b"upgrade":
+                head.upgrade = value
         else:
             if lower == b"host":
                 if head.host is None:
@@ -178,15 +195,18 @@ def read_request(headers: Headers) -> RequestHead:
             # x-forwarded-proto and -port: replaced by the load balancer's own
     if named:
         head.lines = _drop_named(lines, named - {b"host"})
+    if head.upgrade is not None and (named is None or b"upgrade" not in named):
+        head.upgrade = None  # RFC 9110 section 7.8: Upgrade means nothing unless Connection names it
     return head
 
 
 def upstream_head(method: bytes, url: bytes, head: RequestHead, *, client_ip: str, listener_port: int,
                   target_address: bytes, proto: str = "http", now: float | None = None,
-                  trace: str | None = None) -> bytes | None:
+                  trace: str | None = None, upgrade: bool = False) -> bytes | None:
     """The request line and headers sent to the target (HTTP/1.1, keep-alive), or None for
     HTTP 463 (see ``forwarded_for``). A chunked body is forwarded chunked; a request without a
-    Host header (HTTP/1.0) gets the target's address as its Host."""
+    Host header (HTTP/1.0) gets the target's address as its Host. ``upgrade`` (a
+    ``websocket_request``) passes the client's Upgrade header on, with ``Connection: Upgrade``."""
     xff = forwarded_for(None if head.forwarded_for is None else head.forwarded_for.decode("latin-1"), client_ip)
     if xff is None:
         return None
@@ -200,6 +220,8 @@ def upstream_head(method: bytes, url: bytes, head: RequestHead, *, client_ip: st
         parts.append(b"Transfer-Encoding: chunked\r\n")
     elif head.content_length is not None:
         parts.append(b"Content-Length: " + head.content_length + b"\r\n")
+    if upgrade and head.upgrade is not None:
+        parts.append(b"Connection: Upgrade\r\nUpgrade: " + head.upgrade + b"\r\n")
     parts.append(f"X-Forwarded-For: {xff}\r\nX-Forwarded-Proto: {proto}\r\nX-Forwarded-Port: {listener_port}\r\n"
                  f"X-Amzn-Trace-Id: {trace}\r\n\r\n".encode("latin-1"))
     return b"".join(parts)
@@ -212,11 +234,15 @@ class Framing(enum.Enum):
     LENGTH = "length"  # the target's Content-Length, passed on
     CHUNKED = "chunked"  # re-chunked by the load balancer (target sent chunked or close-delimited)
     CLOSE = "close"  # an HTTP/1.0 client and a body of unknown length: ends when the connection closes
+    TUNNEL = "tunnel"  # 101 to a WebSocket request: raw bytes both ways until either side closes
 
 
 def response_framing(*, head_request: bool, status: int, content_length: bytes | None,
-                     client_http11: bool) -> Framing:
-    """How the body of the target's response goes on to the client."""
+                     client_http11: bool, upgrade: bool = False) -> Framing:
+    """How the body of the target's response goes on to the client (``upgrade``: the request
+    was a ``websocket_request``)."""
+    if status == 101 and upgrade:
+        return Framing.TUNNEL
     if head_request or status < 200 or status in (204, 304):
         return Framing.NONE
     if content_length is not None:
@@ -231,6 +257,7 @@ class ResponseHead:
     lines: list[bytes]
     content_length: bytes | None = None
     chunked: bool = False
+    upgrade: bytes | None = None  # the Upgrade header (what a 101 switches to)
 
 
 def read_response(headers: Headers) -> ResponseHead:
@@ -248,6 +275,8 @@ def read_response(headers: Headers) -> ResponseHead:
             named = _connection_tokens(value) | (named or set())
         elif lower == b"transfer-encoding":
             head.chunked = head.chunked or b"chunked" in value.lower()
+        elif lower == b"upgrade":
+            head.upgrade = value
     if head.chunked:
         head.content_length = None  # RFC 9112 section 6.3: Transfer-Encoding overrides it
     if named:
@@ -262,6 +291,9 @@ def downstream_head(status: int, reason: bytes, head: ResponseHead, framing: Fra
         parts.append(b"Content-Length: " + head.content_length + b"\r\n")
     elif framing is Framing.CHUNKED:
         parts.append(b"Transfer-Encoding: chunked\r\n")
+    elif framing is Framing.TUNNEL:
+        parts.append(b"Connection: Upgrade\r\nUpgrade: " + (head.upgrade or b"websocket") + b"\r\n")
+        return b"".join(parts) + b"\r\n"
     if close:
         parts.append(b"Connection: close\r\n")
     parts.append(b"\r\n")

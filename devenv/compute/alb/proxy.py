@@ -20,7 +20,15 @@ request (timeouts are one lazily re-armed timer per connection).
   body is at hand is sent once more on a new connection (see ``alb.py`` on why AWS differs).
 - **Connection: close** from the client (or HTTP/1.0 without keep-alive) closes the client's
   connection after the response; the target's ``Connection: close`` only retires the upstream
-  connection. Upgrade requests are served as plain requests, and the connection then closes.
+  connection.
+- **WebSocket**: a ``websocket_request`` is forwarded with its Upgrade header; on the target's
+  101 the client's connection and the upstream one become a tunnel (``Framing.TUNNEL``): raw
+  bytes both ways, with flow control, until either side closes or nothing moves either way
+  for ``idle_timeout`` seconds. Bytes the client sends before the 101 are held until it
+  comes. The exchange lasts as long as the tunnel, so a draining target keeps its WebSockets
+  until they end or its deregistration delay cuts them; the upstream connection is never
+  pooled. Any other answer to an upgrade, and any other upgrade (``h2c``...) served as a
+  plain request, closes the client's connection after the response.
 """
 
 from __future__ import annotations
@@ -52,6 +60,7 @@ from devenv.compute.alb.framing import (
     read_response,
     response_framing,
     upstream_head,
+    websocket_request,
 )
 from devenv.compute.alb.rules import Listener
 from devenv.compute.alb.upstream import Pool, Upstream
@@ -106,7 +115,7 @@ class RequestState(enum.Enum):
 
 class Request:
     __slots__ = ("method", "url", "head", "http11", "keep_alive", "body", "buffered", "complete",
-                 "state", "exchange")
+                 "state", "exchange", "upgrade")
 
     def __init__(self, method: bytes, url: bytes, head: RequestHead, http11: bool, keep_alive: bool) -> None:
         self.method = method
@@ -119,6 +128,7 @@ class Request:
         self.complete = not head.has_body  # the whole message (body included) has been parsed
         self.state = RequestState.QUEUED
         self.exchange: Exchange | None = None
+        self.upgrade = head.upgrade is not None and websocket_request(method, http11, head)
 
 
 def _chunk(data: bytes) -> bytes:
@@ -136,6 +146,8 @@ class ClientConnection(asyncio.Protocol):
         self.closed = False
         self.write_paused = False
         self.exchange: Exchange | None = None
+        self.tunnel: Exchange | None = None  # after a 101: the client's bytes go to its target as they come
+        self._held: list[bytes] | None = None  # bytes after a WebSocket request, until its answer
         self.pending: deque[Request] = deque()
         self.pending_bytes = 0
         self.last = self.loop.time()
@@ -161,14 +173,26 @@ class ClientConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.last = self.loop.time()
         if self._stop_after:
+            if self.tunnel is not None:
+                self.tunnel.request_body(data)
+            elif self._held is not None:
+                self._hold(data)
             return
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._stop_after = True  # served as a plain request; the connection closes after it
-            if self._parsing is not None and not self._parsing.complete:
-                self._parsing.complete = True
-                self._body_complete(self._parsing)
+        except httptools.HttpParserUpgrade as upgrade:
+            self._stop_after = True  # nothing more is parsed on this connection
+            request = self._parsing
+            if request is not None and request.upgrade:
+                self._held = []  # a WebSocket: what follows waits for the target's answer
+                rest = data[upgrade.args[0]:]
+                if rest:
+                    self._hold(rest)
+            elif request is not None and not request.complete:
+                request.complete = True  # served as a plain request; the connection closes after it
+                self._body_complete(request)
+            if self.exchange is None:
+                self._next()  # answered already (by the load balancer itself): the connection closes
         except httptools.HttpParserError as error:
             log.info("bad request from %s: %s", self.client_ip, error)
             self._stop_after = True
@@ -177,8 +201,12 @@ class ClientConnection(asyncio.Protocol):
 
     def eof_received(self) -> bool:
         """A client that half-closes after its request still gets the answer; the connection
-        closes after the requests already parsed."""
+        closes after the requests already parsed. In a tunnel the target is told (its side is
+        half-closed too) and the tunnel ends when the target closes."""
         self._stop_after = True
+        if self.tunnel is not None:
+            self.tunnel.client_eof()
+            return True
         return self.exchange is not None or bool(self.pending)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -251,6 +279,23 @@ class ClientConnection(asyncio.Protocol):
     def _body_complete(self, request: Request) -> None:
         if request.state is RequestState.FORWARDING and request.exchange is not None:
             request.exchange.request_complete()
+
+    # -- a WebSocket
+
+    def _hold(self, data: bytes) -> None:
+        assert self._held is not None
+        self._held.append(data)
+        if sum(map(len, self._held)) > BODY_BUFFER:
+            self.pause("upgrade")
+
+    def open_tunnel(self, exchange: "Exchange") -> None:
+        """The target switched protocols: the bytes held since the request go to it, and so
+        does everything the client sends from now on."""
+        self.tunnel = exchange
+        held, self._held = self._held or [], None
+        for data in held:
+            exchange.request_body(data)
+        self.resume("upgrade")
 
     # -- reading and writing
 
@@ -350,7 +395,8 @@ class ClientConnection(asyncio.Protocol):
             if request.head.trace is not None:
                 trace = f"Self={new_root()};{trace}"
         data = upstream_head(request.method, request.url, request.head, client_ip=self.client_ip,
-                             listener_port=proxy.port, target_address=target.address, trace=trace)
+                             listener_port=proxy.port, target_address=target.address, trace=trace,
+                             upgrade=request.upgrade)
         if data is None:
             if spans is not None:
                 _close_spans(spans, TOO_MANY_FORWARDED_FOR.status)
@@ -434,8 +480,8 @@ class Exchange:
     delay cutting it)."""
 
     __slots__ = ("client", "request", "service", "group", "target", "upstream", "started", "done",
-                 "framing", "close_after", "is_head", "retry", "retried", "body_waiting", "sent_all",
-                 "spans", "status")
+                 "framing", "close_after", "is_head", "upgrade", "retry", "retried", "body_waiting",
+                 "sent_all", "spans", "status")
 
     def __init__(self, client: ClientConnection, request: Request, service: str, group: "TargetGroup",
                  target: "Target") -> None:
@@ -450,6 +496,7 @@ class Exchange:
         self.framing = Framing.NONE
         self.close_after = False
         self.is_head = request.method == b"HEAD"
+        self.upgrade = request.upgrade  # a WebSocket request: a 101 opens a tunnel
         self.retry: bytes | None = None  # the whole request, when it may be sent again
         self.retried = False
         self.body_waiting: list[bytes] = []  # body bytes that came while connecting
@@ -534,11 +581,14 @@ class Exchange:
         response = read_response(headers)
         framing = self.framing = response_framing(head_request=self.is_head, status=status,
                                                   content_length=response.content_length,
-                                                  client_http11=request.http11)
+                                                  client_http11=request.http11, upgrade=self.upgrade)
         self.close_after = (not request.keep_alive or not request.http11 or framing is Framing.CLOSE
                             or self.client._stop_after)
         self.started = True
         self.client.write(downstream_head(status, reason, response, framing, close=self.close_after))
+        if framing is Framing.TUNNEL:
+            self.client.open_tunnel(self)
+            return True
         return framing is not Framing.NONE and response.content_length is None and not response.chunked
 
     def body(self, data: bytes) -> None:
@@ -571,6 +621,9 @@ class Exchange:
     def failed(self, cause: str, *, timeout: bool, received: bool) -> None:
         if self.done:
             return
+        if self.framing is Framing.TUNNEL:
+            self._end_tunnel(cause)  # idle, or the target reset the connection
+            return
         upstream = self.upstream
         self.upstream = None
         if (not received and upstream is not None and upstream.reused and self.retry is not None
@@ -602,9 +655,16 @@ class Exchange:
         if self.upstream is not None:
             self.upstream.resume_reading()
 
+    def client_eof(self) -> None:
+        if self.upstream is not None:
+            self.upstream.write_eof()
+
     def abandon(self, cause: str) -> None:
         """The client has gone: the upstream connection is closed (its response may be under way)."""
         if self.done:
+            return
+        if self.framing is Framing.TUNNEL:
+            self._end_tunnel(None)  # the client closed its WebSocket: the end of it, not a failure
             return
         self.done = True
         if self.upstream is not None:
@@ -614,10 +674,30 @@ class Exchange:
 
     def cancel(self) -> None:
         """The deregistration delay elapsed with this request in flight: 502, or a dropped
-        connection when the response had started."""
+        connection when the response had started; an open WebSocket is closed."""
+        if self.framing is Framing.TUNNEL:
+            self._end_tunnel("deregistration delay elapsed")
+            return
         self._fail(BAD_GATEWAY, "deregistration delay elapsed")
 
     # -- inside
+
+    def _end_tunnel(self, cause: str | None) -> None:
+        """A WebSocket ends: both connections close once what is written has gone out.
+        ``cause`` is why the load balancer ended it (None: one of the two sides closed)."""
+        if self.done:
+            return
+        self.done = True
+        if self.upstream is not None:
+            self.upstream.close(flush=True)
+            self.upstream = None
+        self._finished()
+        if cause is not None:
+            target = self.target
+            log.info("WebSocket %s to %s %s (%s:%d) closed: %s",
+                     self.request.url.partition(b"?")[0].decode("latin-1"), self.service, target.target_id,
+                     target.host, target.port, cause)
+        self.client.exchange_done(True)
 
     def _fail(self, page: ErrorPage, cause: str, upstream: Upstream | None = None) -> None:
         if self.done:

@@ -1,6 +1,6 @@
 """The load balancer's connections to its targets: one HTTP/1.1 client connection per
 ``Upstream`` (an asyncio ``Protocol`` with httptools' C response parser) and a keep-alive
-``Pool`` of idle ones per target address.
+``Pool`` of idle ones per target address (never a WebSocket's).
 
 An upstream connection carries one exchange at a time. It hands the response to its
 ``ResponseSink`` (the proxy's exchange) as it is parsed: the head once, body bytes as they
@@ -12,6 +12,11 @@ timer is created per request): while an exchange is outstanding, ``idle_timeout`
 without a byte from the target is a timeout (the ALB answers 504); while pooled, the
 connection is closed after ``idle_timeout`` seconds idle, as the ALB closes idle back-end
 connections.
+
+A ``101 Switching Protocols`` answer to a request that asked for an upgrade (the sink's
+``upgrade``) turns the connection into a tunnel: everything after the 101 goes to the sink's
+``body`` as it arrives, unparsed, until the target closes (the sink's ``end``). Such a
+connection is never pooled. Its idle timeout counts bytes in either direction (``write``).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ class ResponseSink(Protocol):
     ``failed`` at any point (``received`` says whether any response byte had arrived)."""
 
     is_head: bool
+    upgrade: bool  # the request asked to switch protocols (a WebSocket)
 
     def batch_begin(self) -> "Batch":
         """One read from the target is about to be parsed; ``Batch.uncork`` ends it (the
@@ -78,6 +84,7 @@ class Upstream(asyncio.Protocol):
         self._reason = b""
         self._skip = False  # a 1xx interim response is being parsed
         self._until_close = False  # the current response's body ends when the target closes
+        self._tunnel = False  # after a 101: bytes go to the sink unparsed
         self._timer: asyncio.TimerHandle | None = None
 
     # -- asyncio.Protocol
@@ -90,9 +97,16 @@ class Upstream(asyncio.Protocol):
         self.last = self.loop.time()
         self.received = True
         self._fresh_parser = False
-        batch = None if self.sink is None else self.sink.batch_begin()
+        sink = self.sink
+        batch = None if sink is None else sink.batch_begin()
         try:
-            self._parser.feed_data(data)
+            if self._tunnel:
+                if sink is not None:
+                    sink.body(data)
+            else:
+                self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            self._switched(data[upgrade.args[0]:])
         except httptools.HttpParserError as error:
             self._fail(f"malformed response from the target: {error}")
         finally:
@@ -137,10 +151,13 @@ class Upstream(asyncio.Protocol):
         status = self._parser.get_status_code()
         headers, reason = self._headers, self._reason
         self._headers, self._reason = [], b""
+        sink = self.sink
         if status < 200:  # 100 Continue and friends: the load balancer answered Expect itself
             self._skip = True
+            if status == 101 and sink is not None and sink.upgrade:
+                self._tunnel = self._until_close = True
+                sink.head(status, reason, headers, self)
             return
-        sink = self.sink
         if sink is None:
             raise ValueError("a response nobody asked for")
         if sink.is_head:
@@ -183,10 +200,15 @@ class Upstream(asyncio.Protocol):
         self.transport.write(data)
 
     def write(self, data: bytes) -> None:
-        """More of the request body."""
+        """More of the request body (or, in a tunnel, the client's bytes)."""
         self.last = self.loop.time()
         if self.transport is not None and not self.closed:
             self.transport.write(data)
+
+    def write_eof(self) -> None:
+        """The client half-closed its side of a tunnel: so does this side."""
+        if self.transport is not None and not self.closed and self.transport.can_write_eof():
+            self.transport.write_eof()
 
     def detach(self) -> None:
         """The exchange gives up on this connection (client gone, cut, failed): it is closed,
@@ -194,11 +216,16 @@ class Upstream(asyncio.Protocol):
         self.sink = None
         self.close()
 
-    def close(self) -> None:
+    def close(self, *, flush: bool = False) -> None:
+        """Drops the connection; with ``flush`` (a tunnel's end, not a failure) it closes once
+        what has been written is sent."""
         self.sink = None
         if not self.closed and self.transport is not None:
             self.closed = True
-            self.transport.abort()
+            if flush:
+                self.transport.close()
+            else:
+                self.transport.abort()
             self.pool.forget(self)
 
     def pause_reading(self) -> None:
@@ -217,6 +244,13 @@ class Upstream(asyncio.Protocol):
         self.reused = True
         self.last = self.loop.time()
         sink.end(keep_alive)
+
+    def _switched(self, rest: bytes) -> None:
+        """The parser stopped after a 101: ``rest`` is the first of the tunnel's bytes."""
+        if not self._tunnel:
+            self._fail("a 101 Switching Protocols answer to a request that asked for no upgrade")
+        elif rest and self.sink is not None:
+            self.sink.body(rest)
 
     def _fail(self, cause: str) -> None:
         sink = self.sink

@@ -5,8 +5,9 @@ runs the same app as a process (it prints its port) so a test can SIGKILL it.
 
 Endpoints: ``/health`` (answers ``health_status``, switchable with ``POST /admin/health/{code}``),
 ``/slow?seconds=S`` (answers after S seconds), ``/stream`` (sends a first chunk, then waits
-until ``release`` is set), ``/bytes?n=N`` (N bytes, streamed without a Content-Length), and
-anything else echoes the request as JSON (method, path, query, headers, body size and sha256,
+until ``release`` is set), ``/bytes?n=N`` (N bytes, streamed without a Content-Length),
+``/ws`` (a WebSocket echoing each message back prefixed with the backend's name and ``: ``,
+closing on the text ``close``; ``/ws?refuse=403`` answers 403 instead of switching), and anything else echoes the request as JSON (method, path, query, headers, body size and sha256,
 the backend's name).
 """
 
@@ -29,12 +30,15 @@ class Backend:
         self.peers: set[tuple[str, int]] = set()  # client addresses of non-health requests
         self.release = asyncio.Event()
         self.slow_finished = 0
+        self.websockets = 0  # open now
+        self.websockets_closed = 0
         self._runner: web.AppRunner | None = None
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_get("/health", self.health)
         app.router.add_post("/admin/health/{code}", self.set_health)
+        app.router.add_get("/ws", self.websocket)
         app.router.add_route("*", "/{tail:.*}", self.echo)
         return app
 
@@ -58,6 +62,25 @@ class Backend:
     async def set_health(self, request: web.Request) -> web.Response:
         self.health_status = int(request.match_info["code"])
         return web.Response(text="ok")
+
+    async def websocket(self, request: web.Request) -> web.StreamResponse:
+        if "refuse" in request.query:
+            return web.Response(status=int(request.query["refuse"]), text="no websocket here")
+        socket = web.WebSocketResponse(autoping=True, max_msg_size=0)
+        await socket.prepare(request)
+        self.websockets += 1
+        try:
+            async for message in socket:
+                if message.type == web.WSMsgType.TEXT and message.data == "close":
+                    await socket.close()
+                elif message.type == web.WSMsgType.TEXT:
+                    await socket.send_str(f"{self.name}: {message.data}")
+                elif message.type == web.WSMsgType.BINARY:
+                    await socket.send_bytes(self.name.encode() + b": " + message.data)
+        finally:
+            self.websockets -= 1
+            self.websockets_closed += 1
+        return socket
 
     async def echo(self, request: web.Request) -> web.StreamResponse:
         self.requests.append(request.path)

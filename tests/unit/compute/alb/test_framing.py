@@ -17,6 +17,7 @@ from devenv.compute.alb.framing import (
     response_framing,
     trace_header,
     upstream_head,
+    websocket_request,
 )
 
 NOW = 0x67891233
@@ -109,6 +110,49 @@ def test_an_incoming_trace_root_is_kept_with_a_new_self():
                         listener_port=80, target_address=b"t:1", now=NOW)
     [trace] = [line for line in lines(out) if line.startswith(b"X-Amzn-Trace-Id: ")]
     assert re.fullmatch(f"X-Amzn-Trace-Id: Self={FIELD};".encode() + re.escape(root), trace)
+
+
+WEBSOCKET = [(b"Host", b"api.local"), (b"Connection", b"keep-alive, Upgrade"), (b"Upgrade", b"websocket"),
+             (b"Sec-WebSocket-Key", b"dGhlIHNhbXBsZSBub25jZQ=="), (b"Sec-WebSocket-Version", b"13")]
+
+
+def test_a_websocket_request_needs_get_http11_no_body_and_connection_naming_upgrade():
+    head = read_request(WEBSOCKET)
+    assert head.upgrade == b"websocket"
+    assert websocket_request(b"GET", True, head)
+    assert not websocket_request(b"POST", True, head)
+    assert not websocket_request(b"GET", False, head)  # HTTP/1.0 has no upgrade
+    assert not websocket_request(b"GET", True, read_request([*WEBSOCKET, (b"Content-Length", b"5")]))
+    without_connection = read_request([(b"Upgrade", b"websocket")])
+    assert without_connection.upgrade is None and not websocket_request(b"GET", True, without_connection)
+    h2c = read_request([(b"Connection", b"Upgrade, HTTP2-Settings"), (b"Upgrade", b"h2c")])
+    assert not websocket_request(b"GET", True, h2c)
+    assert websocket_request(b"GET", True, read_request([(b"Connection", b"upgrade"), (b"Upgrade", b"WebSocket")]))
+
+
+def test_a_websocket_request_is_forwarded_with_its_upgrade_headers_and_others_without():
+    head = read_request(WEBSOCKET)
+    sent = lines(upstream_head(b"GET", b"/ws", head, client_ip="127.0.0.1", listener_port=80,
+                               target_address=b"t:1", upgrade=True))
+    assert b"Connection: Upgrade" in sent and b"Upgrade: websocket" in sent
+    assert b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==" in sent and b"Sec-WebSocket-Version: 13" in sent
+    plain = lines(upstream_head(b"GET", b"/ws", head, client_ip="127.0.0.1", listener_port=80,
+                                target_address=b"t:1"))
+    assert not any(line.lower().startswith((b"connection", b"upgrade")) for line in plain)
+
+
+def test_a_101_to_a_websocket_request_is_a_tunnel():
+    assert response_framing(head_request=False, status=101, content_length=None, client_http11=True,
+                            upgrade=True) is Framing.TUNNEL
+    assert response_framing(head_request=False, status=101, content_length=None,
+                            client_http11=True) is Framing.NONE
+    assert response_framing(head_request=False, status=403, content_length=b"9", client_http11=True,
+                            upgrade=True) is Framing.LENGTH
+    head = read_response([(b"Connection", b"Upgrade"), (b"Upgrade", b"websocket"),
+                          (b"Sec-WebSocket-Accept", b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")])
+    out = downstream_head(101, b"Switching Protocols", head, Framing.TUNNEL, close=True)
+    assert out == (b"HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+                   b"Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n")  # never "close": it is the tunnel
 
 
 def test_upstream_headers_refuse_a_long_forwarded_chain():
