@@ -507,7 +507,10 @@ def validate(file: Optional[Path] = _file_option) -> None:
              f"{rules} rules", f"{len(c.functions)} functions",
              f"{len(c.api.routes) if c.api else 0} routes", f"{len(c.services)} services"]
     files = " + ".join(str(_relative(p)) for p in stack.project.files)
-    out.print(f"[green]✓[/] {escape(files)} is valid: {', '.join(parts)}")
+    for warning in stack.project.warnings:
+        out.print(f"[yellow]warning:[/] {escape(warning.render())}", highlight=False)
+    out.print(f"[green]✓[/] {escape(files)} is valid: {', '.join(parts)}"
+              + (f" ({len(stack.project.warnings)} warning(s))" if stack.project.warnings else ""))
 
 
 @app.command()

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from devenv.config.location import Loc, Origin, format_path
 from devenv.config.messages import explain
 from devenv.config.model import StackConfig
-from devenv.config.references import Problem, check_references
+from devenv.config.references import Problem, check_references, check_warnings
 from devenv.config.source import Document, merge, parse_file
 from devenv.errors import ConfigError, ConfigIssue
 
@@ -167,7 +167,10 @@ def load_project(
     if problems:
         issues = [_issue(document, problem.path, problem.message) for problem in problems]
         raise ConfigError(_sorted(issues, files, cwd))
-    return Project(root=root, files=tuple(files), config=config, instance=instance, overrides=overrides)
+    cautions = check_warnings(config) + check_handlers(config, root)
+    warnings = _sorted([_issue(document, problem.path, problem.message) for problem in cautions], files, cwd)
+    return Project(root=root, files=tuple(files), config=config, instance=instance, overrides=overrides,
+                   warnings=tuple(warnings))
 
 
 _INSTANCE_NAME = re.compile(r"[a-z0-9][a-z0-9-]{0,30}")
@@ -217,6 +220,62 @@ def check_paths(config: StackConfig, root: Path) -> list[Problem]:
         elif directory and not resolved.is_dir():
             problems.append(Problem(at, f"'{value}' is a file, expected a directory: {resolved}"))
     return problems
+
+
+def check_handlers(config: StackConfig, root: Path) -> list[Problem]:
+    """Handlers whose module is in none of the function's folders (``code``, then each layer's
+    ``python/``), or whose module defines no such name. Lambda accepts both at deploy time and
+    fails at the first invoke, so these are warnings: the module may come from a package the
+    function's requirements install."""
+    problems = []
+    for name, function in config.functions.items():
+        module, _, attribute = function.handler.rpartition(".")
+        relative = Path(*module.replace(".", "/").split("/"))
+        folders = [root / function.code, *(root / layer / "python" for layer in function.layers)]
+        found = next((file for folder in folders for file in (folder / relative.with_suffix(".py"),
+                                                               folder / relative / "__init__.py")
+                      if file.is_file()), None)
+        at: Loc = ("functions", name, "handler")
+        if found is None:
+            problems.append(Problem(at, (
+                f"no module '{module}' in {function.code}/ (looked for {relative.with_suffix('.py')} and "
+                f"{relative / '__init__.py'}); the first invoke will fail with Runtime.ImportModuleError")))
+        elif attribute not in _top_level_names(found):
+            problems.append(Problem(at, (
+                f"{found.relative_to(root) if found.is_relative_to(root) else found} defines no '{attribute}'; "
+                "the first invoke will fail with Runtime.HandlerNotFound")))
+    return problems
+
+
+def _top_level_names(module: Path) -> set[str]:
+    """Names a module's top level binds (def, class, assignment, import); everything when it
+    cannot be read or parsed, so only a clear absence is reported."""
+    import ast
+
+    try:
+        tree = ast.parse(module.read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return _EVERYTHING
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+            if any(alias.name == "*" for alias in node.names):
+                return _EVERYTHING
+        else:
+            names.update(target.id for target in ast.walk(node) if isinstance(target, ast.Name)
+                         and isinstance(target.ctx, ast.Store))
+    return names
+
+
+class _Everything(set):
+    def __contains__(self, item: object) -> bool:
+        return True
+
+
+_EVERYTHING = _Everything()
 
 
 # ---------------------------------------------------------------- finding the file

@@ -117,7 +117,7 @@ def show(value: Any, *, bare: bool = False) -> str:
     elif isinstance(value, int):
         text, kind = str(value), "integer"
     elif isinstance(value, float):
-        text, kind = (str(int(value)) if value.is_integer() else str(value)), "number"
+        text, kind = _number(value, bare), "number"
     elif isinstance(value, str):
         text, kind = f"'{value}'", "string"
     elif isinstance(value, list):
@@ -127,6 +127,15 @@ def show(value: Any, *, bare: bool = False) -> str:
     else:
         text, kind = str(value), type(value).__name__
     return text if bare else f"{text} ({kind})"
+
+
+def _number(value: float, bare: bool) -> str:
+    """A float as YAML writes it: `.inf`, `.nan`; `10.0` keeps its point where the type matters."""
+    if value != value:
+        return ".nan"
+    if value in (float("inf"), float("-inf")):
+        return ".inf" if value > 0 else "-.inf"
+    return str(int(value)) if value.is_integer() and bare else str(value)
 
 
 def suggest(word: Any, choices: list[str]) -> str | None:

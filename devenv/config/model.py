@@ -14,6 +14,9 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 Port = Annotated[int, Field(ge=1, le=65535)]
+# ECS runs at most 5,000 tasks per service (its service quota).
+TASKS_PER_SERVICE = 5000
+TaskCount = Annotated[int, Field(ge=0, le=TASKS_PER_SERVICE)]
 Seconds = Annotated[float, Field(ge=0)]
 
 # Resource names, as AWS constrains them.
@@ -43,9 +46,11 @@ STACK_SECRETS: tuple[str, ...] = get_args(SecretRef)
 
 
 class Model(BaseModel):
-    """Base of every config object: immutable, and unknown keys are errors."""
+    """Base of every config object: immutable, and unknown keys are errors. Strict: YAML 1.1
+    reads `yes`/`no`/`on`/`off` as booleans, which lax validation would take as 1 and 0 for a
+    number; and no number is infinite or NaN (`.inf`, `.nan`)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 def _null_is_empty(value: Any) -> Any:
@@ -173,23 +178,8 @@ class RuleConfig(Model):
     pattern: dict[str, Any]
     enabled: bool = True
     targets: Annotated[list[TargetConfig], Field(min_length=1, max_length=5)]  # EventBridge: 5 per rule
-
-    @field_validator("pattern")
-    @classmethod
-    def _pattern_shape(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if not value:
-            raise ValueError("an event pattern matches on at least one field")
-        _check_pattern(value)
-        return value
-
-
-def _check_pattern(node: dict[str, Any]) -> None:
-    """EventBridge patterns: every leaf is a list of values or matcher objects."""
-    for key, value in node.items():
-        if isinstance(value, dict):
-            _check_pattern(value)
-        elif not isinstance(value, list):
-            raise ValueError(f"pattern field '{key}' must be a list of values or a nested mapping")
+    # Checked against EventBridge's grammar in references (event_pattern.check_pattern), where
+    # a problem is reported at its own line inside the pattern.
 
 
 class BusConfig(Model):
@@ -328,8 +318,8 @@ class DeploymentConfig(Model):
 class AutoscalingConfig(Model):
     """Target tracking on the service's average CPU."""
 
-    min: Annotated[int, Field(ge=0)]
-    max: Annotated[int, Field(ge=1)]
+    min: TaskCount
+    max: Annotated[int, Field(ge=1, le=TASKS_PER_SERVICE)]
     target_cpu: Annotated[float, Field(gt=0, le=100)] = 70
     scale_in_cooldown: Seconds = 300
     scale_out_cooldown: Seconds = 300
@@ -390,7 +380,7 @@ class ServiceConfig(Model):
     environment: dict[EnvName, str] = {}
     secrets: dict[EnvName, SecretRef] = {}
     health_check: HealthCheckConfig | None = None
-    desired_count: Annotated[int, Field(ge=0)] = 1
+    desired_count: TaskCount = 1
     # ECS's healthCheckGracePeriodSeconds: load balancer health checks are ignored this long
     # after a task starts, so a slow-starting task is not replaced before it can listen.
     health_check_grace_period: Annotated[float, Field(ge=0, le=2147483647)] = 0

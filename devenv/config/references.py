@@ -9,8 +9,10 @@ config and return problems, located by field path, for the loader to place in fi
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
+from devenv.config.event_pattern import check_pattern
 from devenv.config.location import Loc, format_path
 from devenv.config.messages import suggest
 from devenv.config.model import StackConfig
@@ -40,10 +42,12 @@ def check_references(config: StackConfig) -> list[Problem]:
     return [
         *_queues(config),
         *_event_buses(config),
+        *_patterns(config),
         *_functions(config),
         *_function_refs(config),
         *_api(config),
         *_services(config),
+        *_interpolations(config),
         *_ports(config),
         *_seed(config),
         *_tour(config),
@@ -116,6 +120,50 @@ def _event_buses(config: StackConfig) -> list[Problem]:
                 else:
                     ids[target.target_id] = index
     return problems
+
+
+def _patterns(config: StackConfig) -> list[Problem]:
+    return [Problem(("event_buses", bus_name, "rules", rule_name, "pattern", *at), message)
+            for bus_name, bus in config.event_buses.items()
+            for rule_name, rule in bus.rules.items()
+            for at, message in check_pattern(rule.pattern)]
+
+
+# What a task's environment holds besides the service's own `environment` and `secrets`
+# (devenv.compute.ecs: processes.py, containers.py; ecs_process.service_specs), for ${NAME}.
+TASK_VARIABLES = ("TASK_IP", "PORT", "HOST", "ECS_TASK_ID", "ECS_SERVICE", "ECS_TASK_REVISION",
+                  "ECS_CONTAINER_METADATA_URI_V4", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL",
+                  "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+_REFERENCE = re.compile(r"\$\{([^}]*)(\}?)")
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _interpolations(config: StackConfig) -> list[Problem]:
+    """``${NAME}`` in a service's command and environment is filled in from the task's
+    environment; an unclosed one or an unknown name would pass on as literal text."""
+    problems = []
+    for name, service in config.services.items():
+        known = sorted({*TASK_VARIABLES, *service.environment, *service.secrets})
+        texts: list[tuple[Loc, str]] = [(("command", index), part) for index, part in enumerate(service.command or [])]
+        texts += [(("environment", key), value) for key, value in service.environment.items()]
+        for at, text in texts:
+            message = _interpolation_problem(text, known)
+            if message is not None:
+                problems.append(Problem(("services", name, *at), message))
+    return problems
+
+
+def _interpolation_problem(text: str, known: list[str]) -> str | None:
+    for found in _REFERENCE.finditer(text):
+        variable, closed = found.group(1), found.group(2)
+        if not closed:
+            return (f"'${{' is not closed in {text!r}: write ${{NAME}} with a closing brace "
+                    f"(known: {', '.join(known)})")
+        if not _VARIABLE.fullmatch(variable) or variable not in known:
+            best = suggest(variable, known)
+            hint = f", did you mean ${{{best}}}?" if best else ""
+            return f"unknown variable ${{{variable}}}{hint} (known: {', '.join(known)})"
+    return None
 
 
 def _function_refs(config: StackConfig) -> list[Problem]:
@@ -308,3 +356,27 @@ def _tour(config: StackConfig) -> list[Problem]:
         elif kind in hops and name not in hops[kind][0]:
             problems.append(Problem(at, _missing(kind, name, *hops[kind])))
     return problems
+
+
+def check_warnings(config: StackConfig) -> list[Problem]:
+    """What AWS accepts but works badly: queues whose dead-letter queues lead back to them."""
+    return _dlq_cycles(config)
+
+
+def _dlq_cycles(config: StackConfig) -> list[Problem]:
+    """A message that fails in one queue of a cycle moves to the next and back, forever; SQS
+    accepts the redrive policies. Reported once per cycle, at its first queue in the file."""
+    problems, seen = [], set()
+    for start in config.queues:
+        path, at = [], start
+        while at in config.queues and at not in path and at not in seen:
+            path.append(at)
+            at = config.queues[at].dlq
+        seen.update(path)
+        if at in path and len(path[path.index(at):]) > 1:
+            cycle = path[path.index(at):]
+            problems.append(Problem(("queues", cycle[0], "dlq"), (
+                f"dead-letter queues form a cycle: {' -> '.join([*cycle, cycle[0]])}; a message that fails "
+                "keeps moving between them and never settles in a dead-letter queue (SQS accepts this)")))
+    return problems
+

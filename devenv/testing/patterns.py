@@ -11,11 +11,11 @@ only: an object is no value, so ``exists`` is false for it. Pure.
 from __future__ import annotations
 
 import ipaddress
-import operator
 import re
 from typing import Any
 
-_NUMERIC = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "=": operator.eq}
+from devenv.config.event_pattern import COMPARISONS, check_rule, comparisons, is_number, network
+
 _ABSENT = object()  # a field the event does not have (``None`` is JSON's null, a value)
 
 
@@ -58,7 +58,7 @@ def _flatten(value: Any) -> list[Any]:
 
 def _field(rules: list, leaves: list[Any]) -> bool:
     for rule in rules:
-        _check(rule)
+        check_rule(rule)
     for rule in rules:
         if isinstance(rule, dict) and "exists" in rule:
             if rule["exists"] == bool(leaves):
@@ -66,69 +66,6 @@ def _field(rules: list, leaves: list[Any]) -> bool:
         elif any(_one(rule, leaf) for leaf in leaves):
             return True
     return False
-
-
-def _check(rule: Any) -> None:
-    """ValueError, naming the rule, unless EventBridge would take it."""
-    if not isinstance(rule, dict):
-        if isinstance(rule, list):
-            raise ValueError(f"pattern value {rule!r}: expected a string, number, boolean, null or operator")
-        return
-    if len(rule) != 1:
-        raise ValueError(f"pattern rule {rule!r}: expected one operator per object")
-    (kind, arg), = rule.items()
-    expected = {
-        "exists": isinstance(arg, bool),
-        "prefix": _text_or_ignoring_case(arg), "suffix": _text_or_ignoring_case(arg),
-        "equals-ignore-case": isinstance(arg, str), "wildcard": isinstance(arg, str),
-        "anything-but": _excluded(arg),
-        "numeric": bool(_comparisons(arg)),
-        "cidr": _network(arg) is not None,
-    }
-    if kind not in expected:
-        raise ValueError(f"unsupported pattern operator {kind!r}")
-    if not expected[kind]:
-        raise ValueError(f"pattern rule {rule!r}: {_SHAPES[kind]}")
-
-
-_SHAPES = {
-    "exists": "expected true or false",
-    "prefix": 'expected a string or {"equals-ignore-case": string}',
-    "suffix": 'expected a string or {"equals-ignore-case": string}',
-    "equals-ignore-case": "expected a string", "wildcard": "expected a string",
-    "anything-but": "expected a string, a number, a list of either, or "
-                    '{"prefix"|"suffix"|"equals-ignore-case"|"wildcard": string or list of strings}',
-    "numeric": "expected [operator, number, ...] with <, <=, >, >= or =",
-    "cidr": "expected an IPv4 or IPv6 network such as 10.0.0.0/24",
-}
-
-
-def _text_or_ignoring_case(arg: Any) -> bool:
-    return isinstance(arg, str) or (isinstance(arg, dict) and list(arg) == ["equals-ignore-case"]
-                                    and isinstance(arg["equals-ignore-case"], str))
-
-
-def _excluded(arg: Any) -> bool:
-    if isinstance(arg, dict):
-        if len(arg) != 1 or next(iter(arg)) not in ("prefix", "suffix", "equals-ignore-case", "wildcard"):
-            return False
-        values = next(iter(arg.values()))
-        return all(isinstance(v, str) for v in (values if isinstance(values, list) else [values]))
-    return all(isinstance(v, str) or _is_number(v) for v in (arg if isinstance(arg, list) else [arg]))
-
-
-def _comparisons(arg: Any) -> list[tuple[str, Any]]:
-    if not isinstance(arg, list) or len(arg) % 2:
-        return []
-    pairs = list(zip(arg[::2], arg[1::2]))
-    return pairs if all(op in _NUMERIC and _is_number(bound) for op, bound in pairs) else []
-
-
-def _network(arg: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
-    try:
-        return ipaddress.ip_network(arg, strict=False) if isinstance(arg, str) else None
-    except ValueError:
-        return None
 
 
 def _one(rule: Any, value: Any) -> bool:
@@ -142,7 +79,7 @@ def _one(rule: Any, value: Any) -> bool:
             return not any(_one({inner: e}, value) for e in (excluded if isinstance(excluded, list) else [excluded]))
         return not any(_same(e, value) for e in (arg if isinstance(arg, list) else [arg]))
     if kind == "numeric":
-        return _is_number(value) and all(_NUMERIC[op](value, bound) for op, bound in _comparisons(arg))
+        return is_number(value) and all(COMPARISONS[op](value, bound) for op, bound in comparisons(arg))
     if not isinstance(value, str):  # the other operators compare strings
         return False
     if kind in ("prefix", "suffix"):
@@ -154,7 +91,7 @@ def _one(rule: Any, value: Any) -> bool:
     if kind == "wildcard":
         return _wildcard(arg).fullmatch(value) is not None
     try:  # cidr
-        return ipaddress.ip_address(value) in _network(arg)
+        return ipaddress.ip_address(value) in network(arg)
     except ValueError:  # not an address
         return False
 
@@ -164,10 +101,6 @@ def _same(expected: Any, value: Any) -> bool:
     if isinstance(expected, bool) or isinstance(value, bool):
         return type(expected) is type(value) and expected == value
     return expected == value
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _wildcard(text: str) -> re.Pattern:
