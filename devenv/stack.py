@@ -23,7 +23,7 @@ from .config.loader import ENV_FILE, ENV_INSTANCE, Project
 from .errors import ComponentError, DevenvError, NotRunningError, StateError
 from .health import wait_until
 from .infra.binaries import find_postgres, find_redis
-from .infra.emulator import EMULATED_SERVICES, make_emulator
+from .infra.emulator import AUTH_TOKEN, EMULATED_SERVICES, make_emulator
 from .infra.postgres import Postgres, unprivileged_user
 from .infra.redis import Redis
 from .prerequisites import Finders, SystemFinders, check, needs, require
@@ -143,7 +143,7 @@ class Stack:
 
         venv = manifest.read(self.state.environments_file).emulator if self.config.emulator.kind != "moto" else None
         found.append(make_emulator(self.config.emulator, self.state, ports["emulator"], on_emulator_ready,
-                                   venv=venv, region=self.config.region))
+                                   venv=venv, region=self.config.region, auth_token=os.environ.get(AUTH_TOKEN)))
         return found
 
     def _containers(self, ports, on_emulator_ready, on_postgres_ready) -> list[Component]:
@@ -159,7 +159,7 @@ class Stack:
             found.append(containers.DockerRedis(self.config.infra.redis, None, self.state, ports["redis"],
                                                 engine=self.docker, image=self.config.docker.redis_image))
         found.append(containers.make_emulator(self.config.emulator, self.state, ports["emulator"], on_emulator_ready,
-                                              self.docker, auth_token=os.environ.get(containers.AUTH_TOKEN),
+                                              self.docker, auth_token=os.environ.get(AUTH_TOKEN),
                                               traced=self.config.tracing.enabled))
         return found
 

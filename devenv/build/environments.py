@@ -40,16 +40,19 @@ class EmulatorPackage:
     package: str  # the distribution, pinned with ``==<version>``
     version: str
     python: str | None = None  # the minor version it runs on; None: devenv's own
-    extra: tuple[str, ...] = ()  # pins its own requirements leave too loose
+    pins: tuple[str, ...] = ()  # pins its own requirements leave too loose
+    extras: str = ""  # "[runtime]"
 
     def packages(self, version: str | None) -> tuple[str, ...]:
-        return (f"{self.package}=={version or self.version}", *self.extra)
+        return (f"{self.package}{self.extras}=={version or self.version}", *self.pins)
 
 
 EMULATOR_PACKAGES: dict[str, EmulatorPackage] = {
     "ministack": EmulatorPackage("ministack", MINISTACK_VERSION),
-    # localstack-core 4.14 imports only on 3.13 here, and breaks with cbor2 6 and pyOpenSSL 25.
-    "localstack": EmulatorPackage("localstack-core", LOCALSTACK_VERSION, "3.13", ("cbor2<6", "pyopenssl<25")),
+    # localstack-core 4.14 runs on 3.13 only, and breaks with cbor2 6 and pyOpenSSL 25; its
+    # `runtime` extra is what the server (not the CLI) needs: hypercorn, moto-ext, ...
+    "localstack": EmulatorPackage("localstack-core", LOCALSTACK_VERSION, "3.13", ("cbor2<6", "pyopenssl<25"),
+                                  "[runtime]"),
 }
 # What an instance or task finds on PATH after its environment's bin/: the system's folders,
 # as in a container image, never the user's shell PATH (whose `python` may be any interpreter).

@@ -18,7 +18,8 @@ from pathlib import Path
 from ..config.model import EmulatorConfig, StackConfig
 from ..observe.spans import SPANS_DIR_ENV
 from ..runtime.docker import ContainerSpec, DockerEngine, Healthcheck
-from .emulator import Moto, not_available
+from ..build.environments import LOCALSTACK_VERSION
+from .emulator import Moto, localstack_needs_account, localstack_settings, not_available
 from .postgres import Postgres
 from .redis import Redis
 
@@ -30,7 +31,6 @@ PACKAGE = Path(__file__).resolve().parents[1]  # the devenv package, mounted int
 DEVENV_MOUNT = "/opt/devenv"
 SPANS_MOUNT = "/devenv/traces"
 MOTO_VERSION = "5.2.5"  # the motoserver/moto tag run by default (compose/infra.yml names it too)
-LOCALSTACK_VERSION = "4.14.0"  # the last LocalStack release that runs without an account
 
 
 def postgres_image(config: StackConfig) -> str:
@@ -144,8 +144,6 @@ class DockerMoto(Moto):
 
 
 LOCALSTACK_PORT = 4566
-LOCALSTACK_SERVICES = "sqs,events,s3,iam,sts,logs"
-AUTH_TOKEN = "LOCALSTACK_AUTH_TOKEN"
 
 
 @dataclass
@@ -163,10 +161,7 @@ class DockerLocalStack(Moto):
         self.engine.ensure_image(self.image, component=self.name, setting="emulator.image")
 
     def process(self) -> ContainerSpec:
-        env = {"SERVICES": LOCALSTACK_SERVICES, "EAGER_SERVICE_LOADING": "1", "GATEWAY_LISTEN": f"0.0.0.0:{LOCALSTACK_PORT}",
-               "SQS_ENDPOINT_STRATEGY": "path", "DNS_ADDRESS": "0", "DISABLE_EVENTS": "1"}
-        if self.auth_token:
-            env[AUTH_TOKEN] = self.auth_token
+        env = localstack_settings(f"0.0.0.0:{LOCALSTACK_PORT}", self.auth_token)
         return ContainerSpec(
             name=self.name,
             image=self.image,
@@ -186,11 +181,7 @@ class DockerLocalStack(Moto):
 
     def diagnose(self, log_tail: list[str]) -> str | None:
         """Why it exited, when the log says an account is needed."""
-        text = " ".join(log_tail).lower()
-        if "auth" in text and ("token" in text or "license" in text) or "license" in text and "activat" in text:
-            return (f"{self.image} needs an account: set {AUTH_TOKEN}, or use "
-                    f"localstack/localstack:{LOCALSTACK_VERSION}, the last release that runs without one")
-        return None
+        return localstack_needs_account(self.image, log_tail)
 
 
 def images_needed(config: StackConfig) -> list[tuple[str, str]]:

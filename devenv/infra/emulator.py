@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..build.environments import LOCALSTACK_VERSION
 from ..config.model import EmulatorConfig
 from ..errors import DevenvError, StateError
 from ..health import HttpProbe, Probe
@@ -109,8 +110,75 @@ class Ministack(Moto):
         return HttpProbe(f"{self.endpoint}/_ministack/health")
 
 
+# LocalStack's services devenv needs (Lambda is devenv's own, and LocalStack's would want Docker).
+LOCALSTACK_SERVICES = "sqs,events,s3,iam,sts,logs"
+AUTH_TOKEN = "LOCALSTACK_AUTH_TOKEN"
+
+
+def localstack_settings(listen: str, auth_token: str | None) -> dict[str, str]:
+    """LocalStack's settings on either runtime: the managed plane loaded before the gateway
+    answers, queue URLs by path, no DNS server, no analytics; the account token when given."""
+    env = {"SERVICES": LOCALSTACK_SERVICES, "EAGER_SERVICE_LOADING": "1", "GATEWAY_LISTEN": listen,
+           "SQS_ENDPOINT_STRATEGY": "path", "DNS_ADDRESS": "0", "DISABLE_EVENTS": "1"}
+    if auth_token:
+        env[AUTH_TOKEN] = auth_token
+    return env
+
+
+def localstack_needs_account(what: str, log_tail: list[str]) -> str | None:
+    """Why LocalStack (``what``: its image or package) exited, when its log says an account
+    is needed; None otherwise."""
+    text = " ".join(log_tail).lower()
+    if "auth" in text and ("token" in text or "license" in text) or "license" in text and "activat" in text:
+        return (f"{what} needs an account: set {AUTH_TOKEN}, or use LocalStack {LOCALSTACK_VERSION}, "
+                "the last release that runs without one")
+    return None
+
+
+@dataclass
+class LocalStack(Moto):
+    """LocalStack (``localstack-core``, 4.14.0 by default) from its own virtualenv on CPython
+    3.13, which the environment builder installs: host mode (``OVERRIDE_IN_DOCKER=0``, as a
+    machine with /.dockerenv otherwise misleads it), hypercorn on 127.0.0.1, its files under
+    .devenv/data/emulator. In memory, like moto."""
+
+    venv: Path | None = None
+    auth_token: str | None = None
+    startup_timeout: float = 120.0  # it loads its services before it answers: ~4 s idle, 20 s on a busy box
+    label: str = field(default="localstack", init=False)
+
+    def prepare(self) -> None:
+        (self.state.data_dir(NAME) / "tmp").mkdir(parents=True, exist_ok=True)
+
+    def process(self) -> ProcessSpec:
+        work = self.state.data_dir(NAME)
+        env = localstack_settings(f"{HOST}:{self.port}", self.auth_token)
+        # LOCALSTACK_HOST is where it says it is (queue URLs): its own, never a value from the
+        # shell (`devenv env` exports another stack's for LocalStack's clients).
+        env.update({"OVERRIDE_IN_DOCKER": "0", "GATEWAY_SERVER": "hypercorn", "LOCALSTACK_CLI": "0",
+                    "LOCALSTACK_HOST": f"{HOST}:{self.port}",
+                    "SKIP_SSL_CERT_DOWNLOAD": "1", "FILESYSTEM_ROOT": str(work), "TMPDIR": str(work / "tmp"),
+                    "DEFAULT_REGION": self.region, "PYTHONUNBUFFERED": "1", "PYTHONPATH": ""})
+        return ProcessSpec(
+            name=NAME,
+            argv=(str(Path(self.venv) / "bin" / "python"), "-m", "localstack.runtime.main"),
+            log_path=self.state.log_file(NAME),
+            cwd=work,
+            env=env,
+            stop_signal=signal.SIGTERM,
+            death_signal=signal.SIGTERM,
+            stop_timeout=15.0,
+        )
+
+    def probe(self) -> Probe:
+        return HttpProbe(f"{self.endpoint}/_localstack/health")
+
+    def diagnose(self, log_tail: list[str]) -> str | None:
+        return localstack_needs_account(f"localstack-core {self.config.version or LOCALSTACK_VERSION}", log_tail)
+
+
 # The runtimes devenv runs each emulator kind on (the others are not supported yet).
-RUNS_ON = {"moto": ("native", "docker"), "localstack": ("docker",), "ministack": ("native",)}
+RUNS_ON = {"moto": ("native", "docker"), "localstack": ("native", "docker"), "ministack": ("native",)}
 
 
 def not_available(kind: str, runtime: str) -> DevenvError | None:
@@ -126,13 +194,16 @@ def not_available(kind: str, runtime: str) -> DevenvError | None:
 
 def make_emulator(config: EmulatorConfig, state: StateDir, port: int,
                   on_ready: Callable[[bool], None] | None = None, *, venv: str | None = None,
-                  region: str = "us-east-1") -> Component:
+                  region: str = "us-east-1", auth_token: str | None = None) -> Component:
     """The emulator component for the configured kind on the native runtime; ``venv`` is the
     environment devenv built for it (build/environments.py), for the kinds that need one."""
     if config.kind == "moto":
         return Moto(config, state, port, on_ready)
     if config.kind == "ministack":
         return Ministack(config, state, port, on_ready, region=region, venv=Path(_built(config.kind, venv)))
+    if config.kind == "localstack":
+        return LocalStack(config, state, port, on_ready, region=region, venv=Path(_built(config.kind, venv)),
+                          auth_token=auth_token)
     raise not_available(config.kind, "native") or AssertionError(config.kind)
 
 

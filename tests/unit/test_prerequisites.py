@@ -70,11 +70,17 @@ def test_docker_runtime_needs_only_an_engine(tmp_path: Path):
 
 
 def test_an_emulator_the_runtime_cannot_run_is_unavailable(tmp_path: Path):
-    [first, *_] = needs(project(tmp_path, "emulator: localstack\n").config)
+    [first, *_] = needs(project(tmp_path, "emulator: ministack\n", runtime="docker").config)
     assert isinstance(first, Unavailable)
-    with pytest.raises(DevenvError, match="'localstack' is not available on the native runtime") as raised:
+    with pytest.raises(DevenvError, match="'ministack' is not available on the docker runtime") as raised:
         require(check([first], FakeFinders()))
-    assert "--runtime docker" in raised.value.hint
+    assert "--runtime native" in raised.value.hint
+
+
+@pytest.mark.parametrize("kind", ["ministack", "localstack"])
+def test_an_emulator_devenv_installs_needs_nothing_found_natively(tmp_path: Path, kind: str):
+    # its environment is built like a function's (build/environments.py), Python included
+    assert needs(project(tmp_path, f"emulator: {kind}\ninfra: {{postgres: false, redis: false}}\n").config) == []
 
 
 def test_missing_postgres_of_the_pinned_version(tmp_path: Path):

@@ -61,11 +61,12 @@ functions:
 """
 
 
-@pytest.fixture(scope="module", params=["ministack"])
+@pytest.fixture(scope="module", params=["ministack", "localstack"])
 def stack(request):
     root = make_project_dir()
     shutil.copytree(FIXTURES, root / "functions")
     project = Project(root, STACK.format(kind=request.param))
+    project.kind = request.param
     project.up = project.devenv("up", "--timeout", "300", timeout=400)
     yield project
     project.devenv("down", "--volumes", check=False)
@@ -157,11 +158,48 @@ def test_rule_invokes_its_function_target(stack):
     assert wait_until(recorded, timeout=20, interval=0.1)
 
 
-def test_sqs_keeps_an_explicit_trace_header(stack):
+# Where each emulator carries trace context as AWS does (docs/emulators.md lists it): an event's
+# TraceHeader onto its SQS target's messages, a SendMessage's X-Amzn-Trace-Id header into AWSTraceHeader.
+EVENT_TRACE_REACHES_QUEUE = {"ministack": False, "localstack": False}
+HEADER_BECOMES_AWS_TRACE_HEADER = {"ministack": False, "localstack": True}
+
+
+def test_trace_context_through_sqs_and_eventbridge_as_documented(stack):
     env = stack.env()
     sqs = aws(env, "sqs")
     url = sqs.create_queue(QueueName="traced")["QueueUrl"]
-    sqs.send_message(QueueUrl=url, MessageBody="x",
+    sqs.send_message(QueueUrl=url, MessageBody="explicit",
                      MessageSystemAttributes={"AWSTraceHeader": {"DataType": "String", "StringValue": TRACE}})
-    got = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=2, MessageSystemAttributeNames=["AWSTraceHeader"])
-    assert got["Messages"][0]["Attributes"]["AWSTraceHeader"] == TRACE
+
+    def trace_header(params, **_):
+        params["headers"]["X-Amzn-Trace-Id"] = TRACE.replace("aabb", "aacc")  # as botocore sends it in a function
+
+    sqs.meta.events.register("before-call.sqs.SendMessage", trace_header)
+    sqs.send_message(QueueUrl=url, MessageBody="header")
+    got: dict[str, str | None] = {}
+
+    def both() -> bool:
+        for m in sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1, MaxNumberOfMessages=10,
+                                     MessageSystemAttributeNames=["AWSTraceHeader"]).get("Messages", []):
+            got[m["Body"]] = m.get("Attributes", {}).get("AWSTraceHeader")
+        return len(got) == 2
+
+    assert wait_until(both, timeout=10, interval=0.1)
+    assert got["explicit"] == TRACE
+    assert (got["header"] == TRACE.replace("aabb", "aacc")) is HEADER_BECOMES_AWS_TRACE_HEADER[stack.kind]
+
+    aws(env, "events").put_events(Entries=[{"Source": "emu.producer", "DetailType": "thing.created",
+                                            "Detail": json.dumps({"marker": "traced"}), "EventBusName": "emu-events",
+                                            "TraceHeader": TRACE}])
+    created = sqs.get_queue_url(QueueName="created")["QueueUrl"]
+    delivered: list[dict] = []
+
+    def arrived() -> bool:
+        delivered.extend(sqs.receive_message(QueueUrl=created, WaitTimeSeconds=1,
+                                             MessageSystemAttributeNames=["AWSTraceHeader"]).get("Messages", []))
+        return any('"traced"' in m["Body"] for m in delivered)
+
+    assert wait_until(arrived, timeout=20, interval=0.1)
+    message = next(m for m in delivered if '"traced"' in m["Body"])
+    carried = message.get("Attributes", {}).get("AWSTraceHeader", "").startswith(TRACE.split(";")[0])
+    assert carried is EVENT_TRACE_REACHES_QUEUE[stack.kind]

@@ -115,7 +115,7 @@ def test_ministack_and_localstack_get_an_environment_of_their_own_moto_none(tmp_
     assert pinned.emulator.packages == ("ministack==1.5.0",) and pinned.emulator.digest != mini.emulator.digest
     local = plan(*project(tmp_path / "l", {"emulator": "localstack"}), FakeFinder(PY311, PY313))
     assert local.emulator.python == PY313
-    assert local.emulator.packages == ("localstack-core==4.14.0", "cbor2<6", "pyopenssl<25")
+    assert local.emulator.packages == ("localstack-core[runtime]==4.14.0", "cbor2<6", "pyopenssl<25")
     on_docker = plan(*project(tmp_path / "d", {"emulator": "localstack", "runtime": "docker"}), FakeFinder(PY311))
     assert on_docker.emulator is None
 

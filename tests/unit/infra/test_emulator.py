@@ -9,7 +9,7 @@ import pytest
 from devenv.config.model import EmulatorConfig
 from devenv.errors import StateError
 from devenv.health import HttpProbe
-from devenv.infra.emulator import Ministack, Moto, make_emulator, not_available
+from devenv.infra.emulator import LocalStack, Ministack, Moto, make_emulator, not_available
 from devenv.runtime.statedir import StateDir
 
 
@@ -41,3 +41,29 @@ def test_ministack_runs_natively_only():
     assert not_available("ministack", "native") is None
     error = not_available("ministack", "docker")
     assert error is not None and "--runtime native" in error.hint
+
+
+def test_localstack_runs_in_host_mode_on_loopback_with_the_token_passed_through(tmp_path: Path):
+    state = StateDir(tmp_path / ".devenv")
+    emulator = make_emulator(EmulatorConfig(kind="localstack"), state, 4566, venv=str(tmp_path / "env"),
+                             auth_token="tok")
+    assert isinstance(emulator, LocalStack)
+    spec = emulator.process()
+    assert spec.argv == (str(tmp_path / "env" / "bin" / "python"), "-m", "localstack.runtime.main")
+    env = spec.env
+    assert (env["OVERRIDE_IN_DOCKER"], env["GATEWAY_SERVER"], env["GATEWAY_LISTEN"]) == (
+        "0", "hypercorn", "127.0.0.1:4566")
+    assert env["SERVICES"].split(",") == ["sqs", "events", "s3", "iam", "sts", "logs"]  # no lambda: devenv's
+    assert env["LOCALSTACK_AUTH_TOKEN"] == "tok"
+    assert env["LOCALSTACK_HOST"] == "127.0.0.1:4566"  # its queue URLs, whatever the shell exported
+    assert env["FILESYSTEM_ROOT"] == str(state.data_dir("emulator"))  # never the shared environment's folder
+    assert emulator.probe().url == "http://127.0.0.1:4566/_localstack/health"
+    without = make_emulator(EmulatorConfig(kind="localstack"), state, 4566, venv=str(tmp_path / "env"))
+    assert "LOCALSTACK_AUTH_TOKEN" not in without.process().env
+
+
+def test_localstack_that_wants_an_account_says_so():
+    emulator = LocalStack(EmulatorConfig(kind="localstack", version="4.15.0"), StateDir(Path("/nowhere")), 1)
+    cause = emulator.diagnose(["ERROR: License activation failed! Please set LOCALSTACK_AUTH_TOKEN"])
+    assert cause is not None and "localstack-core 4.15.0 needs an account" in cause and "4.14.0" in cause
+    assert emulator.diagnose(["Traceback ...", "OSError: [Errno 98] Address already in use"]) is None
