@@ -112,6 +112,7 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
     state = StateDir(project.state_dir)
     ports = load_remembered(state.ports_file)
     values = stack_values(project, state, ports)
+    emulator = values["aws.endpoint"]  # where this process reaches it (tasks may reach it by another name)
     engine = gateway = screen = None
     listen_also: tuple[str, ...] = ()
     if config.runtime == "docker":
@@ -144,7 +145,12 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
         metadata = control
         tasks = ProcessTasks(common["state_dir"], metadata)
         specs = service_specs(project, values, manifest.read(state.environments_file).services)
-    scheduler = Scheduler(specs, runner=tasks, **common)
+    awslogs = None
+    if any(s.log_configuration for s in config.services.values()):
+        from devenv.aws.awslogs import LogShipper, logs_client_factory
+
+        awslogs = LogShipper(logs_client_factory(emulator)).start()
+    scheduler = Scheduler(specs, runner=tasks, awslogs=awslogs, region=config.region, **common)
     runner = web.AppRunner(control_app(scheduler), access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     await web.TCPSite(runner, HOST, ports["ecs"], reuse_address=True).start()
@@ -160,6 +166,8 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
     print(f"ecs ready: control {control}" + (f", alb {HOST}:{ports['alb']}" if balancer else ""), flush=True)
     await until_stopped()
     await scheduler.stop_all()
+    if awslogs is not None:  # the stopped tasks' last lines too
+        await asyncio.get_running_loop().run_in_executor(None, awslogs.close)
     if balancer is not None:
         await balancer.stop()
     await runner.cleanup()

@@ -287,6 +287,52 @@ class ApiConfig(Model):
 # ---------------------------------------------------------------- compute plane: ECS and the ALB
 
 
+class AwslogsOptions(Model):
+    """The awslogs log driver's options, under their AWS names (as a task definition's
+    ``logConfiguration.options`` holds them)."""
+
+    group: Annotated[str, StringConstraints(pattern=r"^[.\-_/#A-Za-z0-9]{1,512}$")] = Field(alias="awslogs-group")
+    region: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[a-z]+)+-\d$")] | None = Field(
+        None, alias="awslogs-region")
+    # Required with Fargate; the stream is <prefix>/<container name>/<task id>.
+    stream_prefix: Annotated[str, StringConstraints(pattern=r"^[^:*]{1,400}$")] = Field(alias="awslogs-stream-prefix")
+    create_group: Literal["true", "false"] = Field("false", alias="awslogs-create-group")
+    datetime_format: Annotated[str, StringConstraints(min_length=1)] | None = Field(None, alias="awslogs-datetime-format")
+    multiline_pattern: Annotated[str, StringConstraints(min_length=1)] | None = Field(
+        None, alias="awslogs-multiline-pattern")
+    mode: Literal["blocking", "non-blocking"] = "blocking"
+    max_buffer_size: Annotated[str, StringConstraints(pattern=r"^\d+[kmg]?$")] | None = Field(None, alias="max-buffer-size")
+
+    @field_validator("create_group", mode="before")
+    @classmethod
+    def _bool_as_text(cls, value: Any) -> Any:
+        return str(value).lower() if isinstance(value, bool) else value
+
+    @field_validator("multiline_pattern")
+    @classmethod
+    def _compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a valid regular expression: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_way_to_join_lines(self) -> "AwslogsOptions":
+        if self.datetime_format and self.multiline_pattern:
+            raise ValueError("give awslogs-datetime-format or awslogs-multiline-pattern, not both "
+                             "(the awslogs driver refuses both)")
+        return self
+
+
+class LogConfiguration(Model):
+    """A container's ``logConfiguration``: where its output goes (only awslogs is run locally)."""
+
+    log_driver: Literal["awslogs"]
+    options: AwslogsOptions
+
+
 class HealthCheckConfig(Model):
     """An ECS container health check; defaults are ECS's."""
 
@@ -387,6 +433,8 @@ class ServiceConfig(Model):
     deployment: DeploymentConfig = DeploymentConfig()
     autoscaling: AutoscalingConfig | None = None
     load_balancer: ServiceLoadBalancerConfig | None = None
+    # The task's output to CloudWatch Logs in the emulator, as the awslogs driver sends it.
+    log_configuration: LogConfiguration | None = None
 
     _env = field_validator("environment", mode="before")(classmethod(lambda cls, v: _scalars_to_str(v)))
 

@@ -188,6 +188,8 @@ def _pump(container, task: Task, fd: int, loop: asyncio.AbstractEventLoop) -> No
     def write(line: bytes) -> None:
         os.write(fd, prefix + line + b"\n")
         loop.call_soon_threadsafe(task.add_output, line)
+        if task.log_sink is not None:  # the shipper takes lines from any thread
+            task.log_sink(line)
 
     try:
         for chunk in container.logs(stream=True, follow=True):

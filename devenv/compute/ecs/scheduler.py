@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import hashlib
 import ipaddress
 import logging
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 from pathlib import Path
 
+from devenv.aws.awslogs import Destination, LogShipper, datetime_pattern
 from devenv.config.model import ServiceConfig
 from devenv.runtime.process import children, signal_group
 from devenv.compute.ecs.autoscaling import DesiredCount, ScalingState, decide, within_bounds
@@ -107,6 +109,7 @@ class Task:
     host_pid: int | None = None  # its process on this host, for CPU and memory (None: not visible here)
     output: collections.deque = field(default_factory=lambda: collections.deque(maxlen=OUTPUT_KEPT))
     output_read: asyncio.Future | None = None  # done once the task's output has been read to its end
+    log_sink: Callable[[bytes], None] | None = None  # its lines to CloudWatch Logs (awslogs), if configured
 
     def add_output(self, line: bytes) -> None:
         """Keeps one line of the task's own output (its last lines explain a crash)."""
@@ -460,7 +463,7 @@ class Scheduler:
 
     def __init__(self, specs: Mapping[str, ServiceSpec], *, state_dir: Path, log_dir: Path,
                  load_balancer=None, metadata_base: str | None = None, addresses: AddressPool | None = None,
-                 runner: TaskRunner | None = None):
+                 runner: TaskRunner | None = None, awslogs: LogShipper | None = None, region: str = "us-east-1"):
         from devenv.compute.ecs.processes import ProcessTasks
 
         self.state_dir = state_dir
@@ -470,6 +473,8 @@ class Scheduler:
         self.runner: TaskRunner = runner or ProcessTasks(state_dir, metadata_base)
         self._tasks: set[asyncio.Task] = set()
         self._logs: dict[str, int] = {}
+        self.awslogs = awslogs
+        self.region = region
         self.services = {name: Service(spec, self) for name, spec in specs.items()}
         self._stopping = False
 
@@ -537,12 +542,26 @@ class Scheduler:
             self._logs[service] = fd
         return fd
 
+    def _log_sink(self, spec: ServiceSpec, task: Task) -> Callable[[bytes], None] | None:
+        """Where the awslogs driver sends this task's lines: stream <prefix>/<container>/<task id>
+        (the container is named after its service, as in the decision record's task definitions)."""
+        logging_config = spec.config.log_configuration
+        if logging_config is None or self.awslogs is None:
+            return None
+        options = logging_config.options
+        multiline = options.multiline_pattern or (datetime_pattern(options.datetime_format)
+                                                  if options.datetime_format else None)
+        destination = Destination(options.group, f"{options.stream_prefix}/{spec.name}/{task.id}",
+                                  options.region or self.region, multiline)
+        return functools.partial(self.awslogs.add, destination)
+
     def task_environment(self, service: Service, task: Task) -> dict[str, str]:
         return self.runner.environment(service, task)
 
     async def launch(self, service: Service, task: Task) -> None:
         allocated = task.ip
         task.status = LastStatus.PENDING
+        task.log_sink = self._log_sink(service.spec, task)
         try:
             described = await self.runner.launch(service, task, self._log_fd(service.spec.name))
         except CannotStart as exc:
@@ -702,6 +721,8 @@ def write_output(fd: int, prefix: bytes, task: Task, line: bytes) -> None:
     and into the task's last lines."""
     os.write(fd, prefix + line + b"\n")
     task.add_output(line)
+    if task.log_sink is not None:
+        task.log_sink(line)
 
 
 async def output_read(task: Task) -> None:

@@ -1,0 +1,320 @@
+"""The awslogs log driver: output lines of tasks and functions into CloudWatch Logs.
+
+What the driver does on AWS, and so here: each line is one log event stamped with the time
+it was read; lines are batched per log stream and sent with PutLogEvents within its limits
+(10,000 events, 1,048,576 bytes counting 26 bytes per event, a span under 24 hours,
+chronological order), never one call per line; with `awslogs-multiline-pattern` (or
+`awslogs-datetime-format`) a line matching the pattern starts an event and the lines after
+it join that event, so a traceback is one event; empty lines are not sent (CloudWatch
+refuses empty messages).
+
+``batches`` and ``Joiner`` are pure. ``LogShipper`` is the I/O: one daemon thread that
+takes what the event loops hand it (``add`` never blocks and never raises), sends it every
+``interval``, keeps it while the emulator is unreachable (up to ``max_buffered`` events,
+then drops the oldest and says how many), and creates the log group and stream on first
+use, again after the emulator lost them (a restart).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator
+
+log = logging.getLogger("devenv.awslogs")
+
+MAX_BATCH_EVENTS = 10_000
+MAX_BATCH_BYTES = 1_048_576
+EVENT_OVERHEAD = 26  # bytes CloudWatch counts per event on top of its message
+MAX_SPAN_MS = 24 * 3600 * 1000 - 1  # the events of one batch span less than 24 hours
+MULTILINE_WAIT_MS = 1000  # an open multi-line event is sent once no line joined it this long
+MAX_BUFFERED = 100_000  # events kept per shipper while the emulator is unreachable
+
+# strftime directives → regex, as Docker's awslogs driver translates awslogs-datetime-format
+_DATETIME_DIRECTIVES = {
+    "%a": r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)", "%A": r"(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)",
+    "%b": r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)",
+    "%B": r"(?:January|February|March|April|May|June|July|August|September|October|November|December)",
+    "%d": r"(?:0[1-9]|[1,2][0-9]|3[0,1])", "%f": r"(?:\d{6})", "%H": r"(?:[0,1][0-9]|2[0-3])",
+    "%I": r"(?:0[0-9]|1[0-2])", "%j": r"(?:0[0-9][1-9]|[1,2][0-9][0-9]|3[0-5][0-9]|36[0-6])",
+    "%L": r"(?:\d{3})", "%m": r"(?:0[1-9]|1[0-2])", "%M": r"(?:[0-5][0-9])", "%p": r"(?:AM|PM)",
+    "%S": r"(?:[0-5][0-9]|60)", "%U": r"(?:[0-4][0-9]|5[0-3])", "%w": r"[0-6]", "%W": r"(?:[0-4][0-9]|5[0-3])",
+    "%y": r"(?:\d{2})", "%Y": r"(?:\d{4})", "%z": r"(?:[+-]\d{4})", "%Z": r"[A-Z]{1,4}T", "%%": "%",
+}
+
+
+def datetime_pattern(fmt: str) -> str:
+    """``awslogs-datetime-format`` as the regex a line must start with to begin an event."""
+    out, i = ["^"], 0
+    while i < len(fmt):
+        directive = fmt[i:i + 2]
+        if directive in _DATETIME_DIRECTIVES:
+            out.append(_DATETIME_DIRECTIVES[directive])
+            i += 2
+        else:
+            out.append(re.escape(fmt[i]))
+            i += 1
+    return "".join(out)
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    timestamp: int  # ms since the epoch
+    message: str
+
+    @property
+    def size(self) -> int:
+        return len(self.message.encode("utf-8", "replace")) + EVENT_OVERHEAD
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where one source's lines go: a stream of a log group, in a region."""
+
+    group: str
+    stream: str
+    region: str
+    multiline: str | None = None  # regex: a matching line starts a new event
+
+
+def batches(events: Iterable[LogEvent]) -> Iterator[list[LogEvent]]:
+    """``events`` in chronological order, cut into PutLogEvents calls within its limits."""
+    batch: list[LogEvent] = []
+    size = 0
+    for event in sorted(events, key=lambda e: e.timestamp):  # stable: lines of one ms keep their order
+        if batch and (len(batch) == MAX_BATCH_EVENTS or size + event.size > MAX_BATCH_BYTES
+                      or event.timestamp - batch[0].timestamp > MAX_SPAN_MS):
+            yield batch
+            batch, size = [], 0
+        batch.append(event)
+        size += event.size
+    if batch:
+        yield batch
+
+
+class Joiner:
+    """Lines into events for one destination: one event per line, or, with a multi-line
+    pattern, an event per matching line with the lines after it (pure; the caller gives
+    the times)."""
+
+    def __init__(self, pattern: str | None):
+        self._pattern = re.compile(pattern) if pattern else None
+        self._open: LogEvent | None = None  # the multi-line event still taking lines
+        self._last_line = 0  # ms: when a line last joined the open event
+
+    def feed(self, timestamp: int, line: str) -> list[LogEvent]:
+        """Completed events after ``line``."""
+        if self._pattern is None:
+            return [LogEvent(timestamp, line)] if line else []
+        done: list[LogEvent] = []
+        if self._open is None or self._pattern.search(line):
+            if self._open is not None:
+                done.append(self._open)
+            self._open = LogEvent(timestamp, line)
+        else:
+            self._open = LogEvent(self._open.timestamp, f"{self._open.message}\n{line}")
+        self._last_line = timestamp
+        return [e for e in done if e.message]
+
+    def due(self, now: int, wait: int = MULTILINE_WAIT_MS) -> list[LogEvent]:
+        """The open event, once no line has joined it for ``wait`` ms (or at once with 0)."""
+        if self._open is None or now - self._last_line < wait:
+            return []
+        event, self._open = self._open, None
+        return [event] if event.message else []
+
+
+@dataclass
+class ShipperStats:
+    shipped: int = 0
+    dropped: int = 0
+    rejected: int = 0
+
+
+class LogShipper:
+    """Sends the lines it is given to CloudWatch Logs from its own thread (see the module
+    docstring). ``client_factory(region)`` makes a boto3 ``logs`` client for the emulator."""
+
+    def __init__(self, client_factory: Callable[[str], Any], *, interval: float = 0.2,
+                 max_buffered: int = MAX_BUFFERED, clock: Callable[[], float] = time.time):
+        self._factory = client_factory
+        self._interval = interval
+        self._max = max_buffered
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._joiners: dict[Destination, Joiner] = {}
+        self._ready: dict[Destination, list[LogEvent]] = {}  # events waiting to be sent
+        self._buffered = 0
+        self._clients: dict[str, Any] = {}
+        self._created: set[tuple[str, str, str | None]] = set()  # (region, group, stream or None)
+        self._outage: str | None = None
+        self._dropped_reported = 0
+        self._thread: threading.Thread | None = None
+        self.stats = ShipperStats()
+
+    # -- the event loops' side: never blocks on I/O, never raises
+
+    def add(self, destination: Destination, line: bytes | str, timestamp: int | None = None) -> None:
+        text = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
+        text = text.rstrip("\r\n")
+        when = int(self._clock() * 1000) if timestamp is None else timestamp
+        with self._lock:
+            joiner = self._joiners.get(destination)
+            if joiner is None:
+                joiner = self._joiners[destination] = Joiner(destination.multiline)
+            self._keep(destination, joiner.feed(when, text))
+
+    def start(self) -> "LogShipper":
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="awslogs", daemon=True)
+            self._thread.start()
+        return self
+
+    def close(self, timeout: float = 2.0) -> None:
+        """Sends what is left (open multi-line events too), for at most ``timeout`` seconds."""
+        self._stopping = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    # -- the shipper's thread
+
+    def _keep(self, destination: Destination, events: list[LogEvent]) -> None:
+        if not events:
+            return
+        self._ready.setdefault(destination, []).extend(events)
+        self._buffered += len(events)
+        while self._buffered > self._max:  # drop the oldest of the fullest stream
+            fullest = max(self._ready.values(), key=len)
+            del fullest[0]
+            self._buffered -= 1
+            self.stats.dropped += 1
+
+    def _take(self, final: bool) -> dict[Destination, list[LogEvent]]:
+        now = int(self._clock() * 1000)
+        with self._lock:
+            for destination, joiner in self._joiners.items():
+                self._keep(destination, joiner.due(now, 0 if final else MULTILINE_WAIT_MS))
+            taken, self._ready, self._buffered = self._ready, {}, 0
+        return {d: events for d, events in taken.items() if events}
+
+    def _give_back(self, destination: Destination, events: list[LogEvent]) -> None:
+        with self._lock:
+            self._ready[destination] = events + self._ready.get(destination, [])
+            self._buffered += len(events)
+            self._keep(destination, [])
+
+    def _run(self) -> None:
+        delay = self._interval
+        while True:
+            self._wake.wait(delay)
+            self._wake.clear()
+            final = self._stopping
+            delay = self._interval if self._cycle(final) else min(max(delay * 2, 0.5), 5.0)
+            if final:
+                return
+
+    def _cycle(self, final: bool) -> bool:
+        """Sends what is ready; False when the emulator could not be reached (kept for later)."""
+        pending = list(self._take(final).items())
+        for index, (destination, events) in enumerate(pending):
+            try:
+                self._send(destination, events)  # on failure ``events`` is what was not sent
+            except Exception as exc:  # the emulator is down or restarting: keep the events
+                for later, more in pending[index:]:
+                    self._give_back(later, more)
+                self._note_outage(exc)
+                return False
+        self._recovered()
+        return True
+
+    def _send(self, destination: Destination, events: list[LogEvent]) -> None:
+        client = self._client(destination.region)
+        sent = 0
+        try:
+            for batch in batches(events):
+                self._ensure(client, destination)
+                try:
+                    self._put(client, destination, batch)
+                except Exception as exc:
+                    if _code(exc) != "ResourceNotFoundException":
+                        raise
+                    self._forget(destination)  # the emulator restarted: create them again
+                    self._ensure(client, destination)
+                    self._put(client, destination, batch)
+                sent += len(batch)
+        except Exception:
+            events[:] = sorted(events, key=lambda e: e.timestamp)[sent:]
+            raise
+
+    def _put(self, client: Any, destination: Destination, batch: list[LogEvent]) -> None:
+        response = client.put_log_events(logGroupName=destination.group, logStreamName=destination.stream,
+                                         logEvents=[{"timestamp": e.timestamp, "message": e.message} for e in batch])
+        rejected = response.get("rejectedLogEventsInfo") or {}
+        if rejected:
+            self.stats.rejected += 1
+            log.debug("%s %s: some events rejected: %s", destination.group, destination.stream, rejected)
+        self.stats.shipped += len(batch)
+
+    def _ensure(self, client: Any, destination: Destination) -> None:
+        group_key = (destination.region, destination.group, None)
+        if group_key not in self._created:
+            _create(client.create_log_group, logGroupName=destination.group)
+            self._created.add(group_key)
+        stream_key = (destination.region, destination.group, destination.stream)
+        if stream_key not in self._created:
+            _create(client.create_log_stream, logGroupName=destination.group, logStreamName=destination.stream)
+            self._created.add(stream_key)
+
+    def _forget(self, destination: Destination) -> None:
+        self._created = {k for k in self._created if (k[0], k[1]) != (destination.region, destination.group)}
+
+    def _client(self, region: str) -> Any:
+        client = self._clients.get(region)
+        if client is None:
+            client = self._clients[region] = self._factory(region)
+        return client
+
+    def _note_outage(self, exc: BaseException) -> None:
+        reason = f"{type(exc).__name__}: {exc}"
+        if self._outage is None:
+            log.warning("CloudWatch Logs unreachable (%s); keeping log lines and retrying", reason)
+        self._outage = reason
+
+    def _recovered(self) -> None:
+        if self._outage is not None:
+            log.warning("CloudWatch Logs reachable again")
+            self._outage = None
+        if self.stats.dropped > self._dropped_reported:
+            log.warning("%d log lines dropped while CloudWatch Logs was unreachable (over %d buffered)",
+                        self.stats.dropped - self._dropped_reported, self._max)
+            self._dropped_reported = self.stats.dropped
+
+
+def _create(call: Callable[..., Any], **kwargs: Any) -> None:
+    try:
+        call(**kwargs)
+    except Exception as exc:
+        if _code(exc) != "ResourceAlreadyExistsException":
+            raise
+
+
+def _code(exc: BaseException) -> str:
+    response = getattr(exc, "response", None)
+    return (response or {}).get("Error", {}).get("Code", "") if isinstance(response, dict) else ""
+
+
+def logs_client_factory(url: str) -> Callable[[str], Any]:
+    """boto3 ``logs`` clients for the emulator at ``url``, one attempt per call (the
+    shipper retries itself)."""
+    from .endpoint import AwsEndpoint, ClientSettings, make_client
+
+    def make(region: str) -> Any:
+        return make_client("logs", AwsEndpoint(url, region), ClientSettings(max_attempts=1))
+
+    return make

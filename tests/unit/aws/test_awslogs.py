@@ -1,0 +1,189 @@
+"""The awslogs driver over an in-memory CloudWatch Logs client: batching within
+PutLogEvents' limits, multi-line events, and a shipper that keeps lines through an outage."""
+
+from __future__ import annotations
+
+import threading
+
+from devenv.aws.awslogs import (
+    EVENT_OVERHEAD,
+    MAX_BATCH_BYTES,
+    MAX_BATCH_EVENTS,
+    Destination,
+    Joiner,
+    LogEvent,
+    LogShipper,
+    batches,
+    datetime_pattern,
+)
+from devenv.health import wait_until
+
+DEST = Destination("/ecs/svc", "ecs/svc/t1", "us-east-1")
+
+
+class ClientError(Exception):
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.response = {"Error": {"Code": code, "Message": code}}
+
+
+class FakeLogs:
+    """CloudWatch Logs enough for the shipper: groups, streams, events; can be 'down'."""
+
+    def __init__(self):
+        self.groups: dict[str, dict[str, list[dict]]] = {}
+        self.down = False
+        self.calls: list[str] = []
+        self.lock = threading.Lock()
+
+    def _check(self, name: str) -> None:
+        self.calls.append(name)
+        if self.down:
+            raise ConnectionError("connection refused")
+
+    def create_log_group(self, logGroupName):
+        with self.lock:
+            self._check("create_log_group")
+            if logGroupName in self.groups:
+                raise ClientError("ResourceAlreadyExistsException")
+            self.groups[logGroupName] = {}
+
+    def create_log_stream(self, logGroupName, logStreamName):
+        with self.lock:
+            self._check("create_log_stream")
+            if logGroupName not in self.groups:
+                raise ClientError("ResourceNotFoundException")
+            if logStreamName in self.groups[logGroupName]:
+                raise ClientError("ResourceAlreadyExistsException")
+            self.groups[logGroupName][logStreamName] = []
+
+    def put_log_events(self, logGroupName, logStreamName, logEvents):
+        with self.lock:
+            self._check("put_log_events")
+            stream = self.groups.get(logGroupName, {}).get(logStreamName)
+            if stream is None:
+                raise ClientError("ResourceNotFoundException")
+            assert len(logEvents) <= MAX_BATCH_EVENTS
+            assert sum(len(e["message"].encode()) + EVENT_OVERHEAD for e in logEvents) <= MAX_BATCH_BYTES
+            assert [e["timestamp"] for e in logEvents] == sorted(e["timestamp"] for e in logEvents)
+            stream.extend(logEvents)
+            return {}
+
+    def messages(self, group: str = DEST.group, stream: str = DEST.stream) -> list[str]:
+        with self.lock:
+            return [e["message"] for e in self.groups.get(group, {}).get(stream, [])]
+
+
+def shipper(fake: FakeLogs, **kwargs) -> LogShipper:
+    return LogShipper(lambda region: fake, interval=0.01, **kwargs)
+
+
+# ---------------------------------------------------------------- pure parts
+
+
+def test_batches_stay_within_the_event_count_and_byte_limits():
+    many = [LogEvent(i, "x") for i in range(MAX_BATCH_EVENTS + 5)]
+    assert [len(b) for b in batches(many)] == [MAX_BATCH_EVENTS, 5]
+    big = [LogEvent(i, "y" * (200 * 1024)) for i in range(12)]  # 12 x 200 KiB > 1 MiB
+    sizes = [sum(e.size for e in b) for b in batches(big)]
+    assert all(size <= MAX_BATCH_BYTES for size in sizes) and sum(len(b) for b in batches(big)) == 12
+    assert len(sizes) == 3
+
+
+def test_batches_are_chronological_and_span_under_a_day():
+    day = 24 * 3600 * 1000
+    out = list(batches([LogEvent(day + 5, "late"), LogEvent(0, "first"), LogEvent(1, "second")]))
+    assert [[e.message for e in b] for b in out] == [["first", "second"], ["late"]]
+
+
+def test_without_a_pattern_each_non_empty_line_is_an_event():
+    joiner = Joiner(None)
+    assert joiner.feed(1, "one") == [LogEvent(1, "one")]
+    assert joiner.feed(2, "") == []  # CloudWatch refuses empty messages
+
+
+def test_a_multiline_pattern_joins_a_traceback_into_one_event():
+    joiner = Joiner(r"^\d{4}-\d{2}-\d{2} ")
+    assert joiner.feed(1, "2026-12-07 ERROR boom") == []
+    assert joiner.feed(2, "Traceback (most recent call last):") == []
+    assert joiner.feed(3, '  File "app.py", line 1') == []
+    done = joiner.feed(4, "2026-12-07 INFO next")
+    assert done == [LogEvent(1, '2026-12-07 ERROR boom\nTraceback (most recent call last):\n  File "app.py", line 1')]
+    assert joiner.due(4 + 999) == []
+    assert joiner.due(4 + 1000) == [LogEvent(4, "2026-12-07 INFO next")]
+
+
+def test_datetime_format_becomes_a_line_start_pattern():
+    import re
+
+    pattern = re.compile(datetime_pattern("%Y-%m-%d %H:%M:%S"))
+    assert pattern.search("2026-12-07 03:04:05 started")
+    assert not pattern.search("  at 2026-12-07 03:04:05")
+    assert not pattern.search("2026-13-07 03:04:05")
+
+
+# ---------------------------------------------------------------- the shipper
+
+
+def test_lines_arrive_in_their_stream_with_group_and_stream_created_once():
+    fake = FakeLogs()
+    ship = shipper(fake).start()
+    try:
+        for i in range(50):
+            ship.add(DEST, f"line {i}\n".encode())
+        assert wait_until(lambda: len(fake.messages()) == 50, timeout=5)
+    finally:
+        ship.close()
+    assert fake.messages() == [f"line {i}" for i in range(50)]
+    assert fake.calls.count("create_log_group") == 1 and fake.calls.count("create_log_stream") == 1
+    assert fake.calls.count("put_log_events") < 50  # batched, not one call per line
+
+
+def test_lines_are_kept_through_an_outage_and_sent_after_it():
+    fake = FakeLogs()
+    fake.down = True
+    ship = shipper(fake).start()
+    try:
+        ship.add(DEST, "before")
+        assert wait_until(lambda: fake.calls.count("create_log_group") >= 2, timeout=5)  # retrying
+        ship.add(DEST, "during")
+        fake.down = False
+        assert wait_until(lambda: fake.messages() == ["before", "during"], timeout=10)
+    finally:
+        ship.close()
+
+
+def test_an_emulator_that_lost_the_group_gets_it_again():
+    fake = FakeLogs()
+    ship = shipper(fake).start()
+    try:
+        ship.add(DEST, "one")
+        assert wait_until(lambda: fake.messages() == ["one"], timeout=5)
+        with fake.lock:
+            fake.groups.clear()  # the emulator restarted
+        ship.add(DEST, "two")
+        assert wait_until(lambda: fake.messages() == ["two"], timeout=5)
+    finally:
+        ship.close()
+
+
+def test_over_the_buffer_the_oldest_lines_are_dropped_and_counted():
+    fake = FakeLogs()
+    fake.down = True
+    ship = shipper(fake, max_buffered=3)
+    for i in range(5):
+        ship.add(DEST, f"l{i}")
+    fake.down = False
+    ship.start().close()
+    assert fake.messages() == ["l2", "l3", "l4"]
+    assert ship.stats.dropped == 2
+
+
+def test_close_sends_an_open_multiline_event():
+    fake = FakeLogs()
+    dest = Destination("/ecs/svc", "ecs/svc/t2", "us-east-1", multiline=r"^START")
+    ship = shipper(fake).start()
+    ship.add(dest, "START a")
+    ship.add(dest, "  more")
+    ship.close()
+    assert fake.messages(stream="ecs/svc/t2") == ["START a\n  more"]
