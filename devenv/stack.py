@@ -215,6 +215,7 @@ class Stack:
         url = values["aws.endpoint"]
         env = {"AWS_ENDPOINT_URL": url}
         env.update({f"AWS_ENDPOINT_URL_{service}": url for service in EMULATED_SERVICES})
+        env.update(localstack_client_values(url))
         if "lambda.endpoint" in values:
             env["AWS_ENDPOINT_URL_LAMBDA"] = values["lambda.endpoint"]
         env.update(DUMMY_CREDENTIALS)
@@ -542,6 +543,17 @@ class Provisioner:
     def _report(self, **fields) -> None:
         if self.on_report is not None:
             self.on_report(**fields)
+
+
+def localstack_client_values(endpoint: str) -> dict[str, str]:
+    """What LocalStack's own clients read to find it, so code written for LocalStack runs
+    unchanged whichever emulator serves: localstack-client's sessions and ``awslocal`` take
+    ``AWS_ENDPOINT_URL`` first, else ``LOCALSTACK_HOST`` (``host:port``); older tools
+    (tflocal, samlocal, localstack-client 1.x) read ``EDGE_PORT``."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(endpoint)
+    return {"LOCALSTACK_HOST": parts.netloc, "EDGE_PORT": str(parts.port)}
 
 
 def _mark_stopped(record: StackRecord) -> StackRecord:

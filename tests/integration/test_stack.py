@@ -18,6 +18,7 @@ import redis
 from devenv.health import wait_until
 from devenv.runtime.process import is_alive
 from devenv.runtime.record import read_record
+from tests.integration.emulators.localstack_clients import assert_runs_unchanged
 
 pytestmark = pytest.mark.integration
 
@@ -52,6 +53,11 @@ def test_env_exports_endpoints_and_credentials(running):
     assert "export AWS_ENDPOINT_URL_SQS=" in out and "export AWS_ENDPOINT_URL_EVENTBRIDGE=" in out
     assert "export DATABASE_URL=" in out and "export REDIS_URL=" in out
     assert "export AWS_REGION=us-east-1" in out
+
+
+def test_code_written_for_localstack_runs_unchanged_against_moto(running):
+    assert "export LOCALSTACK_HOST=127.0.0.1:" in running.devenv("env").stdout
+    assert_runs_unchanged(running.env(), "work-dlq", "itest-bucket", "itest-events")
 
 
 def test_postgres_accepts_the_generated_password_and_has_the_database(running):

@@ -17,3 +17,10 @@ def test_each_address_is_rewritten_whole_never_the_start_of_a_longer_port(tmp_pa
     assert out["DATABASE_URL"] == "postgresql://u:p@postgres:5432/db"
     assert out["AWS_ENDPOINT_URL_LAMBDA"] == f"http://{HOST_ALIAS}:54321"  # not postgres:5432 + "1"
     assert out["OTHER"] == "http://127.0.0.1:63790/x"  # 6379 is redis; 63790 is not
+
+
+def test_localstack_clients_find_the_emulator_from_the_exported_values():
+    from devenv.stack import localstack_client_values
+
+    assert localstack_client_values("http://127.0.0.1:45123") == {"LOCALSTACK_HOST": "127.0.0.1:45123",
+                                                                   "EDGE_PORT": "45123"}
