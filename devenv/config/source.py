@@ -112,11 +112,8 @@ def parse_text(text: str, label: str, *, allow_empty: bool = False) -> Document:
     if (bad := _control_character(text, label)) is not None:
         raise ConfigError([bad])
     try:
-        _check_depth(text, label)
-        loader = yaml.SafeLoader(text)
-    except yaml.MarkedYAMLError as exc:
-        raise ConfigError([_syntax_issue(exc, label, text)]) from None
-    except yaml.YAMLError as exc:
+        loader = _Loader(text)
+    except yaml.YAMLError as exc:  # the reader's checks; the control characters are refused above
         raise ConfigError([ConfigIssue(label, None, "", f"invalid YAML: {exc}")]) from None
     try:
         root = loader.get_single_node()
@@ -142,6 +139,10 @@ def parse_text(text: str, label: str, *, allow_empty: bool = False) -> Document:
             raise ConfigError(builder.issues)
         builder.origins[()] = Origin(label, root.start_mark.line + 1)
         return Document(data, builder.origins)
+    except _TooDeep as exc:
+        raise ConfigError([ConfigIssue(label, exc.mark.line + 1, "", (
+            f"invalid YAML at column {exc.mark.column + 1}: lists and mappings nest more than {MAX_DEPTH} "
+            "levels deep here"))]) from None
     except yaml.MarkedYAMLError as exc:
         raise ConfigError([_syntax_issue(exc, label, text)]) from None
     except yaml.YAMLError as exc:  # reader errors (control characters) carry no mark
@@ -150,19 +151,39 @@ def parse_text(text: str, label: str, *, allow_empty: bool = False) -> Document:
         loader.dispose()
 
 
-def _check_depth(text: str, label: str) -> None:
-    """ConfigError when lists and mappings nest deeper than MAX_DEPTH. Checked on the event
-    stream, which PyYAML reads without recursion, before its composer recurses per level."""
-    depth = 0
-    for event in yaml.parse(text, Loader=yaml.SafeLoader):
-        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise ConfigError([ConfigIssue(label, event.start_mark.line + 1, "", (
-                    f"invalid YAML at column {event.start_mark.column + 1}: lists and mappings nest more "
-                    f"than {MAX_DEPTH} levels deep here"))])
-        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-            depth -= 1
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, stopping at MAX_DEPTH levels of lists and mappings: its composer
+    recurses once per level, so 5,000 levels would end in a RecursionError."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_sequence_node(self, anchor: str | None) -> Node:
+        self._enter()
+        try:
+            return super().compose_sequence_node(anchor)
+        finally:
+            self._depth -= 1
+
+    def compose_mapping_node(self, anchor: str | None) -> Node:
+        self._enter()
+        try:
+            return super().compose_mapping_node(anchor)
+        finally:
+            self._depth -= 1
+
+    def _enter(self) -> None:
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            mark = self.peek_event().start_mark  # the list or mapping about to open
+            raise _TooDeep(mark)
+
+
+class _TooDeep(Exception):
+    def __init__(self, mark: yaml.Mark):
+        super().__init__()
+        self.mark = mark
 
 
 def merge(base: Document, overlay: Document) -> Document:

@@ -6,7 +6,8 @@ Requests on a connection are parsed with httptools and answered in order (keep-a
 pipelining); a handler returns a ``Response`` at once or an awaitable of one (a held
 request such as the Runtime API's ``/next``), and the next request waits its turn. Bodies
 above ``max_body`` are answered 413 without calling the handler; unparsable input gets 400
-and the connection closes. TCP_NODELAY is set on every connection (small answers must not
+and the connection closes; an Upgrade request is answered as a plain one, then the
+connection closes. TCP_NODELAY is set on every connection (small answers must not
 wait on Nagle's algorithm).
 """
 
@@ -66,6 +67,7 @@ class Http1Protocol(asyncio.Protocol):
         self._size = 0
         self._pending: list[tuple[Request | None, bool]] = []
         self._busy: asyncio.Task | None = None
+        self._upgraded = False
 
     # -- asyncio.Protocol
 
@@ -76,8 +78,17 @@ class Http1Protocol(asyncio.Protocol):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def data_received(self, data: bytes) -> None:
+        if self._upgraded:
+            return  # what follows an Upgrade request is not HTTP; the connection is closing
         try:
             self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            # An Upgrade (WebSocket, h2c) these endpoints do not speak: the request is answered
+            # as a plain one (RFC 9110 lets a server ignore Upgrade), then the connection closes.
+            self._upgraded = True
+            self._pending[-1:] = [(request, False) for request, _ in self._pending[-1:]]
+            if not self._pending and self._busy is None and self.transport is not None:
+                self.transport.close()
         except httptools.HttpParserError:
             self._pending.clear()
             self._write(Response(400, b'{"message":"bad request"}'), keep_alive=False)
