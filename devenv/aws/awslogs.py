@@ -21,8 +21,10 @@ import logging
 import re
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
+
+from .sender import BackgroundSender
 
 log = logging.getLogger("devenv.awslogs")
 
@@ -134,27 +136,25 @@ class ShipperStats:
     rejected: int = 0
 
 
-class LogShipper:
+class LogShipper(BackgroundSender):
     """Sends the lines it is given to CloudWatch Logs from its own thread (see the module
     docstring). ``client_factory(region)`` makes a boto3 ``logs`` client for the emulator."""
 
+    what = "CloudWatch Logs"
+
     def __init__(self, client_factory: Callable[[str], Any], *, interval: float = 0.2,
                  max_buffered: int = MAX_BUFFERED, clock: Callable[[], float] = time.time):
+        super().__init__(interval, "awslogs")
         self._factory = client_factory
-        self._interval = interval
         self._max = max_buffered
         self._clock = clock
         self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stopping = False
         self._joiners: dict[Destination, Joiner] = {}
         self._ready: dict[Destination, list[LogEvent]] = {}  # events waiting to be sent
         self._buffered = 0
         self._clients: dict[str, Any] = {}
         self._created: set[tuple[str, str, str | None]] = set()  # (region, group, stream or None)
-        self._outage: str | None = None
         self._dropped_reported = 0
-        self._thread: threading.Thread | None = None
         self.stats = ShipperStats()
 
     # -- the event loops' side: never blocks on I/O, never raises
@@ -168,19 +168,6 @@ class LogShipper:
             if joiner is None:
                 joiner = self._joiners[destination] = Joiner(destination.multiline)
             self._keep(destination, joiner.feed(when, text))
-
-    def start(self) -> "LogShipper":
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="awslogs", daemon=True)
-            self._thread.start()
-        return self
-
-    def close(self, timeout: float = 2.0) -> None:
-        """Sends what is left (open multi-line events too), for at most ``timeout`` seconds."""
-        self._stopping = True
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
 
     # -- the shipper's thread
 
@@ -208,16 +195,6 @@ class LogShipper:
             self._ready[destination] = events + self._ready.get(destination, [])
             self._buffered += len(events)
             self._keep(destination, [])
-
-    def _run(self) -> None:
-        delay = self._interval
-        while True:
-            self._wake.wait(delay)
-            self._wake.clear()
-            final = self._stopping
-            delay = self._interval if self._cycle(final) else min(max(delay * 2, 0.5), 5.0)
-            if final:
-                return
 
     def _cycle(self, final: bool) -> bool:
         """Sends what is ready; False when the emulator could not be reached (kept for later)."""
@@ -280,16 +257,8 @@ class LogShipper:
             client = self._clients[region] = self._factory(region)
         return client
 
-    def _note_outage(self, exc: BaseException) -> None:
-        reason = f"{type(exc).__name__}: {exc}"
-        if self._outage is None:
-            log.warning("CloudWatch Logs unreachable (%s); keeping log lines and retrying", reason)
-        self._outage = reason
-
     def _recovered(self) -> None:
-        if self._outage is not None:
-            log.warning("CloudWatch Logs reachable again")
-            self._outage = None
+        super()._recovered()
         if self.stats.dropped > self._dropped_reported:
             log.warning("%d log lines dropped while CloudWatch Logs was unreachable (over %d buffered)",
                         self.stats.dropped - self._dropped_reported, self._max)

@@ -150,7 +150,13 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
         from devenv.aws.awslogs import LogShipper, logs_client_factory
 
         awslogs = LogShipper(logs_client_factory(emulator)).start()
-    scheduler = Scheduler(specs, runner=tasks, awslogs=awslogs, region=config.region, **common)
+    metrics = None
+    if config.metrics.enabled and config.services:
+        from devenv.aws.metrics import MetricPublisher, cloudwatch_client_factory
+
+        metrics = MetricPublisher(cloudwatch_client_factory(emulator, config.region),
+                                  interval=config.metrics.interval).start()
+    scheduler = Scheduler(specs, runner=tasks, awslogs=awslogs, region=config.region, metrics=metrics, **common)
     runner = web.AppRunner(control_app(scheduler), access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     await web.TCPSite(runner, HOST, ports["ecs"], reuse_address=True).start()
@@ -166,8 +172,9 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
     print(f"ecs ready: control {control}" + (f", alb {HOST}:{ports['alb']}" if balancer else ""), flush=True)
     await until_stopped()
     await scheduler.stop_all()
-    if awslogs is not None:  # the stopped tasks' last lines too
-        await asyncio.get_running_loop().run_in_executor(None, awslogs.close)
+    for sender in (awslogs, metrics):  # the stopped tasks' last lines and samples too
+        if sender is not None:
+            await asyncio.get_running_loop().run_in_executor(None, sender.close)
     if balancer is not None:
         await balancer.stop()
     await runner.cleanup()

@@ -504,6 +504,14 @@ class TracingConfig(Model):
     enabled: bool = True
 
 
+class MetricsConfig(Model):
+    """CloudWatch metrics the stack publishes into the emulator (AWS/ECS, ECS/ContainerInsights)."""
+
+    enabled: bool = True
+    # Seconds per published datapoint: CloudWatch's standard resolution is 60; finer locally.
+    interval: Annotated[float, Field(ge=1, le=60)] = 10
+
+
 # ---------------------------------------------------------------- the tour
 
 # A hop of the architecture, as a tour step names it: `api`, `alb`, or a kind and a name.
@@ -564,6 +572,7 @@ class StackConfig(Model):
     load_balancer: LoadBalancerConfig | None = None
     seed: SeedConfig | None = None
     tracing: TracingConfig = TracingConfig()
+    metrics: MetricsConfig = MetricsConfig()
     tour: TourConfig | None = None
 
     @field_validator("emulator", mode="before")

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 from pathlib import Path
 
 from devenv.aws.awslogs import Destination, LogShipper, datetime_pattern
+from devenv.aws.metrics import MetricPublisher
 from devenv.config.model import ServiceConfig
 from devenv.runtime.process import children, signal_group
 from devenv.compute.ecs.autoscaling import DesiredCount, ScalingState, decide, within_bounds
@@ -44,6 +45,7 @@ log = logging.getLogger("devenv.ecs")
 TICK = 0.2  # how often each service reconciles
 CPU_SAMPLE = 1.0  # seconds between CPU/memory samples
 CPU_WINDOW = 3  # samples averaged for target tracking
+CLUSTER = "devenv"  # the ECS cluster every service of a stack belongs to
 STOP_TIMEOUT = 10.0  # SIGTERM -> SIGKILL (ECS's default stopTimeout is 30 s)
 STOPPED_KEPT = 20  # stopped tasks kept for `devenv ps`, per service
 OUTPUT_KEPT = 15  # a task's own last output lines, shown when its service cannot start
@@ -387,8 +389,7 @@ class Service:
         # its code burns CPU for a few seconds, and counting that (which 1-minute CloudWatch
         # data would smooth away on AWS) made each scale-out trigger the next one, and a stack
         # whose tasks had just started scale out with no load at all.
-        samples = [t for t in self.tasks if t.status is LastStatus.RUNNING and t.ever_healthy
-                   and len(t.cpu_samples) == CPU_WINDOW]
+        samples = [t for t in self.cpu_counted() if len(t.cpu_samples) == CPU_WINDOW]
         average = (sum(sum(t.cpu_samples) / len(t.cpu_samples) for t in samples) / len(samples)) if samples else None
         decision = decide(config, current=self.desired, average_cpu=average, now=time.monotonic(),
                           state=self.scaling)
@@ -399,6 +400,36 @@ class Service:
                 self.scaling.last_scale_in = time.monotonic()
             self.event(f"autoscaling: {decision.reason}")
             self.desired = decision.desired
+
+    def cpu_counted(self) -> list[Task]:
+        """The tasks whose CPU counts, for target tracking and the published CPUUtilization
+        alike: running, healthy once, sampled since."""
+        return [t for t in self.tasks if t.status is LastStatus.RUNNING and t.ever_healthy and t.cpu_samples]
+
+    def publish_metrics(self, metrics: MetricPublisher) -> None:
+        """This second's samples as AWS/ECS and ECS/ContainerInsights publish them (per
+        cluster and service); CPUUtilization averages the tasks target tracking reads."""
+        config = self.spec.config
+        dims = {"ClusterName": CLUSTER, "ServiceName": self.spec.name}
+        running = [t for t in self.tasks if t.status is LastStatus.RUNNING]
+        pending = [t for t in self.tasks if t.status in (LastStatus.PROVISIONING, LastStatus.PENDING)]
+        insights = "ECS/ContainerInsights"
+        metrics.record(insights, "RunningTaskCount", len(running), dims, "Count")
+        metrics.record(insights, "PendingTaskCount", len(pending), dims, "Count")
+        metrics.record(insights, "DesiredTaskCount", self.desired, dims, "Count")
+        counted = self.cpu_counted()
+        if counted:
+            metrics.record("AWS/ECS", "CPUUtilization", sum(t.cpu_percent for t in counted) / len(counted),
+                           dims, "Percent")
+        sampled = [t for t in running if t.cpu_samples]
+        if sampled:
+            metrics.record(insights, "CpuUtilized", sum(t.cpu_percent for t in sampled) / 100 * config.cpu, dims,
+                           "None")
+            metrics.record(insights, "CpuReserved", config.cpu * len(sampled), dims, "None")
+            metrics.record("AWS/ECS", "MemoryUtilization",
+                           100 * sum(t.memory_mb for t in sampled) / len(sampled) / config.memory, dims, "Percent")
+            metrics.record(insights, "MemoryUtilized", sum(t.memory_mb for t in sampled), dims, "Megabytes")
+            metrics.record(insights, "MemoryReserved", config.memory * len(sampled), dims, "Megabytes")
 
     def set_desired(self, count: int) -> DesiredCount:
         """A desired count set from outside (`devenv scale`), held within autoscaling's bounds.
@@ -463,7 +494,8 @@ class Scheduler:
 
     def __init__(self, specs: Mapping[str, ServiceSpec], *, state_dir: Path, log_dir: Path,
                  load_balancer=None, metadata_base: str | None = None, addresses: AddressPool | None = None,
-                 runner: TaskRunner | None = None, awslogs: LogShipper | None = None, region: str = "us-east-1"):
+                 runner: TaskRunner | None = None, awslogs: LogShipper | None = None, region: str = "us-east-1",
+                 metrics: MetricPublisher | None = None):
         from devenv.compute.ecs.processes import ProcessTasks
 
         self.state_dir = state_dir
@@ -474,6 +506,7 @@ class Scheduler:
         self._tasks: set[asyncio.Task] = set()
         self._logs: dict[str, int] = {}
         self.awslogs = awslogs
+        self.metrics = metrics
         self.region = region
         self.services = {name: Service(spec, self) for name, spec in specs.items()}
         self._stopping = False
@@ -675,6 +708,8 @@ class Scheduler:
                         service.stop_task(task, "OutOfMemoryError: Container killed due to memory usage")
                         signal_group(task.pid, signal.SIGKILL)
                         service.task_crashed(task, CrashKind.OUT_OF_MEMORY, task.stopped_reason)
+                if self.metrics is not None:
+                    service.publish_metrics(self.metrics)
 
     # -- views
 
@@ -702,7 +737,7 @@ class Scheduler:
         data = task.to_json()
         docker_id, addresses = self.runner.identity(task)
         return {
-            "Cluster": "devenv", "TaskARN": f"arn:aws:ecs:local:123456789012:task/devenv/{task.id}",
+            "Cluster": CLUSTER, "TaskARN": f"arn:aws:ecs:local:123456789012:task/{CLUSTER}/{task.id}",
             "Family": task.service, "Revision": str(task.revision), "DesiredStatus": task.desired_status,
             "KnownStatus": data["lastStatus"], "LaunchType": "FARGATE",
             "Containers": [{"Name": task.service, "DockerId": docker_id, "KnownStatus": data["lastStatus"],

@@ -1,8 +1,10 @@
-"""The awslogs driver for real: a service's task output reaches CloudWatch Logs in the
-stack's emulator, read back with boto3 as `aws logs` reads it."""
+"""CloudWatch for real: a service's task output reaches CloudWatch Logs in the stack's
+emulator (the awslogs driver), and its CPU, memory and task counts reach CloudWatch
+metrics; both read back with boto3 as the AWS CLI reads them."""
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 
 import boto3
@@ -25,6 +27,7 @@ SCRIPT = (
 
 STACK = """\
 name: logsit
+metrics: {interval: 1}
 infra:
   postgres: false
   redis: false
@@ -53,14 +56,14 @@ def stack():
     shutil.rmtree(root, ignore_errors=True)
 
 
-def logs_client(project: Project):
+def client(project: Project, service: str):
     env = project.env()
-    return boto3.client("logs", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+    return boto3.client(service, endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
                         aws_access_key_id="test", aws_secret_access_key="test")
 
 
 def test_a_tasks_lines_reach_its_log_group_as_the_awslogs_driver_sends_them(stack):
-    logs = logs_client(stack)
+    logs = client(stack, "logs")
 
     def events() -> list[dict]:
         try:
@@ -84,3 +87,25 @@ def test_a_tasks_lines_reach_its_log_group_as_the_awslogs_driver_sends_them(stac
                               startFromHead=True)["events"]
     assert [e["message"] for e in got][:2] == messages[:2]
     assert all(e["timestamp"] > 1.7e12 for e in got)  # ms since the epoch, stamped when read
+
+
+def test_the_services_cpu_memory_and_task_counts_are_cloudwatch_metrics(stack):
+    cloudwatch = client(stack, "cloudwatch")
+    dims = [{"Name": "ClusterName", "Value": "devenv"}, {"Name": "ServiceName", "Value": "talker"}]
+
+    def datapoints(namespace: str, name: str) -> list[dict]:
+        now = dt.datetime.now(dt.timezone.utc)
+        return cloudwatch.get_metric_statistics(
+            Namespace=namespace, MetricName=name, Dimensions=dims, StartTime=now - dt.timedelta(minutes=10),
+            EndTime=now + dt.timedelta(minutes=1), Period=60, Statistics=["Average", "Maximum", "SampleCount"],
+        )["Datapoints"]
+
+    assert wait_until(lambda: datapoints("AWS/ECS", "CPUUtilization"), timeout=30)
+    cpu = datapoints("AWS/ECS", "CPUUtilization")
+    assert all(0 <= p["Average"] <= 100 and p["Unit"] == "Percent" for p in cpu), cpu
+    running = datapoints("ECS/ContainerInsights", "RunningTaskCount")
+    assert running and max(p["Maximum"] for p in running) == 1
+    memory = datapoints("AWS/ECS", "MemoryUtilization")
+    assert memory and 0 < memory[0]["Average"] < 100  # a sleeping Python of 512 MiB reserved
+    listed = cloudwatch.list_metrics(Namespace="ECS/ContainerInsights", Dimensions=dims)["Metrics"]
+    assert {"RunningTaskCount", "DesiredTaskCount", "CpuUtilized", "MemoryUtilized"} <= {m["MetricName"] for m in listed}

@@ -1,0 +1,66 @@
+"""The metrics publisher over an in-memory CloudWatch client: one datapoint per metric and
+period as statistic sets, and datapoints kept through an outage."""
+
+from __future__ import annotations
+
+import threading
+
+from devenv.aws.metrics import MAX_PER_CALL, Aggregator, MetricKey, MetricPublisher
+from devenv.health import wait_until
+
+DIMS = {"ClusterName": "devenv", "ServiceName": "svc"}
+
+
+class FakeCloudWatch:
+    def __init__(self):
+        self.down = False
+        self.calls: list[tuple[str, list[dict]]] = []
+        self.lock = threading.Lock()
+
+    def put_metric_data(self, Namespace, MetricData):
+        with self.lock:
+            if self.down:
+                raise ConnectionError("refused")
+            assert len(MetricData) <= MAX_PER_CALL
+            self.calls.append((Namespace, MetricData))
+
+    def data(self, name: str) -> list[dict]:
+        with self.lock:
+            return [d for _, data in self.calls for d in data if d["MetricName"] == name]
+
+
+def test_a_period_becomes_one_statistic_set_per_metric():
+    aggregator = Aggregator()
+    key = MetricKey("AWS/ECS", "CPUUtilization", tuple(sorted(DIMS.items())), "Percent")
+    for value in (10, 30, 20):
+        aggregator.add(key, value)
+    ((namespace, datum),) = aggregator.close_period(1_800_000_000)
+    assert namespace == "AWS/ECS" and datum["Unit"] == "Percent"
+    assert datum["StatisticValues"] == {"SampleCount": 3, "Sum": 60.0, "Minimum": 10.0, "Maximum": 30.0}
+    assert datum["Dimensions"] == [{"Name": "ClusterName", "Value": "devenv"}, {"Name": "ServiceName", "Value": "svc"}]
+    assert aggregator.close_period(1_800_000_010) == []  # a new, empty period
+
+
+def test_samples_are_published_per_namespace_and_kept_through_an_outage():
+    fake = FakeCloudWatch()
+    fake.down = True
+    publisher = MetricPublisher(lambda: fake, interval=0.01).start()
+    try:
+        publisher.record("AWS/ECS", "CPUUtilization", 50, DIMS, "Percent")
+        publisher.record("ECS/ContainerInsights", "RunningTaskCount", 2, DIMS, "Count")
+        assert wait_until(lambda: publisher._outage is not None, timeout=5)
+        fake.down = False
+        assert wait_until(lambda: fake.data("CPUUtilization") and fake.data("RunningTaskCount"), timeout=10)
+    finally:
+        publisher.close()
+    assert {ns for ns, _ in fake.calls} == {"AWS/ECS", "ECS/ContainerInsights"}
+    assert fake.data("CPUUtilization")[0]["StatisticValues"]["Sum"] == 50.0
+
+
+def test_many_metrics_are_split_into_calls_of_at_most_1000():
+    fake = FakeCloudWatch()
+    publisher = MetricPublisher(lambda: fake, interval=60)
+    for i in range(2500):
+        publisher.record("Custom", f"m{i}", 1, {})
+    publisher.start().close()
+    assert [len(data) for _, data in fake.calls] == [1000, 1000, 500]
