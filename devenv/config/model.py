@@ -8,10 +8,12 @@ rules (types, ranges, name formats) live here; rules that relate fields to each 
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator,
+                      model_validator)
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 # ECS runs at most 5,000 tasks per service (its service quota).
@@ -386,25 +388,207 @@ class TargetGroupHealthCheckConfig(Model):
     matcher: str = "200"
 
 
-class ServiceLoadBalancerConfig(Model):
-    """How the internal ALB routes to a service: a listener rule and its target group."""
+# ---------------------------------------------------------------- the internal ALB's listener rules
+# As ELBv2 validates them (Elastic Load Balancing user guide, "Condition types for listener
+# rules", "Action types for listener rules"; API reference: *ConditionConfig,
+# FixedResponseActionConfig, RedirectActionConfig, TargetGroupTuple).
+
+MAX_VALUES_PER_CONDITION = 3  # "up to three match evaluations per condition"
+MAX_VALUES_PER_RULE = 5  # "up to five match evaluations per rule"
+MAX_WILDCARDS_PER_RULE = 5
+_PATH = re.compile(r"^[A-Za-z0-9_\-.$/~\"'@:+&*?]{1,128}$")
+_HOST = re.compile(r"^[A-Za-z0-9\-.*?]{1,128}$")
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]{1,40}$")  # an RFC 7230 token
+_METHOD = re.compile(r"^[A-Z_\-]{1,40}$")
+_VISIBLE = re.compile(r"^[\x20-\x7e]{1,128}$")  # rules see visible ASCII only
+_FORMATS = {"paths": (_PATH, "path pattern (up to 128 of A-Z a-z 0-9 _ - . $ / ~ \" ' @ : + & * ?)"),
+            "methods": (_METHOD, "request method (up to 40 of A-Z - _; compared case-sensitively)")}
+
+
+def _values(value: Any) -> Any:
+    """One value may be written without its list; YAML numbers are text."""
+    def text(item: Any) -> Any:
+        return str(item) if isinstance(item, (int, float)) and not isinstance(item, bool) else item
+    if isinstance(value, list):
+        return [text(item) for item in value]
+    return [text(value)] if isinstance(value, (str, int, float)) and not isinstance(value, bool) else value
+
+
+def _each(values: list[str], pattern: re.Pattern[str], what: str) -> list[str]:
+    if len(values) > MAX_VALUES_PER_CONDITION:
+        raise ValueError(f"{len(values)} values; AWS allows {MAX_VALUES_PER_CONDITION} per condition")
+    for value in values:
+        if not pattern.fullmatch(value):
+            raise ValueError(f"{value!r} is not a valid {what}")
+    return values
+
+
+def _wildcards(value: str, *, escapes: bool = False) -> int:
+    if escapes:
+        value = value.replace("\\*", "").replace("\\?", "")
+    return value.count("*") + value.count("?")
+
+
+def _named_condition(values: list[str]) -> list[str]:
+    if not values:
+        raise ValueError("give at least one value")
+    return _each(values, _VISIBLE, "value (1-128 visible ASCII characters)")
+
+
+NamedCondition = Annotated[list[str], AfterValidator(_named_condition)]  # one header's or query key's values
+
+
+class ListenerConditions(Model):
+    """A listener rule's conditions: all given must match; a condition with several values is
+    met when one of them matches. ``headers`` and ``query`` are one condition per name/key."""
 
     paths: list[str] = []
     hosts: list[str] = []
+    headers: dict[str, NamedCondition] = {}
+    methods: list[str] = []
+    query: dict[str, NamedCondition] = {}
+    source_ips: list[str] = []
+
+    @field_validator("paths", "hosts", "methods", "source_ips", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return _values(value)
+
+    @field_validator("headers", "query", mode="before")
+    @classmethod
+    def _named_values(cls, value: Any) -> Any:
+        return {str(key): _values(item) for key, item in value.items()} if isinstance(value, dict) else value
+
+    @field_validator("paths", "methods")
+    @classmethod
+    def _formats(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        pattern, what = _FORMATS[info.field_name or ""]
+        return _each(value, pattern, what)
+
+    @field_validator("hosts")
+    @classmethod
+    def _hosts(cls, value: list[str]) -> list[str]:
+        for host in _each(value, _HOST, "host name (up to 128 of A-Z a-z 0-9 - . * ?)"):
+            if "." not in host or not host.rpartition(".")[2].isalpha():
+                raise ValueError(f"{host!r}: a host condition needs a '.', with only letters after the last one")
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _headers(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for name, values in value.items():
+            _each([name], _HEADER_NAME, "header name (an HTTP token of up to 40 characters)")
+            if name.lower() == "host":
+                raise ValueError("the Host header is matched by 'hosts', not 'headers'")
+        return value
+
+
+
+    @field_validator("query")
+    @classmethod
+    def _query(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        _each(list(value), _VISIBLE, "query-string key (1-128 visible ASCII characters)")
+        return value
+
+    @field_validator("source_ips")
+    @classmethod
+    def _source_ips(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not an IPv4 or IPv6 CIDR block (e.g. 10.0.0.0/16)") from None
+            if "/" not in cidr:
+                raise ValueError(f"{cidr!r}: give a CIDR block, e.g. {cidr}/32")
+        return value
+
+    @model_validator(mode="after")
+    def _rule_limits(self) -> "ListenerConditions":
+        conditions = {"paths": self.paths, "hosts": self.hosts, "methods": self.methods,
+                      "source_ips": self.source_ips,
+                      **{f"headers.{name}": values for name, values in self.headers.items()},
+                      **{f"query.{key}": values for key, values in self.query.items()}}
+        if not any(conditions.values()):
+            raise ValueError("a listener rule needs at least one condition: paths, hosts, headers, methods, "
+                             "query or source_ips")
+        total = sum(map(len, conditions.values()))
+        if total > MAX_VALUES_PER_RULE:
+            raise ValueError(f"the rule's conditions have {total} values in all; AWS allows {MAX_VALUES_PER_RULE} "
+                             "per rule")
+        wildcards = (sum(_wildcards(v) for v in [*self.paths, *self.hosts])
+                     + sum(_wildcards(v) for values in self.headers.values() for v in values)
+                     + sum(_wildcards(v, escapes=True) for k, values in self.query.items() for v in [k, *values]))
+        if wildcards > MAX_WILDCARDS_PER_RULE:
+            raise ValueError(f"the rule's conditions have {wildcards} wildcards (* and ?); AWS allows "
+                             f"{MAX_WILDCARDS_PER_RULE} per rule")
+        return self
+
+
+class FixedResponseConfig(Model):
+    status_code: str
+    content_type: Literal["text/plain", "text/css", "text/html", "application/javascript",
+                          "application/json"] = "text/plain"
+    message_body: Annotated[str, StringConstraints(max_length=1024)] = ""
+
+    @field_validator("status_code", mode="before")
+    @classmethod
+    def _status(cls, value: Any) -> Any:
+        text = str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+        if isinstance(text, str) and not re.fullmatch(r"[245]\d\d", text):
+            raise ValueError(f"{text!r} is not a 2XX, 4XX or 5XX status code")
+        return text
+
+
+class RedirectConfig(Model):
+    """protocol://host:port/path?query; each part may reuse the request's (``#{host}``...)."""
+
+    status_code: Literal["HTTP_301", "HTTP_302"]
+    protocol: Literal["HTTP", "HTTPS", "#{protocol}"] = "#{protocol}"
+    host: Annotated[str, StringConstraints(min_length=1, max_length=128)] = "#{host}"
+    port: Annotated[str, StringConstraints(pattern=r"^(#\{port\}|[1-9][0-9]{0,4})$")] = "#{port}"
+    path: Annotated[str, StringConstraints(min_length=1, max_length=128, pattern=r"^/")] = "/#{path}"
+    query: Annotated[str, StringConstraints(max_length=128)] = "#{query}"
+
+    _port = field_validator("port", mode="before")(classmethod(
+        lambda cls, v: str(v) if isinstance(v, int) and not isinstance(v, bool) else v))
+
+    @model_validator(mode="after")
+    def _not_a_loop(self) -> "RedirectConfig":
+        if self.port != "#{port}" and not 1 <= int(self.port) <= 65535:
+            raise ValueError(f"port {self.port} is not between 1 and 65535")
+        if (self.protocol, self.host, self.port, self.path) == ("#{protocol}", "#{host}", "#{port}", "/#{path}"):
+            raise ValueError("a redirect must change at least one of protocol, host, port or path "
+                             "(else it would redirect to itself)")
+        return self
+
+
+class ListenerRuleConfig(ListenerConditions):
+    """A listener rule of its own: conditions and exactly one action."""
+
+    priority: Annotated[int, Field(ge=1, le=50000)]
+    forward: dict[ServiceName, Annotated[int, Field(ge=0, le=999)]] | None = None
+    fixed_response: FixedResponseConfig | None = None
+    redirect: RedirectConfig | None = None
+
+    @model_validator(mode="after")
+    def _one_action(self) -> "ListenerRuleConfig":
+        given = [name for name in ("forward", "fixed_response", "redirect") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError("a rule needs exactly one action of forward, fixed_response or redirect"
+                             + (f" (it has {' and '.join(given)})" if given else ""))
+        if self.forward is not None and not 1 <= len(self.forward) <= 5:
+            raise ValueError("forward names 1 to 5 target groups (services with a load_balancer), each with "
+                             "a weight 0-999")
+        return self
+
+
+class ServiceLoadBalancerConfig(ListenerConditions):
+    """How the internal ALB routes to a service: a listener rule (its conditions, forwarding
+    to the service) and its target group."""
+
     priority: Annotated[int, Field(ge=1, le=50000)]
     health_check: TargetGroupHealthCheckConfig = TargetGroupHealthCheckConfig()
     deregistration_delay: Annotated[float, Field(ge=0, le=3600)] = 300
-
-    @field_validator("paths", "hosts", mode="before")
-    @classmethod
-    def _one_or_many(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
-
-    @model_validator(mode="after")
-    def _has_condition(self) -> "ServiceLoadBalancerConfig":
-        if not self.paths and not self.hosts:
-            raise ValueError("a listener rule needs at least one of 'paths' or 'hosts'")
-        return self
 
 
 class ServiceConfig(Model):
@@ -464,6 +648,7 @@ class LoadBalancerConfig(Model):
     hostname: str = "internal-alb.local"
     port: Port | None = None
     idle_timeout: Annotated[float, Field(gt=0, le=4000)] = 60
+    rules: list[ListenerRuleConfig] = []  # beside each service's own rule
 
 
 # ---------------------------------------------------------------- docker runtime

@@ -47,6 +47,7 @@ def check_references(config: StackConfig) -> list[Problem]:
         *_function_refs(config),
         *_api(config),
         *_services(config),
+        *_listener_rules(config),
         *_interpolations(config),
         *_ports(config),
         *_seed(config),
@@ -249,7 +250,6 @@ def _stack_refs(config: StackConfig, at: Loc, refs: dict[str, str]) -> list[Prob
 
 def _services(config: StackConfig) -> list[Problem]:
     problems = []
-    priorities: dict[int, str] = {}
     for name, service in config.services.items():
         at: Loc = ("services", name)
         allowed = FARGATE_MEMORY.get(service.cpu)
@@ -277,12 +277,30 @@ def _services(config: StackConfig) -> list[Problem]:
             problems.append(Problem(at + ("load_balancer",), (
                 f"service '{name}' is routed by the load balancer, but there is no top-level "
                 "'load_balancer' section; add 'load_balancer: {}' to enable it")))
-        if lb.priority in priorities:
-            other = format_path(("services", priorities[lb.priority], "load_balancer", "priority"))
-            problems.append(Problem(at + ("load_balancer", "priority"), (
-                f"listener rule priority {lb.priority} is already used by {other}; priorities must be unique")))
+    return problems
+
+
+def _listener_rules(config: StackConfig) -> list[Problem]:
+    """One listener: every rule's priority is unique (services' rules and the load balancer's
+    own), and a forward action names target groups that exist (services with a load_balancer)."""
+    problems = []
+    rules: list[tuple[Loc, int]] = [(("services", name, "load_balancer", "priority"), service.load_balancer.priority)
+                                    for name, service in config.services.items() if service.load_balancer]
+    own = config.load_balancer.rules if config.load_balancer else []
+    rules += [(("load_balancer", "rules", index, "priority"), rule.priority) for index, rule in enumerate(own)]
+    first: dict[int, Loc] = {}
+    for at, priority in rules:
+        if priority in first:
+            problems.append(Problem(at, (f"listener rule priority {priority} is already used by "
+                                         f"{format_path(first[priority])}; priorities must be unique")))
         else:
-            priorities[lb.priority] = name
+            first[priority] = at
+    groups = [name for name, service in config.services.items() if service.load_balancer]
+    for index, rule in enumerate(own):
+        for group in rule.forward or {}:
+            if group not in groups:
+                problems.append(Problem(("load_balancer", "rules", index, "forward", group),
+                                        _missing("target group", group, groups, "services with a load_balancer")))
     return problems
 
 

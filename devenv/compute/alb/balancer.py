@@ -2,7 +2,9 @@
 the listener that starts the HTTP reverse proxy (``alb_proxy``) in front of them.
 
 One ``LoadBalancer`` has one HTTP listener; each ECS service with a ``load_balancer`` section
-is a listener rule (``alb_rules``) forwarding to the service's ``TargetGroup``. The ECS
+is a listener rule (``rules``) forwarding to the service's ``TargetGroup``, and
+``load_balancer.rules`` adds rules of the listener's own (weighted forward to those target
+groups, fixed-response, redirect). The ECS
 scheduler registers each task (``register(task_id, "127.0.0.x", container_port)``) and
 deregisters it before stopping it (``await group.deregister(task_id)``).
 
@@ -411,7 +413,7 @@ class LoadBalancer:
         self.also_on = also_on  # further addresses on the same port (the Docker network's gateway)
         self.screen = screen  # who may connect on those (the stack network's containers)
         self.port = port
-        self.listener = Listener.from_services(services)
+        self.listener = Listener.from_config(services, config.rules)
         self._owned_prober = HttpProber() if prober is None else None
         shared_prober: Prober = prober if prober is not None else self._owned_prober  # type: ignore[assignment]
         self._groups = {name: TargetGroup(name, service, prober=shared_prober, clock=clock)

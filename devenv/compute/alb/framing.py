@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from http import HTTPStatus
 
 from devenv.observe.trace_context import new_root
 
@@ -74,9 +75,11 @@ class ErrorPage:
     reason: str
     body: bytes
     content_type: str = "text/html"
+    location: str | None = None  # a redirect's
 
     def headers(self) -> dict[str, str]:
-        return {"Server": SERVER, "Content-Type": self.content_type}
+        return {"Server": SERVER, "Content-Type": self.content_type,
+                **({"Location": self.location} if self.location is not None else {})}
 
     def encode(self, *, head: bool = False, close: bool = False) -> bytes:
         """The whole HTTP/1.1 response (no body for HEAD; ``Connection: close`` when the
@@ -84,6 +87,8 @@ class ErrorPage:
         lines = [f"HTTP/1.1 {self.status} {self.reason}".rstrip(" "),
                  f"Server: {SERVER}", f"Content-Type: {self.content_type}",
                  f"Content-Length: {len(self.body)}"]
+        if self.location is not None:
+            lines.append(f"Location: {self.location}")
         if close:
             lines.append("Connection: close")
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (b"" if head else self.body)
@@ -105,6 +110,24 @@ TOO_MANY_FORWARDED_FOR = ErrorPage(463, "", b"")
 # devenv's default action (a listener's default rule is configured by its owner on AWS).
 NOT_FOUND = ErrorPage(404, "Not Found", b"Not Found: no listener rule matches this request\n",
                       content_type="text/plain; charset=utf-8")
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+def fixed_page(status: int, content_type: str, body: bytes) -> ErrorPage:
+    """A listener rule's fixed-response action."""
+    return ErrorPage(status, _reason(status), body, content_type)
+
+
+def redirect_page(status: int, location: str) -> ErrorPage:
+    """A listener rule's redirect action (301 or 302), with the load balancer's small page."""
+    page = _page(status, _reason(status))
+    return ErrorPage(page.status, page.reason, page.body, location=location)
 
 
 def trace_header(incoming: str | None, now: float | None = None) -> str:

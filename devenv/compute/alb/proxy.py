@@ -52,6 +52,8 @@ from devenv.compute.alb.framing import (
     SERVICE_UNAVAILABLE,
     TOO_MANY_FORWARDED_FOR,
     ErrorPage,
+    fixed_page,
+    redirect_page,
     Framing,
     Headers,
     RequestHead,
@@ -62,7 +64,7 @@ from devenv.compute.alb.framing import (
     upstream_head,
     websocket_request,
 )
-from devenv.compute.alb.rules import Listener
+from devenv.compute.alb.rules import FixedResponse, Forward, Listener, Redirect, RequestFacts, host_name
 from devenv.compute.alb.upstream import Pool, Upstream
 from devenv.observe.spans import NullSink, Outcome, SpanSink, SpanTimer
 from devenv.observe.trace_context import TraceContext, new_root
@@ -115,10 +117,12 @@ class RequestState(enum.Enum):
 
 class Request:
     __slots__ = ("method", "url", "head", "http11", "keep_alive", "body", "buffered", "complete",
-                 "state", "exchange", "upgrade")
+                 "state", "exchange", "upgrade", "headers")
 
-    def __init__(self, method: bytes, url: bytes, head: RequestHead, http11: bool, keep_alive: bool) -> None:
+    def __init__(self, method: bytes, url: bytes, head: RequestHead, http11: bool, keep_alive: bool,
+                 headers: Headers) -> None:
         self.method = method
+        self.headers = headers  # as they came, for listener rules on headers
         self.url = url
         self.head = head
         self.http11 = http11
@@ -247,7 +251,7 @@ class ClientConnection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         parser = self._parser
         request = Request(parser.get_method(), self._url, read_request(self._headers),
-                          parser.get_http_version() == "1.1", parser.should_keep_alive())
+                          parser.get_http_version() == "1.1", parser.should_keep_alive(), self._headers)
         self._parsing = request
         self.pending.append(request)
         if len(self.pending) > MAX_PIPELINE:
@@ -378,11 +382,19 @@ class ClientConnection(asyncio.Protocol):
         if request.method == b"TRACE":
             return METHOD_NOT_ALLOWED
         proxy = self.proxy
-        path, _, _ = request.url.partition(b"?")
+        path, _, query = request.url.partition(b"?")
         host = request.head.host
-        service = proxy.listener.route(None if host is None else host.decode("latin-1"), path.decode("latin-1"))
-        if service is None:
+        facts = RequestFacts(request.method.decode("latin-1"),
+                             None if host is None else host_name(host.decode("latin-1")),
+                             path.decode("latin-1"), query.decode("latin-1"), request.headers, self.client_ip)
+        action = proxy.listener.route(facts)
+        if action is None:
             return NOT_FOUND
+        if action.__class__ is not Forward:
+            return self._answer(action, facts)  # type: ignore[arg-type]
+        service = action.pick()  # type: ignore[union-attr]
+        if service is None:
+            return SERVICE_UNAVAILABLE
         group = proxy.groups[service]
         target = group.pick()
         if target is None:
@@ -417,6 +429,17 @@ class ClientConnection(asyncio.Protocol):
             data += b"0\r\n\r\n"
         exchange.begin(data)
         return None
+
+    def _answer(self, action: FixedResponse | Redirect, facts: RequestFacts) -> ErrorPage:
+        """A fixed-response or redirect rule's answer."""
+        if isinstance(action, FixedResponse):
+            return fixed_page(action.status, action.content_type, action.body)
+        host = facts.host
+        if host is None:  # an HTTP/1.0 request without Host: the address it reached
+            assert self.transport is not None
+            host = self.transport.get_extra_info("sockname")[0]
+        return redirect_page(action.status, action.location(protocol="http", host=host, port=self.proxy.port,
+                                                            path=facts.path, query=facts.query))
 
     def exchange_done(self, close: bool) -> None:
         self.exchange = None

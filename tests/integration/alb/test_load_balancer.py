@@ -79,8 +79,9 @@ class Rig:
 
 @contextlib.asynccontextmanager
 async def rig(services: dict[str, ServiceLoadBalancerConfig] | None = None,
-              idle_timeout: float = 5.0, sink: Any = None) -> AsyncIterator[Rig]:
-    lb = LoadBalancer(LoadBalancerConfig(idle_timeout=idle_timeout), services or {"api": service()}, sink=sink)
+              idle_timeout: float = 5.0, sink: Any = None, rules: list[dict] | None = None) -> AsyncIterator[Rig]:
+    config = LoadBalancerConfig.model_validate({"idle_timeout": idle_timeout, "rules": rules or []})
+    lb = LoadBalancer(config, services or {"api": service()}, sink=sink)
     await lb.start()
     client = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
     r = Rig(lb, client)
@@ -115,15 +116,15 @@ def test_listener_rules_route_by_path_and_host_and_default_to_404():
     async def test():
         services = {
             "orders": service(paths=["/orders/*"], priority=1),
-            "admin": service(paths=["/*"], hosts=["admin.*"], priority=2),
+            "admin": service(paths=["/*"], hosts=["admin.*.local"], priority=2),
             "web": service(paths=["/web/*", "/static/*"], priority=3),
         }
         async with rig(services) as r:
             for name, host in (("orders", "127.0.0.21"), ("admin", "127.0.0.22"), ("web", "127.0.0.23")):
                 await r.backend(name, name, host)
             assert (await r.get_json("/orders/7?x=/web/"))["backend"] == "orders"
-            assert (await r.get_json("/orders/7", headers={"Host": "admin.local"}))["backend"] == "orders"
-            assert (await r.get_json("/anything", headers={"Host": "ADMIN.local:80"}))["backend"] == "admin"
+            assert (await r.get_json("/orders/7", headers={"Host": "admin.x.local"}))["backend"] == "orders"
+            assert (await r.get_json("/anything", headers={"Host": "ADMIN.x.local:80"}))["backend"] == "admin"
             assert (await r.get_json("/static/app.js"))["backend"] == "web"
             status, headers, body = await r.get("/nothing/here?x=/orders/1")  # the query is not matched
             assert status == 404

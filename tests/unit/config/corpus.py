@@ -207,7 +207,7 @@ CASES += [
     mutate("shape", "route-greedy-not-last", 'path: "/placements/{id}/score"', 'path: "/{proxy+}/score"',
            "api.routes[2].path", "must be the last segment"),
     mutate("shape", "listener-without-condition", '      paths: ["/placement/*"]\n', "", WEB + ".load_balancer",
-           "at least one of 'paths' or 'hosts'", shift=-1),
+           "a listener rule needs at least one condition: paths, hosts, headers", shift=-1),
     mutate("shape", "autoscaling-min-above-max", "      min: 2\n      max: 10\n", "      min: 20\n      max: 10\n",
            WEB + ".autoscaling", "min (20) is greater than max (10)", shift=-1),
     # ------------------------------------------------------------------------------ keys
