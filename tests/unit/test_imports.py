@@ -34,6 +34,13 @@ INDEPENDENT = [
     {"devenv.compute.apigateway", "devenv.compute.event_sources"},
     {"devenv.compute.lambda_process", "devenv.compute.ecs_process"},
 ]
+# Pure decision modules (states and transitions; their caller does the I/O): they import no
+# I/O or event-loop module, and of devenv only each other and the config's data classes.
+PURE = {"devenv.compute.lambda_.pool", "devenv.compute.lambda_.invoke", "devenv.compute.alb.health",
+        "devenv.compute.alb.rules", "devenv.compute.ecs.rollout"}
+PURE_MAY_IMPORT = PURE | {"devenv.config.model"}
+IO_MODULES = {"asyncio", "os", "io", "subprocess", "socket", "selectors", "threading", "signal", "shutil",
+              "pathlib", "http", "urllib"}
 UI_LIBRARIES = ("typer", "rich", "click")
 UI_MODULES = {"devenv.cli", "devenv.cli_table"}
 
@@ -45,12 +52,18 @@ def module_name(path: Path) -> str:
     return ".".join(parts)
 
 
-def imports(path: Path) -> list[str]:
-    """Every module ``path`` imports, absolute (relative imports resolved)."""
+def imports(path: Path, *, type_hints: bool = True) -> list[str]:
+    """Every module ``path`` imports, absolute (relative imports resolved); without those
+    under ``if TYPE_CHECKING:`` unless ``type_hints``."""
     module = module_name(path)
     package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    tree = ast.parse(path.read_text())
+    if not type_hints:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING":
+                node.body = []
     found = []
-    for node in ast.walk(ast.parse(path.read_text())):
+    for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package[: len(package) - (node.level - 1)]
@@ -144,3 +157,12 @@ def test_no_import_cycle_between_units():
     for node in sorted(edges):
         if node not in seen:
             visit(node)
+
+
+@pytest.mark.parametrize("module", sorted(PURE))
+def test_pure_modules_import_no_io(module):
+    path = ROOT.parent / (module.replace(".", "/") + ".py")
+    found = imports(path, type_hints=False)
+    wrong = [t for t in found if t.split(".")[0] in IO_MODULES
+             or (t.startswith("devenv.") and t not in PURE_MAY_IMPORT)]
+    assert not wrong, f"{module} is pure but imports {wrong}"

@@ -10,23 +10,22 @@ function's log. An instance's output reaches that log through a pipe the runtime
 each invocation also keeps its own lines, START to REPORT, for ``LogType=Tail`` (instances
 run side by side and share the log file). Async (Event) invocations are retried twice,
 then sent to the on-failure destination or the DLQ.
+
+The rules are ``pool.py``'s, a pure state machine; this module is its edge: it feeds it
+events (Runtime API calls, exits, timers, RSS samples) and carries out the effects it returns.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import collections
-import enum
-import json
 import logging
 import math
 import os
 import signal
-import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 from pathlib import Path
 
@@ -38,90 +37,31 @@ from devenv.runtime.process import die_with_parent
 from devenv.compute.lambda_.functions import (ASYNC_PAYLOAD_LIMIT, SYNC_PAYLOAD_LIMIT, FunctionSpec, Interpreter,
                         choose_interpreter, instance_environment)
 from devenv.compute.lambda_.invoke import FunctionNotFound, InvokeResult, PayloadTooLarge, Throttled
+from devenv.compute.lambda_ import pool as pool_state
+from devenv.compute.lambda_.pool import (INIT_TIMEOUT, LOG_TAIL, RESPONSE_LIMIT, Collect, Deliver, Effect, Finish,
+                                         InstanceState, Kill, Log, Pool, Report, Start)
 from devenv.compute.lambda_.runtime_api import serve_instance
 
 log = logging.getLogger("devenv.lambda")
 WATCH_READY_TIMEOUT = 2.0  # seconds start() waits for inotify to watch the code folders
 
-INIT_TIMEOUT = 10.0  # AWS's on-demand init phase limit
-IDLE_TTL = 600.0  # an idle instance is reclaimed after this long
 MEMORY_SAMPLE_INTERVAL = 0.05
-RESPONSE_LIMIT = 6 * 1024 * 1024
-LOG_TAIL = 4096  # bytes of an invocation's own log that LogType=Tail returns
 OUTPUT_CHUNK = 64 * 1024
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
-class InstanceState(str, enum.Enum):
-    STARTING = "starting"  # process spawned, handler not yet imported (no /next yet)
-    IDLE = "idle"  # parked in /next
-    BUSY = "busy"  # an event was handed over
-    RETURNING = "returning"  # answered; not yet back in /next (still counts against concurrency)
-    DEAD = "dead"
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-# How Lambda words a runtime's exit ("Runtime exited with error: signal: killed"): Go's
-# ProcessState, whose signal names are these (the C library's strsignal, lowercased).
-GO_SIGNAL_NAMES = {1: "hangup", 2: "interrupt", 3: "quit", 4: "illegal instruction",
-                   5: "trace/breakpoint trap", 6: "aborted", 7: "bus error",
-                   8: "floating point exception", 9: "killed", 10: "user defined signal 1",
-                   11: "segmentation fault", 12: "user defined signal 2", 13: "broken pipe",
-                   14: "alarm clock", 15: "terminated"}
-
-
-def exit_error(returncode: int) -> str:
-    """``exit status 1`` / ``signal: killed``, as Lambda's Runtime.ExitError message says it."""
-    if returncode >= 0:
-        return f"exit status {returncode}"
-    return f"signal: {GO_SIGNAL_NAMES.get(-returncode, f'signal {-returncode}')}"
-
-
-def error_payload(request_id: str, error_type: str, message: str) -> bytes:
-    return json.dumps({"errorMessage": message, "errorType": error_type, "requestId": request_id,
-                       "stackTrace": []}).encode()
-
-
 @dataclass(eq=False)
-class Invocation:
-    request_id: str
-    payload: bytes
-    trace_id: str
-    client_context: str | None
-    future: asyncio.Future
-    deadline_ms: int = 0
-    delivered_at: float = 0.0  # monotonic, when /next handed it over
-    timer: asyncio.TimerHandle | None = None
-    cold: bool = False
-    started_wall: float = 0.0  # epoch seconds at START (an engine's log timestamps are compared with it)
-    log: bytearray = field(default_factory=bytearray)  # its own lines, START to REPORT (the last ones)
-
-    def keep_log(self, data: bytes) -> None:
-        self.log += data
-        if len(self.log) > 2 * LOG_TAIL:
-            del self.log[:-LOG_TAIL]
+class Invocation(pool_state.Invocation):
+    future: asyncio.Future | None = None  # the caller's answer
+    timer: asyncio.TimerHandle | None = None  # its timeout, once handed over
 
 
 @dataclass(eq=False)  # identity semantics: instances live in sets and deques
-class Instance:
-    id: str
-    function: FunctionSpec
-    version: int
+class Instance(pool_state.Instance):
     process: asyncio.subprocess.Process | None = None
     server: asyncio.base_events.Server | None = None
     port: int = 0
-    state: InstanceState = InstanceState.STARTING
-    spawned_at: float = 0.0
-    init_duration_ms: float | None = None  # reported once, on the first REPORT
     waiter: asyncio.Future | None = None  # /next parked here while idle
-    current: Invocation | None = None
-    reserved: Invocation | None = None  # handed over as soon as it returns to /next
-    idle_since: float = 0.0
-    retire: bool = False  # code changed: finish the current event, then go
-    killed_for: str | None = None  # why devenv killed it (timeout, memory), if it did
     output: int | None = None  # the read end of its stdout/stderr pipe (processes)
 
     @property
@@ -130,23 +70,26 @@ class Instance:
 
 
 class FunctionPool:
-    """The instances of one function and the rules for handing them events."""
+    """One function's instances: the pure ``pool.Pool`` decides, this carries its effects out
+    (futures, timers, processes through the runtime, log writes, /proc reads)."""
 
     def __init__(self, spec: FunctionSpec, runtime: "LambdaRuntime"):
         self.spec = spec
         self.runtime = runtime
-        self.instances: dict[str, Instance] = {}
-        self.idle: collections.deque[Instance] = collections.deque()
-        self.version = 0
+        self.state = Pool(spec, instance_type=Instance)
         self.interpreter: Interpreter = choose_interpreter(spec)
-        self.cold_starts = 0
-        self.warm_starts = 0
-        self.throttles = 0
+
+    @property
+    def instances(self) -> dict[str, Instance]:
+        return self.state.instances
 
     @property
     def active(self) -> int:
-        return sum(1 for i in self.instances.values()
-                   if i.state in (InstanceState.STARTING, InstanceState.BUSY, InstanceState.RETURNING))
+        return self.state.active
+
+    @property
+    def cold_starts(self) -> int:
+        return self.state.cold_starts
 
     async def invoke(self, payload: bytes, trace_id: str | None, client_context: str | None,
                      request_id: str | None = None, *, invocation_type: str = "RequestResponse",
@@ -161,7 +104,7 @@ class FunctionPool:
         if attempt > 1:
             span.attributes["attempt"] = attempt
         loop = asyncio.get_running_loop()
-        inv = Invocation(request_id, payload, span.context.header(), client_context, loop.create_future())
+        inv = Invocation(request_id, payload, span.context.header(), client_context, future=loop.create_future())
         try:
             result = await self._run(inv)
         except Throttled as error:
@@ -176,206 +119,96 @@ class FunctionPool:
         return result
 
     async def _run(self, inv: Invocation) -> InvokeResult:
-        instance = self._take_idle()
-        returning = None if instance is not None else self._take_returning()
-        if instance is not None:
-            self.warm_starts += 1
-            self._deliver(instance, inv)
-        elif returning is not None:
-            # Sequential traffic: the instance that just answered is on its way back to
-            # /next; waiting for it is how a warm sandbox gets reused instead of a cold start.
-            self.warm_starts += 1
-            returning.reserved = inv
+        effects = self.state.invoke(inv)
+        if effects and type(effects[0]) is Start:
+            instance = effects[0].instance
+            try:
+                await self.runtime.spawn(self, instance)
+            except OSError as exc:
+                self.apply(self.state.start_failed(instance, str(exc)))
         else:
-            if self.active >= self.spec.concurrency_limit:
-                self.throttles += 1
-                raise Throttled("ReservedFunctionConcurrentInvocationLimitExceeded"
-                                if self.spec.reserved_concurrency is not None else "ConcurrentInvocationLimitExceeded")
-            self.cold_starts += 1
-            inv.cold = True
-            instance = await self._start_instance(inv)
+            self.apply(effects)
         return await asyncio.shield(inv.future)
 
-    def _take_idle(self) -> Instance | None:
-        while self.idle:
-            instance = self.idle.pop()  # most recently used first: keeps caches warm
-            if instance.state is InstanceState.IDLE and instance.version == self.version and not instance.retire:
-                return instance
-        return None
+    def apply(self, effects: list[Effect]) -> None:
+        """Carries out the pool's decisions, in order."""
+        runtime = self.runtime
+        for effect in effects:
+            kind = type(effect)
+            if kind is Log:
+                runtime.write_log(self.spec, effect.line)
+                if effect.invocation is not None:
+                    effect.invocation.keep_log((effect.line + "\n").encode())
+            elif kind is Deliver:
+                self._deliver(effect.instance, effect.invocation)
+            elif kind is Collect:
+                runtime.read_output(effect.instance, effect.into)
+            elif kind is Report:
+                inv = effect.invocation
+                for line in effect.lines(effect.max_memory_mb or _peak_rss_mb(effect.instance.pid)):
+                    runtime.write_log(self.spec, line)
+                    inv.keep_log((line + "\n").encode())
+            elif kind is Finish:
+                inv = effect.invocation
+                if inv.timer is not None:
+                    inv.timer.cancel()
+                if not inv.future.done():
+                    inv.future.set_result(InvokeResult(inv.request_id, effect.payload, effect.function_error,
+                                                       log_tail=log_tail(bytes(inv.log))))
+            elif kind is Kill:
+                runtime.kill(effect.instance)
+            else:
+                raise TypeError(f"{effect!r} is not carried out here")
 
-    def _take_returning(self) -> Instance | None:
-        for instance in self.instances.values():
-            if (instance.state is InstanceState.RETURNING and instance.reserved is None
-                    and instance.version == self.version and not instance.retire):
-                return instance
-        return None
+    def _deliver(self, instance: Instance, inv: Invocation) -> None:
+        waiter, instance.waiter = instance.waiter, None
+        inv.timer = asyncio.get_running_loop().call_later(self.spec.timeout, self._timed_out, instance, inv)
+        self.runtime.watch_memory(instance)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(inv)
 
-    async def _start_instance(self, first: Invocation) -> Instance:
-        instance = Instance(uuid.uuid4().hex[:12], self.spec, self.version)
-        instance.current = first
-        self.instances[instance.id] = instance
-        try:
-            await self.runtime.spawn(self, instance)
-        except OSError as exc:
-            self.instances.pop(instance.id, None)
-            self._finish(instance, first, error_payload(first.request_id, "Runtime.Unknown",
-                                                       f"could not start the function: {exc}"), "Unhandled")
-        return instance
+    def _timed_out(self, instance: Instance, inv: Invocation) -> None:
+        self.apply(self.state.timed_out(instance, inv))
 
     # -- Runtime API events (called by the server for this pool's instances)
 
     def on_next(self, instance: Instance) -> asyncio.Future:
         """The instance asks for its next event: hand over the pending one or park it."""
-        loop = asyncio.get_running_loop()
-        waiter = loop.create_future()
-        if instance.state is InstanceState.STARTING:
-            instance.init_duration_ms = (time.monotonic() - instance.spawned_at) * 1000
-        if instance.retire or instance.version != self.version:
-            self.runtime.kill(instance, None)
-            return waiter  # never resolved: the process is going away
-        pending = instance.current if instance.state is InstanceState.STARTING else None
-        if instance.reserved is not None:
-            pending, instance.reserved = instance.reserved, None
-            instance.current = pending
-        if pending is not None and not pending.future.done():
-            instance.state = InstanceState.BUSY
-            self._hand_over(instance, pending, waiter)
-        else:
-            instance.current = None
-            instance.state = InstanceState.IDLE
-            instance.idle_since = time.monotonic()
-            instance.waiter = waiter
-            self.idle.append(instance)
+        instance.waiter = asyncio.get_running_loop().create_future()
+        waiter = instance.waiter
+        self.apply(self.state.next(instance))
         return waiter
 
-    def _deliver(self, instance: Instance, inv: Invocation) -> None:
-        waiter = instance.waiter
-        instance.waiter = None
-        instance.state = InstanceState.BUSY
-        instance.current = inv
-        self._hand_over(instance, inv, waiter)
-
-    def _hand_over(self, instance: Instance, inv: Invocation, waiter: asyncio.Future) -> None:
-        loop = asyncio.get_running_loop()
-        inv.delivered_at = time.monotonic()
-        inv.deadline_ms = now_ms() + int(self.spec.timeout * 1000)
-        inv.timer = loop.call_later(self.spec.timeout, self._timed_out, instance, inv)
-        inv.started_wall = time.time()
-        self._log(inv, f"START RequestId: {inv.request_id} Version: $LATEST")
-        self.runtime.watch_memory(instance)
-        if not waiter.done():
-            waiter.set_result(inv)
-
     def on_response(self, instance: Instance, request_id: str, body: bytes) -> int:
-        inv = instance.current
-        if inv is None or inv.request_id != request_id:
-            return 400
-        if len(body) > RESPONSE_LIMIT:
-            self._finish(instance, inv, error_payload(
-                request_id, "Function.ResponseSizeTooLarge",
-                f"Response payload size ({len(body)} bytes) exceeded maximum allowed payload size "
-                f"({RESPONSE_LIMIT} bytes)."), "Unhandled")
-        else:
-            self._finish(instance, inv, body, None)
-        return 202
+        status, effects = self.state.response(instance, request_id, body)
+        self.apply(effects)
+        return status
 
     def on_error(self, instance: Instance, request_id: str, body: bytes, error_type: str | None) -> int:
-        inv = instance.current
-        if inv is None or inv.request_id != request_id:
-            return 400
-        self._finish(instance, inv, _normalise_error(body, request_id, error_type), "Unhandled")
-        return 202
+        status, effects = self.state.error(instance, request_id, body, error_type)
+        self.apply(effects)
+        return status
 
     def on_init_error(self, instance: Instance, body: bytes, error_type: str | None) -> int:
-        inv = instance.current
-        error = _normalise_error(body, inv.request_id if inv else "", error_type)
-        parsed = json.loads(error)
-        self._init_failed(instance, parsed.get("errorType", "Runtime.Unknown"))
-        if inv is not None and not inv.future.done():
-            self._finish(instance, inv, error, "Unhandled", report=False)
-        instance.current = None
-        return 202
+        status, effects = self.state.init_error(instance, body, error_type)
+        self.apply(effects)
+        return status
 
     def on_exit(self, instance: Instance, returncode: int) -> None:
         """The instance's process ended: fail its invocation unless already answered."""
-        self.runtime.collect_output(instance)  # its last words belong to the invocation it was running
-        self.instances.pop(instance.id, None)
-        was = instance.state
-        instance.state = InstanceState.DEAD
+        effects = self.state.exited(instance, returncode)
         if instance.waiter is not None and not instance.waiter.done():
             instance.waiter.cancel()
-        reserved, instance.reserved = instance.reserved, None
-        if reserved is not None and not reserved.future.done():
-            self._finish(instance, reserved, error_payload(
-                reserved.request_id, "Runtime.ExitError",
-                f"RequestId: {reserved.request_id} Error: Runtime exited before the invocation started"),
-                "Unhandled", report=False)
-        inv = instance.current
-        if inv is not None and not inv.future.done():
-            how = exit_error(returncode)
-            if was is InstanceState.STARTING:
-                self._init_failed(instance, "Runtime.ExitError")
-            self._finish(instance, inv, error_payload(
-                inv.request_id, "Runtime.ExitError",
-                f"RequestId: {inv.request_id} Error: Runtime exited with error: {how}"), "Unhandled",
-                report=was is not InstanceState.STARTING)
-
-    def _init_failed(self, instance: Instance, error_type: str) -> None:
-        """The INIT_REPORT of a failed init, after the output (a traceback) that explains it."""
-        self.runtime.collect_output(instance)
-        line = (f"INIT_REPORT Init Duration: {(time.monotonic() - instance.spawned_at) * 1000:.2f} ms\t"
-                f"Phase: init\tStatus: error\tError Type: {error_type}")
-        if instance.current is not None:
-            self._log(instance.current, line)
-        else:
-            self.runtime.write_log(self.spec, line)
-
-    def _timed_out(self, instance: Instance, inv: Invocation) -> None:
-        if inv.future.done():
-            return
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{now_ms() % 1000:03d}Z"
-        self._log(inv, f"{stamp} {inv.request_id} Task timed out after {self.spec.timeout:.2f} seconds")
-        self.runtime.kill(instance, "timeout")
-        self._finish(instance, inv, error_payload(
-            inv.request_id, "Sandbox.Timedout",
-            f"RequestId: {inv.request_id} Error: Task timed out after {self.spec.timeout:.2f} seconds"),
-            "Unhandled")
+        self.apply(effects)
 
     def out_of_memory(self, instance: Instance) -> None:
-        inv = instance.current
-        self.runtime.kill(instance, "memory")
-        if inv is not None and not inv.future.done():
-            self._finish(instance, inv, error_payload(
-                inv.request_id, "Runtime.OutOfMemory",
-                f"RequestId: {inv.request_id} Error: Runtime exited with error: {exit_error(-signal.SIGKILL)}"),
-                "Unhandled", max_memory_mb=self.spec.memory_mb)
+        self.apply(self.state.out_of_memory(instance))
 
-    def _finish(self, instance: Instance, inv: Invocation, payload: bytes, function_error: str | None, *,
-                report: bool = True, max_memory_mb: int | None = None) -> None:
-        if inv.timer is not None:
-            inv.timer.cancel()
-        self.runtime.collect_output(instance)  # what it printed before answering belongs before END
-        if report:
-            duration = (time.monotonic() - inv.delivered_at) * 1000 if inv.delivered_at else 0.0
-            memory = max_memory_mb or _peak_rss_mb(instance.pid)
-            init = ""
-            if instance.init_duration_ms is not None and inv.cold:
-                init = f"\tInit Duration: {instance.init_duration_ms:.2f} ms"
-            self._log(inv, f"END RequestId: {inv.request_id}")
-            self._log(inv, f"REPORT RequestId: {inv.request_id}\tDuration: {duration:.2f} ms\t"
-                           f"Billed Duration: {max(1, math.ceil(duration))} ms\tMemory Size: {self.spec.memory_mb} MB\t"
-                           f"Max Memory Used: {memory} MB{init}")
-        if instance.current is inv and instance.state is InstanceState.BUSY:
-            instance.state = InstanceState.RETURNING
-        if not inv.future.done():
-            inv.future.set_result(InvokeResult(inv.request_id, payload, function_error,
-                                               log_tail=log_tail(bytes(inv.log))))
+    def init_timed_out(self, instance: Instance) -> None:
+        self.apply(self.state.init_timed_out(instance))
 
-    def _log(self, inv: Invocation, line: str) -> None:
-        """A platform line about ``inv`` (START, END, REPORT, a timeout): into the function's
-        log and the invocation's own."""
-        self.runtime.write_log(self.spec, line)
-        inv.keep_log((line + "\n").encode())
+    def kill(self, instance: Instance) -> None:
+        self.apply(self.state.kill(instance, None))
 
     def reload(self) -> None:
         """Code changed: new invocations get new instances; busy ones finish first.
@@ -383,35 +216,12 @@ class FunctionPool:
         Bytecode caches in the code folder are dropped: Python validates them by the
         source's mtime in whole seconds and its size, so a quick same-size edit would
         otherwise load the old code."""
-        self.version += 1
         for cached in self.spec.code_dir.rglob("__pycache__/*.pyc"):
             cached.unlink(missing_ok=True)
-        for instance in list(self.instances.values()):
-            instance.retire = True
-            if instance.state is InstanceState.IDLE:
-                self.runtime.kill(instance, None)
-        self.idle.clear()
+        self.apply(self.state.reload())
 
-    def reap_idle(self, now: float) -> None:
-        for instance in list(self.idle):
-            if instance.state is InstanceState.IDLE and now - instance.idle_since > IDLE_TTL:
-                self.idle.remove(instance)
-                self.runtime.kill(instance, None)
-
-
-def _normalise_error(body: bytes, request_id: str, error_type: str | None) -> bytes:
-    """The error object as the Invoke API returns it: errorMessage, errorType, requestId, stackTrace."""
-    try:
-        data = json.loads(body)
-        if not isinstance(data, dict):
-            raise ValueError
-    except ValueError:
-        data = {"errorMessage": body.decode(errors="replace"), "errorType": error_type or "Runtime.Unknown"}
-    data.setdefault("errorType", error_type or "Runtime.Unknown")
-    data.setdefault("errorMessage", "")
-    data["requestId"] = data.get("requestId") or request_id
-    data.setdefault("stackTrace", [])
-    return json.dumps(data).encode()
+    def reap_idle(self) -> None:
+        self.apply(self.state.reap_idle(self.state.clock()))
 
 
 def _peak_rss_mb(pid: int | None) -> int:
@@ -499,7 +309,7 @@ class LambdaRuntime:
             task.cancel()
         for pool in self.pools.values():
             for instance in list(pool.instances.values()):
-                self.kill(instance, None)
+                pool.kill(instance)
                 if instance.waiter is not None and not instance.waiter.done():
                     instance.waiter.cancel()  # releases the instance's parked /next
         for pool in self.pools.values():
@@ -591,7 +401,7 @@ class LambdaRuntime:
                                       max_body=RESPONSE_LIMIT + 1024 * 1024, screen=self.listen_screen)
         instance.server = server
         instance.port = server.sockets[0].getsockname()[1]
-        instance.spawned_at = time.monotonic()
+        pool.state.launching(instance)
         try:
             await self.launcher.launch(self, pool, instance)
         except OSError:
@@ -602,14 +412,7 @@ class LambdaRuntime:
 
     async def _init_deadline(self, pool: FunctionPool, instance: Instance) -> None:
         await asyncio.sleep(INIT_TIMEOUT)
-        if instance.state is InstanceState.STARTING:
-            inv = instance.current
-            self.kill(instance, "init timeout")
-            if inv is not None and not inv.future.done():
-                pool._finish(instance, inv, error_payload(
-                    inv.request_id, "Runtime.InitTimeout",
-                    f"RequestId: {inv.request_id} Error: init did not complete within {INIT_TIMEOUT:.0f} seconds"),
-                    "Unhandled", report=False)
+        pool.init_timed_out(instance)
 
     async def _watch_exit(self, pool: FunctionPool, instance: Instance) -> None:
         code = await instance.process.wait()
@@ -626,9 +429,8 @@ class LambdaRuntime:
             instance.server.close()
             instance.server = None
 
-    def kill(self, instance: Instance, reason: str | None) -> None:
-        instance.killed_for = instance.killed_for or reason
-        instance.retire = True
+    def kill(self, instance: Instance) -> None:
+        """Kills the instance's process, if it still runs (its pool decides when)."""
         if instance.process is not None and instance.process.returncode is None:
             self.launcher.kill(instance)
 
@@ -653,9 +455,8 @@ class LambdaRuntime:
     async def _housekeeping(self) -> None:
         while True:
             await asyncio.sleep(self._housekeeping_interval)
-            now = time.monotonic()
             for pool in self.pools.values():
-                pool.reap_idle(now)
+                pool.reap_idle()
 
     async def _watch_code(self, ready: Callable[[], None]) -> None:
         """Hot reload: an edit in a function's code folder (seen through inotify, nothing
@@ -688,9 +489,14 @@ class LambdaRuntime:
         os.write(self._log_fd(spec), (line + "\n").encode())
 
     def collect_output(self, instance: Instance) -> None:
-        """Reads what the instance has written so far, without blocking: the loop calls it
-        when there is output, and the pool before END, so that an invocation's lines are
-        all in before its REPORT."""
+        """Reads what the instance has written so far, without blocking (the loop calls it
+        when there is output): into its function's log and the invocation it runs."""
+        self.read_output(instance, instance.output_invocation())
+
+    def read_output(self, instance: Instance, into: Invocation | None) -> None:
+        """Reads what the instance has written so far into its function's log and ``into``'s
+        own: the pool asks for it before END, so that an invocation's lines are all in
+        before its REPORT."""
         while instance.output is not None:
             try:
                 data = os.read(instance.output, OUTPUT_CHUNK)
@@ -701,16 +507,17 @@ class LambdaRuntime:
             if not data:  # the instance (and whatever it started) has closed it
                 self._close_output(instance)
                 return
-            self.instance_output(instance, data)
+            os.write(self._log_fd(instance.function), data)
+            if into is not None:
+                into.keep_log(data)
 
     def instance_output(self, instance: Instance, data: bytes, written_at: float | None = None) -> None:
         """Output of an instance: into its function's log, and into the invocation it is running
         (the one that started it, during init). ``written_at``: when an engine logged it
         (containers), so that late output of an earlier invocation is not counted in."""
         os.write(self._log_fd(instance.function), data)
-        inv = instance.current
-        if inv is not None and instance.state in (InstanceState.STARTING, InstanceState.BUSY) \
-                and (written_at is None or written_at >= inv.started_wall):
+        inv = instance.output_invocation()
+        if inv is not None and (written_at is None or written_at >= inv.started_wall):
             inv.keep_log(data)
 
     def _close_output(self, instance: Instance) -> None:

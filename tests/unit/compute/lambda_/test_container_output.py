@@ -29,7 +29,7 @@ def test_engine_times_are_epoch_seconds():
 def test_output_an_earlier_invocation_wrote_is_logged_but_not_in_the_next_tail(tmp_path: Path):
     spec = SimpleNamespace(name="fn", log_file=tmp_path / "fn.log")
     instance = Instance("i1", spec, 0, state=InstanceState.BUSY)
-    instance.current = Invocation("req-2", b"{}", "", None, None, started_wall=100.0)
+    instance.current = Invocation("req-2", b"{}", "", None, started_wall=100.0)
     chunks = [b"1970-01-01T00:01:39.900000000Z late line of req-1\n",  # written before req-2's START
               b"1970-01-01T00:01:40.100000000Z req-2 line\n"]
 

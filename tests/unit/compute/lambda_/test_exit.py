@@ -4,7 +4,7 @@ import signal
 
 import pytest
 
-from devenv.compute.lambda_.runtime import exit_error
+from devenv.compute.lambda_.pool import exit_error
 
 
 @pytest.mark.parametrize("returncode, words", [
