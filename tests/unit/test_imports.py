@@ -39,8 +39,8 @@ INDEPENDENT = [
 PURE = {"devenv.compute.lambda_.pool", "devenv.compute.lambda_.invoke", "devenv.compute.alb.health",
         "devenv.compute.alb.rules", "devenv.compute.ecs.rollout"}
 PURE_MAY_IMPORT = PURE | {"devenv.config.model"}
-IO_MODULES = {"asyncio", "os", "io", "subprocess", "socket", "selectors", "threading", "signal", "shutil",
-              "pathlib", "http", "urllib"}
+IO_MODULES = ("asyncio", "os", "io", "subprocess", "socket", "selectors", "threading", "signal", "shutil",
+              "pathlib", "http.client", "http.server", "urllib.request")
 UI_LIBRARIES = ("typer", "rich", "click")
 UI_MODULES = {"devenv.cli", "devenv.cli_table"}
 
@@ -163,6 +163,6 @@ def test_no_import_cycle_between_units():
 def test_pure_modules_import_no_io(module):
     path = ROOT.parent / (module.replace(".", "/") + ".py")
     found = imports(path, type_hints=False)
-    wrong = [t for t in found if t.split(".")[0] in IO_MODULES
+    wrong = [t for t in found if any(t == io or t.startswith(io + ".") for io in IO_MODULES)
              or (t.startswith("devenv.") and t not in PURE_MAY_IMPORT)]
     assert not wrong, f"{module} is pure but imports {wrong}"
