@@ -96,6 +96,28 @@ def assert_durations_add_up(spans, tolerance_ms: float = 3.0) -> None:
 
 ASYNC_HOPS = ("sqs", "event-source")
 
+# The hops before the first bus: devenv's own, traced on every emulator. Only moto (with
+# devenv's patches) carries the trace on through EventBridge and SQS; on ministack and
+# LocalStack an event's TraceHeader stops at the bus (docs/emulators.md), so a request's
+# trace ends with the task that published the event, and the rest of the flow runs under
+# traces of its own.
+BEFORE_THE_BUS = LIFECYCLE_HOPS[:4]
+
+
+@pytest.fixture
+def traced_through(devenv_stack) -> bool:
+    """Whether the stack's emulator carries trace context through EventBridge and SQS."""
+    return devenv_stack.stack.config.emulator.kind == "moto"
+
+
+def assert_trace_ends_at_the_bus(traces, trace: str) -> None:
+    """On an emulator that drops an event's TraceHeader: the request's trace has every hop up
+    to the bus, and nothing after it (no event source, no worker) ever joins it."""
+    spans = traces.wait_for(trace, lambda found: len(hops_in_order(found, BEFORE_THE_BUS)) == len(BEFORE_THE_BUS),
+                            what="the request's trace up to the bus")
+    assert not [s for s in spans if s.failed], [s for s in spans if s.failed]
+    assert not [s for s in spans if s.component in ("eventbridge", "sqs", "event-source")], spans
+
 
 def settled(api, wait, placement_id: str, timeout: float = 20) -> dict:
     def decided():
@@ -161,7 +183,7 @@ def tasks(devenv_stack, service: str) -> list[dict]:
             if t["service"] == service and t["lastStatus"] == "RUNNING"]
 
 
-def test_placement_lifecycle(api, db, events, wait, traces):
+def test_placement_lifecycle(api, db, events, wait, traces, traced_through):
     placement, trace = place_traced(api, new_video(api), 10, 20)
     decided = settled(api, wait, placement["id"])
     assert decided["status"] == "validated" and decided["reason"] in (None, "")
@@ -173,6 +195,9 @@ def test_placement_lifecycle(api, db, events, wait, traces):
     sent = wait(lambda: notifications(db, placement["id"]), message="notification stored")
     assert sent[0][0] == "placement.validated" and sent[0][2].startswith("notifications/")
 
+    if not traced_through:
+        assert_trace_ends_at_the_bus(traces, trace)
+        return
     # The trace shows every hop, in order, and their durations add up.
     spans = traces.wait_for(trace, lambda found: len(hops_in_order(found, LIFECYCLE_HOPS)) == len(LIFECYCLE_HOPS),
                             what="the lifecycle trace")
@@ -182,7 +207,7 @@ def test_placement_lifecycle(api, db, events, wait, traces):
     assert all(b.start >= a.start - 0.002 for a, b in zip(ordered, ordered[1:]))  # SentTimestamp is in ms
 
 
-def test_rejection_outside_the_video(api, db, events, wait, traces):
+def test_rejection_outside_the_video(api, db, events, wait, traces, traced_through):
     placement, trace = place_traced(api, new_video(api), 590, 700)
     decided = settled(api, wait, placement["id"])
     assert decided["status"] == "rejected"
@@ -191,6 +216,9 @@ def test_rejection_outside_the_video(api, db, events, wait, traces):
     sent = wait(lambda: notifications(db, placement["id"]), message="notification stored")
     assert sent[0][0] == "placement.rejected"
 
+    if not traced_through:
+        assert_trace_ends_at_the_bus(traces, trace)
+        return
     # Its trace shows where it turned: after the validation task, the event is a rejection.
     turned = [("lambda", "invoke validation-worker"), ("ecs", "validation"), ("eventbridge", "placement.rejected"),
               ("lambda", "invoke notification-worker")]
@@ -199,7 +227,8 @@ def test_rejection_outside_the_video(api, db, events, wait, traces):
     assert not any(_describes(s, "eventbridge", "placement.validated") for s in spans)
 
 
-def test_poison_message_goes_to_the_dlq_then_redrive_completes_the_flow(api, aws, db, events, wait, traces):
+def test_poison_message_goes_to_the_dlq_then_redrive_completes_the_flow(api, aws, db, events, wait, traces,
+                                                                       traced_through):
     pending_video = new_video(api, duration=None)  # metadata not processed: validation cannot decide
     poison, poison_trace = place_traced(api, pending_video, 5, 15)
     healthy = place(api, new_video(api), 30, 40)
@@ -214,16 +243,21 @@ def test_poison_message_goes_to_the_dlq_then_redrive_completes_the_flow(api, aws
 
     wait(in_dlq, timeout=45, interval=0.2, message="poison message in the DLQ")
     assert api.get(f"/placements/{poison['id']}").body["status"] == "pending"
-    # The DLQ'd message is found from its trace, and the trace from the message.
-    spans = traces.wait_for(poison_trace, lambda found: any(s.operation.startswith("dead-letter") for s in found),
-                            what="the poison placement's trace")
-    [moved_span] = [s for s in spans if s.operation.startswith("dead-letter")]
-    assert moved_span.attributes["dead_letter_queue"] == "nedlia-validation-dlq"
     peeked = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10, VisibilityTimeout=0,
                                  MessageSystemAttributeNames=["AWSTraceHeader"]).get("Messages", [])
-    assert moved_span.attributes["message_id"] in [m["MessageId"] for m in peeked]
-    assert traces.spans(moved_span.attributes["message_id"])[0].trace_id == poison_trace
-    assert any(s.component == "event-source" and s.failed for s in spans)  # the worker's failed batches
+    if traced_through:
+        # The DLQ'd message is found from its trace, and the trace from the message.
+        spans = traces.wait_for(poison_trace, lambda found: any(s.operation.startswith("dead-letter") for s in found),
+                                what="the poison placement's trace")
+        [moved_span] = [s for s in spans if s.operation.startswith("dead-letter")]
+        assert moved_span.attributes["dead_letter_queue"] == "nedlia-validation-dlq"
+        assert moved_span.attributes["message_id"] in [m["MessageId"] for m in peeked]
+        assert traces.spans(moved_span.attributes["message_id"])[0].trace_id == poison_trace
+        assert any(s.component == "event-source" and s.failed for s in spans)  # the worker's failed batches
+        poison_message = moved_span.attributes["message_id"]
+    else:
+        # No trace leads there (docs/emulators.md): the message is the one whose event names the placement.
+        [poison_message] = [m["MessageId"] for m in peeked if poison["id"] in m["Body"]]
     # Its batch-mate was validated exactly once: partial batch responses did not retry it.
     events.poll()
     validated_healthy = [e for e in events.seen if e["detail-type"] == "placement.validated"
@@ -234,11 +268,13 @@ def test_poison_message_goes_to_the_dlq_then_redrive_completes_the_flow(api, aws
     assert api.patch(f"/videos/{pending_video}", {"duration_seconds": 120}).status == 200
     result = redrive(sqs, dlq, source)  # what `devenv dlq redrive` does
     assert result.error is None and not result.not_deleted
-    assert moved_span.attributes["message_id"] in result.moved
+    assert poison_message in result.moved
     assert settled(api, wait, poison["id"], timeout=30)["status"] == "validated"
-    # The redriven message kept its trace: the placement's trace goes on to its notification.
-    traces.wait_for(poison_trace, lambda found: any(s.component == "lambda" and "notification-worker" in s.operation
-                                                    for s in found), what="the redriven placement's trace")
+    if traced_through:
+        # The redriven message kept its trace: the placement's trace goes on to its notification.
+        traces.wait_for(poison_trace, lambda found: any(s.component == "lambda" and "notification-worker" in
+                                                        s.operation for s in found),
+                        what="the redriven placement's trace")
     wait(lambda: notifications(db, poison["id"]), message="notification for the redriven placement")
     assert queue_depth(aws, "nedlia-validation-dlq") == 0  # nothing lost, nothing left behind
 
@@ -311,10 +347,18 @@ def test_cpu_load_scales_out_and_idleness_scales_back_in(api, devenv_stack, wait
     assert "above target" in messages and "below target" in messages
 
 
-def test_the_tour_walks_a_placement_through_every_hop_and_ends_with_its_trace(devenv_stack):
+def test_the_tour_walks_a_placement_through_every_hop_and_ends_with_its_trace(devenv_stack, traced_through):
     from devenv.tour.run import steps
 
     config = devenv_stack.stack.config
+    if not traced_through:
+        # The tour follows one trace: it walks to the bus, and says it could not follow further.
+        walked = list(steps(devenv_stack.stack, timeout=10))
+        titles = [s.title for s in walked]
+        assert titles[0] == "API Gateway -> function api", titles
+        assert not [t for t in titles if "placement-service" in t and t.endswith("(not reached)")], titles
+        assert "function validation-worker (not reached)" in titles, titles
+        return
     walked = list(steps(devenv_stack.stack))
     assert not any(s.title.endswith("(not reached)") for s in walked), [s.title for s in walked]
     # Every sentence of devenv.yaml's tour landed on a hop the placement passed.
