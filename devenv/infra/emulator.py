@@ -77,7 +77,8 @@ class Moto:
 
 # ministack's services that devenv's exported endpoints name (EMULATED_SERVICES): the others
 # (its own Lambda, ECS, API Gateway, ...) stay off, as devenv owns the compute plane.
-MINISTACK_SERVICES = "sqs,events,s3,sts,iam,logs,sns,secretsmanager,ssm"
+# CloudWatch (metrics) takes ECS's utilisation (aws/metrics.py).
+MINISTACK_SERVICES = "sqs,events,s3,sts,iam,logs,cloudwatch,sns,secretsmanager,ssm"
 
 
 @dataclass
@@ -110,8 +111,9 @@ class Ministack(Moto):
         return HttpProbe(f"{self.endpoint}/_ministack/health")
 
 
-# LocalStack's services devenv needs (Lambda is devenv's own, and LocalStack's would want Docker).
-LOCALSTACK_SERVICES = "sqs,events,s3,iam,sts,logs"
+# LocalStack's services devenv needs (Lambda is devenv's own, and LocalStack's would want Docker);
+# CloudWatch takes ECS's metrics (aws/metrics.py), Logs the tasks' awslogs output.
+LOCALSTACK_SERVICES = "sqs,events,s3,iam,sts,logs,cloudwatch"
 AUTH_TOKEN = "LOCALSTACK_AUTH_TOKEN"
 
 

@@ -53,7 +53,7 @@ def test_localstack_runs_in_host_mode_on_loopback_with_the_token_passed_through(
     env = spec.env
     assert (env["OVERRIDE_IN_DOCKER"], env["GATEWAY_SERVER"], env["GATEWAY_LISTEN"]) == (
         "0", "hypercorn", "127.0.0.1:4566")
-    assert env["SERVICES"].split(",") == ["sqs", "events", "s3", "iam", "sts", "logs"]  # no lambda: devenv's
+    assert env["SERVICES"].split(",") == ["sqs", "events", "s3", "iam", "sts", "logs", "cloudwatch"]  # no lambda
     assert env["LOCALSTACK_AUTH_TOKEN"] == "tok"
     assert env["LOCALSTACK_HOST"] == "127.0.0.1:4566"  # its queue URLs, whatever the shell exported
     assert env["FILESYSTEM_ROOT"] == str(state.data_dir("emulator"))  # never the shared environment's folder
