@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from devenv.compute.components import ComputeService, EcsService, startup_budget
+from devenv.compute.components import ComputeService, EcsService, XrayDaemon, startup_budget
 from devenv.compute.ecs.control import EcsControl
 from devenv.stack_values import stack_values
 from .config.loader import ENV_FILE, ENV_INSTANCE, Project
@@ -99,7 +99,15 @@ class Stack:
             wanted["ecs"] = None
             if self.config.load_balancer is not None:
                 wanted["alb"] = self.config.load_balancer.port
+        if self.has_xray:
+            wanted["xray"] = None
         return wanted
+
+    @property
+    def has_xray(self) -> bool:
+        """The X-Ray daemon runs for the code devenv runs natively (functions and tasks)."""
+        return (self.config.tracing.xray_daemon and self.config.runtime == "native"
+                and (self.has_compute or bool(self.config.services)))
 
     @property
     def has_compute(self) -> bool:
@@ -118,6 +126,9 @@ class Stack:
             found.append(ComputeService(self.project.files[0], self.state, ports["lambda"], ports.get("apigateway"),
                                         before_start=self._build_instance_images if self.docker else None,
                                         options=self.project.overrides.argv()))
+        if self.has_xray:
+            found.append(XrayDaemon(self.project.files[0], self.state, ports["xray"],
+                                    options=self.project.overrides.argv()))
         if self.config.services:
             # Tasks need their databases to start, not the emulator: they call AWS only when a
             # request comes, and `up` returns only once the managed plane is deployed, so the
@@ -222,7 +233,8 @@ class Stack:
         env["AWS_DEFAULT_REGION"] = self.config.region
         env["AWS_REGION"] = self.config.region
         for variable, key in (("DATABASE_URL", "postgres.url"), ("REDIS_URL", "redis.url"),
-                              ("DEVENV_API_URL", "api.url"), ("DEVENV_ALB_URL", "alb.url")):
+                              ("DEVENV_API_URL", "api.url"), ("DEVENV_ALB_URL", "alb.url"),
+                              ("AWS_XRAY_DAEMON_ADDRESS", "xray.address")):
             if key in values:
                 env[variable] = values[key]
         return env

@@ -31,6 +31,8 @@ def stack_values(project: Project, state: StateDir, ports: dict[str, int]) -> di
         values["api.url"] = f"http://{HOST}:{ports['apigateway']}/{config.api.stage}"
     if config.load_balancer is not None and "alb" in ports:
         values["alb.url"] = f"http://{HOST}:{ports['alb']}"
+    if "xray" in ports:
+        values["xray.address"] = f"{HOST}:{ports['xray']}"
     return values
 
 

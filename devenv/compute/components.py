@@ -20,6 +20,7 @@ from devenv.runtime.statedir import StateDir
 
 LAMBDA = "lambda"
 ECS = "ecs"
+XRAY = "xray"
 
 
 def _process(name: str, module: str, config_file: Path, state: StateDir, options: tuple[str, ...],
@@ -136,6 +137,36 @@ class EcsService:
 
     def probe(self) -> Probe:
         return ServicesSteady(f"http://{HOST}:{self.control_port}/services")
+
+    def after_ready(self, restarted: bool) -> None:
+        return None
+
+
+@dataclass
+class XrayDaemon:
+    """devenv's X-Ray daemon (observe/xray_daemon.py): UDP segments and TCP sampling calls on
+    one port. Depends on nothing: segments wait in it until the emulator answers."""
+
+    config_file: Path
+    state: StateDir
+    port: int
+    options: tuple[str, ...] = ()
+    name: str = XRAY
+    kind: ComponentKind = ComponentKind.COMPUTE
+    depends_on: tuple[str, ...] = ()
+    startup_timeout: float = 20.0
+
+    def address(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    def prepare(self) -> None:
+        return None
+
+    def process(self) -> ProcessSpec:
+        return _process(XRAY, "devenv.observe.xray_daemon", self.config_file, self.state, self.options, 5.0)
+
+    def probe(self) -> Probe:
+        return HttpProbe(f"http://{HOST}:{self.port}/health")
 
     def after_ready(self, restarted: bool) -> None:
         return None

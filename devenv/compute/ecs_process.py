@@ -43,6 +43,8 @@ def service_specs(project, values: dict[str, str], runtimes=None) -> dict[str, S
         environment.setdefault("AWS_ENDPOINT_URL", values["aws.endpoint"])
         environment.setdefault("AWS_ACCESS_KEY_ID", "test")
         environment.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+        if "xray.address" in values:
+            environment.setdefault("AWS_XRAY_DAEMON_ADDRESS", values["xray.address"])
         source = (project.root / config.build).resolve() if config.build else project.root
         built = (runtimes or {}).get(name)
         specs[name] = ServiceSpec(name, config, source, environment, venv=built.venv if built else None)

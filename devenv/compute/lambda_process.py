@@ -108,6 +108,8 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
     aws_env = {"AWS_ENDPOINT_URL": emulator, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
                "AWS_SESSION_TOKEN": "test", "AWS_ENDPOINT_URL_LAMBDA": f"http://{HOST}:{ports['lambda']}"}
     values = stack_values(project, state, ports)
+    if "xray.address" in values:  # the Lambda service sets it for every function
+        aws_env["AWS_XRAY_DAEMON_ADDRESS"] = values["xray.address"]
     sink = sink_from_environment("lambda")
     if config.runtime == "docker":
         runtime = _container_runtime(project, state, ports, aws_env, values, FailureSink(endpoint), sink)

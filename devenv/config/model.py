@@ -687,6 +687,9 @@ class TracingConfig(Model):
     """Spans per hop in .devenv/traces/ (``devenv trace``, the dashboard)."""
 
     enabled: bool = True
+    # devenv's X-Ray daemon (the `xray` component) where AWS_XRAY_DAEMON_ADDRESS points
+    # every task and function, for the X-Ray SDK and ADOT.
+    xray_daemon: bool = True
 
 
 class MetricsConfig(Model):

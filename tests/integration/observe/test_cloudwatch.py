@@ -1,6 +1,7 @@
-"""CloudWatch for real: a service's task output reaches CloudWatch Logs in the stack's
-emulator (the awslogs driver), and its CPU, memory and task counts reach CloudWatch
-metrics; both read back with boto3 as the AWS CLI reads them."""
+"""CloudWatch and X-Ray for real: a service's task output reaches CloudWatch Logs in the
+stack's emulator (the awslogs driver), its CPU, memory and task counts reach CloudWatch
+metrics, read back with boto3 as the AWS CLI reads them; and segments the X-Ray SDK sends
+to the stack's X-Ray daemon reach `devenv trace`'s spans and the X-Ray API."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ SCRIPT = (
     "print('Traceback (most recent call last):', flush=True)\n"
     "print('  File \"app.py\", line 3, in <module>', flush=True)\n"
     "print('2026-12-07 10:00:02 INFO after the traceback', flush=True)\n"
+    "import os\n"
+    "print('2026-12-07 10:00:03 INFO xray at ' + os.environ.get('AWS_XRAY_DAEMON_ADDRESS', 'nowhere'), flush=True)\n"
     "time.sleep(600)\n"
 )
 
@@ -109,3 +112,57 @@ def test_the_services_cpu_memory_and_task_counts_are_cloudwatch_metrics(stack):
     assert memory and 0 < memory[0]["Average"] < 100  # a sleeping Python of 512 MiB reserved
     listed = cloudwatch.list_metrics(Namespace="ECS/ContainerInsights", Dimensions=dims)["Metrics"]
     assert {"RunningTaskCount", "DesiredTaskCount", "CpuUtilized", "MemoryUtilized"} <= {m["MetricName"] for m in listed}
+
+
+def test_the_xray_sdk_sends_segments_to_the_stacks_daemon(stack):
+    import json
+    import os
+    import urllib.request
+
+    from aws_xray_sdk.core import xray_recorder
+
+    from devenv.observe.spans import read_spans
+    from devenv.observe.trace_context import new_root
+
+    env = stack.env()
+    address = env["AWS_XRAY_DAEMON_ADDRESS"]
+    logs = client(stack, "logs")
+    # the task got the same address
+    assert wait_until(lambda: any(f"xray at {address}" in e["message"]
+                                  for e in logs.filter_log_events(logGroupName="/ecs/talker")["events"]), timeout=30)
+
+    with urllib.request.urlopen(urllib.request.Request(f"http://{address}/GetSamplingRules", data=b"{}",
+                                                       method="POST"), timeout=5) as response:
+        assert json.loads(response.read())["SamplingRuleRecords"][0]["SamplingRule"]["FixedRate"] == 1.0
+
+    trace = new_root()
+    xray_recorder.configure(daemon_address=address, sampling=False, context_missing="LOG_ERROR",
+                            service="it-client", plugins=())
+    segment = xray_recorder.begin_segment("it-client", traceid=trace, parent_id="00000000000000aa", sampling=1)
+    segment.put_annotation("case", "sdk")
+    sub = xray_recorder.begin_subsegment("query", namespace="remote")
+    sub.set_sql({"sanitized_query": "SELECT 1", "url": "postgresql://localhost/x"})
+    xray_recorder.end_subsegment()
+    xray_recorder.end_segment()
+
+    def spans() -> dict[str, object]:
+        return {s.span_id: s for s in read_spans(stack.state / "traces") if s.trace_id == trace}
+
+    assert wait_until(lambda: len(spans()) == 2, timeout=15), spans()
+    found = spans()
+    root = found[segment.id]
+    assert root.parent_id == "00000000000000aa" and root.attributes["annotation.case"] == "sdk"
+    assert found[sub.id].parent_id == segment.id and found[sub.id].operation == "query: SELECT 1"
+
+    xray = client(stack, "xray")
+
+    def traced() -> list[dict]:
+        return xray.batch_get_traces(TraceIds=[trace])["Traces"]
+
+    assert wait_until(lambda: traced(), timeout=15)
+    documents = [json.loads(s["Document"]) for s in traced()[0]["Segments"]]
+    assert segment.id in {d["id"] for d in documents}
+    now = dt.datetime.now(dt.timezone.utc)
+    summaries = xray.get_trace_summaries(StartTime=now - dt.timedelta(minutes=5), EndTime=now + dt.timedelta(minutes=1))
+    assert trace in {t["Id"] for t in summaries["TraceSummaries"]}
+    assert os.environ.get("AWS_XRAY_DAEMON_ADDRESS") is None  # the test process was configured explicitly

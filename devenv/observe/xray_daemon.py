@@ -1,0 +1,161 @@
+"""The ``xray`` component: devenv's X-Ray daemon, where ``AWS_XRAY_DAEMON_ADDRESS`` points
+every task and function (``python -m devenv.observe.xray_daemon DEVENV_YAML``).
+
+On one port of 127.0.0.1, as the AWS daemon: UDP for segment documents (see ``xray.py``),
+TCP for the SDKs' sampling calls and a ``/health`` probe. Each completed segment becomes
+devenv spans (``xray-<pid>.jsonl``, so `devenv trace` nests an instrumented service's
+subsegments in the hop that called it) and is forwarded, batched, to the emulator's X-Ray
+API (PutTraceSegments), where GetTraceSummaries and BatchGetTraces read it. An emulator
+without X-Ray is said once and no longer called.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from devenv.aws.endpoint import AwsEndpoint, ClientSettings, make_client
+from devenv.aws.sender import BackgroundSender
+from devenv.compute.entry import run, until_stopped
+from devenv.config.loader import Overrides, load_project
+from devenv.runtime.guard import aiohttp_middleware
+from devenv.runtime.ports import HOST, load_remembered
+from devenv.runtime.statedir import StateDir
+
+from .spans import SpanSink, sink_from_environment
+from .xray import BadDatagram, parse_datagram, sampling_rules, sampling_targets, segment_spans
+
+log = logging.getLogger("devenv.xray")
+
+PUT_BATCH = 50  # segment documents per PutTraceSegments call
+MAX_KEPT = 10_000  # documents kept while the emulator is unreachable
+UNSUPPORTED = {"UnknownOperationException", "InvalidAction", "NotImplemented", "InternalFailure", "404"}
+
+
+class SegmentForwarder(BackgroundSender):
+    """Segment documents to the emulator's PutTraceSegments, from its own thread."""
+
+    what = "the emulator's X-Ray API"
+
+    def __init__(self, endpoint: AwsEndpoint, interval: float = 0.5):
+        super().__init__(interval, "xray-forward")
+        self._endpoint = endpoint
+        self._client: Any = None
+        self._lock = threading.Lock()
+        self._documents: list[str] = []
+        self.unsupported = False
+        self.sent = 0
+
+    def add(self, document: dict[str, Any]) -> None:
+        if self.unsupported:
+            return
+        with self._lock:
+            self._documents.append(json.dumps(document, separators=(",", ":")))
+            del self._documents[:-MAX_KEPT]
+
+    def _cycle(self, final: bool) -> bool:
+        with self._lock:
+            pending, self._documents = self._documents, []
+        try:
+            if self._client is None:
+                self._client = make_client("xray", self._endpoint, ClientSettings(max_attempts=1))
+            while pending:
+                self._client.put_trace_segments(TraceSegmentDocuments=pending[:PUT_BATCH])
+                self.sent += len(pending[:PUT_BATCH])
+                del pending[:PUT_BATCH]
+        except Exception as exc:
+            code = str(((getattr(exc, "response", None) or {}).get("Error") or {}).get("Code", ""))
+            if code in UNSUPPORTED:
+                self.unsupported = True
+                log.warning("the emulator has no X-Ray API (%s): segments stay in devenv's traces only", code)
+                return True
+            with self._lock:
+                self._documents[:0] = pending
+            self._note_outage(exc)
+            return False
+        self._recovered()
+        return True
+
+
+class SegmentReceiver(asyncio.DatagramProtocol):
+    """UDP datagrams from the SDKs: spans for devenv, documents for the emulator."""
+
+    def __init__(self, sink: SpanSink, forwarder: SegmentForwarder):
+        self.sink = sink
+        self.forwarder = forwarder
+        self.received = 0
+        self.refused = 0
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        try:
+            document = parse_datagram(data)
+        except BadDatagram as exc:
+            self.refused += 1
+            if self.refused in (1, 10, 100, 1000):  # say so, without a line per bad datagram
+                log.warning("ignored %d datagram(s) that are not X-Ray segments (last: %s)", self.refused, exc)
+            return
+        self.received += 1
+        for span in segment_spans(document):
+            self.sink.record(span)
+        if not document.get("in_progress"):
+            self.forwarder.add(document)
+
+
+def sampling_app(receiver: SegmentReceiver) -> web.Application:
+    """The daemon's TCP side: the SDKs' centralized sampling, and a health probe."""
+    app = web.Application(middlewares=[aiohttp_middleware()])
+
+    async def rules(request: web.Request) -> web.Response:
+        return web.json_response(sampling_rules(time.time()))
+
+    async def targets(request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError:
+            body = {}
+        return web.json_response(sampling_targets(body if isinstance(body, dict) else {}, time.time()))
+
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response({"received": receiver.received, "forwarded": receiver.forwarder.sent})
+
+    app.router.add_post("/GetSamplingRules", rules)
+    app.router.add_post("/SamplingTargets", targets)
+    app.router.add_get("/health", health)
+    return app
+
+
+async def serve(config_file: Path, overrides: Overrides) -> None:
+    project = load_project(config_file, overrides=overrides)
+    state = StateDir(project.state_dir)
+    ports = load_remembered(state.ports_file)
+    port = ports["xray"]
+    forwarder = SegmentForwarder(AwsEndpoint(f"http://{HOST}:{ports['emulator']}", project.config.region)).start()
+    receiver = SegmentReceiver(sink_from_environment("xray"), forwarder)
+    loop = asyncio.get_running_loop()
+    transport, _ = await loop.create_datagram_endpoint(lambda: receiver, local_addr=(HOST, port))
+    runner = web.AppRunner(sampling_app(receiver), access_log=None, handle_signals=False, shutdown_timeout=1.0)
+    await runner.setup()
+    await web.TCPSite(runner, HOST, port, reuse_address=True).start()
+    print(f"xray daemon ready: udp and tcp {HOST}:{port}", flush=True)
+    await until_stopped()
+    transport.close()
+    await runner.cleanup()
+    await loop.run_in_executor(None, forwarder.close)
+
+
+def main(argv: list[str]) -> int:
+    return run(serve, "devenv.observe.xray_daemon", argv)
+
+
+if __name__ == "__main__":
+    from devenv.runtime.exit import exit_now
+
+    exit_now(main(sys.argv))
