@@ -76,6 +76,7 @@ def up(file: Optional[Path] = _file_option,
        ) -> None:
     """Start the stack (detached: returns once everything is healthy)."""
     stack = _stack(file, runtime=runtime, emulator=emulator)
+    _print_warnings(stack.project)
     started = time.monotonic()
     if foreground:
         out.print(f"[bold]{stack.config.name}[/]: starting in the foreground (Ctrl-C stops it)")
@@ -507,10 +508,15 @@ def validate(file: Optional[Path] = _file_option) -> None:
              f"{rules} rules", f"{len(c.functions)} functions",
              f"{len(c.api.routes) if c.api else 0} routes", f"{len(c.services)} services"]
     files = " + ".join(str(_relative(p)) for p in stack.project.files)
-    for warning in stack.project.warnings:
-        out.print(f"[yellow]warning:[/] {escape(warning.render())}", highlight=False)
+    _print_warnings(stack.project)
     out.print(f"[green]✓[/] {escape(files)} is valid: {', '.join(parts)}"
               + (f" ({len(stack.project.warnings)} warning(s))" if stack.project.warnings else ""))
+
+
+def _print_warnings(project) -> None:
+    """What the config allows but AWS will fail on later (a missing handler module, a DLQ cycle)."""
+    for warning in project.warnings:
+        out.print(f"[yellow]warning:[/] {escape(warning.render())}", highlight=False)
 
 
 @app.command()

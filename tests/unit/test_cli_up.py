@@ -61,3 +61,13 @@ def test_compute_processes_get_the_same_options(seen: dict, tmp_path: Path):
     assert run(["up", "--runtime", "native"]) == 1
     [lambda_argv] = seen["components"]
     assert lambda_argv[-2:] == ("--runtime", "native")
+
+
+def test_up_prints_the_config_warnings_before_starting(seen: dict, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]):
+    (tmp_path / "src").mkdir()
+    (tmp_path / "devenv.yaml").write_text("name: demo\ninfra: {postgres: false, redis: false}\n"
+                                             "functions:\n  f: {handler: app.handler, code: src}\n")
+    assert run(["up"]) == 1
+    assert ("warning: devenv.yaml:4: functions.f.handler: no module 'app' in src/ (looked for app.py and "
+            "app/__init__.py)") in capsys.readouterr().out
