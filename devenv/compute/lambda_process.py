@@ -17,6 +17,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from devenv.aws.awslogs import LogShipper, logs_client_factory
 from devenv.aws.endpoint import AwsEndpoint, make_client
 from devenv.build import manifest
 from devenv.config.loader import Overrides, load_project
@@ -111,13 +112,15 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
     if "xray.address" in values:  # the Lambda service sets it for every function
         aws_env["AWS_XRAY_DAEMON_ADDRESS"] = values["xray.address"]
     sink = sink_from_environment("lambda")
+    # Every function's lines also go to CloudWatch Logs, /aws/lambda/<name>, as on AWS.
+    awslogs = LogShipper(logs_client_factory(emulator)).start() if config.functions else None
     if config.runtime == "docker":
-        runtime = _container_runtime(project, state, ports, aws_env, values, FailureSink(endpoint), sink)
+        runtime = _container_runtime(project, state, ports, aws_env, values, FailureSink(endpoint), sink, awslogs)
     else:
         runtime = LambdaRuntime(function_specs(config, root=project.root, log_dir=state.logs / "functions",
                                                values=values,
                                                runtimes=manifest.read(state.environments_file).functions),
-                                aws_env=aws_env, on_async_failure=FailureSink(endpoint), sink=sink)
+                                aws_env=aws_env, on_async_failure=FailureSink(endpoint), sink=sink, awslogs=awslogs)
     await runtime.start()
     runners: list[web.AppRunner] = []
 
@@ -160,9 +163,11 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
     for runner in runners:
         await runner.cleanup()
     await runtime.stop()
+    if awslogs is not None:  # the last lines of the stopped instances too
+        await asyncio.get_running_loop().run_in_executor(None, awslogs.close)
 
 
-def _container_runtime(project, state, ports, aws_env, values, failures, sink):
+def _container_runtime(project, state, ports, aws_env, values, failures, sink, awslogs):
     """runtime: docker: instances are containers that see the stack as containers do."""
     from devenv.runtime.docker import DockerEngine, stack_key
     from devenv.compute.lambda_.containers import ContainerInstances, build_instance_images
@@ -179,7 +184,8 @@ def _container_runtime(project, state, ports, aws_env, values, failures, sink):
         listen_screen=PeerScreen.of(engine.stack_subnets()) if listen else None)
     return LambdaRuntime(
         function_specs(config, root=project.root, log_dir=state.logs / "functions", values=inside),
-        launcher=launcher, aws_env={k: inside[k] for k in aws_env}, on_async_failure=failures, sink=sink)
+        launcher=launcher, aws_env={k: inside[k] for k in aws_env}, on_async_failure=failures, sink=sink,
+        awslogs=awslogs)
 
 
 def _has_function_targets(config) -> bool:

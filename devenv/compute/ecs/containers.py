@@ -23,8 +23,9 @@ from pathlib import Path
 from devenv.runtime.docker import HOST_ALIAS, ContainerSpec, DockerEngine, remove_quietly
 from devenv.runtime.images import ImageBuild, ensure_image
 from devenv.runtime.threads import in_thread
-from devenv.compute.ecs.scheduler import (STOP_TIMEOUT, CannotStart, OutputLines, Service, ServiceSpec, Task,
-                                          check_argv, expand, output_read)
+from devenv.compute.ecs.scheduler import (STOP_TIMEOUT, CannotStart, Service, ServiceSpec, Task, check_argv,
+                                          expand, output_read)
+from devenv.runtime.lines import OutputLines
 
 log = logging.getLogger("devenv.ecs")
 

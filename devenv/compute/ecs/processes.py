@@ -16,9 +16,9 @@ import uuid
 from pathlib import Path
 
 from devenv.build.environments import isolated_path
-from devenv.compute.ecs.scheduler import (OUTPUT_CHUNK, SNAPSHOT_IGNORE, STOP_TIMEOUT, CannotStart, OutputLines,
-                                          Service, ServiceSpec, Task, _run_check, check_argv, expand,
-                                          write_output)
+from devenv.compute.ecs.scheduler import (OUTPUT_CHUNK, SNAPSHOT_IGNORE, STOP_TIMEOUT, CannotStart, Service,
+                                          ServiceSpec, Task, _run_check, check_argv, expand, write_output)
+from devenv.runtime.lines import OutputLines
 from devenv.runtime.process import die_with_parent, signal_group
 from devenv.runtime.threads import in_thread
 

@@ -52,7 +52,6 @@ OUTPUT_KEPT = 15  # a task's own last output lines, shown when its service canno
 OUTPUT_LINE_MAX = 1000  # characters kept of one output line
 OUTPUT_DRAIN = 1.0  # seconds an exited task's output may take to be read to its end
 OUTPUT_CHUNK = 64 * 1024  # bytes read from a task's output at a time
-LOG_EVENT_MAX = 256 * 1024  # CloudWatch's event size: the awslogs driver splits longer lines
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SNAPSHOT_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".venv", "venv", "node_modules", ".git",
                                          ".pytest_cache", ".mypy_cache")
@@ -134,30 +133,6 @@ class Task:
             "startedAt": self.started, "stoppedAt": self.stopped, "stoppedReason": self.stopped_reason,
             "exitCode": self.exit_code,
         }
-
-
-class OutputLines:
-    """A task's output, as it comes in chunks, cut into lines; a line longer than ``limit``
-    comes out in pieces of ``limit`` bytes (the awslogs driver splits it into several events
-    the same way), so memory stays bounded whatever a task prints."""
-
-    def __init__(self, limit: int = LOG_EVENT_MAX):
-        self.limit = limit
-        self.pending = b""
-
-    def feed(self, chunk: bytes) -> list[bytes]:
-        self.pending += chunk
-        *lines, self.pending = self.pending.split(b"\n")
-        pieces = [line[at:at + self.limit] for line in lines for at in range(0, max(len(line), 1), self.limit)]
-        while len(self.pending) >= self.limit:
-            pieces.append(self.pending[:self.limit])
-            self.pending = self.pending[self.limit:]
-        return pieces
-
-    def end(self) -> list[bytes]:
-        """The last line, when the output did not end with a newline."""
-        last, self.pending = self.pending, b""
-        return [last] if last else []
 
 
 class AddressPool:

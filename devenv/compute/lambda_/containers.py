@@ -167,7 +167,7 @@ class ContainerInstances:
     def _container_spec(self, runtime: LambdaRuntime, spec: FunctionSpec, instance: Instance) -> ContainerSpec:
         pyver = python_version(spec.runtime)
         env = instance_environment(spec, runtime_api=f"{HOST_ALIAS}:{instance.port}", aws_env=runtime._aws_env,
-                                   interpreter=Interpreter("/usr/local/bin/python", pyver))
+                                   interpreter=Interpreter("/usr/local/bin/python", pyver), log_stream=instance.log_stream)
         env.update({"PATH": SYSTEM_PATH, "PYTHONPATH": container_path(spec, pyver), "LAMBDA_TASK_ROOT": TASK_ROOT,
                     "LAMBDA_RUNTIME_DIR": "/var/runtime"})
         return ContainerSpec(

@@ -110,9 +110,10 @@ def choose_interpreter(spec: FunctionSpec) -> Interpreter:
 
 
 def instance_environment(spec: FunctionSpec, *, runtime_api: str, aws_env: Mapping[str, str],
-                         interpreter: Interpreter) -> dict[str, str]:
-    """The environment AWS gives a function instance, bound to the local stack."""
-    stream = time.strftime("%Y/%m/%d", time.gmtime()) + f"/[$LATEST]{uuid.uuid4().hex}"
+                         interpreter: Interpreter, log_stream: str | None = None) -> dict[str, str]:
+    """The environment AWS gives a function instance, bound to the local stack; ``log_stream``
+    is the instance's CloudWatch Logs stream (a new name if not given)."""
+    stream = log_stream or time.strftime("%Y/%m/%d", time.gmtime()) + f"/[$LATEST]{uuid.uuid4().hex}"
     env = {
         "PATH": isolated_path(str(Path(interpreter.executable).parent)),
         "LANG": "en_US.UTF-8",

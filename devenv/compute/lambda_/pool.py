@@ -167,6 +167,7 @@ class Log:
 
     line: str
     invocation: Invocation | None
+    instance: "Instance | None" = None  # whose log stream it belongs in (CloudWatch: one per instance)
 
 
 @dataclass(slots=True)
@@ -312,7 +313,7 @@ class Pool:
         wall = self.wall()
         inv.deadline_ms = int(wall * 1000) + int(self.spec.timeout * 1000)
         inv.started_wall = wall
-        return [Log(f"START RequestId: {inv.request_id} Version: $LATEST", inv), Deliver(instance, inv)]
+        return [Log(f"START RequestId: {inv.request_id} Version: $LATEST", inv, instance), Deliver(instance, inv)]
 
     def response(self, instance: Instance, request_id: str, body: bytes) -> tuple[int, list[Effect]]:
         """The instance answered: the HTTP status for it, and the effects."""
@@ -375,7 +376,7 @@ class Pool:
         wall = self.wall()
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(wall)) + f".{int(wall * 1000) % 1000:03d}Z"
         seconds = f"{self.spec.timeout:.2f}"
-        effects: list[Effect] = [Log(f"{stamp} {inv.request_id} Task timed out after {seconds} seconds", inv)]
+        effects: list[Effect] = [Log(f"{stamp} {inv.request_id} Task timed out after {seconds} seconds", inv, instance)]
         effects += self.kill(instance, "timeout")
         effects += self._finish(instance, inv, error_payload(
             inv.request_id, "Sandbox.Timedout",
@@ -438,7 +439,7 @@ class Pool:
         """The INIT_REPORT of a failed init, after the output (a traceback) that explains it."""
         line = (f"INIT_REPORT Init Duration: {(self.clock() - instance.spawned_at) * 1000:.2f} ms\t"
                 f"Phase: init\tStatus: error\tError Type: {error_type}")
-        return [Collect(instance, instance.output_invocation()), Log(line, instance.current)]
+        return [Collect(instance, instance.output_invocation()), Log(line, instance.current, instance)]
 
     def _finish(self, instance: Instance, inv: Invocation, payload: bytes, function_error: str | None, *,
                 report: bool = True, max_memory_mb: int | None = None) -> list[Effect]:

@@ -23,14 +23,17 @@ import logging
 import math
 import os
 import signal
+import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 from pathlib import Path
 
+from devenv.aws.awslogs import Destination, LogShipper
 from devenv.observe.spans import NullSink, Outcome, SpanSink, SpanTimer
 from devenv.observe.trace_context import TraceContext
+from devenv.runtime.lines import OutputLines
 from devenv.runtime.watch import watch
 from devenv.runtime.peers import PeerScreen
 from devenv.runtime.process import die_with_parent
@@ -56,6 +59,11 @@ class Invocation(pool_state.Invocation):
     timer: asyncio.TimerHandle | None = None  # its timeout, once handed over
 
 
+def new_log_stream() -> str:
+    """A log stream name as Lambda gives each execution environment: date/[version]id."""
+    return time.strftime("%Y/%m/%d", time.gmtime()) + f"/[$LATEST]{uuid.uuid4().hex}"
+
+
 @dataclass(eq=False)  # identity semantics: instances live in sets and deques
 class Instance(pool_state.Instance):
     process: asyncio.subprocess.Process | None = None
@@ -63,10 +71,17 @@ class Instance(pool_state.Instance):
     port: int = 0
     waiter: asyncio.Future | None = None  # /next parked here while idle
     output: int | None = None  # the read end of its stdout/stderr pipe (processes)
+    log_stream: str = field(default_factory=new_log_stream)  # its CloudWatch Logs stream, as Lambda names it
+    lines: OutputLines = field(default_factory=OutputLines)  # its output cut into log events
 
     @property
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
+
+
+def cloudwatch_destination(instance: Instance) -> Destination:
+    spec = instance.function
+    return Destination(f"/aws/lambda/{spec.name}", instance.log_stream, spec.region)
 
 
 class FunctionPool:
@@ -136,7 +151,7 @@ class FunctionPool:
         for effect in effects:
             kind = type(effect)
             if kind is Log:
-                runtime.write_log(self.spec, effect.line)
+                runtime.write_log(self.spec, effect.line, effect.instance)
                 if effect.invocation is not None:
                     effect.invocation.keep_log((effect.line + "\n").encode())
             elif kind is Deliver:
@@ -146,7 +161,7 @@ class FunctionPool:
             elif kind is Report:
                 inv = effect.invocation
                 for line in effect.lines(effect.max_memory_mb or _peak_rss_mb(effect.instance.pid)):
-                    runtime.write_log(self.spec, line)
+                    runtime.write_log(self.spec, line, effect.instance)
                     inv.keep_log((line + "\n").encode())
             elif kind is Finish:
                 inv = effect.invocation
@@ -277,7 +292,8 @@ class LambdaRuntime:
     def __init__(self, functions: Mapping[str, FunctionSpec], *, aws_env: Mapping[str, str],
                  on_async_failure: Callable[[AsyncFailure], "asyncio.Future | None"] | None = None,
                  async_settings: AsyncSettings | None = None, housekeeping_interval: float = 0.5,
-                 sink: SpanSink | None = None, launcher: "InstanceLauncher | None" = None):
+                 sink: SpanSink | None = None, launcher: "InstanceLauncher | None" = None,
+                 awslogs: LogShipper | None = None):
         self.launcher: InstanceLauncher = launcher or ProcessInstances()
         self.pools = {name: FunctionPool(spec, self) for name, spec in functions.items()}
         self._aws_env = dict(aws_env)
@@ -290,6 +306,7 @@ class LambdaRuntime:
         self._log_handles: dict[str, int] = {}
         self._stopping = False
         self.sink: SpanSink = sink or NullSink()
+        self.awslogs = awslogs  # every line also to /aws/lambda/<function>, as Lambda sends it
 
     # -- lifecycle
 
@@ -485,8 +502,20 @@ class LambdaRuntime:
             self._log_handles[spec.name] = fd
         return fd
 
-    def write_log(self, spec: FunctionSpec, line: str) -> None:
+    def write_log(self, spec: FunctionSpec, line: str, instance: Instance | None = None) -> None:
+        """A platform line (START, END, REPORT, …) into the function's log, and its
+        instance's CloudWatch stream when it has one."""
         os.write(self._log_fd(spec), (line + "\n").encode())
+        if self.awslogs is not None and instance is not None:
+            self.awslogs.add(cloudwatch_destination(instance), line)
+
+    def _ship_output(self, instance: Instance, data: bytes) -> None:
+        """What an instance printed, line by line, into its CloudWatch stream (empty at end)."""
+        if self.awslogs is None:
+            return
+        destination = cloudwatch_destination(instance)
+        for line in instance.lines.feed(data) if data else instance.lines.end():
+            self.awslogs.add(destination, line)
 
     def collect_output(self, instance: Instance) -> None:
         """Reads what the instance has written so far, without blocking (the loop calls it
@@ -506,8 +535,10 @@ class LambdaRuntime:
                 data = b""
             if not data:  # the instance (and whatever it started) has closed it
                 self._close_output(instance)
+                self._ship_output(instance, b"")
                 return
             os.write(self._log_fd(instance.function), data)
+            self._ship_output(instance, data)
             if into is not None:
                 into.keep_log(data)
 
@@ -516,6 +547,7 @@ class LambdaRuntime:
         (the one that started it, during init). ``written_at``: when an engine logged it
         (containers), so that late output of an earlier invocation is not counted in."""
         os.write(self._log_fd(instance.function), data)
+        self._ship_output(instance, data)
         inv = instance.output_invocation()
         if inv is not None and (written_at is None or written_at >= inv.started_wall):
             inv.keep_log(data)
@@ -618,7 +650,7 @@ class ProcessInstances:
     async def launch(self, runtime: LambdaRuntime, pool: FunctionPool, instance: Instance) -> None:
         spec = pool.spec
         env = instance_environment(spec, runtime_api=f"127.0.0.1:{instance.port}", aws_env=runtime._aws_env,
-                                   interpreter=pool.interpreter)
+                                   interpreter=pool.interpreter, log_stream=instance.log_stream)
         if pool.interpreter.warning and pool.cold_starts <= 1:
             runtime.write_log(spec, pool.interpreter.warning)
         read_end, write_end = os.pipe()

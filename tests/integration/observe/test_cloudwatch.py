@@ -28,12 +28,23 @@ SCRIPT = (
     "time.sleep(600)\n"
 )
 
+HANDLER = """\
+def handle(event, context):
+    print("handling", event["n"])
+    print("two\\nlines")
+    return {"stream": context.log_stream_name, "group": context.log_group_name}
+"""
+
 STACK = """\
 name: logsit
 metrics: {interval: 1}
 infra:
   postgres: false
   redis: false
+functions:
+  hello:
+    handler: handler.handle
+    code: fn
 services:
   talker:
     command: [python, talk.py]
@@ -52,6 +63,8 @@ services:
 def stack():
     root = make_project_dir()
     (root / "talk.py").write_text(SCRIPT)
+    (root / "fn").mkdir()
+    (root / "fn" / "handler.py").write_text(HANDLER)
     project = Project(root, STACK)
     project.devenv("up")
     yield project
@@ -61,7 +74,8 @@ def stack():
 
 def client(project: Project, service: str):
     env = project.env()
-    return boto3.client(service, endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+    endpoint = env.get(f"AWS_ENDPOINT_URL_{service.upper()}", env["AWS_ENDPOINT_URL"])
+    return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1",
                         aws_access_key_id="test", aws_secret_access_key="test")
 
 
@@ -166,3 +180,32 @@ def test_the_xray_sdk_sends_segments_to_the_stacks_daemon(stack):
     summaries = xray.get_trace_summaries(StartTime=now - dt.timedelta(minutes=5), EndTime=now + dt.timedelta(minutes=1))
     assert trace in {t["Id"] for t in summaries["TraceSummaries"]}
     assert os.environ.get("AWS_XRAY_DAEMON_ADDRESS") is None  # the test process was configured explicitly
+
+
+def test_a_functions_lines_reach_aws_lambda_its_name_one_stream_per_instance(stack):
+    import json
+
+    lam = client(stack, "lambda")
+    answers = [json.loads(lam.invoke(FunctionName="hello", Payload=json.dumps({"n": n}))["Payload"].read())
+               for n in (1, 2)]
+    assert answers[0] == answers[1]  # one warm instance served both
+    stream, group = answers[0]["stream"], answers[0]["group"]
+    assert group == "/aws/lambda/hello"
+    date, _, instance = stream.partition("/[$LATEST]")
+    assert len(date.split("/")) == 3 and len(instance) == 32
+    logs = client(stack, "logs")
+
+    def messages() -> list[str]:
+        try:
+            return [e["message"] for e in logs.get_log_events(logGroupName=group, logStreamName=stream,
+                                                                startFromHead=True)["events"]]
+        except logs.exceptions.ResourceNotFoundException:
+            return []
+
+    assert wait_until(lambda: sum(m.startswith("REPORT RequestId:") for m in messages()) == 2, timeout=20), messages()
+    got = messages()
+    starts = [i for i, m in enumerate(got) if m.startswith("START RequestId:")]
+    assert len(starts) == 2
+    first = got[starts[0]:starts[1]]
+    assert "handling 1" in first and "two" in first and "lines" in first  # a line per event, as print gives
+    assert [m.split(" ")[0] for m in first if m.split(" ")[0] in ("START", "END", "REPORT")] == ["START", "END", "REPORT"]

@@ -4,7 +4,8 @@ prefix) and its last lines to the task, which explain a crash when the service c
 import asyncio
 import os
 
-from devenv.compute.ecs.scheduler import LOG_EVENT_MAX, OUTPUT_KEPT, OutputLines, Task, output_read
+from devenv.compute.ecs.scheduler import OUTPUT_KEPT, Task, output_read
+from devenv.runtime.lines import LOG_EVENT_MAX, OutputLines
 from devenv.compute.ecs.containers import _pump
 from devenv.runtime.threads import in_thread
 

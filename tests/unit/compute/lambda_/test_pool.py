@@ -135,7 +135,7 @@ def test_the_first_next_hands_over_the_invocation_that_started_it(pool: Pool, cl
     assert instance.spawned_at == 1000.0
     clock.now += 0.25
     effects = pool.next(instance)
-    assert effects == [Log("START RequestId: req-1 Version: $LATEST", inv), Deliver(instance, inv)]
+    assert effects == [Log("START RequestId: req-1 Version: $LATEST", inv, instance), Deliver(instance, inv)]
     assert instance.state is InstanceState.BUSY
     assert instance.init_duration_ms == 250.0
     assert inv.delivered_at == 1000.25
@@ -296,7 +296,7 @@ def test_an_init_error_fails_the_invocation_that_started_the_instance(pool: Pool
     assert status == 202
     assert effects[:2] == [Collect(instance, inv), Log(
         "INIT_REPORT Init Duration: 500.00 ms\tPhase: init\tStatus: error\tError Type: Runtime.ImportModuleError",
-        inv)]
+        inv, instance)]
     assert kinds(effects[2:]) == [Collect, Finish]  # no END/REPORT: the invocation never ran
     assert payload_of(effects)["errorType"] == "Runtime.ImportModuleError"
     assert instance.current is None
@@ -357,7 +357,7 @@ def test_a_timeout_kills_the_instance_and_fails_the_invocation(pool: Pool, clock
     instance = started(pool, clock, inv)
     clock.now += 3
     effects = pool.timed_out(instance, inv)
-    assert effects[0] == Log("2023-11-14T22:13:20.250Z req-1 Task timed out after 3.00 seconds", inv)
+    assert effects[0] == Log("2023-11-14T22:13:20.250Z req-1 Task timed out after 3.00 seconds", inv, instance)
     assert kinds(effects) == [Log, Kill, Collect, Report, Finish]
     assert effects[3].duration_ms == 3000.0
     assert payload_of(effects) == {"errorMessage": "RequestId: req-1 Error: Task timed out after 3.00 seconds",
