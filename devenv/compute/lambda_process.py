@@ -19,6 +19,7 @@ from aiohttp import web
 
 from devenv.aws.awslogs import LogShipper, logs_client_factory
 from devenv.aws.endpoint import AwsEndpoint, make_client
+from devenv.aws.metrics import MetricPublisher, cloudwatch_client_factory
 from devenv.build import manifest
 from devenv.config.loader import Overrides, load_project
 from devenv.observe.spans import sink_from_environment
@@ -114,13 +115,17 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
     sink = sink_from_environment("lambda")
     # Every function's lines also go to CloudWatch Logs, /aws/lambda/<name>, as on AWS.
     awslogs = LogShipper(logs_client_factory(emulator)).start() if config.functions else None
+    metrics = (MetricPublisher(cloudwatch_client_factory(emulator, config.region), interval=config.metrics.interval)
+               .start() if config.functions and config.metrics.enabled else None)
     if config.runtime == "docker":
-        runtime = _container_runtime(project, state, ports, aws_env, values, FailureSink(endpoint), sink, awslogs)
+        runtime = _container_runtime(project, state, ports, aws_env, values, FailureSink(endpoint), sink, awslogs,
+                                     metrics)
     else:
         runtime = LambdaRuntime(function_specs(config, root=project.root, log_dir=state.logs / "functions",
                                                values=values,
                                                runtimes=manifest.read(state.environments_file).functions),
-                                aws_env=aws_env, on_async_failure=FailureSink(endpoint), sink=sink, awslogs=awslogs)
+                                aws_env=aws_env, on_async_failure=FailureSink(endpoint), sink=sink, awslogs=awslogs,
+                                metrics=metrics)
     await runtime.start()
     runners: list[web.AppRunner] = []
 
@@ -163,11 +168,12 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
     for runner in runners:
         await runner.cleanup()
     await runtime.stop()
-    if awslogs is not None:  # the last lines of the stopped instances too
-        await asyncio.get_running_loop().run_in_executor(None, awslogs.close)
+    for sender in (awslogs, metrics):  # the last lines and samples of the stopped instances too
+        if sender is not None:
+            await asyncio.get_running_loop().run_in_executor(None, sender.close)
 
 
-def _container_runtime(project, state, ports, aws_env, values, failures, sink, awslogs):
+def _container_runtime(project, state, ports, aws_env, values, failures, sink, awslogs, metrics):
     """runtime: docker: instances are containers that see the stack as containers do."""
     from devenv.runtime.docker import DockerEngine, stack_key
     from devenv.compute.lambda_.containers import ContainerInstances, build_instance_images
@@ -185,7 +191,7 @@ def _container_runtime(project, state, ports, aws_env, values, failures, sink, a
     return LambdaRuntime(
         function_specs(config, root=project.root, log_dir=state.logs / "functions", values=inside),
         launcher=launcher, aws_env={k: inside[k] for k in aws_env}, on_async_failure=failures, sink=sink,
-        awslogs=awslogs)
+        awslogs=awslogs, metrics=metrics)
 
 
 def _has_function_targets(config) -> bool:

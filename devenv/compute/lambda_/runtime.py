@@ -31,6 +31,7 @@ from typing import Protocol
 from pathlib import Path
 
 from devenv.aws.awslogs import Destination, LogShipper
+from devenv.aws.metrics import MetricPublisher
 from devenv.observe.spans import NullSink, Outcome, SpanSink, SpanTimer
 from devenv.observe.trace_context import TraceContext
 from devenv.runtime.lines import OutputLines
@@ -124,10 +125,13 @@ class FunctionPool:
             result = await self._run(inv)
         except Throttled as error:
             span.finish(Outcome.ERROR, error=error.error_type)
+            self.runtime.metric(self.spec.name, "Throttles", 1, "Count")
             raise
         except BaseException as error:
             span.finish(Outcome.ERROR, error=type(error).__name__)
             raise
+        self.runtime.metric(self.spec.name, "Invocations", 1, "Count")
+        self.runtime.metric(self.spec.name, "Errors", 0 if result.ok else 1, "Count")
         error_type = (result.error() or {}).get("errorType") if not result.ok else None
         span.finish(Outcome.OK if result.ok else Outcome.ERROR, cold=inv.cold,
                     **({"error": error_type} if error_type else {}))
@@ -163,6 +167,7 @@ class FunctionPool:
                 for line in effect.lines(effect.max_memory_mb or _peak_rss_mb(effect.instance.pid)):
                     runtime.write_log(self.spec, line, effect.instance)
                     inv.keep_log((line + "\n").encode())
+                runtime.metric(self.spec.name, "Duration", effect.duration_ms, "Milliseconds")
             elif kind is Finish:
                 inv = effect.invocation
                 if inv.timer is not None:
@@ -293,7 +298,7 @@ class LambdaRuntime:
                  on_async_failure: Callable[[AsyncFailure], "asyncio.Future | None"] | None = None,
                  async_settings: AsyncSettings | None = None, housekeeping_interval: float = 0.5,
                  sink: SpanSink | None = None, launcher: "InstanceLauncher | None" = None,
-                 awslogs: LogShipper | None = None):
+                 awslogs: LogShipper | None = None, metrics: MetricPublisher | None = None):
         self.launcher: InstanceLauncher = launcher or ProcessInstances()
         self.pools = {name: FunctionPool(spec, self) for name, spec in functions.items()}
         self._aws_env = dict(aws_env)
@@ -307,6 +312,7 @@ class LambdaRuntime:
         self._stopping = False
         self.sink: SpanSink = sink or NullSink()
         self.awslogs = awslogs  # every line also to /aws/lambda/<function>, as Lambda sends it
+        self.metrics = metrics  # AWS/Lambda metrics, as Lambda publishes them
 
     # -- lifecycle
 
@@ -474,6 +480,16 @@ class LambdaRuntime:
             await asyncio.sleep(self._housekeeping_interval)
             for pool in self.pools.values():
                 pool.reap_idle()
+            if self.metrics is not None:
+                for name, pool in self.pools.items():
+                    self.metric(name, "ConcurrentExecutions", pool.active, "Count")
+                self.metrics.record("AWS/Lambda", "ConcurrentExecutions",
+                                    sum(p.active for p in self.pools.values()), {}, "Count")
+
+    def metric(self, function: str, name: str, value: float, unit: str) -> None:
+        """One sample of an AWS/Lambda metric of ``function`` (nothing without a publisher)."""
+        if self.metrics is not None:
+            self.metrics.record("AWS/Lambda", name, value, {"FunctionName": function}, unit)
 
     async def _watch_code(self, ready: Callable[[], None]) -> None:
         """Hot reload: an edit in a function's code folder (seen through inotify, nothing

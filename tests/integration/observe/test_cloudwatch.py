@@ -209,3 +209,27 @@ def test_a_functions_lines_reach_aws_lambda_its_name_one_stream_per_instance(sta
     first = got[starts[0]:starts[1]]
     assert "handling 1" in first and "two" in first and "lines" in first  # a line per event, as print gives
     assert [m.split(" ")[0] for m in first if m.split(" ")[0] in ("START", "END", "REPORT")] == ["START", "END", "REPORT"]
+
+
+def test_invocations_errors_and_duration_are_aws_lambda_metrics(stack):
+    import json
+
+    lam = client(stack, "lambda")
+    for n in range(3):
+        lam.invoke(FunctionName="hello", Payload=json.dumps({"n": n}))
+    lam.invoke(FunctionName="hello", Payload=json.dumps({}))  # KeyError: a function error
+    cloudwatch = client(stack, "cloudwatch")
+    dims = [{"Name": "FunctionName", "Value": "hello"}]
+
+    def total(name: str, statistic: str = "Sum") -> float:
+        now = dt.datetime.now(dt.timezone.utc)
+        points = cloudwatch.get_metric_statistics(
+            Namespace="AWS/Lambda", MetricName=name, Dimensions=dims, StartTime=now - dt.timedelta(minutes=10),
+            EndTime=now + dt.timedelta(minutes=1), Period=600, Statistics=[statistic])["Datapoints"]
+        return sum(p[statistic] for p in points)
+
+    # (other tests of this module invoke it too, without errors)
+    assert wait_until(lambda: total("Invocations") >= 4 and total("Errors") >= 1, timeout=20)
+    assert total("Errors") == 1
+    assert 0 < total("Duration", "Maximum") < 3000
+    assert total("ConcurrentExecutions", "SampleCount") > 0
