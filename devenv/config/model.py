@@ -582,6 +582,13 @@ class ListenerRuleConfig(ListenerConditions):
         return self
 
 
+class StickinessConfig(Model):
+    """Duration-based sticky sessions: the AWSALB cookie holds a client to one target."""
+
+    enabled: bool = True
+    duration: Annotated[int, Field(ge=1, le=604800)] = 86400  # seconds
+
+
 class ServiceLoadBalancerConfig(ListenerConditions):
     """How the internal ALB routes to a service: a listener rule (its conditions, forwarding
     to the service) and its target group."""
@@ -589,6 +596,9 @@ class ServiceLoadBalancerConfig(ListenerConditions):
     priority: Annotated[int, Field(ge=1, le=50000)]
     health_check: TargetGroupHealthCheckConfig = TargetGroupHealthCheckConfig()
     deregistration_delay: Annotated[float, Field(ge=0, le=3600)] = 300
+    # the target group's load_balancing.algorithm.type and duration-based stickiness (lb_cookie)
+    algorithm: Literal["round_robin", "least_outstanding_requests"] = "round_robin"
+    stickiness: StickinessConfig | None = None
 
 
 class ServiceConfig(Model):

@@ -22,8 +22,8 @@ Where devenv differs from AWS, on purpose:
 - **Draining completes as soon as the last in-flight request ends** and the target then
   reads UNUSED. AWS completes the deregistration at that moment too, but keeps *showing*
   ``draining`` until the deregistration delay has elapsed.
-- **One load balancer node**, so round robin is exact; AWS spreads requests over several
-  nodes, each with its own rotation.
+- **One load balancer node**, so round robin (and least outstanding requests) is exact; AWS
+  spreads requests over several nodes, each with its own rotation.
 - Health checks of one target run one after another: a check starts every ``interval``
   seconds, unless the previous one (bounded by ``timeout``) is still running. AWS requires
   the timeout to be shorter than the interval, so it never sees the difference.
@@ -192,8 +192,9 @@ class Target:
 
 
 class TargetGroup:
-    """The targets of one service, their health checks, round robin over the healthy ones,
-    and deregistration with a delay.
+    """The targets of one service, their health checks, the choice among the healthy ones
+    (round robin or least outstanding requests, a stickiness cookie first), and deregistration
+    with a delay.
 
     ``register`` and ``deregister`` must be called from the event loop the proxy runs on (the
     health checks and the drain are tasks on it). The constructor does no I/O."""
@@ -209,6 +210,9 @@ class TargetGroup:
         self._targets: dict[str, Target] = {}
         self._healthy: list[Target] = []
         self._next = 0
+        self.least_outstanding = config.algorithm == "least_outstanding_requests"
+        stickiness = config.stickiness
+        self.sticky_for = stickiness.duration if stickiness is not None and stickiness.enabled else None
         self._drains: dict[str, asyncio.Future[None]] = {}
         self._tasks: set[asyncio.Task] = set()  # drains in progress (held so they are not collected)
         self._closed = False
@@ -339,14 +343,29 @@ class TargetGroup:
         self._healthy = [target for target in self._targets.values()
                          if not target.draining and target.health.state is TargetState.HEALTHY]
 
-    def pick(self) -> Target | None:
-        """The next healthy target in round-robin order, or None (the proxy answers 503)."""
+    def pick(self, sticky_to: str | None = None) -> Target | None:
+        """The target for the next request, or None (the proxy answers 503): ``sticky_to``
+        (the target a stickiness cookie names) while it is healthy and not draining, else the
+        next healthy target round robin, or with ``least_outstanding_requests`` the one with
+        the fewest requests in flight (ties round robin)."""
         healthy = self._healthy
         if not healthy:
             return None
-        index = self._next % len(healthy)
+        if sticky_to is not None:
+            target = self._targets.get(sticky_to)
+            if target is not None and not target.draining and target.health.state is TargetState.HEALTHY:
+                return target
+        count = len(healthy)
+        index = self._next % count
         self._next = index + 1
-        return healthy[index]
+        if not self.least_outstanding:
+            return healthy[index]
+        best = healthy[index]
+        for step in range(1, count):
+            target = healthy[(index + step) % count]
+            if len(target.requests) < len(best.requests):
+                best = target
+        return best
 
     def started(self, target: Target, request: InFlight) -> None:
         """``request`` is now in flight to ``target`` (counted for draining)."""

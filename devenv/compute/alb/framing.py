@@ -307,9 +307,11 @@ def read_response(headers: Headers) -> ResponseHead:
     return head
 
 
-def downstream_head(status: int, reason: bytes, head: ResponseHead, framing: Framing, *, close: bool) -> bytes:
-    """The status line and headers the client gets (always HTTP/1.1)."""
-    parts = [b"HTTP/1.1 %d %s\r\n" % (status, reason), *head.lines]
+def downstream_head(status: int, reason: bytes, head: ResponseHead, framing: Framing, *, close: bool,
+                    extra: bytes = b"") -> bytes:
+    """The status line and headers the client gets (always HTTP/1.1); ``extra`` is header
+    lines of the load balancer's own (a stickiness cookie)."""
+    parts = [b"HTTP/1.1 %d %s\r\n" % (status, reason), *head.lines, extra]
     if head.content_length is not None and (framing is Framing.LENGTH or framing is Framing.NONE):
         parts.append(b"Content-Length: " + head.content_length + b"\r\n")
     elif framing is Framing.CHUNKED:

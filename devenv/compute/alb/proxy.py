@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
+import time
 from collections import deque
 from typing import TYPE_CHECKING, Mapping
 
@@ -65,6 +66,7 @@ from devenv.compute.alb.framing import (
     websocket_request,
 )
 from devenv.compute.alb.rules import FixedResponse, Forward, Listener, Redirect, RequestFacts, host_name
+from devenv.compute.alb.sticky import set_cookie_lines, target_of
 from devenv.compute.alb.upstream import Pool, Upstream
 from devenv.observe.spans import NullSink, Outcome, SpanSink, SpanTimer
 from devenv.observe.trace_context import TraceContext, new_root
@@ -396,7 +398,8 @@ class ClientConnection(asyncio.Protocol):
         if service is None:
             return SERVICE_UNAVAILABLE
         group = proxy.groups[service]
-        target = group.pick()
+        sticky_for = group.sticky_for
+        target = group.pick(None if sticky_for is None else target_of(request.headers))
         if target is None:
             return SERVICE_UNAVAILABLE
         spans = None
@@ -415,6 +418,8 @@ class ClientConnection(asyncio.Protocol):
             return TOO_MANY_FORWARDED_FOR
         exchange = Exchange(self, request, service, group, target)
         exchange.spans = spans
+        if sticky_for is not None:
+            exchange.cookie = set_cookie_lines(target.target_id, now=time.time(), duration=sticky_for)
         self.exchange = exchange
         request.exchange = exchange
         request.state = RequestState.FORWARDING
@@ -504,7 +509,7 @@ class Exchange:
 
     __slots__ = ("client", "request", "service", "group", "target", "upstream", "started", "done",
                  "framing", "close_after", "is_head", "upgrade", "retry", "retried", "body_waiting",
-                 "sent_all", "spans", "status")
+                 "sent_all", "spans", "status", "cookie")
 
     def __init__(self, client: ClientConnection, request: Request, service: str, group: "TargetGroup",
                  target: "Target") -> None:
@@ -526,6 +531,7 @@ class Exchange:
         self.sent_all = False  # the whole request has gone to the target
         self.spans: tuple[SpanTimer, SpanTimer] | None = None  # (alb, ecs task) when tracing
         self.status: int | None = None  # the answer's status, once known
+        self.cookie = b""  # Set-Cookie lines of a sticky target group
 
     def begin(self, data: bytes) -> None:
         self.client.proxy.exchange_started()
@@ -608,7 +614,8 @@ class Exchange:
         self.close_after = (not request.keep_alive or not request.http11 or framing is Framing.CLOSE
                             or self.client._stop_after)
         self.started = True
-        self.client.write(downstream_head(status, reason, response, framing, close=self.close_after))
+        self.client.write(downstream_head(status, reason, response, framing, close=self.close_after,
+                                          extra=self.cookie))
         if framing is Framing.TUNNEL:
             self.client.open_tunnel(self)
             return True

@@ -72,6 +72,17 @@ CASES = [
         priority: 1
         source_ips: [10.0.0.300/8]    # <-
         """), [(BASE, MARK, "services.web.load_balancer.source_ips", "is not an IPv4 or IPv6 CIDR block")]),
+    Case("stickiness-longer-than-a-week", service_rule("""
+        priority: 1
+        paths: /x
+        stickiness:
+          duration: 604801    # <-
+        """), [(BASE, MARK, "services.web.load_balancer.stickiness.duration", "604800")]),
+    Case("unknown-algorithm", service_rule("""
+        priority: 1
+        paths: /x
+        algorithm: random    # <-
+        """), [(BASE, MARK, "services.web.load_balancer.algorithm", "round_robin, least_outstanding_requests")]),
     Case("rule-without-action", own_rules("""
         - priority: 5    # <-
           paths: /x

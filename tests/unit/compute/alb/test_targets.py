@@ -97,6 +97,14 @@ def picks(group: TargetGroup, n: int) -> list[str | None]:
     return out
 
 
+async def three_healthy(group: TargetGroup, prober: FakeProber) -> None:
+    """Targets t1, t2 and t3 at 127.0.0.1-3:8000, healthy after their first check."""
+    for n in (1, 2, 3):
+        prober.answer(f"127.0.0.{n}", 8000, 200)
+        group.register(f"t{n}", f"127.0.0.{n}", 8000)
+    await settle()
+
+
 # ---------------------------------------------------------------- health checks
 
 
@@ -187,10 +195,7 @@ def test_a_bad_matcher_is_refused_up_front():
 
 def test_round_robin_over_healthy_targets_only():
     async def test(group, clock, prober):
-        for n in (1, 2, 3):
-            prober.answer(f"127.0.0.{n}", 8000, 200)
-            group.register(f"t{n}", f"127.0.0.{n}", 8000)
-        await settle()
+        await three_healthy(group, prober)
         assert picks(group, 6) == ["t1", "t2", "t3", "t1", "t2", "t3"]
 
         prober.answer("127.0.0.2", 8000, 500)
@@ -199,6 +204,40 @@ def test_round_robin_over_healthy_targets_only():
         assert set(picks(group, 4)) == {"t1", "t3"}
         assert picks(group, 4) in (["t1", "t3", "t1", "t3"], ["t3", "t1", "t3", "t1"])
     scenario(test)
+
+
+def test_a_sticky_pick_holds_to_its_target_while_it_is_healthy_and_registered():
+    async def test(group, clock, prober):
+        await three_healthy(group, prober)
+        assert [group.pick("t2").target_id for _ in range(3)] == ["t2", "t2", "t2"]
+        assert picks(group, 3) == ["t1", "t2", "t3"]  # the rotation is not disturbed
+        assert group.pick("gone").target_id == "t1"  # an unknown target: round robin
+        prober.answer("127.0.0.2", 8000, 500)
+        await clock.advance(20)
+        assert group.pick("t2").target_id != "t2"  # unhealthy: another one
+        await group.deregister("t3")
+        assert group.pick("t3").target_id == "t1"  # gone
+    scenario(test, stickiness={"duration": 60})
+
+
+def test_least_outstanding_requests_picks_the_least_busy_target():
+    async def test(group, clock, prober):
+        await three_healthy(group, prober)
+        assert group.least_outstanding
+        busy = {name: [asyncio.get_running_loop().create_future() for _ in range(n)]
+                for name, n in (("t1", 2), ("t2", 0), ("t3", 1))}
+        targets = {t.target_id: t for t in (group.pick() for _ in range(3))}
+        for name, requests in busy.items():
+            for request in requests:
+                group.started(targets[name], request)
+        assert picks(group, 3) == ["t2", "t2", "t2"]
+        for request in busy["t1"]:
+            group.finished(targets["t1"], request)
+        assert set(picks(group, 4)) == {"t1", "t2"}  # tied at 0: round robin between them
+        for requests in busy.values():
+            for request in requests:
+                request.cancel()
+    scenario(test, algorithm="least_outstanding_requests")
 
 
 def test_no_healthy_target_means_no_pick():

@@ -1,0 +1,54 @@
+"""Target-group settings through the real ALB: duration-based stickiness (the AWSALB cookie,
+kept by a real client's cookie jar) and the least-outstanding-requests algorithm."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+
+from tests.integration.alb.test_load_balancer import rig, run, service, until
+
+
+def test_stickiness_holds_a_client_to_one_task_until_it_leaves():
+    async def test():
+        async with rig({"api": service(stickiness={"duration": 3600})}) as r:
+            for name, host in (("a", "127.0.0.41"), ("b", "127.0.0.42"), ("c", "127.0.0.43")):
+                await r.backend("api", name, host)
+            jar = aiohttp.CookieJar(unsafe=True)  # the ALB's address is an IP
+            async with aiohttp.ClientSession(cookie_jar=jar) as client:
+                async def get() -> tuple[str, str]:
+                    async with client.get(r.lb.url + "/x") as response:
+                        body = await response.json()
+                        cookies = response.headers.getall("Set-Cookie")
+                        assert cookies[0].startswith("backend=")  # the task's own comes through
+                        assert any(c.startswith("AWSALB=") and "Path=/" in c for c in cookies)
+                        assert any(c.startswith("AWSALBCORS=") and "SameSite=None" in c for c in cookies)
+                        return body["backend"], response.cookies["AWSALB"].value
+                first, cookie = await get()
+                assert [(await get())[0] for _ in range(6)] == [first] * 6
+                others = {(await r.get_json("/x"))["backend"] for _ in range(3)}  # cookie-less clients rotate
+                assert others == {"a", "b", "c"}
+
+                await asyncio.wait_for(r.lb.group("api").deregister(first), 5)  # the task leaves
+                moved, new_cookie = await get()
+                assert moved != first and new_cookie != cookie
+                assert [(await get())[0] for _ in range(4)] == [moved] * 4
+    run(test)
+
+
+def test_least_outstanding_requests_avoids_a_busy_task():
+    async def test():
+        async with rig({"api": service(algorithm="least_outstanding_requests")}) as r:
+            a = await r.backend("api", "a", "127.0.0.41")
+            b = await r.backend("api", "b", "127.0.0.42")
+            async with r.client.get(r.lb.url + "/stream") as held:  # stays in flight until released
+                assert await held.content.readline() == b"first chunk\n"
+                busy = "a" if a.requests == ["/stream"] else "b"
+                seen = [(await r.get_json("/x"))["backend"] for _ in range(4)]
+                assert busy not in seen  # round robin would have sent two of the four there
+                a.release.set()
+                b.release.set()
+                assert await held.content.read() == b"last chunk\n"
+            assert await until(lambda: r.lb.group("api").in_flight(busy) == 0)
+    run(test)

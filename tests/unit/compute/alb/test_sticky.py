@@ -1,0 +1,25 @@
+"""The AWSALB stickiness cookie: what the load balancer sets and what it reads back."""
+
+from __future__ import annotations
+
+from devenv.compute.alb.sticky import cookie_value, set_cookie_lines, target_of
+
+
+def test_a_cookie_names_its_target_and_only_devenvs_cookies_count():
+    value = cookie_value("task-7f3a").encode()
+    assert target_of([(b"Cookie", b"a=1; AWSALB=" + value + b"; b=2")]) == "task-7f3a"
+    assert target_of([(b"cookie", b"x=1"), (b"COOKIE", b"AWSALB=" + value)]) == "task-7f3a"  # any Cookie line
+    assert target_of([(b"Cookie", b"AWSALBX=" + value)]) is None
+    assert target_of([(b"Cookie", b"AWSALB=bm90LWRldmVudg")]) is None  # base64, but not one of devenv's
+    assert target_of([(b"Cookie", b"AWSALB=%%%")]) is None
+    assert target_of([(b"X-Cookie", b"AWSALB=" + value)]) is None
+    assert target_of([]) is None
+
+
+def test_the_cookies_expire_after_the_duration_and_cors_is_cross_site():
+    lines = set_cookie_lines("t1", now=0.0, duration=86400).decode().split("\r\n")
+    value = cookie_value("t1")
+    assert lines[0] == f"Set-Cookie: AWSALB={value}; Expires=Fri, 02 Jan 1970 00:00:00 GMT; Path=/"
+    assert lines[1] == (f"Set-Cookie: AWSALBCORS={value}; Expires=Fri, 02 Jan 1970 00:00:00 GMT; Path=/; "
+                        "SameSite=None; Secure")
+    assert lines[2] == ""
