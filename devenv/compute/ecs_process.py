@@ -8,23 +8,23 @@ supervisor runs it as the ``ecs`` component once Postgres, Redis and the emulato
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sys
 from pathlib import Path
 
-from aiohttp import web
-
 from devenv.config.loader import Overrides, load_project
 from devenv.observe.spans import sink_from_environment
-from devenv.runtime.peers import PeerScreen, screened
+from devenv.runtime.peers import PeerScreen
 from devenv.runtime.ports import HOST, load_remembered
 from devenv.runtime.statedir import StateDir
 from devenv.build import manifest
 from devenv.compute.entry import run, until_stopped
+from devenv.compute.http import server as http1
+from devenv.compute.http.server import Request, Response, Router, error, guarded, json_response
 from devenv.compute.ecs.processes import ProcessTasks
 from devenv.compute.ecs.scheduler import AddressPool, Scheduler, ServiceSpec
 from devenv.runtime.docker import HOST_ALIAS
-from devenv.runtime.guard import aiohttp_middleware
 from devenv.stack_values import container_values, stack_values
 
 log = logging.getLogger("devenv.ecs")
@@ -51,61 +51,66 @@ def service_specs(project, values: dict[str, str], runtimes=None) -> dict[str, S
     return specs
 
 
-def control_app(scheduler: Scheduler) -> web.Application:
-    app = web.Application(middlewares=[aiohttp_middleware()])  # programs on this machine, never a web page
+MAX_CONTROL_BODY = 64 * 1024  # a scale request is a few bytes
 
-    async def services(request: web.Request) -> web.Response:
-        return web.json_response({"services": scheduler.services_json()})
 
-    async def tasks(request: web.Request) -> web.Response:
-        return web.json_response({"tasks": scheduler.tasks_json(request.query.get("stopped", "1") == "1")})
+def control_app(scheduler: Scheduler) -> http1.Handler:
+    """The control API (an ``http1`` handler), for programs on this machine only."""
 
-    async def deploy(request: web.Request) -> web.Response:
-        service = scheduler.services.get(request.match_info["name"])
+    def services(request: Request) -> Response:
+        return json_response({"services": scheduler.services_json()})
+
+    def tasks(request: Request) -> Response:
+        return json_response({"tasks": scheduler.tasks_json(request.query.get("stopped", "1") == "1")})
+
+    async def deploy(request: Request, name: str) -> Response:
+        service = scheduler.services.get(name)
         if service is None:
-            return web.json_response({"message": "unknown service"}, status=404)
+            return error(404, f"unknown service {name!r}")
         await scheduler.prepare_revision(service.spec)
         deployment = service.new_revision("devenv deploy")
-        return web.json_response({"deployment": deployment.id, "revision": deployment.revision})
+        return json_response({"deployment": deployment.id, "revision": deployment.revision})
 
-    async def scale(request: web.Request) -> web.Response:
-        service = scheduler.services.get(request.match_info["name"])
+    def scale(request: Request, name: str) -> Response:
+        service = scheduler.services.get(name)
         if service is None:
-            return web.json_response({"message": "unknown service"}, status=404)
-        body = await request.json()
-        result = service.set_desired(int(body["desiredCount"]))
+            return error(404, f"unknown service {name!r}")
+        try:
+            count = json.loads(request.body)["desiredCount"]
+        except (ValueError, KeyError, TypeError):
+            return error(400, 'the body must be a JSON object with "desiredCount"')
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            return error(400, f"desiredCount must be a whole number >= 0, not {count!r}")
+        result = service.set_desired(count)
         tracking = service.spec.config.autoscaling
-        return web.json_response({
+        return json_response({
             "desiredCount": result.desired, "requestedCount": result.requested, "clampedTo": result.bound,
             "autoscaling": tracking and {"min": tracking.min, "max": tracking.max, "targetCpu": tracking.target_cpu,
                                          "scaleOutCooldown": tracking.scale_out_cooldown,
                                          "scaleInCooldown": tracking.scale_in_cooldown}})
 
-    app.router.add_get("/services", services)
-    app.router.add_get("/tasks", tasks)
-    app.router.add_post("/services/{name}/deploy", deploy)
-    app.router.add_post("/services/{name}/scale", scale)
-    add_metadata_routes(app, scheduler)
-    return app
+    router = (Router()
+              .add("GET", "/services", services)
+              .add("GET", "/tasks", tasks)
+              .add("POST", "/services/{name}/deploy", deploy)
+              .add("POST", "/services/{name}/scale", scale))
+    return guarded(add_metadata_routes(router, scheduler))
 
 
-def metadata_app(scheduler: Scheduler) -> web.Application:
+def metadata_app(scheduler: Scheduler) -> http1.Handler:
     """Task metadata only: what task containers reach on the Docker network's gateway (the
     control API, which can deploy and scale, stays on 127.0.0.1)."""
-    app = web.Application(middlewares=[aiohttp_middleware()])
-    add_metadata_routes(app, scheduler)
-    return app
+    return guarded(add_metadata_routes(Router(), scheduler))
 
 
-def add_metadata_routes(app: web.Application, scheduler: Scheduler) -> None:
-    async def metadata(request: web.Request) -> web.Response:
-        task = scheduler.task(request.match_info["task"])
-        if task is None:
-            return web.json_response({"message": "unknown task"}, status=404)
-        return web.json_response(scheduler.task_metadata(task))
+def add_metadata_routes(router: Router, scheduler: Scheduler) -> Router:
+    def metadata(request: Request, task: str) -> Response:
+        found = scheduler.task(task)
+        if found is None:
+            return error(404, f"unknown task {task!r}")
+        return json_response(scheduler.task_metadata(found))
 
-    app.router.add_get("/v4/{task}", metadata)
-    app.router.add_get("/v4/{task}/task", metadata)
+    return router.add("GET", "/v4/{task}", metadata).add("GET", "/v4/{task}/task", metadata)
 
 
 async def serve(config_file: Path, overrides: Overrides) -> None:
@@ -159,17 +164,11 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
         metrics = MetricPublisher(cloudwatch_client_factory(emulator, config.region),
                                   interval=config.metrics.interval).start()
     scheduler = Scheduler(specs, runner=tasks, awslogs=awslogs, region=config.region, metrics=metrics, **common)
-    runner = web.AppRunner(control_app(scheduler), access_log=None, handle_signals=False, shutdown_timeout=1.0)
-    await runner.setup()
-    await web.TCPSite(runner, HOST, ports["ecs"], reuse_address=True).start()
-    metadata_runner = web.AppRunner(metadata_app(scheduler), access_log=None, handle_signals=False,
-                                    shutdown_timeout=1.0)
-    await metadata_runner.setup()
+    servers = [await http1.serve(control_app(scheduler), HOST, ports["ecs"], max_body=MAX_CONTROL_BODY)]
     # On Linux the stack network's gateway; none on Docker Desktop, where containers reach the
     # control API's 127.0.0.1 (metadata included) through host-gateway.
-    loop = asyncio.get_running_loop()
-    metadata_servers = [await loop.create_server(screened(metadata_runner.server, screen), address, ports["ecs"],
-                                                 reuse_address=True) for address in listen_also]
+    servers += [await http1.serve(metadata_app(scheduler), address, ports["ecs"], max_body=MAX_CONTROL_BODY,
+                                  screen=screen) for address in listen_also]
     await scheduler.start()
     print(f"ecs ready: control {control}" + (f", alb {HOST}:{ports['alb']}" if balancer else ""), flush=True)
     await until_stopped()
@@ -179,10 +178,8 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
             await asyncio.get_running_loop().run_in_executor(None, sender.close)
     if balancer is not None:
         await balancer.stop()
-    await runner.cleanup()
-    for server in metadata_servers:
+    for server in servers:
         server.close()
-    await metadata_runner.cleanup()
 
 
 def main(argv: list[str]) -> int:

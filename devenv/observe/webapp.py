@@ -38,7 +38,7 @@ def make_app(sources: DashboardSources) -> web.Application:
     async def page(request: web.Request) -> web.Response:
         name = request.match_info.get("name") or "index.html"
         if name not in STATIC:
-            raise web.HTTPNotFound()
+            return web.json_response({"message": f"no static file {name!r}"}, status=404)
         return web.Response(body=_static(name), content_type=CONTENT_TYPES[name.rsplit(".", 1)[-1]],
                             headers={"Cache-Control": "no-store"})
 

@@ -1,6 +1,6 @@
-"""A small HTTP/1.1 server for devenv's own JSON endpoints on the invoke path (the Lambda
-Runtime API, the Invoke API), where a general web framework cost more CPU per request than
-the work behind it.
+"""A small HTTP/1.1 server for devenv's own JSON endpoints: those on the invoke path (the
+Lambda Runtime API, the Invoke API), where a general web framework cost more CPU per request
+than the work behind it, and the ECS control API and task metadata.
 
 Requests on a connection are parsed with httptools and answered in order (keep-alive,
 pipelining); a handler returns a ``Response`` at once or an awaitable of one (a held
@@ -9,20 +9,27 @@ above ``max_body`` are answered 413 without calling the handler; unparsable inpu
 and the connection closes; an Upgrade request is answered as a plain one, then the
 connection closes. TCP_NODELAY is set on every connection (small answers must not
 wait on Nagle's algorithm).
+
+The convention of devenv's own endpoints: an error is ``error(status, message)``, a JSON body
+``{"message": ...}`` (the AWS-compatible APIs answer in AWS's own shapes instead); a
+``Router`` answers 404 for an unknown path and 405 for a known path with another method;
+``guarded`` puts ``runtime/guard.py`` in front of a handler (403 with the reason, nothing run).
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import logging
 import socket
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Mapping, Union
-from urllib.parse import parse_qsl
+from typing import Any, Awaitable, Callable, Mapping, Sequence, Union
+from urllib.parse import parse_qsl, unquote
 
 import httptools
 
+from devenv.runtime.guard import refusal
 from devenv.runtime.peers import PeerScreen, screened
 
 log = logging.getLogger(__name__)
@@ -91,7 +98,7 @@ class Http1Protocol(asyncio.Protocol):
                 self.transport.close()
         except httptools.HttpParserError:
             self._pending.clear()
-            self._write(Response(400, b'{"message":"bad request"}'), keep_alive=False)
+            self._write(error(400, "bad request"), keep_alive=False)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
@@ -135,13 +142,13 @@ class Http1Protocol(asyncio.Protocol):
             request, keep_alive = self._pending[0]
             if request is None:
                 self._pending.pop(0)
-                self._write(Response(413, b'{"message":"Request Too Long"}'), keep_alive=keep_alive)
+                self._write(error(413, "Request Too Long"), keep_alive=keep_alive)
                 continue
             try:
                 outcome = self.handler(request)
             except Exception:
                 log.exception("%s %s failed", request.method, request.path)
-                outcome = Response(500, b'{"message":"internal error"}')
+                outcome = error(500, "internal error")
             if inspect.isawaitable(outcome):
                 self._busy = asyncio.ensure_future(outcome)
                 self._busy.add_done_callback(self._answered)
@@ -157,7 +164,7 @@ class Http1Protocol(asyncio.Protocol):
         error = task.exception()
         if error is not None:
             log.error("%s %s failed: %r", request.method if request else "?", request.path if request else "?", error)
-            self._write(Response(500, b'{"message":"internal error"}'), keep_alive=False)
+            self._write(error(500, "internal error"), keep_alive=False)
             return
         self._write(task.result(), keep_alive=keep_alive)
         self._drain()
@@ -187,6 +194,57 @@ async def serve(handler: Handler, host: str, port: int = 0, *, max_body: int,
 
 
 def json_response(data: Any, status: int = 200) -> Response:
-    import json
-
     return Response(status, json.dumps(data).encode())
+
+
+def error(status: int, message: str, headers: Sequence[tuple[str, str]] = ()) -> Response:
+    """An error of devenv's own endpoints: ``{"message": ...}`` with its status."""
+    return Response(status, json.dumps({"message": message}).encode(), list(headers))
+
+
+def guarded(handler: Handler, headers: Sequence[tuple[str, str]] = ()) -> Handler:
+    """``handler`` for programs on this machine only (``runtime/guard.py``): anything else gets
+    403 with the reason (and ``headers``) before the handler runs."""
+
+    def guard(request: Request) -> Response | Awaitable[Response]:
+        why = refusal(request.headers)
+        if why is not None:
+            return error(403, f"refused: {why}", headers)
+        return handler(request)
+
+    return guard
+
+
+RouteHandler = Callable[..., Union[Response, Awaitable[Response]]]
+
+
+class Router:
+    """Routes by method and path pattern (``/services/{name}/scale``: a ``{field}`` matches one
+    percent-decoded segment, passed to the handler by name): ``handler(request, **fields)``."""
+
+    def __init__(self) -> None:
+        self._routes: list[tuple[str, tuple[str, ...], RouteHandler]] = []
+
+    def add(self, method: str, pattern: str, handler: RouteHandler) -> Router:
+        self._routes.append((method, tuple(pattern.split("/")), handler))
+        return self
+
+    def __call__(self, request: Request) -> Response | Awaitable[Response]:
+        segments = request.path.split("/")
+        known = False
+        for method, parts, handler in self._routes:
+            if len(parts) != len(segments):
+                continue
+            fields = {}
+            for part, segment in zip(parts, segments):
+                if part[:1] == "{":
+                    if not segment:
+                        break
+                    fields[part[1:-1]] = unquote(segment)
+                elif part != segment:
+                    break
+            else:
+                if method == request.method:
+                    return handler(request, **fields)
+                known = True
+        return error(405, "method not allowed") if known else error(404, "not found")

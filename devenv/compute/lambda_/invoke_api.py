@@ -7,13 +7,11 @@ from __future__ import annotations
 import asyncio
 import base64
 from typing import Awaitable
-from urllib.parse import unquote
 
-from devenv.runtime.guard import refusal
 from devenv.runtime.peers import PeerScreen
 from devenv.compute.http import server as http1
 from devenv.compute.lambda_.functions import FunctionSpec
-from devenv.compute.http.server import Request, Response, json_response
+from devenv.compute.http.server import Request, Response, Router, guarded, json_response
 from devenv.compute.lambda_.invoke import InvocationType, InvokeError
 from devenv.compute.lambda_.runtime import LambdaRuntime
 
@@ -21,8 +19,6 @@ API = "/2015-03-31/functions"
 
 
 MAX_REQUEST = 7 * 1024 * 1024  # above the 6 MB synchronous payload limit, which the runtime reports itself
-_INVOCATIONS = "/invocations"
-_CONFIGURATION = "/configuration"
 
 
 def _error(exc: InvokeError) -> Response:
@@ -40,31 +36,24 @@ def _configuration(spec: FunctionSpec) -> dict:
 
 
 class InvokeApi:
-    """Routes the Lambda API calls devenv answers (an ``http1`` handler)."""
+    """The Lambda API calls devenv answers (an ``http1`` handler; ``serve`` guards it)."""
 
     def __init__(self, runtime: LambdaRuntime):
         self.runtime = runtime
+        self._router = (Router()
+                        .add("POST", API + "/{name}/invocations", self.invoke)
+                        .add("GET", API, self.list_functions)
+                        .add("GET", API + "/", self.list_functions)
+                        .add("GET", API + "/{name}", self.get_function)
+                        .add("GET", API + "/{name}/configuration", self.get_configuration))
 
     def __call__(self, request: Request) -> Response | Awaitable[Response]:
-        why = refusal(request.headers)  # programs on this machine, never a web page
-        if why is not None:
-            return Response(403, json_response({"message": f"refused: {why}"}).body,
-                            [("x-amzn-ErrorType", "AccessDeniedException")])
-        path = request.path
-        if path in (API, API + "/"):
-            if request.method != "GET":
-                return Response(405, b'{"message":"method not allowed"}')
-            return json_response({"Functions": [_configuration(p.spec) for p in self.runtime.pools.values()]})
-        if not path.startswith(API + "/"):
-            return Response(404, b'{"message":"not found"}')
-        rest = path[len(API) + 1:]
-        if rest.endswith(_INVOCATIONS) and request.method == "POST":
-            return self.invoke(unquote(rest[:-len(_INVOCATIONS)]), request)
-        if request.method == "GET" and "/" not in rest.removesuffix(_CONFIGURATION):
-            return self.get_function(unquote(rest.removesuffix(_CONFIGURATION)), rest.endswith(_CONFIGURATION))
-        return Response(404, b'{"message":"not found"}')
+        return self._router(request)
 
-    async def invoke(self, name: str, request: Request) -> Response:
+    def list_functions(self, request: Request) -> Response:
+        return json_response({"Functions": [_configuration(p.spec) for p in self.runtime.pools.values()]})
+
+    async def invoke(self, request: Request, name: str) -> Response:
         runtime = self.runtime
         qualifier = request.query.get("Qualifier")
         kind = request.header("x-amz-invocation-type", InvocationType.REQUEST_RESPONSE.value)
@@ -97,18 +86,23 @@ class InvokeApi:
             headers.append(("X-Amz-Log-Result", result.log_tail))
         return Response(200, result.payload, headers)
 
-    def get_function(self, name: str, configuration_only: bool) -> Response:
+    def get_function(self, request: Request, name: str) -> Response:
         try:
             pool = self.runtime.pool(name)
         except InvokeError as exc:
             return _error(exc)
-        config = _configuration(pool.spec)
-        if configuration_only:
-            return json_response(config)
-        return json_response({"Configuration": config, "Code": {"RepositoryType": "Local",
-                                                                "Location": str(pool.spec.code_dir)}})
+        return json_response({"Configuration": _configuration(pool.spec),
+                              "Code": {"RepositoryType": "Local", "Location": str(pool.spec.code_dir)}})
+
+    def get_configuration(self, request: Request, name: str) -> Response:
+        try:
+            return json_response(_configuration(self.runtime.pool(name).spec))
+        except InvokeError as exc:
+            return _error(exc)
 
 
 async def serve(runtime: LambdaRuntime, host: str, port: int, *,
                 screen: PeerScreen | None = None) -> asyncio.base_events.Server:
-    return await http1.serve(InvokeApi(runtime), host, port, max_body=MAX_REQUEST, screen=screen)
+    """The Invoke API on ``host:port``, for programs on this machine only (``runtime/guard.py``)."""
+    handler = guarded(InvokeApi(runtime), [("x-amzn-ErrorType", "AccessDeniedException")])
+    return await http1.serve(handler, host, port, max_body=MAX_REQUEST, screen=screen)

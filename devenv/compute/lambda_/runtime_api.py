@@ -76,5 +76,6 @@ async def _next(handler: RuntimeApiHandler) -> Response:
 
 async def serve_instance(handler: RuntimeApiHandler, host: str, *, max_body: int, port: int = 0,
                          screen: PeerScreen | None = None) -> asyncio.base_events.Server:
-    """One instance's Runtime API listener (port 0: a free port), for the peers ``screen`` allows."""
-    return await http1.serve(router(handler), host, port, max_body=max_body, screen=screen)
+    """One instance's Runtime API listener (port 0: a free port), for the peers ``screen`` allows
+    and programs only (``runtime/guard.py``: a web page must not take an instance's events)."""
+    return await http1.serve(http1.guarded(router(handler)), host, port, max_body=max_body, screen=screen)

@@ -2,11 +2,11 @@
 the metadata-only server task containers reach."""
 
 import asyncio
+import json
 import time
 from pathlib import Path
 
-from aiohttp.test_utils import TestClient, TestServer
-
+from devenv.compute.http.server import Request
 from devenv.compute.ecs.scheduler import Scheduler, ServiceSpec, Task
 from devenv.compute.ecs.rollout import LastStatus
 from devenv.compute.ecs_process import control_app, metadata_app
@@ -30,13 +30,10 @@ def test_a_process_task_is_described_by_its_own_address(tmp_path):
     assert metadata["Containers"][0]["Networks"][0]["IPv4Addresses"] == ["127.9.0.2"]
 
 
-def get(app, path: str) -> tuple[int, dict]:
-    async def scenario():
-        async with TestClient(TestServer(app)) as client:
-            response = await client.get(path)
-            return response.status, await response.json(content_type=None) if response.status == 200 else {}
-
-    return asyncio.run(scenario())
+def get(app, path: str, **headers) -> tuple[int, dict]:
+    outcome = app(Request("GET", path, {}, {"host": "127.0.0.1:9000", **headers}, b""))
+    response = asyncio.run(outcome) if asyncio.iscoroutine(outcome) else outcome
+    return response.status, json.loads(response.body)
 
 
 def test_the_metadata_server_serves_metadata_and_nothing_of_the_control_api(tmp_path):
@@ -47,3 +44,11 @@ def test_the_metadata_server_serves_metadata_and_nothing_of_the_control_api(tmp_
     assert get(metadata_app(scheduler), "/tasks")[0] == 404
     assert get(control_app(scheduler), "/tasks")[0] == 200  # the host's control API has both
     assert get(control_app(scheduler), "/v4/abc123")[0] == 200
+
+
+def test_both_servers_refuse_a_web_page_and_answer_errors_as_json_messages(tmp_path):
+    scheduler, _ = scheduler_with_a_task(tmp_path)
+    for app in (control_app(scheduler), metadata_app(scheduler)):
+        status, body = get(app, "/v4/abc123", origin="http://evil.example")
+        assert status == 403 and body["message"].startswith("refused: cross-site")
+        assert get(app, "/v4/nope") == (404, {"message": "unknown task 'nope'"})

@@ -83,13 +83,13 @@ def _responses(data: bytes) -> list[bytes]:
 
 
 def post(path: str, body: bytes, extra: str = "") -> bytes:
-    return (f"POST /2018-06-01/runtime{path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n{extra}\r\n"
+    return (f"POST /2018-06-01/runtime{path} HTTP/1.1\r\nHost: 127.0.0.1:9001\r\nContent-Length: {len(body)}\r\n{extra}\r\n"
             ).encode() + body
 
 
 def test_next_is_held_then_answered_with_the_event_and_its_headers():
     handler = Handler()
-    out = asyncio.run(exchange(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n", handler,
+    out = asyncio.run(exchange(b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: 127.0.0.1:9001\r\n\r\n", handler,
                                expect=1, release_next=True))
     head, _, body = out.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 OK")
@@ -110,7 +110,7 @@ def test_response_error_and_init_error_reach_the_handler_in_order_on_one_connect
 
 def test_a_request_after_a_held_next_waits_its_turn():
     handler = Handler()
-    raw = b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: x\r\n\r\n" + post("/invocation/req-1/response", b"1")
+    raw = b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: 127.0.0.1:9001\r\n\r\n" + post("/invocation/req-1/response", b"1")
     out = asyncio.run(exchange(raw, handler, expect=2, release_next=True))
     assert out.index(b"HTTP/1.1 200") < out.index(b"HTTP/1.1 202")
     assert [c[0] for c in handler.calls] == ["next", "response"]
@@ -118,11 +118,21 @@ def test_a_request_after_a_held_next_waits_its_turn():
 
 def test_unknown_paths_wrong_methods_and_oversized_bodies_are_refused():
     handler = Handler()
-    raw = (b"GET /2018-06-01/runtime/invocation/req-1/response HTTP/1.1\r\nHost: x\r\n\r\n"
+    raw = (b"GET /2018-06-01/runtime/invocation/req-1/response HTTP/1.1\r\nHost: 127.0.0.1:9001\r\n\r\n"
            + post("/nope", b"") + post("/invocation/req-1/response", b"x" * 2000))
     out = asyncio.run(exchange(raw, handler, expect=3, max_body=1000))
     statuses = re.findall(rb"HTTP/1\.1 (\d{3})", out)
     assert statuses == [b"405", b"404", b"413"]
+    assert handler.calls == []
+
+
+def test_a_web_page_cannot_take_an_instances_event():
+    handler = Handler()
+    raw = (b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: 127.0.0.1:9001\r\n"
+           b"Origin: http://evil.example\r\n\r\n"
+           + post("/invocation/req-1/response", b"{}").replace(b"Host: 127.0.0.1:9001", b"Host: evil.example"))
+    out = asyncio.run(exchange(raw, handler, expect=2))
+    assert re.findall(rb"HTTP/1\.1 (\d{3})", out) == [b"403", b"403"] and b"refused: cross-site" in out
     assert handler.calls == []
 
 

@@ -1,0 +1,28 @@
+"""The ECS control API's answers to what a client can get wrong: an unknown service, a scale
+body that is not a count (400 with a message, never a 500)."""
+
+import asyncio
+import json
+
+from devenv.compute.ecs_process import control_app
+from devenv.compute.http.server import Request
+from tests.unit.compute.ecs.test_metadata import scheduler_with_a_task
+
+
+def post(app, path: str, body: bytes) -> tuple[int, dict]:
+    outcome = app(Request("POST", path, {}, {"host": "127.0.0.1:9000"}, body))
+    response = asyncio.run(outcome) if asyncio.iscoroutine(outcome) else outcome
+    return response.status, json.loads(response.body)
+
+
+def test_scale_refuses_what_is_not_a_count_and_names_an_unknown_service(tmp_path):
+    scheduler, _ = scheduler_with_a_task(tmp_path)
+    app = control_app(scheduler)
+    assert post(app, "/services/nope/scale", b'{"desiredCount": 1}') == (404, {"message": "unknown service 'nope'"})
+    for body in (b"", b"[]", b'{"count": 1}', b'{"desiredCount": "3"}', b'{"desiredCount": -1}',
+                 b'{"desiredCount": true}'):
+        status, answer = post(app, "/services/svc/scale", body)
+        assert status == 400 and "desiredCount" in answer["message"], body
+    assert scheduler.services["svc"].desired == 1
+    status, answer = post(app, "/services/svc/scale", b'{"desiredCount": 2}')
+    assert status == 200 and answer["desiredCount"] == 2
