@@ -119,6 +119,15 @@ class InfraConfig(Model):
     _defaults = field_validator("postgres", "redis", mode="before")(classmethod(lambda cls, v: _false_is_off(v)))
 
 
+def _web_origin(origin: str) -> str:
+    if not re.fullmatch(r"https?://[^/\s?#@]+/?", origin.strip()):
+        raise ValueError(f"{origin!r} is not an origin: expected scheme://host[:port], for example http://localhost:3000")
+    return origin.strip().rstrip("/").lower()
+
+
+WebOrigin = Annotated[str, AfterValidator(_web_origin)]
+
+
 class EmulatorConfig(Model):
     """The AWS emulator serving the managed plane (SQS, EventBridge, S3)."""
 
@@ -126,6 +135,8 @@ class EmulatorConfig(Model):
     port: Port | None = None
     image: str | None = None  # runtime: docker; default per kind (see infra.emulator)
     version: str | None = None
+    # Web pages (besides loopback ones) allowed to call the emulator from a browser (CORS).
+    cors_origins: list[WebOrigin] = []
 
 
 # ---------------------------------------------------------------- managed plane

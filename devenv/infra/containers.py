@@ -19,7 +19,7 @@ from ..config.model import EmulatorConfig, StackConfig
 from ..observe.spans import SPANS_DIR_ENV
 from ..runtime.docker import ContainerSpec, DockerEngine, Healthcheck
 from ..build.environments import LOCALSTACK_VERSION
-from .emulator import Moto, localstack_needs_account, localstack_settings, not_available
+from .emulator import Moto, cors_options, localstack_needs_account, localstack_settings, not_available
 from .postgres import Postgres
 from .redis import Redis
 
@@ -131,7 +131,8 @@ class DockerMoto(Moto):
             image=self.image,
             log_path=self.state.log_file(self.name),
             entrypoint=("python", "-m", "devenv.infra.moto_server"),
-            command=("-H", "0.0.0.0", "-p", str(MOTO_PORT)),
+            # the stack's containers call it by its alias (Host: emulator:5000)
+            command=("-H", "0.0.0.0", "-p", str(MOTO_PORT), "--allow-host", "emulator", *cors_options(self.config)),
             environment=env,
             files=((PACKAGE, f"{DEVENV_MOUNT}/devenv"),),
             writable=((self.state.traces, SPANS_MOUNT),) if self.traced else (),

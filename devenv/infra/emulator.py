@@ -59,7 +59,8 @@ class Moto:
     def process(self) -> ProcessSpec:
         return ProcessSpec(
             name=NAME,
-            argv=(sys.executable, "-m", "devenv.infra.moto_server", "-H", HOST, "-p", str(self.port)),
+            argv=(sys.executable, "-m", "devenv.infra.moto_server", "-H", HOST, "-p", str(self.port),
+                  *cors_options(self.config)),
             log_path=self.state.log_file(NAME),
             env={"PYTHONUNBUFFERED": "1"},
             stop_signal=signal.SIGTERM,
@@ -73,6 +74,11 @@ class Moto:
     def after_ready(self, restarted: bool) -> None:
         if self.on_ready is not None:
             self.on_ready(restarted)
+
+
+def cors_options(config: EmulatorConfig) -> tuple[str, ...]:
+    """The launcher's options for the web origins ``emulator.cors_origins`` allows."""
+    return tuple(option for origin in config.cors_origins for option in ("--cors-origin", origin))
 
 
 # ministack's services that devenv's exported endpoints name (EMULATED_SERVICES): the others

@@ -6,6 +6,11 @@ which answers every request with ``Connection: close``, so each boto3 call paid 
 connection and thread. devenv serves the same application with waitress (persistent
 connections, a fixed thread pool sized for long polls). Everything devenv changes inside moto
 is in ``moto_patches``, one module, each patch named there.
+
+In front of it, ``runtime/guard.py``: no DNS-rebinding Host, no cross-site page (moto's own
+CORS echoed any ``Origin``, so any web site could read and write the stack's queues and
+buckets from the developer's browser). Loopback origins pass, and each ``--cors-origin``;
+``--allow-host`` names a Host accepted besides this machine's (the container alias).
 """
 
 from __future__ import annotations
@@ -23,9 +28,9 @@ THREADS = 128
 
 
 
-def application() -> Any:
+def application(*, hosts: tuple[str, ...] = (), origins: tuple[str, ...] = ()) -> Any:
     """moto's WSGI application with devenv's patches applied (``moto_patches``: caches of pure
-    work, trace context through EventBridge and SQS as AWS carries it)."""
+    work, trace context through EventBridge and SQS as AWS carries it), behind the guard."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     # Import the modules devenv's stack uses before memoising, so their by-name imports
@@ -39,19 +44,23 @@ def application() -> Any:
 
     from devenv.infra import moto_patches
     from devenv.observe.spans import sink_from_environment
+    from devenv.runtime import guard
 
     moto_patches.apply(DomainDispatcherApplication, sink_from_environment("emulator"))
-    return moto_patches.wsgi_middleware(DomainDispatcherApplication(create_backend_app))
+    return guard.wsgi_middleware(moto_patches.wsgi_middleware(DomainDispatcherApplication(create_backend_app)),
+                                 hosts=hosts, origins=origins)
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="devenv.infra.moto_server")
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=5000)
+    parser.add_argument("--allow-host", action="append", default=[], help="a Host accepted besides this machine's")
+    parser.add_argument("--cors-origin", action="append", default=[], help="a web origin allowed besides loopback")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("MOTO_PORT", str(args.port))  # moto builds queue URLs with it
-    app = application()
+    app = application(hosts=tuple(args.allow_host), origins=tuple(args.cors_origin))
     signal.signal(signal.SIGTERM, lambda *_: exit_now(0))  # moto's state is in memory only
 
     import moto

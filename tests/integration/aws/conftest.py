@@ -43,14 +43,14 @@ def _reset(url: str, timeout: float) -> None:
 class MotoServer:
     """devenv's moto launcher (``python -m devenv.infra.moto_server``) as a child process, its output in a log file."""
 
-    def __init__(self) -> None:
+    def __init__(self, *options: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = Path(tempfile.mkstemp(prefix="devenv-moto-", suffix=".log")[1])
         self._log_file = self.log.open("wb")
         self.spans_dir = Path(tempfile.mkdtemp(prefix="devenv-moto-spans-"))
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "devenv.infra.moto_server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", "devenv.infra.moto_server", "-H", "127.0.0.1", "-p", str(self.port), *options],
             stdout=self._log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env={**os.environ, SPANS_DIR_ENV: str(self.spans_dir)})
 

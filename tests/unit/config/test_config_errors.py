@@ -193,6 +193,12 @@ CASES = [
         name: demo
         emulator: localstak   # <-
         """), [(BASE, MARK, "emulator.kind", "did you mean 'localstack'?")]),
+    Case("emulator-cors-origin-with-a-path", y("""
+        name: demo
+        emulator:
+          cors_origins:
+            - http://localhost:3000/app   # <-
+        """), [(BASE, MARK, "emulator.cors_origins[0]", "is not an origin: expected scheme://host[:port]")]),
     Case("secret-ref-typo", y("""
         name: demo
         services:

@@ -31,3 +31,18 @@ def test_local_programs_and_pages_pass(headers):
 ])
 def test_rebinding_hosts_and_cross_site_pages_are_refused(headers, why):
     assert why in (refusal(headers) or "")
+
+
+def test_a_loopback_page_passes_even_when_its_browser_says_cross_site():
+    # http://localhost:3000 calling http://127.0.0.1:5000 is cross-site to a browser, yet on this machine
+    assert refusal({"host": "127.0.0.1:5000", "origin": "http://localhost:3000", "sec-fetch-site": "cross-site"}) is None
+
+
+def test_listed_hosts_and_origins_pass_and_nothing_else_does():
+    allowed = dict(hosts=("emulator",), origins=("http://app.example:3000",))
+    assert refusal({"host": "emulator:5000"}, **allowed) is None
+    assert refusal({"host": "bucket.emulator:5000"}, **allowed) is None
+    assert refusal({"host": "127.0.0.1:5000", "origin": "http://App.example:3000/"}, **allowed) is None
+    assert "DNS-rebinding" in refusal({"host": "emulator.evil.example"}, **allowed)
+    assert "cross-site" in refusal({"host": "127.0.0.1:5000", "origin": "http://app.example:3001"}, **allowed)
+    assert "DNS-rebinding" in refusal({"host": "emulator:5000"})  # only where it is listed
