@@ -27,6 +27,7 @@ functions:
     handler: handlers.echo
     code: functions/basic
     environment: {SECRET_VALUE: do-not-leak}
+    secrets: {GREETING: aws.endpoint}
 services:
   web:
     build: services/web
@@ -98,5 +99,11 @@ def test_boto3_and_the_cli_still_work(stack):
                           aws_access_key_id="test", aws_secret_access_key="test")
     answer = client.invoke(FunctionName="echo", Payload=b'{"a": 1}')
     assert "FunctionError" not in answer
+    endpoint = json.loads(answer["Payload"].read())["env"]["GREETING"]
+    assert endpoint.startswith("http://127.0.0.1:")  # the function gets the value ...
+    shown = client.get_function(FunctionName="echo")["Configuration"]["Environment"]["Variables"]
+    assert shown["GREETING"] == "<secret aws.endpoint>" and endpoint not in json.dumps(shown)  # ... nobody else
+    listed = client.list_functions()["Functions"][0]["Environment"]["Variables"]
+    assert listed["GREETING"] == "<secret aws.endpoint>"
     assert stack.devenv("scale", "web", "2").returncode == 0
     assert desired(stack) == 2

@@ -8,7 +8,7 @@ import sys
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from devenv.build.environments import isolated_path
@@ -42,6 +42,7 @@ class FunctionSpec:
     log_file: Path = Path("/dev/null")
     interpreter: "Interpreter | None" = None  # the built environment (None: devenv's own Python, unisolated)
     layers: tuple[Path, ...] = ()  # layer folders (laid out as a layer's zip), in order
+    secret_refs: Mapping[str, str] = field(default_factory=dict)  # variable -> stack value (`secrets:`)
 
     @property
     def arn(self) -> str:
@@ -80,7 +81,7 @@ def function_specs(config: StackConfig, *, root: Path, log_dir: Path,
             spec = replace(spec, interpreter=Interpreter(built.python, built.version, built.path))
         if fn.secrets:
             resolved = {key: (values or {})[ref] for key, ref in fn.secrets.items()}
-            spec = replace(spec, environment={**spec.environment, **resolved})
+            spec = replace(spec, environment={**spec.environment, **resolved}, secret_refs=dict(fn.secrets))
         specs[name] = spec
     return specs
 

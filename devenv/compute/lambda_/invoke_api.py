@@ -25,13 +25,21 @@ def _error(exc: InvokeError) -> Response:
     return Response(exc.status, exc.body(), [("x-amzn-ErrorType", exc.error_type)])
 
 
+def shown_environment(spec: FunctionSpec) -> dict[str, str]:
+    """The environment as Get/ListFunctions show it: a variable filled from ``secrets:`` (a
+    password, a URL holding one) is named, never given. Any local user can reach this port, and
+    on AWS such a value would live in Secrets Manager, not in the function's configuration."""
+    return {key: f"<secret {spec.secret_refs[key]}>" if key in spec.secret_refs else value
+            for key, value in spec.environment.items()}
+
+
 def _configuration(spec: FunctionSpec) -> dict:
     return {
         "FunctionName": spec.name, "FunctionArn": spec.arn, "Runtime": spec.runtime, "Handler": spec.handler,
         "Timeout": int(spec.timeout), "MemorySize": spec.memory_mb, "Version": "$LATEST", "State": "Active",
         "LastUpdateStatus": "Successful", "PackageType": "Zip", "Architectures": ["x86_64"],
         "Role": f"arn:aws:iam::{spec.account}:role/{spec.name}-role",
-        "Environment": {"Variables": dict(spec.environment)},
+        "Environment": {"Variables": shown_environment(spec)},
     }
 
 

@@ -12,7 +12,8 @@ from devenv.compute.lambda_.invoke_api import InvokeApi
 
 SPEC = SimpleNamespace(name="echo", arn="arn:aws:lambda:us-east-1:123456789012:function:echo", runtime="python3.11",
                        handler="app.handler", timeout=3.0, memory_mb=128, account="123456789012",
-                       environment={"A": "1"}, code_dir="/code", log_file="/nonexistent.log")
+                       environment={"A": "1", "DATABASE_URL": "postgresql://app:s3cret@127.0.0.1:5432/app"},
+                       secret_refs={"DATABASE_URL": "postgres.url"}, code_dir="/code", log_file="/nonexistent.log")
 
 
 class FakeRuntime:
@@ -82,3 +83,12 @@ def test_get_and_list_functions_and_unknown_routes():
     assert call(api, "GET", "/2015-03-31/functions/nope").status == 404
     assert call(api, "GET", "/other").status == 404
     assert call(api, "DELETE", "/2015-03-31/functions/").status == 405
+
+
+def test_get_and_list_functions_name_secret_values_and_never_give_them():
+    api = InvokeApi(FakeRuntime())
+    answers = [json.loads(call(api, "GET", "/2015-03-31/functions/").body)["Functions"][0],
+               json.loads(call(api, "GET", "/2015-03-31/functions/echo").body)["Configuration"],
+               json.loads(call(api, "GET", "/2015-03-31/functions/echo/configuration").body)]
+    for configuration in answers:
+        assert configuration["Environment"]["Variables"] == {"A": "1", "DATABASE_URL": "<secret postgres.url>"}
