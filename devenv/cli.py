@@ -6,7 +6,9 @@ here and shown without a traceback, with its hint and context lines.
 
 from __future__ import annotations
 
+import contextlib
 import shlex
+import signal
 import sys
 import time
 from pathlib import Path
@@ -758,7 +760,7 @@ def events_tail(bus: Optional[list[str]] = typer.Option(None, "--bus", "-b", hel
     tail = EventTail(aws.sqs, aws.events, buses, wanted)
     seen = 0
     deadline = time.monotonic() + timeout if timeout is not None else None
-    with emulator_errors(aws.endpoint.url):
+    with emulator_errors(aws.endpoint.url), _interrupted_by(signal.SIGTERM, signal.SIGHUP):
         tail.start()
         err.print(f"tailing {', '.join(buses)} (Ctrl-C to stop)", highlight=False)
         try:
@@ -783,6 +785,24 @@ def events_tail(bus: Optional[list[str]] = typer.Option(None, "--bus", "-b", hel
             pass
         finally:
             tail.stop()
+
+
+@contextlib.contextmanager
+def _interrupted_by(*signals: int):
+    """These signals stop the command as Ctrl-C does, so its cleanup runs (a terminal closed,
+    a `kill`); once stopping, a repeated one waits for the cleanup to end."""
+
+    def interrupt(signum, frame):
+        for number in signals:
+            signal.signal(number, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    previous = {number: signal.signal(number, interrupt) for number in signals}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 @app.command()

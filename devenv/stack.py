@@ -318,7 +318,9 @@ class Stack:
             if record.config_digest and record.config_digest != self.process_digest():
                 notes.append("infra, emulator, function, API or service settings in devenv.yaml changed since the stack "
                              "started; run `devenv down && devenv up` to apply them (code edits need no restart)")
-            return UpResult(record, True, DeploySummary.of(self.deploy(record.ports)), tuple(notes))
+            summary = DeploySummary.of(self.deploy(record.ports))
+            notes.extend(self.sweep_tails(record.ports))
+            return UpResult(record, True, summary, tuple(notes))
         _, notes = self.prepare_start(on_build=on_build)
         log = open(self.state.log_file("supervisor"), "ab")
         env = {**os.environ, ENV_FILE: str(self.project.files[0])}
@@ -340,6 +342,21 @@ class Stack:
             self._stop_daemon(daemon.pid, None, timeout=30.0)
             raise
         return UpResult(record, False, record.deploy, tuple(notes))
+
+    def sweep_tails(self, ports: dict[str, int]) -> list[str]:
+        """Removes what `devenv events tail`s killed with -9 left in the emulator (their rule
+        and queue); a note per removal, or why it could not be done."""
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from .aws.endpoint import AwsClients, AwsEndpoint
+        from .observe.events_tail import sweep
+
+        clients = AwsClients(AwsEndpoint(self.endpoint_url(ports), self.config.region))
+        try:
+            removed = sweep(clients.sqs, clients.events)
+        except (BotoCoreError, ClientError) as exc:
+            return [f"could not look for what a killed `devenv events tail` left behind: {exc}"]
+        return [f"removed {what}, left by a `devenv events tail` that was killed" for what in removed]
 
     def daemon_argv(self) -> list[str]:
         """The detached supervisor's command line: the project's file and the command-line

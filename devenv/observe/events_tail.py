@@ -5,20 +5,30 @@ queue per bus and a rule on that bus with the user's pattern (default: every eve
 targeting it, read with long polling and deleted when the tail stops. The event's trace is
 the queue message's ``AWSTraceHeader`` (EventBridge passes it on). Queue and rule names
 start with ``devenv-tail-``; `devenv queues` leaves them out.
+
+The names carry the tail's process (pid and kernel start time), so ``sweep`` can remove what
+a tail killed with -9 left behind without touching a tail that still runs; `devenv up` calls
+it on a running stack.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from ..errors import DevenvError
+from ..runtime.process import is_alive, start_time
 from .trace_context import root_of
 
 EVERYTHING = {"source": [{"prefix": ""}]}
+PREFIX = "devenv-tail-"
+_OWNED = re.compile(rf"^{PREFIX}(\d+)-(\d+)-[0-9a-f]{{6}}(?:-\d+)?$")  # ...<pid>-<start>-<id>[-<bus index>]
 
 
 @dataclass(frozen=True)
@@ -69,7 +79,7 @@ class EventTail:
         self._events = events
         self.buses = list(buses)
         self.pattern = dict(pattern or EVERYTHING)
-        self.name = f"devenv-tail-{uuid.uuid4().hex[:10]}"
+        self.name = tail_name(os.getpid())
         self._queues: dict[str, str] = {}  # bus -> queue url
         self._rules: list[str] = []  # buses with our rule
 
@@ -125,4 +135,47 @@ class EventTail:
         self._queues.clear()
 
 
-__all__ = ["EventTail", "TailedEvent", "parse_pattern", "event_of", "EVERYTHING"]
+def tail_name(pid: int) -> str:
+    """A name for a tail of process ``pid``: its pid and start time (0 where the system has no
+    /proc to read it from: then the pid alone identifies it), and a random id of its own."""
+    return f"{PREFIX}{pid}-{start_time(pid) or 0}-{uuid.uuid4().hex[:6]}"
+
+
+def owner_alive(pid: int, started: int) -> bool:
+    """Whether the process that made a tail still runs."""
+    if started:
+        return is_alive(pid, started)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep(sqs, events, *, alive: Callable[[int, int], bool] = owner_alive) -> list[str]:
+    """Removes the rules and queues of tails whose process is gone (killed with -9: nothing
+    ran its cleanup), on every bus; the names removed. A running tail's are left alone, and
+    so are names that do not say their owner."""
+
+    def dead(name: str) -> bool:
+        owner = _OWNED.match(name)
+        return owner is not None and not alive(int(owner.group(1)), int(owner.group(2)))
+
+    removed = []
+    for bus in [b["Name"] for b in events.list_event_buses().get("EventBuses", [])]:
+        for rule in events.list_rules(EventBusName=bus, NamePrefix=PREFIX).get("Rules", []):
+            if dead(rule["Name"]):
+                events.remove_targets(Rule=rule["Name"], EventBusName=bus, Ids=["tail"])
+                events.delete_rule(Name=rule["Name"], EventBusName=bus)
+                removed.append(f"rule {rule['Name']} on {bus}")
+    for url in sqs.list_queues(QueueNamePrefix=PREFIX).get("QueueUrls", []):
+        name = url.rstrip("/").rsplit("/", 1)[-1]
+        if dead(name):
+            sqs.delete_queue(QueueUrl=url)
+            removed.append(f"queue {name}")
+    return removed
+
+
+__all__ = ["EventTail", "TailedEvent", "parse_pattern", "event_of", "EVERYTHING", "sweep", "tail_name"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -79,6 +80,59 @@ def test_events_tail_prints_events_as_they_pass_and_cleans_up(emulator_stack, cl
     assert "trace=1-6b0c0002-aabbccddeeff001122334455" in lines[0] and '"kind":"wanted"' in lines[1]
     assert not events.list_rules(EventBusName="obs-events", NamePrefix="devenv-tail-")["Rules"]
     assert not [u for u in sqs.list_queues().get("QueueUrls", []) if "devenv-tail-" in u]
+
+
+def _start_tail(project, events) -> subprocess.Popen:
+    """A `devenv events tail` on obs-events, once its rule exists (with its pid in the name)."""
+    before = {r["Name"] for r in events.list_rules(EventBusName="obs-events", NamePrefix="devenv-tail-")["Rules"]}
+    tail = subprocess.Popen([sys.executable, "-m", "devenv", "events", "tail", "--file", str(project.file)],
+                            cwd=project.root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "NO_COLOR": "1"})
+
+    def ready() -> bool:
+        names = {r["Name"] for r in events.list_rules(EventBusName="obs-events", NamePrefix="devenv-tail-")["Rules"]}
+        return any(n.startswith(f"devenv-tail-{tail.pid}-") for n in names - before)
+
+    assert wait_until(ready, timeout=30, interval=0.1, abort=lambda: tail.poll() is not None), tail.stderr
+    return tail
+
+
+def _leftovers(sqs, events, pid: int) -> list[str]:
+    mine = f"devenv-tail-{pid}-"
+    return ([r["Name"] for r in events.list_rules(EventBusName="obs-events", NamePrefix=mine)["Rules"]]
+            + [u for u in sqs.list_queues(QueueNamePrefix=mine).get("QueueUrls", [])])
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_events_tail_stopped_by_a_signal_cleans_up(emulator_stack, clients, sig):
+    sqs, events = clients
+    tail = _start_tail(emulator_stack, events)
+    tail.send_signal(sig)
+    try:
+        tail.wait(timeout=30)
+    finally:
+        if tail.poll() is None:
+            tail.kill()
+            tail.wait()
+    assert _leftovers(sqs, events, tail.pid) == []
+
+
+def test_up_sweeps_what_a_killed_tail_left_and_spares_a_running_one(emulator_stack, clients):
+    sqs, events = clients
+    killed = _start_tail(emulator_stack, events)
+    killed.kill()
+    killed.wait(timeout=10)
+    assert len(_leftovers(sqs, events, killed.pid)) == 2  # its rule and its queue, left behind
+    running = _start_tail(emulator_stack, events)
+    try:
+        result = emulator_stack.devenv("up")
+        assert _leftovers(sqs, events, killed.pid) == []
+        assert "left by a `devenv events tail` that was killed" in result.stdout + result.stderr
+        assert len(_leftovers(sqs, events, running.pid)) == 2
+    finally:
+        running.terminate()
+        running.wait(timeout=30)
+    assert _leftovers(sqs, events, running.pid) == []
 
 
 def test_dashboards_show_the_running_stack(emulator_stack):
