@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 
 def vary(config: StackConfig, edit: Callable[[dict], None]) -> StackConfig:
-    data = config.model_dump(mode="python")
+    data = config.model_dump(mode="python", by_alias=True)
     edit(data)
     return StackConfig.model_validate(data)
 
