@@ -35,6 +35,7 @@ from devenv.aws.metrics import MetricPublisher
 from devenv.observe.spans import NullSink, Outcome, SpanSink, SpanTimer
 from devenv.observe.trace_context import TraceContext
 from devenv.runtime.lines import OutputLines
+from devenv.runtime.threads import in_thread
 from devenv.runtime.watch import watch
 from devenv.runtime.peers import PeerScreen
 from devenv.runtime.process import die_with_parent
@@ -230,18 +231,23 @@ class FunctionPool:
     def kill(self, instance: Instance) -> None:
         self.apply(self.state.kill(instance, None))
 
-    def reload(self) -> None:
+    async def reload(self) -> None:
         """Code changed: new invocations get new instances; busy ones finish first.
 
-        Bytecode caches in the code folder are dropped: Python validates them by the
-        source's mtime in whole seconds and its size, so a quick same-size edit would
-        otherwise load the old code."""
-        for cached in self.spec.code_dir.rglob("__pycache__/*.pyc"):
-            cached.unlink(missing_ok=True)
+        Bytecode caches in the code folder are dropped first, on a thread of their own (a
+        walk of a vendored SDK takes tens of milliseconds, which the loop serving invokes
+        must not wait): Python validates them by the source's mtime in whole seconds and its
+        size, so a quick same-size edit would otherwise load the old code."""
+        await in_thread(_drop_bytecode, self.spec.code_dir)
         self.apply(self.state.reload())
 
     def reap_idle(self) -> None:
         self.apply(self.state.reap_idle(self.state.clock()))
+
+
+def _drop_bytecode(code_dir: Path) -> None:
+    for cached in code_dir.rglob("__pycache__/*.pyc"):
+        cached.unlink(missing_ok=True)
 
 
 def _peak_rss_mb(pid: int | None) -> int:
@@ -495,11 +501,11 @@ class LambdaRuntime:
         """Hot reload: an edit in a function's code folder (seen through inotify, nothing
         polled) retires its instances, so the next invocation loads the new code."""
 
-        def changed(folders: set[Path]) -> None:
+        async def changed(folders: set[Path]) -> None:
             for pool in self.pools.values():
                 if pool.spec.code_dir in folders:
                     self.write_log(pool.spec, "devenv: code changed; new instances will load it")
-                    pool.reload()
+                    await pool.reload()
 
         try:
             await watch({pool.spec.code_dir for pool in self.pools.values()}, changed, on_ready=ready)
