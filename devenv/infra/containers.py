@@ -162,7 +162,7 @@ class DockerLocalStack(Moto):
         self.engine.ensure_image(self.image, component=self.name, setting="emulator.image")
 
     def process(self) -> ContainerSpec:
-        env = localstack_settings(f"0.0.0.0:{LOCALSTACK_PORT}", self.auth_token)
+        env = localstack_settings(f"0.0.0.0:{LOCALSTACK_PORT}", self.auth_token, tuple(self.config.cors_origins))
         return ContainerSpec(
             name=self.name,
             image=self.image,

@@ -123,13 +123,16 @@ LOCALSTACK_SERVICES = "sqs,events,s3,iam,sts,logs,cloudwatch"
 AUTH_TOKEN = "LOCALSTACK_AUTH_TOKEN"
 
 
-def localstack_settings(listen: str, auth_token: str | None) -> dict[str, str]:
+def localstack_settings(listen: str, auth_token: str | None, cors_origins: tuple[str, ...] = ()) -> dict[str, str]:
     """LocalStack's settings on either runtime: the managed plane loaded before the gateway
-    answers, queue URLs by path, no DNS server, no analytics; the account token when given."""
+    answers, queue URLs by path, no DNS server, no analytics; the account token when given;
+    ``emulator.cors_origins`` added to the web origins its own CORS check allows."""
     env = {"SERVICES": LOCALSTACK_SERVICES, "EAGER_SERVICE_LOADING": "1", "GATEWAY_LISTEN": listen,
            "SQS_ENDPOINT_STRATEGY": "path", "DNS_ADDRESS": "0", "DISABLE_EVENTS": "1"}
     if auth_token:
         env[AUTH_TOKEN] = auth_token
+    if cors_origins:
+        env["EXTRA_CORS_ALLOWED_ORIGINS"] = ",".join(cors_origins)
     return env
 
 
@@ -160,7 +163,7 @@ class LocalStack(Moto):
 
     def process(self) -> ProcessSpec:
         work = self.state.data_dir(NAME)
-        env = localstack_settings(f"{HOST}:{self.port}", self.auth_token)
+        env = localstack_settings(f"{HOST}:{self.port}", self.auth_token, tuple(self.config.cors_origins))
         # LOCALSTACK_HOST is where it says it is (queue URLs): its own, never a value from the
         # shell (`devenv env` exports another stack's for LocalStack's clients).
         env.update({"OVERRIDE_IN_DOCKER": "0", "GATEWAY_SERVER": "hypercorn", "LOCALSTACK_CLI": "0",

@@ -60,6 +60,10 @@ def test_localstack_runs_in_host_mode_on_loopback_with_the_token_passed_through(
     assert emulator.probe().url == "http://127.0.0.1:4566/_localstack/health"
     without = make_emulator(EmulatorConfig(kind="localstack"), state, 4566, venv=str(tmp_path / "env"))
     assert "LOCALSTACK_AUTH_TOKEN" not in without.process().env
+    assert "EXTRA_CORS_ALLOWED_ORIGINS" not in without.process().env
+    web = make_emulator(EmulatorConfig(kind="localstack", cors_origins=["http://app.test:3000"]), state, 4566,
+                        venv=str(tmp_path / "env"))
+    assert web.process().env["EXTRA_CORS_ALLOWED_ORIGINS"] == "http://app.test:3000"
 
 
 def test_localstack_that_wants_an_account_says_so():
