@@ -453,7 +453,7 @@ class Service:
             "runningCount": sum(1 for t in live if t.status is LastStatus.RUNNING),
             "pendingCount": sum(1 for t in live if t.status in (LastStatus.PROVISIONING, LastStatus.PENDING)),
             "healthyCount": sum(1 for t in live if self.task_healthy(t)),
-            "revision": self.primary.revision,
+            "revision": self.primary.revision if self.deployments else 0,  # 0: its first one is being prepared
             "deployments": [{"id": d.id, "revision": d.revision, "rolloutState": d.state, "reason": d.reason,
                              "failedTasks": d.failed_tasks, "createdAt": d.created}
                             for d in self.deployments[-5:]],

@@ -26,3 +26,13 @@ def test_scale_refuses_what_is_not_a_count_and_names_an_unknown_service(tmp_path
     assert scheduler.services["svc"].desired == 1
     status, answer = post(app, "/services/svc/scale", b'{"desiredCount": 2}')
     assert status == 200 and answer["desiredCount"] == 2
+
+
+def test_services_answer_while_the_first_deployment_is_being_prepared(tmp_path):
+    from tests.unit.compute.ecs.test_metadata import get
+
+    scheduler, _ = scheduler_with_a_task(tmp_path)  # started: no deployment made yet
+    status, answer = get(control_app(scheduler), "/services")
+    assert status == 200  # `devenv up`'s probe asks this at once; it was a 500 (IndexError)
+    (service,) = answer["services"]
+    assert service["revision"] == 0 and service["deployments"] == [] and service["runningCount"] == 1
