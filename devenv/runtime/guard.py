@@ -12,7 +12,8 @@ ports. Two checks keep it out, as a browser always tells:
   one (or one the caller lists) is refused, for reads too: these endpoints return function
   environments and stack state. A page served from this machine (a loopback origin) passes.
 boto3, the AWS CLI, curl and devenv's own clients send neither header, so they are unaffected.
-API Gateway is not guarded: it is the application's API, whose CORS is the application's.
+API Gateway gets the Host check only: it is the application's API, whose CORS is the
+application's, but no rebinding page may reach it.
 The emulator is (``wsgi_middleware`` in front of moto), with the origins of
 ``emulator.cors_origins`` allowed besides loopback ones and its container alias as a host.
 """
@@ -58,17 +59,25 @@ def origin_key(origin: str) -> str:
     return origin.strip().rstrip("/").lower()
 
 
-def refusal(headers: Mapping[str, str], *, hosts: Collection[str] = (),
-            origins: Collection[str] = ()) -> str | None:
-    """Why a request with these headers (names lower-cased) is refused, or None to serve it.
-    ``hosts``: names accepted as Host besides this machine's (with their subdomains);
-    ``origins``: origins (``origin_key`` form) accepted besides loopback ones."""
+def host_refusal(headers: Mapping[str, str], *, hosts: Collection[str] = ()) -> str | None:
+    """Why the request's Host is refused (a DNS-rebinding page's name), or None."""
     host = headers.get("host")
     if host is not None:
         name = _host_name(host)
         if not (_is_ip(name) or _is_loopback_name(name)
                 or any(name == h or name.endswith("." + h) for h in hosts)):
             return f"Host {host!r} is not this machine's (a DNS-rebinding page?)"
+    return None
+
+
+def refusal(headers: Mapping[str, str], *, hosts: Collection[str] = (),
+            origins: Collection[str] = ()) -> str | None:
+    """Why a request with these headers (names lower-cased) is refused, or None to serve it.
+    ``hosts``: names accepted as Host besides this machine's (with their subdomains);
+    ``origins``: origins (``origin_key`` form) accepted besides loopback ones."""
+    why = host_refusal(headers, hosts=hosts)
+    if why is not None:
+        return why
     origin = headers.get("origin")
     if origin == "null":
         return "cross-site request from an opaque origin"
@@ -100,13 +109,16 @@ def wsgi_middleware(app: Callable[..., Any], *, hosts: Collection[str] = (),
     return guard
 
 
-def aiohttp_middleware():
-    """The check as an aiohttp middleware: 403 with the reason, nothing run."""
+def aiohttp_middleware(*, hosts_only: bool = False):
+    """The check as an aiohttp middleware: 403 with the reason, nothing run. ``hosts_only``
+    (API Gateway): only the Host check; which origins may call is the application's CORS."""
     from aiohttp import web
+
+    check = host_refusal if hosts_only else refusal
 
     @web.middleware
     async def guard(request, handler):
-        why = refusal({k.lower(): v for k, v in request.headers.items()})
+        why = check({k.lower(): v for k, v in request.headers.items()})
         if why is not None:
             return web.json_response({"message": f"refused: {why}"}, status=403)
         return await handler(request)

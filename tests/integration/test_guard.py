@@ -28,6 +28,9 @@ functions:
     code: functions/basic
     environment: {SECRET_VALUE: do-not-leak}
     secrets: {GREETING: aws.endpoint}
+api:
+  routes:
+    - {method: GET, path: /echo, function: echo}
 services:
   web:
     build: services/web
@@ -107,3 +110,15 @@ def test_boto3_and_the_cli_still_work(stack):
     assert listed["GREETING"] == "<secret aws.endpoint>"
     assert stack.devenv("scale", "web", "2").returncode == 0
     assert desired(stack) == 2
+
+
+def test_api_gateway_refuses_a_rebinding_host_and_leaves_cors_to_the_application(stack):
+    port = ports(stack)["apigateway"]
+    status, body = send(port, "GET", "/local/echo", {"Host": f"evil.example:{port}"})
+    assert status == 403 and b"DNS-rebinding" in body
+    # echo's answer is not a proxy response, so API Gateway says 502: the request reached it
+    for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"abc123.execute-api.localhost:{port}"):
+        status, body = send(port, "GET", "/local/echo", {"Host": host})
+        assert status == 502 and b"Internal server error" in body, (host, status, body)
+    status, _ = send(port, "GET", "/local/echo", {"Origin": "http://app.example"})  # the application's CORS
+    assert status == 502
