@@ -174,7 +174,7 @@ def test_over_the_buffer_the_oldest_lines_are_dropped_and_counted():
     for i in range(5):
         ship.add(DEST, f"l{i}")
     fake.down = False
-    ship.start().close()
+    ship.start().close(timeout=60)
     assert fake.messages() == ["l2", "l3", "l4"]
     assert ship.stats.dropped == 2
 
@@ -185,5 +185,5 @@ def test_close_sends_an_open_multiline_event():
     ship = shipper(fake).start()
     ship.add(dest, "START a")
     ship.add(dest, "  more")
-    ship.close()
+    ship.close(timeout=60)
     assert fake.messages(stream="ecs/svc/t2") == ["START a\n  more"]
