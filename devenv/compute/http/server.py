@@ -161,9 +161,10 @@ class Http1Protocol(asyncio.Protocol):
         if task.cancelled() or not self._pending:
             return
         request, keep_alive = self._pending.pop(0)
-        error = task.exception()
-        if error is not None:
-            log.error("%s %s failed: %r", request.method if request else "?", request.path if request else "?", error)
+        failure = task.exception()
+        if failure is not None:
+            log.error("%s %s failed: %r", request.method if request else "?", request.path if request else "?",
+                      failure)
             self._write(error(500, "internal error"), keep_alive=False)
             return
         self._write(task.result(), keep_alive=keep_alive)
