@@ -121,6 +121,11 @@ class Joiner:
         self._last_line = timestamp
         return [e for e in done if e.message]
 
+    @property
+    def idle(self) -> bool:
+        """No event open: nothing to lose by forgetting this joiner."""
+        return self._open is None
+
     def due(self, now: int, wait: int = MULTILINE_WAIT_MS) -> list[LogEvent]:
         """The open event, once no line has joined it for ``wait`` ms (or at once with 0)."""
         if self._open is None or now - self._last_line < wait:
@@ -164,6 +169,9 @@ class LogShipper(BackgroundSender):
         text = text.rstrip("\r\n")
         when = int(self._clock() * 1000) if timestamp is None else timestamp
         with self._lock:
+            if destination.multiline is None:  # a line is an event: nothing to remember per stream
+                self._keep(destination, [LogEvent(when, text)] if text else [])
+                return
             joiner = self._joiners.get(destination)
             if joiner is None:
                 joiner = self._joiners[destination] = Joiner(destination.multiline)
@@ -172,10 +180,9 @@ class LogShipper(BackgroundSender):
     # -- the shipper's thread
 
     def _keep(self, destination: Destination, events: list[LogEvent]) -> None:
-        if not events:
-            return
-        self._ready.setdefault(destination, []).extend(events)
-        self._buffered += len(events)
+        if events:
+            self._ready.setdefault(destination, []).extend(events)
+            self._buffered += len(events)
         while self._buffered > self._max:  # drop the oldest of the fullest stream
             fullest = max(self._ready.values(), key=len)
             del fullest[0]
@@ -185,8 +192,10 @@ class LogShipper(BackgroundSender):
     def _take(self, final: bool) -> dict[Destination, list[LogEvent]]:
         now = int(self._clock() * 1000)
         with self._lock:
-            for destination, joiner in self._joiners.items():
+            for destination, joiner in list(self._joiners.items()):
                 self._keep(destination, joiner.due(now, 0 if final else MULTILINE_WAIT_MS))
+                if joiner.idle:  # a stream's task or instance may be gone for good: forget it
+                    del self._joiners[destination]
             taken, self._ready, self._buffered = self._ready, {}, 0
         return {d: events for d, events in taken.items() if events}
 

@@ -187,3 +187,17 @@ def test_close_sends_an_open_multiline_event():
     ship.add(dest, "  more")
     ship.close(timeout=60)
     assert fake.messages(stream="ecs/svc/t2") == ["START a\n  more"]
+
+
+def test_streams_that_went_quiet_are_forgotten_and_a_give_back_still_respects_the_bound():
+    fake = FakeLogs()
+    ship = shipper(fake, max_buffered=2)
+    joined = Destination("/ecs/svc", "ecs/svc/t3", "us-east-1", multiline=r"^START")
+    for i in range(50):  # fifty short-lived instances, each with its own stream
+        ship.add(Destination("/aws/lambda/fn", f"s{i}", "us-east-1"), "line")
+    ship.add(joined, "START x")
+    assert len(ship._joiners) == 1  # plain streams keep no per-stream state
+    ship._take(final=True)
+    assert ship._joiners == {}  # the joined stream's event was sent on: nothing left to hold
+    ship._give_back(DEST, [LogEvent(1, "a"), LogEvent(2, "b"), LogEvent(3, "c")])
+    assert ship._buffered == 2 and ship.stats.dropped > 0
