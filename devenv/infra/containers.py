@@ -20,7 +20,7 @@ from ..observe.spans import SPANS_DIR_ENV
 from ..runtime.docker import ContainerSpec, DockerEngine, Healthcheck
 from ..build.environments import LOCALSTACK_VERSION
 from .emulator import Moto, cors_options, localstack_needs_account, localstack_settings, not_available
-from .postgres import Postgres
+from .postgres import Postgres, settings_argv
 from .redis import Redis
 
 POSTGRES_PORT = 5432
@@ -63,7 +63,7 @@ class DockerPostgres(Postgres):
             name=self.name,
             image=self.image,
             log_path=self.state.log_file(self.name),
-            command=("postgres", "-c", "synchronous_commit=off", "-c", "max_connections=200"),
+            command=("postgres", *settings_argv()),
             environment={"POSTGRES_USER": user, "POSTGRES_DB": database,
                          "POSTGRES_PASSWORD_FILE": f"{SECRETS}/postgres-password",
                          "PGDATA": "/var/lib/postgresql/data"},

@@ -28,6 +28,17 @@ from .binaries import PostgresBinaries
 
 NAME = "postgres"
 SECRET = "postgres-password"
+# Server settings on both runtimes (compose/infra.yml repeats them). synchronous_commit=on:
+# a commit is acknowledged only once its WAL is written out of Postgres's memory, so a
+# committed row survives a crash of any Postgres process (off lost about one acknowledged
+# insert per kill -9). fsync=off: that WAL reaches the kernel, not the disk; only an OS
+# crash or power loss could lose (or corrupt) data, which a development stack accepts for speed.
+SETTINGS = ("synchronous_commit=on", "fsync=off", "max_connections=200")
+
+
+def settings_argv() -> tuple[str, ...]:
+    """``-c name=value`` for each of SETTINGS."""
+    return tuple(arg for setting in SETTINGS for arg in ("-c", setting))
 UNPRIVILEGED_USERS = ("postgres", "nobody")
 
 
@@ -141,8 +152,7 @@ class Postgres:
             name=NAME,
             argv=(str(self.binaries.postgres), "-D", str(self.data_dir), "-p", str(self.port),
                   "-c", f"listen_addresses={HOST}", "-c", "unix_socket_directories=",
-                  "-c", "synchronous_commit=off", "-c", "max_connections=200",
-                  "-c", "log_min_messages=warning", "-c", "log_connections=off"),
+                  *settings_argv(), "-c", "log_min_messages=warning", "-c", "log_connections=off"),
             log_path=self.state.log_file(NAME),
             cwd=self.data_dir.parent,
             env={"LC_ALL": "C"},
