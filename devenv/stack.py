@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, replace
 
 from devenv.compute.components import ComputeService, EcsService, XrayDaemon, startup_budget
 from devenv.compute.ecs.control import EcsControl
+from devenv.edge.component import EdgeComponent, edge_url
+from devenv.edge.certs import EdgeFiles
 from devenv.stack_values import stack_values
 from .config.loader import ENV_FILE, ENV_INSTANCE, Project
 from .errors import ComponentError, DevenvError, NotRunningError, StateError
@@ -101,6 +103,8 @@ class Stack:
                 wanted["alb"] = self.config.load_balancer.port
         if self.has_xray:
             wanted["xray"] = None
+        if self.config.edge is not None:
+            wanted["edge"] = self.config.edge.port
         return wanted
 
     @property
@@ -139,6 +143,10 @@ class Stack:
                                     startup_timeout=startup_budget(self.config.services),
                                     before_start=self._build_service_images if self.docker else None,
                                     options=self.project.overrides.argv()))
+        if self.config.edge is not None:
+            # A host process on both runtimes, as the compute plane's are on docker.
+            found.append(EdgeComponent(self.project.files[0], self.state, self.config, ports["edge"],
+                                       options=self.project.overrides.argv()))
         return found
 
     def _processes(self, ports, on_emulator_ready, on_postgres_ready) -> list[Component]:
@@ -212,7 +220,7 @@ class Stack:
         import json
 
         relevant = self.config.model_dump(include={"runtime", "emulator", "infra", "functions", "api", "services",
-                                                   "load_balancer"},
+                                                   "load_balancer", "edge"},
                                           mode="json")
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -237,6 +245,11 @@ class Stack:
                               ("AWS_XRAY_DAEMON_ADDRESS", "xray.address")):
             if key in values:
                 env[variable] = values[key]
+        if self.config.edge is not None and "edge" in record.ports:
+            # What a client needs to reach the edge and trust it. Not AWS_CA_BUNDLE: it would
+            # replace the trust store of every botocore call made from that shell.
+            env["DEVENV_EDGE_URL"] = edge_url(self.config, record.ports["edge"])
+            env["DEVENV_EDGE_CA"] = str(EdgeFiles(self.state).ca_cert)
         return env
 
     # ------------------------------------------------------------ observation

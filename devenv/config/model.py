@@ -672,6 +672,117 @@ class LoadBalancerConfig(Model):
     rules: list[ListenerRuleConfig] = []  # beside each service's own rule
 
 
+# ---------------------------------------------------------------- the edge (Route 53 -> CloudFront)
+
+# CloudFront offers three sets of allowed methods and two of cached methods, nothing else.
+EDGE_ALLOWED_METHODS: tuple[frozenset[str], ...] = (
+    frozenset({"GET", "HEAD"}), frozenset({"GET", "HEAD", "OPTIONS"}),
+    frozenset({"GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"}))
+EDGE_CACHED_METHODS: tuple[frozenset[str], ...] = EDGE_ALLOWED_METHODS[:2]
+EdgeMethod = Literal["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]
+# TTLs are whole seconds (CloudFront's API takes a Long), up to 100 years.
+TtlSeconds = Annotated[int, Field(ge=0, le=3153600000)]
+HeaderName = Annotated[str, StringConstraints(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$")]
+ParameterName = Annotated[str, StringConstraints(min_length=1, max_length=256)]
+
+
+def _method_set(value: Any) -> Any:
+    return [_upper(v) for v in value] if isinstance(value, list) else value
+
+
+def _one_of(methods: list[str], sets: tuple[frozenset[str], ...], what: str) -> list[str]:
+    if frozenset(methods) not in sets:
+        choices = "; ".join(", ".join(m for m in EDGE_ALLOWED_METHODS[-1] if m in s) for s in sets)
+        raise ValueError(f"CloudFront's {what} are one of these sets: {choices}; got {', '.join(methods)}")
+    return methods
+
+
+class CacheKeyConfig(Model):
+    """What the cache key holds besides the path (a CloudFront cache policy): named headers,
+    and the query strings and cookies: ``none``, ``all`` or a list of names. Whatever the key
+    holds, the edge forwards every header, query string and cookie to the origin (the managed
+    origin request policy AllViewerExceptHostHeader, the one in front of API Gateway)."""
+
+    headers: Annotated[list[HeaderName], Field(max_length=10)] = []  # CloudFront: 10 per policy
+    query_strings: Literal["none", "all"] | Annotated[list[ParameterName], Field(min_length=1, max_length=10)] = "none"
+    cookies: Literal["none", "all"] | Annotated[list[ParameterName], Field(min_length=1, max_length=10)] = "none"
+
+    @field_validator("query_strings", "cookies", mode="before")
+    @classmethod
+    def _none_all_or_names(cls, value: Any) -> Any:
+        """One message for the whole choice (not one per member of the union)."""
+        if value in ("none", "all") or (isinstance(value, list) and 1 <= len(value) <= 10
+                                        and all(isinstance(v, str) and 1 <= len(v) <= 256 for v in value)):
+            return value
+        shown = f"'{value}'" if isinstance(value, str) else type(value).__name__
+        raise ValueError(f"expected 'none', 'all' or a list of 1 to 10 names, got {shown}")
+
+
+class CacheBehaviorConfig(Model):
+    """A cache behaviour, in CloudFront's terms. TTLs as a cache policy has them: an answer's
+    ``Cache-Control`` (``s-maxage``, then ``max-age``) or ``Expires`` within min..max TTL,
+    ``default_ttl`` when it has neither. Only GET and HEAD (OPTIONS if listed) are cached.
+    Defaults: every method allowed (the edge fronts an API; CloudFront's console offers GET and
+    HEAD), CloudFront's TTLs of 0 / 1 day / 1 year."""
+
+    allowed_methods: list[EdgeMethod] = ["GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"]
+    cached_methods: list[EdgeMethod] = ["GET", "HEAD"]
+    min_ttl: TtlSeconds = 0
+    default_ttl: TtlSeconds = 86400
+    max_ttl: TtlSeconds = 31536000
+    cache_key: CacheKeyConfig = CacheKeyConfig()
+
+    _methods = field_validator("allowed_methods", "cached_methods", mode="before")(
+        classmethod(lambda cls, v: _method_set(v)))
+    _key = field_validator("cache_key", mode="before")(classmethod(lambda cls, v: _null_is_empty(v)))
+
+    @field_validator("allowed_methods")
+    @classmethod
+    def _allowed(cls, value: list[str]) -> list[str]:
+        return _one_of(value, EDGE_ALLOWED_METHODS, "allowed methods")
+
+    @field_validator("cached_methods")
+    @classmethod
+    def _cached(cls, value: list[str]) -> list[str]:
+        return _one_of(value, EDGE_CACHED_METHODS, "cached methods")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "CacheBehaviorConfig":
+        if not set(self.cached_methods) <= set(self.allowed_methods):
+            raise ValueError(f"cached_methods ({', '.join(self.cached_methods)}) must be among allowed_methods "
+                             f"({', '.join(self.allowed_methods)})")
+        if not self.min_ttl <= self.default_ttl <= self.max_ttl:
+            raise ValueError(f"CloudFront needs min_ttl <= default_ttl <= max_ttl; got {self.min_ttl}, "
+                             f"{self.default_ttl}, {self.max_ttl}")
+        return self
+
+
+class PathBehaviorConfig(CacheBehaviorConfig):
+    """A behaviour for the paths its pattern matches (``*`` any characters, ``?`` one,
+    case-sensitive); the first matching behaviour in the list applies, else the default one."""
+
+    path_pattern: Annotated[str, StringConstraints(min_length=1, max_length=255,
+                                                   pattern=r"^[A-Za-z0-9_.*$/~'@:+?&=!,;%-]+$")]
+
+
+class EdgeConfig(Model):
+    """A CloudFront distribution in front of the API Gateway stage, over HTTPS with a CA
+    generated for the stack: the hostname (``<stack>.localhost`` by default), the port (free
+    by default), the cache behaviours, and how long errors are cached."""
+
+    hostname: Annotated[str, StringConstraints(
+        max_length=253, pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*localhost$")] | None = None
+    port: Port | None = None
+    # CloudFront sends viewers' paths to the origin under this path (its OriginPath): by
+    # default the API's stage, so https://<hostname>:<port>/placements is /<stage>/placements.
+    origin_path: Annotated[str, StringConstraints(pattern=r"^(/[A-Za-z0-9_.~-]+)*$", max_length=255)] | None = None
+    error_caching_min_ttl: TtlSeconds = 10  # CloudFront's default for the 4xx/5xx it caches
+    default_behavior: CacheBehaviorConfig = CacheBehaviorConfig()
+    behaviors: Annotated[list[PathBehaviorConfig], Field(max_length=25)] = []  # CloudFront's quota: 25
+
+    _default = field_validator("default_behavior", mode="before")(classmethod(lambda cls, v: _null_is_empty(v)))
+
+
 # ---------------------------------------------------------------- docker runtime
 
 ImageName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/:@{}-]*$", max_length=255)]
@@ -783,13 +894,14 @@ class StackConfig(Model):
     tracing: TracingConfig = TracingConfig()
     metrics: MetricsConfig = MetricsConfig()
     tour: TourConfig | None = None
+    edge: EdgeConfig | None = None  # off unless configured
 
     @field_validator("emulator", mode="before")
     @classmethod
     def _emulator_shorthand(cls, value: Any) -> Any:
         return {"kind": value} if isinstance(value, str) else _null_is_empty(value)
 
-    @field_validator("infra", "docker", "api", "load_balancer", "seed", "tracing", mode="before")
+    @field_validator("infra", "docker", "api", "load_balancer", "seed", "tracing", "edge", mode="before")
     @classmethod
     def _section_default(cls, value: Any) -> Any:
         # A section written with no body (``load_balancer:``) is present with every default.

@@ -52,6 +52,7 @@ def check_references(config: StackConfig) -> list[Problem]:
         *_ports(config),
         *_seed(config),
         *_tour(config),
+        *_edge(config),
     ]
 
 
@@ -311,6 +312,7 @@ def _ports(config: StackConfig) -> list[Problem]:
         (("emulator", "port"), config.emulator.port),
         (("api", "port"), config.api.port if config.api else None),
         (("load_balancer", "port"), config.load_balancer.port if config.load_balancer else None),
+        (("edge", "port"), config.edge.port if config.edge else None),
     ]
     problems = []
     owners: dict[int, Loc] = {}
@@ -324,6 +326,12 @@ def _ports(config: StackConfig) -> list[Problem]:
         else:
             owners[port] = at
     return problems
+
+
+def _edge(config: StackConfig) -> list[Problem]:
+    if config.edge is None or config.api is not None:
+        return []
+    return [Problem(("edge",), "the edge forwards to the API Gateway stage: it needs an `api:` section")]
 
 
 def _seed(config: StackConfig) -> list[Problem]:

@@ -113,6 +113,13 @@ class StateDir:
             os.replace(self._write_temporary(name, content, 0o644), path)  # never seen half-written
         return path
 
+    def private_file(self, name: str, content: str) -> Path:
+        """Writes ``content`` as the secret file ``name`` (0600), replacing what was there; a
+        reader sees the old file or the new one, never half of one."""
+        path = self.secrets / name
+        os.replace(self._write_temporary(name, content, 0o600), path)
+        return path
+
     def _write_temporary(self, name: str, content: str, mode: int) -> Path:
         """``content`` in a new file beside the secret ``name``, under a name no one else uses."""
         temporary = self.secrets / f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"

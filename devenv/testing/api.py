@@ -1,4 +1,5 @@
-"""A small HTTP client for the stack's API Gateway, for tests: JSON in, (status, JSON) out.
+"""A small HTTP client for the stack's API Gateway (or its edge, over HTTPS trusting the
+stack's CA), for tests: JSON in, (status, JSON) out.
 Any status comes back as a ``Response`` (tests assert on 4xx and 5xx); an API that does not
 answer is an ``EndpointError`` naming it (``runtime/http.py``)."""
 
@@ -22,10 +23,11 @@ class Response:
 
 
 class ApiClient:
-    def __init__(self, base_url: str, timeout: float = 30.0):
+    def __init__(self, base_url: str, timeout: float = 30.0, *, ca_file: str | None = None,
+                 name: str = "the stack's API"):
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
-        self._endpoint = http.Endpoint(self.base_url, "the stack's API", timeout)
+        self._endpoint = http.Endpoint(self.base_url, name, timeout, ca_file=ca_file)
 
     def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None) -> Response:
         data = None if body is None else json.dumps(body).encode()

@@ -81,6 +81,17 @@ def api(devenv_env):
 
 
 @pytest.fixture(scope="session")
+def edge(devenv_env):
+    """A client of the stack's edge (``edge:``): HTTPS to its hostname, trusting only the
+    stack's generated CA."""
+    from devenv.testing.api import ApiClient
+
+    if "DEVENV_EDGE_URL" not in devenv_env:
+        pytest.fail("the stack has no `edge:` section, so there is no edge to call")
+    return ApiClient(devenv_env["DEVENV_EDGE_URL"], ca_file=devenv_env["DEVENV_EDGE_CA"], name="the stack's edge")
+
+
+@pytest.fixture(scope="session")
 def aws(devenv_env):
     import boto3
 

@@ -18,11 +18,11 @@ LAYERS: list[tuple[str, ...]] = [
     ("devenv.__main__", "devenv.cli", "devenv.cli_table"),
     ("devenv.daemon", "devenv.doctor", "devenv.testing", "devenv.tour"),
     ("devenv.stack",),
-    ("devenv.compute.lambda_process", "devenv.compute.ecs_process", "devenv.observe"),
+    ("devenv.compute.lambda_process", "devenv.compute.ecs_process", "devenv.edge.process", "devenv.observe"),
     ("devenv.stack_values", "devenv.supervisor", "devenv.compute.components", "devenv.compute.entry",
-     "devenv.prerequisites"),
+     "devenv.prerequisites", "devenv.edge.component"),
     ("devenv.compute.apigateway", "devenv.compute.event_sources"),
-    ("devenv.compute.lambda_", "devenv.compute.ecs", "devenv.compute.alb"),
+    ("devenv.compute.lambda_", "devenv.compute.ecs", "devenv.compute.alb", "devenv.edge"),
     ("devenv.infra", "devenv.seed", "devenv.compute.http"),
     ("devenv.runtime", "devenv.build", "devenv.aws", "devenv.observe.spans", "devenv.observe.trace_context"),
     ("devenv.config", "devenv.health", "devenv.runtime.http"),
@@ -30,14 +30,14 @@ LAYERS: list[tuple[str, ...]] = [
 ]
 # Units of one layer that must not import each other (each owns its own part of the plane).
 INDEPENDENT = [
-    {"devenv.compute.lambda_", "devenv.compute.ecs", "devenv.compute.alb"},
+    {"devenv.compute.lambda_", "devenv.compute.ecs", "devenv.compute.alb", "devenv.edge"},
     {"devenv.compute.apigateway", "devenv.compute.event_sources"},
-    {"devenv.compute.lambda_process", "devenv.compute.ecs_process"},
+    {"devenv.compute.lambda_process", "devenv.compute.ecs_process", "devenv.edge.process"},
 ]
 # Pure decision modules (states and transitions; their caller does the I/O): they import no
 # I/O or event-loop module, and of devenv only each other and the config's data classes.
 PURE = {"devenv.compute.lambda_.pool", "devenv.compute.lambda_.invoke", "devenv.compute.alb.health",
-        "devenv.compute.alb.rules", "devenv.compute.ecs.rollout"}
+        "devenv.compute.alb.rules", "devenv.compute.ecs.rollout", "devenv.edge.cache", "devenv.edge.headers"}
 PURE_MAY_IMPORT = PURE | {"devenv.config.model"}
 IO_MODULES = ("asyncio", "os", "io", "subprocess", "socket", "selectors", "threading", "signal", "shutil",
               "pathlib", "http.client", "http.server", "urllib.request")

@@ -463,6 +463,36 @@ CASES += [
            API_FN + ".code", "directory 'services/funcs' not found"),
     mutate("syntax", "duplicate-section-key", "  redis: {}\n", "  redis: {}\n  postgres: false\n",
            "infra.postgres", "duplicate key 'postgres'", shift=1),
+    # ------------------------------------------------------------------------------ the edge
+    mutate("aws-limits", "edge-negative-ttl", "    default_ttl: 0\n", "    default_ttl: -1\n",
+           "edge.default_behavior.default_ttl", "expected a value from 0", after="\nedge:"),
+    mutate("aws-limits", "edge-ttls-out-of-order", "      default_ttl: 10\n", "      default_ttl: 100\n",
+           "edge.behaviors[0]", "min_ttl <= default_ttl <= max_ttl; got 0, 100, 60", after="\nedge:", shift=-2),
+    mutate("aws-limits", "edge-allowed-methods-not-a-cloudfront-set", "[GET, HEAD, OPTIONS]", "[GET, POST]",
+           "edge.behaviors[0].allowed_methods", "CloudFront's allowed methods are one of these sets",
+           after="\nedge:"),
+    mutate("aws-limits", "edge-cached-methods-not-allowed", "      allowed_methods: [GET, HEAD, OPTIONS]\n",
+           "      allowed_methods: [GET, HEAD]\n      cached_methods: [GET, HEAD, OPTIONS]\n", "edge.behaviors[0]",
+           "cached_methods (GET, HEAD, OPTIONS) must be among allowed_methods (GET, HEAD)", after="\nedge:",
+           shift=-1),
+    mutate("names", "edge-hostname-not-localhost", "edge:\n", "edge:\n  hostname: nedlia.example.com\n",
+           "edge.hostname", "localhost", after="\nedge:", shift=1),
+    mutate("keys", "edge-misspelt-ttl", "      max_ttl: 60\n", "      max_tll: 60\n", "edge.behaviors[0].max_tll",
+           "did you mean 'max_ttl'?", after="\nedge:"),
+    mutate("shape", "edge-behaviour-without-pattern", "    - path_pattern: /videos/*/placements\n",
+           "    - path_patern: /videos/*/placements\n", "edge.behaviors[0].path_patern", "did you mean",
+           after="\nedge:", count=2),
+    written("types", "edge-query-strings-word", """name: demo
+edge:
+  default_behavior:
+    cache_key: {query_strings: some}  # <-
+""",
+            "edge.default_behavior.cache_key.query_strings",
+            "expected 'none', 'all' or a list of 1 to 10 names, got 'some'"),
+    written("references", "edge-without-api", "name: demo\nedge: {}  # <-\n", "edge",
+            "the edge forwards to the API Gateway stage: it needs an `api:` section"),
+    written("references", "edge-port-clash", "name: demo\napi: {port: 4443}\nedge:\n  port: 4443  # <-\n",
+            "edge.port", "port 4443 is also used by api.port"),
     # ------------------------------------------------------------------------------ warnings
     mutate("warnings", "handler-module-missing", "    handler: api/app.handler\n", "    handler: api/ap.handler\n",
            API_FN + ".handler", "no module 'api/ap' in services/functions/", warning=True),
