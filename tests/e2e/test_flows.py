@@ -372,3 +372,21 @@ def test_the_tour_walks_a_placement_through_every_hop_and_ends_with_its_trace(de
     hops = [name.strip() for name, _ in walked[-1].facts]
     for component in ("apigateway", "lambda", "alb", "ecs", "eventbridge", "sqs", "event-source"):
         assert component in hops, hops
+
+
+def test_an_api_call_through_the_edge_is_cached_by_its_behaviour(api, edge):
+    """The decision record's front door: CloudFront over HTTPS (trusting only the stack's CA)
+    in front of the API. A video's placement list is cached 10 s by its behaviour; a POST
+    always reaches the API; the cached list is stale until its TTL passes, as on AWS."""
+    video = new_video(api)
+    first = edge.get(f"/videos/{video}/placements")
+    assert first.status == 200 and first.body == [], first.body
+    assert first.headers["X-Cache"] == "Miss from cloudfront"
+    assert first.headers["Via"].endswith(".cloudfront.net (CloudFront)") and first.headers["X-Amz-Cf-Id"]
+    placed = edge.post("/placements", {"video_id": video, "advertiser_id": ADVERTISER, "product": "kettle",
+                                       "start_seconds": 1, "end_seconds": 2})
+    assert placed.status == 201 and placed.headers["X-Cache"] == "Miss from cloudfront", placed.body
+    second = edge.get(f"/videos/{video}/placements")
+    assert second.headers["X-Cache"] == "Hit from cloudfront" and "Age" in second.headers
+    assert second.body == []  # the edge's copy, until its TTL passes
+    assert [p["id"] for p in api.get(f"/videos/{video}/placements").body] == [placed.body["id"]]
