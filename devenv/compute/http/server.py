@@ -5,7 +5,8 @@ than the work behind it, and the ECS control API and task metadata.
 Requests on a connection are parsed with httptools and answered in order (keep-alive,
 pipelining); a handler returns a ``Response`` at once or an awaitable of one (a held
 request such as the Runtime API's ``/next``), and the next request waits its turn. Bodies
-above ``max_body`` are answered 413 without calling the handler; unparsable input gets 400
+above ``max_body`` are answered 413 without calling the handler (``too_large`` words that
+answer, from the request's headers and size); unparsable input gets 400
 and the connection closes; an Upgrade request is answered as a plain one, then the
 connection closes. TCP_NODELAY is set on every connection (small answers must not
 wait on Nagle's algorithm).
@@ -60,19 +61,25 @@ class Response:
 
 
 Handler = Callable[[Request], Union[Response, Awaitable[Response]]]
+TooLarge = Callable[[Mapping[str, str], int], Response]  # (headers, body size) -> the 413 answer
+
+
+def _too_long(headers: Mapping[str, str], size: int) -> Response:
+    return error(413, "Request Too Long")
 
 
 class Http1Protocol(asyncio.Protocol):
-    def __init__(self, handler: Handler, *, max_body: int):
+    def __init__(self, handler: Handler, *, max_body: int, too_large: TooLarge = _too_long):
         self.handler = handler
         self.max_body = max_body
+        self.too_large = too_large
         self.transport: asyncio.Transport | None = None
         self._parser = httptools.HttpRequestParser(self)
         self._url = b""
         self._headers: dict[str, str] = {}
         self._body: list[bytes] = []
         self._size = 0
-        self._pending: list[tuple[Request | None, bool]] = []
+        self._pending: list[tuple[Request | Response, bool]] = []  # a Response: answered without the handler
         self._busy: asyncio.Task | None = None
         self._upgraded = False
 
@@ -126,8 +133,9 @@ class Http1Protocol(asyncio.Protocol):
             self._body.append(body)
 
     def on_message_complete(self) -> None:
-        request = None
-        if self._size <= self.max_body:
+        if self._size > self.max_body:
+            request: Request | Response = self.too_large(self._headers, self._size)
+        else:
             path, _, query = self._url.decode("latin-1").partition("?")
             request = Request(self._parser.get_method().decode("latin-1"), path,
                               dict(parse_qsl(query, keep_blank_values=True)), self._headers, b"".join(self._body))
@@ -140,9 +148,9 @@ class Http1Protocol(asyncio.Protocol):
     def _drain(self) -> None:
         while self._pending and self._busy is None:
             request, keep_alive = self._pending[0]
-            if request is None:
+            if isinstance(request, Response):
                 self._pending.pop(0)
-                self._write(error(413, "Request Too Long"), keep_alive=keep_alive)
+                self._write(request, keep_alive=keep_alive)
                 continue
             try:
                 outcome = self.handler(request)
@@ -186,11 +194,12 @@ class Http1Protocol(asyncio.Protocol):
 
 
 async def serve(handler: Handler, host: str, port: int = 0, *, max_body: int,
-                screen: PeerScreen | None = None) -> asyncio.base_events.Server:
+                screen: PeerScreen | None = None, too_large: TooLarge = _too_long) -> asyncio.base_events.Server:
     """Listen on ``host:port`` (0: a free port), for the peers ``screen`` allows (None: any);
     ``server.close()`` stops it."""
     loop = asyncio.get_running_loop()
-    return await loop.create_server(screened(lambda: Http1Protocol(handler, max_body=max_body), screen),
+    return await loop.create_server(screened(lambda: Http1Protocol(handler, max_body=max_body, too_large=too_large),
+                                             screen),
                                     host, port, reuse_address=True)
 
 

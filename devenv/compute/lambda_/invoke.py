@@ -19,11 +19,15 @@ class InvocationType(str, enum.Enum):
     DRY_RUN = "DryRun"
 
 
+# The errors devenv answers whose model (botocore's lambda service) spells the member "Message".
+CAPITALISED_MESSAGE = frozenset({"ResourceNotFoundException", "ResourceInUseException", "ServiceException"})
+
+
 class InvokeError(Exception):
     """An invocation the Lambda service itself refuses (not a function error).
 
     ``status`` and ``error_type`` are what the Invoke API answers, e.g. 404
-    ResourceNotFoundException, 429 TooManyRequestsException, 413 RequestTooLargeException."""
+    ResourceNotFoundException, 429 TooManyRequestsException, 413 RequestEntityTooLargeException."""
 
     def __init__(self, status: int, error_type: str, message: str, reason: str | None = None):
         super().__init__(message)
@@ -33,7 +37,9 @@ class InvokeError(Exception):
         self.reason = reason
 
     def body(self) -> bytes:
-        data = {"Type": "User", "message": self.message}
+        """The error's JSON as Lambda sends it: its message under the key botocore's model
+        names for this error (``Message`` for some, ``message`` for most)."""
+        data = {"Type": "User", ("Message" if self.error_type in CAPITALISED_MESSAGE else "message"): self.message}
         if self.reason:
             data["Reason"] = self.reason
         return json.dumps(data).encode()
@@ -50,10 +56,22 @@ class Throttled(InvokeError):
 
 
 class PayloadTooLarge(InvokeError):
-    def __init__(self, size: int, limit: int):
-        super().__init__(413, "RequestTooLargeException",
-                         f"{size} byte payload is too large for the {'Event' if limit < 6_000_000 else 'RequestResponse'} "
-                         f"invocation type (limit {limit} bytes)")
+    """A payload over Lambda's limit, with the code and message AWS answers (the code is
+    RequestEntityTooLargeException, not the RequestTooLargeException of botocore's model)."""
+
+    def __init__(self, size: int, limit: int, invocation_type: str = "RequestResponse"):
+        message = (f"{size} byte payload is too large for the Event invocation type (limit {limit} bytes)"
+                   if invocation_type == "Event" else
+                   f"Request must be smaller than {limit} bytes for the InvokeFunction operation")
+        super().__init__(413, "RequestEntityTooLargeException", message)
+
+
+class InvalidRequestContent(InvokeError):
+    """A payload that is not JSON: refused before any function runs."""
+
+    def __init__(self, detail: str):
+        super().__init__(400, "InvalidRequestContentException",
+                         f"Could not parse request body into json: Could not parse payload into json: {detail}")
 
 
 @dataclass(frozen=True)

@@ -6,23 +6,49 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from typing import Awaitable
+import json
+from typing import Awaitable, Mapping
 
 from devenv.runtime.peers import PeerScreen
 from devenv.compute.http import server as http1
-from devenv.compute.lambda_.functions import FunctionSpec
+from devenv.compute.lambda_.functions import ASYNC_PAYLOAD_LIMIT, SYNC_PAYLOAD_LIMIT, FunctionSpec
 from devenv.compute.http.server import Request, Response, Router, guarded, json_response
-from devenv.compute.lambda_.invoke import InvocationType, InvokeError
+from devenv.compute.lambda_.invoke import InvalidRequestContent, InvocationType, InvokeError, PayloadTooLarge
 from devenv.compute.lambda_.runtime import LambdaRuntime
 
 API = "/2015-03-31/functions"
 
 
-MAX_REQUEST = 7 * 1024 * 1024  # above the 6 MB synchronous payload limit, which the runtime reports itself
+MAX_REQUEST = SYNC_PAYLOAD_LIMIT  # a larger body is not even read: AWS's 413 is answered at once
 
 
-def _error(exc: InvokeError) -> Response:
+def error_response(exc: InvokeError) -> Response:
     return Response(exc.status, exc.body(), [("x-amzn-ErrorType", exc.error_type)])
+
+
+def _payload_limit(kind: str | None) -> int:
+    return ASYNC_PAYLOAD_LIMIT if kind == InvocationType.EVENT.value else SYNC_PAYLOAD_LIMIT
+
+
+def too_large(headers: Mapping[str, str], size: int) -> Response:
+    """The answer to a request whose body the server did not read (over MAX_REQUEST)."""
+    kind = headers.get("x-amz-invocation-type", InvocationType.REQUEST_RESPONSE.value)
+    return error_response(PayloadTooLarge(size, _payload_limit(kind), kind))
+
+
+def checked_payload(body: bytes, kind: str) -> bytes:
+    """The event to invoke with, as Lambda takes it: no body is ``{}``; a body over the
+    invocation type's limit or that is not JSON is refused before any function runs."""
+    if not body:
+        return b"{}"
+    limit = _payload_limit(kind)
+    if len(body) > limit:
+        raise PayloadTooLarge(len(body), limit, kind)
+    try:
+        json.loads(body)
+    except ValueError as exc:  # UnicodeDecodeError too
+        raise InvalidRequestContent(str(exc)) from None
+    return body
 
 
 def shown_environment(spec: FunctionSpec) -> dict[str, str]:
@@ -70,7 +96,7 @@ class InvokeApi:
             if qualifier not in (None, "$LATEST"):
                 raise InvokeError(404, "ResourceNotFoundException",
                                   f"Function not found: {pool.spec.arn}:{qualifier}")
-            payload = request.body
+            payload = checked_payload(request.body, kind)
             trace = request.header("x-amzn-trace-id")
             if kind == InvocationType.DRY_RUN.value:
                 return Response(204, headers=[("x-amzn-RequestId", request.header("amz-sdk-invocation-id", ""))],
@@ -86,7 +112,7 @@ class InvokeApi:
                 client_context = base64.b64decode(client_context).decode(errors="replace")
             result = await runtime.invoke(pool.spec.name, payload, trace_id=trace, client_context=client_context)
         except InvokeError as exc:
-            return _error(exc)
+            return error_response(exc)
         headers = [("x-amzn-RequestId", result.request_id), ("X-Amz-Executed-Version", result.executed_version)]
         if result.function_error:
             headers.append(("X-Amz-Function-Error", result.function_error))
@@ -98,7 +124,7 @@ class InvokeApi:
         try:
             pool = self.runtime.pool(name)
         except InvokeError as exc:
-            return _error(exc)
+            return error_response(exc)
         return json_response({"Configuration": _configuration(pool.spec),
                               "Code": {"RepositoryType": "Local", "Location": str(pool.spec.code_dir)}})
 
@@ -106,11 +132,11 @@ class InvokeApi:
         try:
             return json_response(_configuration(self.runtime.pool(name).spec))
         except InvokeError as exc:
-            return _error(exc)
+            return error_response(exc)
 
 
 async def serve(runtime: LambdaRuntime, host: str, port: int, *,
                 screen: PeerScreen | None = None) -> asyncio.base_events.Server:
     """The Invoke API on ``host:port``, for programs on this machine only (``runtime/guard.py``)."""
     handler = guarded(InvokeApi(runtime), [("x-amzn-ErrorType", "AccessDeniedException")])
-    return await http1.serve(handler, host, port, max_body=MAX_REQUEST, screen=screen)
+    return await http1.serve(handler, host, port, max_body=MAX_REQUEST, screen=screen, too_large=too_large)

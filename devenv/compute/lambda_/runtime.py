@@ -379,7 +379,7 @@ class LambdaRuntime:
     async def invoke_async(self, function: str, payload: bytes, *, trace_id: str | None = None) -> str:
         pool = self.pool(function)
         if len(payload) > ASYNC_PAYLOAD_LIMIT:
-            raise PayloadTooLarge(len(payload), ASYNC_PAYLOAD_LIMIT)
+            raise PayloadTooLarge(len(payload), ASYNC_PAYLOAD_LIMIT, "Event")
         request_id = str(uuid.uuid4())
         trace = trace_id if TraceContext.parse(trace_id) else TraceContext.new().header()  # one trace for every retry
         self._spawn_task(self._run_async(pool, request_id, payload, trace))

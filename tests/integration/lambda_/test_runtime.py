@@ -196,7 +196,7 @@ def test_service_errors(tmp_path):
 
     missing, large = run([echo], body)
     assert missing.status == 404 and "function:nope" in missing.message
-    assert large.status == 413 and large.error_type == "RequestTooLargeException"
+    assert large.status == 413 and large.error_type == "RequestEntityTooLargeException"
 
 
 def test_async_invocation_retries_twice_then_reaches_the_destination(tmp_path):

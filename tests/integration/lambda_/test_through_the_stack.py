@@ -5,84 +5,16 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
 import urllib.error
 import urllib.request
-from pathlib import Path
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from devenv.health import wait_until
-from tests.integration.conftest import Project, make_project_dir
+from tests.integration.lambda_.conftest import aws, lambda_client
 
 pytestmark = pytest.mark.integration
-
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "functions"
-
-STACK = """\
-name: computeit
-infra:
-  postgres: false
-  redis: false
-queues:
-  failures: {}
-  jobs:
-    visibility_timeout: 1
-    dlq: jobs-dlq
-    max_receive_count: 2
-  jobs-dlq: {}
-event_buses:
-  it-events:
-    rules:
-      to-echo:
-        pattern: {source: [it.source]}
-        targets:
-          - function: recorder
-functions:
-  recorder:
-    handler: handlers.record
-    code: functions/basic
-  batcher:
-    handler: handlers.batch
-    code: functions/basic
-    timeout: 1
-    events:
-      - sqs: {queue: jobs, batch_size: 10, report_batch_item_failures: true}
-  echo:
-    handler: handlers.echo
-    code: functions/basic
-    environment: {GREETING: hello}
-  boom:
-    handler: handlers.boom
-    code: functions/basic
-    on_failure: {queue: failures}
-  web:
-    handler: handlers.web
-    code: functions/basic
-api:
-  stage: local
-  routes:
-    - {method: GET, path: "/hello/{name}", function: web}
-    - {method: ANY, path: "/broken", function: boom}
-"""
-
-
-@pytest.fixture(scope="module")
-def stack():
-    root = make_project_dir()
-    shutil.copytree(FIXTURES, root / "functions")
-    project = Project(root, STACK)
-    project.devenv("up")
-    yield project
-    project.devenv("down", "--volumes", check=False)
-    shutil.rmtree(root, ignore_errors=True)
-
-
-def lambda_client(env):
-    return boto3.client("lambda", endpoint_url=env["AWS_ENDPOINT_URL_LAMBDA"], region_name=env["AWS_REGION"],
-                        aws_access_key_id="test", aws_secret_access_key="test")
 
 
 def test_boto3_invoke_request_response_event_dry_run_and_errors(stack):
@@ -103,15 +35,14 @@ def test_boto3_invoke_request_response_event_dry_run_and_errors(stack):
         client.invoke(FunctionName="nope", Payload=b"{}")
     assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
     names = {f["FunctionName"] for f in client.list_functions()["Functions"]}
-    assert names == {"echo", "boom", "web", "batcher", "recorder"}
+    assert names == {"echo", "boom", "web", "batcher", "recorder", "single", "pacer"}
     assert client.get_function(FunctionName="echo")["Configuration"]["Handler"] == "handlers.echo"
 
 
 def test_async_failure_reaches_the_on_failure_destination(stack):
     env = stack.env()
     lambda_client(env).invoke(FunctionName="boom", InvocationType="Event", Payload=b'{"destined": true}')
-    sqs = boto3.client("sqs", endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_REGION"],
-                       aws_access_key_id="test", aws_secret_access_key="test")
+    sqs = aws(env, "sqs")
     url = sqs.get_queue_url(QueueName="failures")["QueueUrl"]
     found = []
 
@@ -149,11 +80,6 @@ def test_status_and_logs_show_the_compute_plane(stack):
     assert "lambda" in status and "API: http://127.0.0.1:" in status
     logs = stack.devenv("logs", "echo", "-n", "20").stdout
     assert "START RequestId:" in logs and "REPORT RequestId:" in logs
-
-
-def aws(env, service):
-    return boto3.client(service, endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_REGION"],
-                        aws_access_key_id="test", aws_secret_access_key="test")
 
 
 def test_sqs_event_source_partial_failure_and_dlq(stack):

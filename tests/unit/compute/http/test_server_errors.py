@@ -31,3 +31,29 @@ def test_a_failing_coroutine_handler_gets_a_500_and_the_server_goes_on():
     boom, fine = asyncio.run(scenario())
     assert boom.startswith(b"HTTP/1.1 500") and b"Connection: close" in boom
     assert fine.startswith(b"HTTP/1.1 200")
+
+
+def test_a_body_over_max_body_gets_the_servers_too_large_answer_and_the_handler_never_runs():
+    seen = []
+
+    def too_large(headers, size):
+        return Response(413, f"{headers['x-kind']} {size}".encode(), [("x-amzn-ErrorType", "TooBig")])
+
+    async def scenario() -> bytes:
+        server = await serve(lambda request: seen.append(request) or Response(200), "127.0.0.1",
+                             max_body=10, too_large=too_large)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"POST /x HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Kind: big\r\nContent-Length: 11\r\n\r\n"
+                         + b"y" * 11)
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            body = await asyncio.wait_for(reader.readexactly(6), 5)
+            writer.close()
+            return head + body
+        finally:
+            server.close()
+
+    answer = asyncio.run(scenario())
+    assert answer.startswith(b"HTTP/1.1 413") and b"x-amzn-ErrorType: TooBig" in answer
+    assert answer.endswith(b"big 11") and seen == []

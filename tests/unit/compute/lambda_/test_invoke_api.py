@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 from devenv.compute.http.server import Request
 from devenv.compute.lambda_.invoke import FunctionNotFound, InvokeResult, Throttled
-from devenv.compute.lambda_.invoke_api import InvokeApi
+from devenv.compute.lambda_.invoke_api import InvokeApi, too_large
 
+CODE = Path(__file__).resolve().parents[3] / "fixtures" / "functions" / "isolation"
 SPEC = SimpleNamespace(name="echo", arn="arn:aws:lambda:us-east-1:123456789012:function:echo", runtime="python3.11",
-                       handler="app.handler", timeout=3.0, memory_mb=128, account="123456789012",
+                       handler="app.handler", timeout=3.0, memory_mb=128, account="123456789012", region="us-east-1",
                        environment={"A": "1", "DATABASE_URL": "postgresql://app:s3cret@127.0.0.1:5432/app"},
-                       secret_refs={"DATABASE_URL": "postgres.url"}, code_dir="/code", log_file="/nonexistent.log")
+                       secret_refs={"DATABASE_URL": "postgres.url"}, code_dir=CODE, log_file="/nonexistent.log",
+                       dead_letter_queue=None, reserved_concurrency=None)
 
 
 class FakeRuntime:
@@ -92,3 +95,41 @@ def test_get_and_list_functions_name_secret_values_and_never_give_them():
                json.loads(call(api, "GET", "/2015-03-31/functions/echo/configuration").body)]
     for configuration in answers:
         assert configuration["Environment"]["Variables"] == {"A": "1", "DATABASE_URL": "<secret postgres.url>"}
+
+
+def test_no_payload_is_an_empty_object_and_a_payload_that_is_not_json_runs_nothing():
+    runtime = FakeRuntime()
+    api = InvokeApi(runtime)
+    path = "/2015-03-31/functions/echo/invocations"
+    assert call(api, "POST", path).status == 200
+    assert call(api, "POST", path, x_amz_invocation_type="Event").status == 202
+    assert [c[2] for c in runtime.calls] == [b"{}", b"{}"]
+    for body in (b"not json", b'{"a": ', b"\xff\xfe"):
+        refused = call(api, "POST", path, body)
+        assert refused.status == 400
+        assert ("x-amzn-ErrorType", "InvalidRequestContentException") in refused.headers
+        answer = json.loads(refused.body)
+        assert answer["Type"] == "User"
+        assert answer["message"].startswith("Could not parse request body into json: Could not parse payload into json: ")
+    assert len(runtime.calls) == 2
+
+
+def test_payloads_over_the_invocation_types_limit_get_aws_413():
+    runtime = FakeRuntime()
+    api = InvokeApi(runtime)
+    path = "/2015-03-31/functions/echo/invocations"
+    event = call(api, "POST", path, b'"' + b"x" * (256 * 1024) + b'"', x_amz_invocation_type="Event")
+    assert event.status == 413 and ("x-amzn-ErrorType", "RequestEntityTooLargeException") in event.headers
+    assert json.loads(event.body) == {
+        "Type": "User", "message": "262146 byte payload is too large for the Event invocation type (limit 262144 bytes)"}
+    assert call(api, "POST", path, b'"' + b"x" * (256 * 1024) + b'"').status == 200  # fine synchronously
+    assert len(runtime.calls) == 1
+
+
+def test_a_body_the_server_does_not_read_gets_the_same_413():
+    answer = too_large({"x-amz-invocation-type": "RequestResponse"}, 7 * 1024 * 1024)
+    assert answer.status == 413 and ("x-amzn-ErrorType", "RequestEntityTooLargeException") in answer.headers
+    assert json.loads(answer.body)["message"] == "Request must be smaller than 6291456 bytes for the InvokeFunction operation"
+    assert json.loads(too_large({}, 7_000_000).body)["message"].startswith("Request must be smaller than 6291456")
+    assert "Event invocation type" in json.loads(too_large({"x-amz-invocation-type": "Event"}, 7_000_000).body)["message"]
+
