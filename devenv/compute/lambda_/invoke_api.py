@@ -7,10 +7,13 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import uuid
 from typing import Awaitable, Mapping
 
 from devenv.runtime.peers import PeerScreen
 from devenv.compute.http import server as http1
+from devenv.runtime.threads import in_thread
+from devenv.compute.lambda_.code import CodeDigest, code_digest
 from devenv.compute.lambda_.functions import ASYNC_PAYLOAD_LIMIT, SYNC_PAYLOAD_LIMIT, FunctionSpec
 from devenv.compute.http.server import Request, Response, Router, guarded, json_response
 from devenv.compute.lambda_.invoke import InvalidRequestContent, InvocationType, InvokeError, PayloadTooLarge
@@ -19,6 +22,7 @@ from devenv.compute.lambda_.runtime import LambdaRuntime
 API = "/2015-03-31/functions"
 
 
+LIST_FUNCTIONS_MOST = 50  # ListFunctions answers at most 50 a page, whatever MaxItems says
 MAX_REQUEST = SYNC_PAYLOAD_LIMIT  # a larger body is not even read: AWS's 413 is answered at once
 
 
@@ -59,14 +63,50 @@ def shown_environment(spec: FunctionSpec) -> dict[str, str]:
             for key, value in spec.environment.items()}
 
 
-def _configuration(spec: FunctionSpec) -> dict:
-    return {
-        "FunctionName": spec.name, "FunctionArn": spec.arn, "Runtime": spec.runtime, "Handler": spec.handler,
-        "Timeout": int(spec.timeout), "MemorySize": spec.memory_mb, "Version": "$LATEST", "State": "Active",
-        "LastUpdateStatus": "Successful", "PackageType": "Zip", "Architectures": ["x86_64"],
-        "Role": f"arn:aws:iam::{spec.account}:role/{spec.name}-role",
+def configuration(spec: FunctionSpec, code: CodeDigest) -> dict:
+    """GetFunctionConfiguration's answer for ``spec``, with AWS's field set (botocore's
+    FunctionConfiguration shape); ``RevisionId`` changes with the code or the configuration."""
+    data = {
+        "FunctionName": spec.name, "FunctionArn": spec.arn, "Runtime": spec.runtime,
+        "Role": f"arn:aws:iam::{spec.account}:role/{spec.name}-role", "Handler": spec.handler,
+        "CodeSize": code.size, "Description": "", "Timeout": int(spec.timeout), "MemorySize": spec.memory_mb,
+        "LastModified": code.last_modified, "CodeSha256": code.sha256, "Version": "$LATEST",
         "Environment": {"Variables": shown_environment(spec)},
+        "TracingConfig": {"Mode": "PassThrough"},
+        "State": "Active", "LastUpdateStatus": "Successful", "PackageType": "Zip", "Architectures": ["x86_64"],
+        "EphemeralStorage": {"Size": 512},
+        "SnapStart": {"ApplyOn": "None", "OptimizationStatus": "Off"},
+        "LoggingConfig": {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{spec.name}"},
     }
+    if spec.dead_letter_queue:
+        data["DeadLetterConfig"] = {"TargetArn": f"arn:aws:sqs:{spec.region}:{spec.account}:{spec.dead_letter_queue}"}
+    data["RevisionId"] = str(uuid.uuid5(uuid.NAMESPACE_URL, json.dumps(data, sort_keys=True)))
+    return data
+
+
+def _list_limit(query: Mapping[str, str], most: int) -> int:
+    raw = query.get("MaxItems")
+    if raw is None:
+        return most
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 10000:
+        raise InvokeError(400, "InvalidParameterValueException",
+                          f"1 validation error detected: Value '{raw}' at 'maxItems' failed to satisfy constraint: "
+                          f"Member must have value between 1 and 10000")
+    return min(value, most)
+
+
+def page(items: list, names: list[str], query: Mapping[str, str], most: int) -> tuple[list, str | None]:
+    """One page of ``items`` (sorted by ``names``) from the ``Marker`` on, at most
+    ``MaxItems`` (and ``most``); the marker of the next page, if any (the next item's name)."""
+    limit = _list_limit(query, most)
+    marker = query.get("Marker")
+    start = next((i for i, name in enumerate(names) if name >= marker), len(names)) if marker else 0
+    end = start + limit
+    return items[start:end], names[end] if end < len(names) else None
 
 
 class InvokeApi:
@@ -84,8 +124,17 @@ class InvokeApi:
     def __call__(self, request: Request) -> Response | Awaitable[Response]:
         return self._router(request)
 
-    def list_functions(self, request: Request) -> Response:
-        return json_response({"Functions": [_configuration(p.spec) for p in self.runtime.pools.values()]})
+    async def list_functions(self, request: Request) -> Response:
+        pools = sorted(self.runtime.pools.values(), key=lambda p: p.spec.name)
+        try:
+            shown, marker = page(pools, [p.spec.name for p in pools], request.query, LIST_FUNCTIONS_MOST)
+        except InvokeError as exc:
+            return error_response(exc)
+        digests = await in_thread(lambda: [code_digest(p.spec.code_dir) for p in shown])
+        answer: dict = {"Functions": [configuration(p.spec, d) for p, d in zip(shown, digests)]}
+        if marker is not None:
+            answer["NextMarker"] = marker
+        return json_response(answer)
 
     async def invoke(self, request: Request, name: str) -> Response:
         runtime = self.runtime
@@ -120,19 +169,23 @@ class InvokeApi:
             headers.append(("X-Amz-Log-Result", result.log_tail))
         return Response(200, result.payload, headers)
 
-    def get_function(self, request: Request, name: str) -> Response:
+    async def get_function(self, request: Request, name: str) -> Response:
         try:
             pool = self.runtime.pool(name)
         except InvokeError as exc:
             return error_response(exc)
-        return json_response({"Configuration": _configuration(pool.spec),
-                              "Code": {"RepositoryType": "Local", "Location": str(pool.spec.code_dir)}})
+        answer = {"Configuration": configuration(pool.spec, await in_thread(code_digest, pool.spec.code_dir)),
+                  "Code": {"RepositoryType": "Local", "Location": str(pool.spec.code_dir)}}
+        if pool.spec.reserved_concurrency is not None:
+            answer["Concurrency"] = {"ReservedConcurrentExecutions": pool.spec.reserved_concurrency}
+        return json_response(answer)
 
-    def get_configuration(self, request: Request, name: str) -> Response:
+    async def get_configuration(self, request: Request, name: str) -> Response:
         try:
-            return json_response(_configuration(self.runtime.pool(name).spec))
+            pool = self.runtime.pool(name)
         except InvokeError as exc:
             return error_response(exc)
+        return json_response(configuration(pool.spec, await in_thread(code_digest, pool.spec.code_dir)))
 
 
 async def serve(runtime: LambdaRuntime, host: str, port: int, *,

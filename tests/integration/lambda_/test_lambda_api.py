@@ -4,6 +4,9 @@ against botocore's model of the service (tests/support.py ShapeChecked)."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from botocore.exceptions import ClientError
@@ -46,3 +49,35 @@ def test_invoke_edge_cases_as_aws_answers_them(stack):
             assert large.value.response["Error"] == {"Code": "RequestEntityTooLargeException", "Message": message}
     assert checked.checked == 4
     assert starts(stack, "echo") == ran  # the refused invocations ran nothing
+
+
+def test_get_function_list_functions_paginator_and_the_active_waiter(stack):
+    client = lambda_client(stack.env())
+    with ShapeChecked(client) as checked:
+        got = client.get_function(FunctionName="echo")
+        configuration = client.get_function_configuration(FunctionName="echo")
+        pages = list(client.get_paginator("list_functions").paginate(PaginationConfig={"PageSize": 3}))
+        client.get_waiter("function_active_v2").wait(FunctionName="echo", WaiterConfig={"Delay": 1, "MaxAttempts": 2})
+    assert checked.checked == 2 + len(pages) + 1
+    assert len(pages) == 3 and [len(p["Functions"]) for p in pages] == [3, 3, 1]
+    assert sorted(f["FunctionName"] for p in pages for f in p["Functions"]) == [
+        "batcher", "boom", "echo", "pacer", "recorder", "single", "web"]
+    for field in ("CodeSha256", "CodeSize", "LastModified", "RevisionId", "LoggingConfig", "TracingConfig",
+                  "EphemeralStorage", "SnapStart", "Description"):
+        assert configuration[field] == got["Configuration"][field], field
+    assert configuration["LoggingConfig"]["LogGroup"] == "/aws/lambda/echo"
+    assert configuration["Environment"]["Variables"]["GREETING"] == "hello"
+    assert client.get_function(FunctionName="single")["Concurrency"] == {"ReservedConcurrentExecutions": 1}
+
+
+def test_the_aws_cli_waits_for_a_function_and_reads_it(stack):
+    env = stack.env()
+    cli = [sys.executable, "-m", "awscli", "--endpoint-url", env["AWS_ENDPOINT_URL_LAMBDA"], "lambda"]
+    shell = {**os.environ, **env, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+    waited = subprocess.run([*cli, "wait", "function-active-v2", "--function-name", "echo"],
+                            env=shell, capture_output=True, text=True, timeout=60)
+    assert waited.returncode == 0, waited.stderr
+    shown = subprocess.run([*cli, "get-function-configuration", "--function-name", "echo", "--output", "json"],
+                           env=shell, capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": "/aws/lambda/echo"}

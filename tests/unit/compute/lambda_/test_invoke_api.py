@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
+import botocore.session
+
 from devenv.compute.http.server import Request
+from devenv.compute.lambda_.code import aws_timestamp, code_digest
 from devenv.compute.lambda_.invoke import FunctionNotFound, InvokeResult, Throttled
 from devenv.compute.lambda_.invoke_api import InvokeApi, too_large
+from tests.support import shape_errors
 
 CODE = Path(__file__).resolve().parents[3] / "fixtures" / "functions" / "isolation"
 SPEC = SimpleNamespace(name="echo", arn="arn:aws:lambda:us-east-1:123456789012:function:echo", runtime="python3.11",
@@ -132,4 +138,52 @@ def test_a_body_the_server_does_not_read_gets_the_same_413():
     assert json.loads(answer.body)["message"] == "Request must be smaller than 6291456 bytes for the InvokeFunction operation"
     assert json.loads(too_large({}, 7_000_000).body)["message"].startswith("Request must be smaller than 6291456")
     assert "Event invocation type" in json.loads(too_large({"x-amz-invocation-type": "Event"}, 7_000_000).body)["message"]
+
+
+LAMBDA = botocore.session.get_session().get_service_model("lambda")
+
+
+def test_get_function_and_its_configuration_have_aws_field_set():
+    api = InvokeApi(FakeRuntime())
+    got = json.loads(call(api, "GET", "/2015-03-31/functions/echo").body)
+    assert shape_errors(LAMBDA.operation_model("GetFunction").output_shape, got) == []
+    configuration = json.loads(call(api, "GET", "/2015-03-31/functions/echo/configuration").body)
+    assert shape_errors(LAMBDA.operation_model("GetFunctionConfiguration").output_shape, configuration) == []
+    assert configuration == got["Configuration"]
+    digest = code_digest(CODE)
+    assert configuration["CodeSha256"] == digest.sha256 and configuration["CodeSize"] == digest.size > 0
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000", configuration["LastModified"])
+    assert configuration["LoggingConfig"]["LogGroup"] == "/aws/lambda/echo"
+    assert (configuration["State"], configuration["LastUpdateStatus"], configuration["Version"]) == (
+        "Active", "Successful", "$LATEST")
+    assert uuid.UUID(configuration["RevisionId"])
+    assert "Concurrency" not in got
+
+
+def test_list_functions_pages_with_marker_and_max_items():
+    runtime = FakeRuntime()
+    runtime.pools = {name: SimpleNamespace(spec=SimpleNamespace(**{**vars(SPEC), "name": name}))
+                     for name in ("c", "a", "b")}
+    api = InvokeApi(runtime)
+    first = json.loads(call(api, "GET", "/2015-03-31/functions/", query={"MaxItems": "2"}).body)
+    assert [f["FunctionName"] for f in first["Functions"]] == ["a", "b"] and first["NextMarker"] == "c"
+    second = json.loads(call(api, "GET", "/2015-03-31/functions/", query={"MaxItems": "2", "Marker": "c"}).body)
+    assert [f["FunctionName"] for f in second["Functions"]] == ["c"] and "NextMarker" not in second
+    assert shape_errors(LAMBDA.operation_model("ListFunctions").output_shape, first) == []
+    bad = call(api, "GET", "/2015-03-31/functions/", query={"MaxItems": "0"})
+    assert bad.status == 400 and ("x-amzn-ErrorType", "InvalidParameterValueException") in bad.headers
+
+
+def test_the_code_digest_is_stable_and_changes_with_any_edit(tmp_path):
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "app.py").write_text("x = 1\n")
+    (tmp_path / "pkg" / "m.py").write_text("y = 2\n")
+    before = code_digest(tmp_path)
+    (tmp_path / "pkg" / "__pycache__").mkdir()
+    (tmp_path / "pkg" / "__pycache__" / "m.cpython-311.pyc").write_bytes(b"cache")
+    assert code_digest(tmp_path) == before  # bytecode caches are not code
+    assert before.size == 12
+    (tmp_path / "app.py").write_text("x = 3\n")
+    assert code_digest(tmp_path).sha256 != before.sha256
+    assert aws_timestamp(1704067200.5) == "2024-01-01T00:00:00.500+0000"
 
