@@ -1,6 +1,6 @@
 """The edge's listener: HTTPS on 127.0.0.1 (aiohttp), each request looked up in the cache
 under its behaviour (``cache``) and, on a miss, forwarded to the API Gateway stage over a
-pooled keep-alive connection, with CloudFront's headers both ways (``headers``).
+pooled keep-alive connection (``origin``), with CloudFront's headers both ways (``headers``).
 
 Answers are read whole before they are passed on (CloudFront caches whole objects; API
 Gateway answers at most 10 MB). The origin not answering within ``origin_timeout`` (30 s,
@@ -16,11 +16,10 @@ import os
 import secrets
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
-import aiohttp
 from aiohttp import web
 from multidict import CIMultiDict
-from yarl import URL
 
 from devenv.config.model import EdgeConfig
 from devenv.edge.cache import Behaviors, CacheStore, Entry, cache_key, time_to_live
@@ -35,13 +34,12 @@ from devenv.edge.headers import (
     stored,
     viewer_response,
 )
+from devenv.edge.origin import Origin, OriginError
 from devenv.runtime.ports import HOST
 
 log = logging.getLogger("devenv.edge")
 
 ORIGIN_TIMEOUT_SECONDS = 30.0
-# aiohttp's client would add these when the viewer did not send them; CloudFront does not.
-_NO_AUTO_HEADERS = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 
 
 class Edge:
@@ -52,27 +50,17 @@ class Edge:
                  edge_id: str | None = None, origin_timeout: float = ORIGIN_TIMEOUT_SECONDS) -> None:
         self.config = edge
         self.behaviors = Behaviors(edge)
-        self.origin = origin.rstrip("/") + origin_path
+        where = urlsplit(origin)
+        self.origin = Origin(where.hostname or HOST, where.port or 80, timeout=origin_timeout)
+        self.origin_path = origin_path.rstrip("/")
         self.store = store or CacheStore()
         self.monotonic = monotonic
         self.wall = wall
         self.edge_id = edge_id or secrets.token_hex(16)  # the Via's <id>.cloudfront.net
         self.origin_timeout = origin_timeout
-        self._session: aiohttp.ClientSession | None = None
-
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=None),
-                cookie_jar=aiohttp.DummyCookieJar(),  # never one viewer's cookies for another
-                auto_decompress=False,
-                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=self.origin_timeout))
-        return self._session
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        self.origin.close()
 
     async def handle(self, request: web.Request) -> web.Response:
         cf_id = request_id(os.urandom(42))
@@ -94,11 +82,12 @@ class Edge:
         headers = origin_request(request.headers.items(), client_ip=request.remote or "", cf_id=cf_id,
                                  edge_id=self.edge_id, conditional=conditional or None)
         try:
-            status, answer_headers, answer = await self._forward(method, request.raw_path, headers, body)
+            status, answer_headers, answer = await self.origin.request(method, self.origin_path + request.raw_path,
+                                                                       headers, body)
         except asyncio.TimeoutError:
             log.warning("%s %s: the origin did not answer within %g s", method, path, self.origin_timeout)
             return self._error(ORIGIN_TIMEOUT, cf_id)
-        except (aiohttp.ClientError, OSError) as error:
+        except (OriginError, OSError) as error:
             log.warning("%s %s: could not reach the origin: %s", method, path, error)
             return self._error(ORIGIN_UNREACHABLE, cf_id)
         by_name = {k.lower(): v for k, v in answer_headers}
@@ -124,14 +113,6 @@ class Edge:
     def _ttl(self, behavior, status: int, headers: dict[str, str]) -> int:
         return time_to_live(behavior, status, headers, now=self.wall(),
                             error_min_ttl=self.config.error_caching_min_ttl)
-
-    async def _forward(self, method: str, target: str, headers: list[tuple[str, str]],
-                       body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
-        url = URL(self.origin + target, encoded=True)
-        async with self.session().request(method, url, headers=CIMultiDict(headers), data=body or None,
-                                          allow_redirects=False, skip_auto_headers=_NO_AUTO_HEADERS) as response:
-            answer = await response.read()
-            return response.status, [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers], answer
 
     def _error(self, error: tuple[int, str], cf_id: str) -> web.Response:
         status, headers, body = error_page(error, cf_id=cf_id, edge_id=self.edge_id)
