@@ -1008,6 +1008,9 @@ def _print_ready(stack, elapsed: float, record=None) -> None:
         out.print(f"  API           {env['DEVENV_API_URL']}")
     if "DEVENV_ALB_URL" in env:
         out.print(f"  internal ALB  {env['DEVENV_ALB_URL']}  ({len(stack.config.services)} services; devenv ps)")
+    if "DEVENV_EDGE_URL" in env:
+        out.print(f"  edge          {env['DEVENV_EDGE_URL']}  (CloudFront in front of the API; trust $DEVENV_EDGE_CA)",
+                  highlight=False, markup=False)
     out.print('  use it:       eval "$(devenv env)"   ·   devenv status   ·   devenv logs -f')
 
 

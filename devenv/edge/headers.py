@@ -46,11 +46,15 @@ def _connection_tokens(headers: list[tuple[str, str]]) -> set[str]:
 
 
 def origin_request(viewer: Iterable[tuple[str, str]], *, client_ip: str, cf_id: str, edge_id: str,
-                   conditional: dict[str, str] | None = None) -> list[tuple[str, str]]:
+                   conditional: dict[str, str] | None = None, trace: str | None = None) -> list[tuple[str, str]]:
     """The headers of the request to the origin. ``conditional``: the validators of a stale
-    entry (If-None-Match, If-Modified-Since), which replace the viewer's own."""
+    entry (If-None-Match, If-Modified-Since), which replace the viewer's own. ``trace``: the
+    edge's span as the X-Amzn-Trace-Id the stage continues (devenv's tracing; replaces the
+    viewer's)."""
     viewer = list(viewer)
     drop = FRAMING | _connection_tokens(viewer) | {"host", "expect", "via", "x-amz-cf-id", "cloudfront-forwarded-proto"}
+    if trace:
+        drop |= {"x-amzn-trace-id", "traceparent"}
     if conditional:
         drop |= {"if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range"}
     out = [(k, v) for k, v in viewer if k.lower() not in drop and k.lower() != "x-forwarded-for"]
@@ -58,6 +62,8 @@ def origin_request(viewer: Iterable[tuple[str, str]], *, client_ip: str, cf_id: 
     out.append(("X-Forwarded-For", ", ".join([*forwarded, client_ip]) if client_ip else ", ".join(forwarded)))
     out += [("Via", via(edge_id)), ("X-Amz-Cf-Id", cf_id), ("CloudFront-Forwarded-Proto", "https")]
     out += list((conditional or {}).items())
+    if trace:
+        out.append(("X-Amzn-Trace-Id", trace))
     return [(k, v) for k, v in out if v]
 
 

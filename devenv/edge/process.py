@@ -16,6 +16,7 @@ from devenv.config.loader import Overrides, load_project
 from devenv.edge.certs import EdgeFiles, server_context
 from devenv.edge.server import Edge, EdgeServer
 from devenv.errors import DevenvError
+from devenv.observe.spans import sink_from_environment
 from devenv.runtime.ports import HOST, load_remembered
 from devenv.runtime.statedir import StateDir
 
@@ -34,7 +35,8 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
         raise DevenvError("the stack has no `edge:` (or no `api:`) section")
     state = StateDir(project.state_dir)
     ports = load_remembered(state.ports_file)
-    edge = Edge(config.edge, origin=f"http://{HOST}:{ports['apigateway']}", origin_path=origin_path(config))
+    edge = Edge(config.edge, origin=f"http://{HOST}:{ports['apigateway']}", origin_path=origin_path(config),
+                sink=sink_from_environment("edge"))
     server = EdgeServer(edge, server_context(EdgeFiles(state)), port=ports["edge"])
     await server.start()
     try:

@@ -35,6 +35,8 @@ from devenv.edge.headers import (
     viewer_response,
 )
 from devenv.edge.origin import Origin, OriginError
+from devenv.observe.spans import NullSink, Outcome, SpanSink, SpanTimer
+from devenv.observe.trace_context import TraceContext
 from devenv.runtime.ports import HOST
 
 log = logging.getLogger("devenv.edge")
@@ -43,11 +45,14 @@ ORIGIN_TIMEOUT_SECONDS = 30.0
 
 
 class Edge:
-    """The distribution: behaviours, cache, origin. Holds no per-request state."""
+    """The distribution: behaviours, cache, origin. Holds no per-request state. With a span
+    sink (tracing on), each request is an ``edge`` span whose context goes to the stage as
+    X-Amzn-Trace-Id, so `devenv trace` shows the edge above API Gateway."""
 
     def __init__(self, edge: EdgeConfig, *, origin: str, origin_path: str, store: CacheStore | None = None,
                  monotonic: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
-                 edge_id: str | None = None, origin_timeout: float = ORIGIN_TIMEOUT_SECONDS) -> None:
+                 edge_id: str | None = None, origin_timeout: float = ORIGIN_TIMEOUT_SECONDS,
+                 sink: SpanSink | None = None) -> None:
         self.config = edge
         self.behaviors = Behaviors(edge)
         where = urlsplit(origin)
@@ -58,11 +63,27 @@ class Edge:
         self.wall = wall
         self.edge_id = edge_id or secrets.token_hex(16)  # the Via's <id>.cloudfront.net
         self.origin_timeout = origin_timeout
+        self.sink = None if sink is None or isinstance(sink, NullSink) else sink
 
     async def close(self) -> None:
         self.origin.close()
 
     async def handle(self, request: web.Request) -> web.Response:
+        if self.sink is None:
+            return await self._handle(request, None)
+        path = request.raw_path.partition("?")[0]
+        span = SpanTimer(self.sink, TraceContext.from_headers(request.headers), "edge", f"{request.method} {path}",
+                         {"method": request.method, "path": path})
+        try:
+            response = await self._handle(request, span)
+        except BaseException as error:
+            span.finish(Outcome.ERROR, error=type(error).__name__)
+            raise
+        span.finish(Outcome.OK if response.status < 500 else Outcome.ERROR, status=response.status,
+                    cache=response.headers.get("X-Cache", "").split(" ")[0])
+        return response
+
+    async def _handle(self, request: web.Request, span: SpanTimer | None) -> web.Response:
         cf_id = request_id(os.urandom(42))
         method = request.method
         path, _, query = request.raw_path.partition("?")
@@ -80,7 +101,8 @@ class Edge:
         conditional = entry.validators() if entry is not None else {}
         body = await request.read()
         headers = origin_request(request.headers.items(), client_ip=request.remote or "", cf_id=cf_id,
-                                 edge_id=self.edge_id, conditional=conditional or None)
+                                 edge_id=self.edge_id, conditional=conditional or None,
+                                 trace=span.context.header() if span is not None else None)
         try:
             status, answer_headers, answer = await self.origin.request(method, self.origin_path + request.raw_path,
                                                                        headers, body)

@@ -16,7 +16,9 @@ from aiohttp.test_utils import TestServer
 from devenv.config.model import EdgeConfig
 from devenv.edge.certs import EdgeFiles, ensure_certificates, server_context
 from devenv.edge.server import Edge, EdgeServer
+from devenv.observe.trace_context import TraceContext
 from devenv.runtime.statedir import StateDir
+from tests.support import ListSink
 
 
 class Clock:
@@ -56,7 +58,7 @@ def run(scenario):
 
 
 @contextlib.asynccontextmanager
-async def serving(tmp_path, origin: Origin, clock: Clock, config: dict = EDGE):
+async def serving(tmp_path, origin: Origin, clock: Clock, config: dict = EDGE, sink=None):
     """The origin on a loopback port, the edge in front of it (origin path /local), and a
     client session that trusts only the stack's CA; yields (session, edge URL, origin server)."""
     origin_server = TestServer(web.Application(), port=None)
@@ -64,7 +66,7 @@ async def serving(tmp_path, origin: Origin, clock: Clock, config: dict = EDGE):
     await origin_server.start_server()
     files = ensure_certificates(EdgeFiles(StateDir(tmp_path / ".devenv")), "demo", "demo.localhost")
     edge = Edge(EdgeConfig.model_validate(config), origin=f"http://127.0.0.1:{origin_server.port}",
-                origin_path="/local", monotonic=clock)
+                origin_path="/local", monotonic=clock, sink=sink)
     server = EdgeServer(edge, server_context(files))
     port = await server.start()
     trust = ssl.create_default_context(cafile=str(files.ca_cert))
@@ -188,5 +190,24 @@ def test_a_client_that_does_not_trust_the_ca_is_refused(tmp_path):
             async with aiohttp.ClientSession() as untrusting:
                 with pytest.raises(aiohttp.ClientConnectorCertificateError):
                     await untrusting.get(url + "/videos")
+
+    run(scenario())
+
+
+def test_each_request_is_an_edge_span_the_stage_continues(tmp_path):
+    async def scenario():
+        origin, clock, sink = Origin(), Clock(), ListSink()
+        origin.answers["/local/videos"] = lambda r: web.json_response({}, headers={"Cache-Control": "max-age=30"})
+        async with serving(tmp_path, origin, clock, sink=sink) as (session, url, _):
+            root = "1-5f84c7a1-0123456789abcdef01234567"
+            for _ in range(2):
+                async with session.get(url + "/videos", headers={"X-Amzn-Trace-Id": f"Root={root}"}) as answer:
+                    assert answer.status == 200
+        first, second = sink.spans
+        assert (first.component, first.operation, first.trace_id) == ("edge", "GET /videos", root)
+        assert (first.attributes["cache"], second.attributes["cache"]) == ("Miss", "Hit")
+        sent = TraceContext.from_headers(origin.seen[0].headers)
+        assert (sent.root, sent.parent) == (root, first.span_id)  # the stage's span hangs under the edge's
+        assert len(origin.seen) == 1
 
     run(scenario())
