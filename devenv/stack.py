@@ -264,6 +264,12 @@ class Stack:
         if record is not None and not running and record.phase not in (StackPhase.STOPPED,):
             notes.append(f"the supervisor (pid {record.supervisor_pid}) is gone without stopping the stack; "
                          "`devenv up` recovers, `devenv down` cleans up")
+        if running:
+            from .infra.emulator import not_durable
+
+            note = not_durable(self.config.emulator.kind)
+            if note:
+                notes.append(note)
         return Status(running=running, record=record, notes=tuple(notes))
 
     def _require_running_record(self) -> StackRecord:

@@ -107,9 +107,13 @@ class DockerRedis(Redis):
         )
 
 
+MOTO_STATE = "/var/lib/devenv/emulator"  # the moto container's durable state, on a named volume
+
+
 @dataclass
 class DockerMoto(Moto):
-    """moto's server image. In memory, like the process: redeployed whenever it starts."""
+    """moto's server image running devenv's launcher, its state durable as with the process:
+    journaled on the stack's ``emulator-data`` volume (``down --volumes`` removes it)."""
 
     engine: DockerEngine | None = None
     image: str = "motoserver/moto"
@@ -132,11 +136,13 @@ class DockerMoto(Moto):
             log_path=self.state.log_file(self.name),
             entrypoint=("python", "-m", "devenv.infra.moto_server"),
             # the stack's containers call it by its alias (Host: emulator:5000)
-            command=("-H", "0.0.0.0", "-p", str(MOTO_PORT), "--allow-host", "emulator", *cors_options(self.config)),
+            command=("-H", "0.0.0.0", "-p", str(MOTO_PORT), "--allow-host", "emulator", "--state-dir", MOTO_STATE,
+                     *cors_options(self.config)),
             environment=env,
             files=((PACKAGE, f"{DEVENV_MOUNT}/devenv"),),
             writable=((self.state.traces, SPANS_MOUNT),) if self.traced else (),
             ports=((MOTO_PORT, self.port),),
+            volumes=(("emulator-data", MOTO_STATE),),
             healthcheck=Healthcheck(("CMD", "python", "-c", "import urllib.request; urllib.request.urlopen("
                                      f"'http://127.0.0.1:{MOTO_PORT}/moto-api/', timeout=2)")),
             aliases=("emulator",),
@@ -151,11 +157,13 @@ LOCALSTACK_PORT = 4566
 class DockerLocalStack(Moto):
     """LocalStack's image (``localstack/localstack``; 4.14.0, the last release that runs
     without an account, by default). ``LOCALSTACK_AUTH_TOKEN`` is passed through when set;
-    a newer image that exits for lack of it is named as the cause. In memory, like moto."""
+    a newer image that exits for lack of it is named as the cause. In memory (its persistence
+    is LocalStack's paid feature): redeployed whenever it starts."""
 
     engine: DockerEngine | None = None
     image: str = f"localstack/localstack:{LOCALSTACK_VERSION}"
     auth_token: str | None = None
+    durable: bool = False
     startup_timeout: float = 90.0
 
     def prepare(self) -> None:

@@ -30,10 +30,12 @@ EMULATED_SERVICES = ("SQS", "S3", "EVENTBRIDGE", "STS", "IAM", "CLOUDWATCH_LOGS"
 
 @dataclass
 class Moto:
-    """moto's server (``python -m moto.server``): accountless, offline, in-memory.
+    """moto's server through devenv's launcher (``infra/moto_server.py``): accountless, offline.
 
-    Its state does not outlive the process, so devenv redeploys the managed plane every time
-    it (re)starts."""
+    Its state is durable (``infra/moto_durability.py``): journaled under
+    ``.devenv/data/emulator/moto`` and restored before it serves again, so a restart (after a
+    kill, a supervisor crash or ``down``/``up``) keeps queues, messages, buses, rules, targets,
+    buckets and objects. devenv still deploys when it is ready: normally nothing to change."""
 
     config: EmulatorConfig
     state: StateDir
@@ -53,14 +55,20 @@ class Moto:
     def address(self) -> str:
         return f"{HOST}:{self.port}"
 
+    durable: bool = True  # whether its state outlives the process (`devenv status` says so)
+
+    @property
+    def state_folder(self) -> Path:
+        return self.state.data_dir(NAME) / "moto"
+
     def prepare(self) -> None:
-        return None
+        self.state_folder.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def process(self) -> ProcessSpec:
         return ProcessSpec(
             name=NAME,
             argv=(sys.executable, "-m", "devenv.infra.moto_server", "-H", HOST, "-p", str(self.port),
-                  *cors_options(self.config)),
+                  "--state-dir", str(self.state_folder), *cors_options(self.config)),
             log_path=self.state.log_file(NAME),
             env={"PYTHONUNBUFFERED": "1"},
             stop_signal=signal.SIGTERM,
@@ -94,6 +102,7 @@ class Ministack(Moto):
 
     venv: Path | None = None
     label: str = field(default="ministack", init=False)
+    durable: bool = False
 
     def prepare(self) -> None:
         self.state.data_dir(NAME).mkdir(parents=True, exist_ok=True)
@@ -155,6 +164,7 @@ class LocalStack(Moto):
 
     venv: Path | None = None
     auth_token: str | None = None
+    durable: bool = False
     startup_timeout: float = 120.0  # it loads its services before it answers: ~4 s idle, 20 s on a busy box
     label: str = field(default="localstack", init=False)
 
@@ -186,6 +196,16 @@ class LocalStack(Moto):
 
     def diagnose(self, log_tail: list[str]) -> str | None:
         return localstack_needs_account(f"localstack-core {self.config.version or LOCALSTACK_VERSION}", log_tail)
+
+
+def not_durable(kind: str) -> str | None:
+    """What ``devenv status`` says of an emulator that keeps the managed plane in memory only;
+    None for moto, whose state devenv journals."""
+    if kind == "moto":
+        return None
+    return (f"emulator {kind} keeps queues' messages (DLQs included) and S3 objects in memory only: "
+            "a restart of it, a crash of the supervisor or `devenv down` loses them (devenv redeploys "
+            "queues, buses, rules and buckets); moto, the default emulator, keeps them")
 
 
 # The runtimes devenv runs each emulator kind on (the others are not supported yet).

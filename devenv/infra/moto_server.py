@@ -28,9 +28,12 @@ THREADS = 128
 
 
 
-def application(*, hosts: tuple[str, ...] = (), origins: tuple[str, ...] = ()) -> Any:
+def application(*, hosts: tuple[str, ...] = (), origins: tuple[str, ...] = (), state_dir: str | None = None,
+                sync: bool = False) -> Any:
     """moto's WSGI application with devenv's patches applied (``moto_patches``: caches of pure
-    work, trace context through EventBridge and SQS as AWS carries it), behind the guard."""
+    work, trace context through EventBridge and SQS as AWS carries it), behind the guard.
+    With ``state_dir``, moto's state is durable (``moto_durability``): restored from there
+    before this returns, every acknowledged change journaled there before it is answered."""
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     # Import the modules devenv's stack uses before memoising, so their by-name imports
@@ -47,8 +50,18 @@ def application(*, hosts: tuple[str, ...] = (), origins: tuple[str, ...] = ()) -
     from devenv.runtime import guard
 
     moto_patches.apply(DomainDispatcherApplication, sink_from_environment("emulator"))
-    return guard.wsgi_middleware(moto_patches.wsgi_middleware(DomainDispatcherApplication(create_backend_app)),
-                                 hosts=hosts, origins=origins)
+    app = DomainDispatcherApplication(create_backend_app)
+    if state_dir is not None:
+        from pathlib import Path
+
+        from devenv.infra import moto_durability
+
+        durability, restored = moto_durability.open_state(Path(state_dir), sync=sync)
+        for warning in restored.warnings:
+            print(f"warning: {warning}", flush=True)
+        print(restored.summary() + f" ({state_dir})", flush=True)
+        app = moto_durability.wsgi_middleware(app, durability)
+    return guard.wsgi_middleware(moto_patches.wsgi_middleware(app), hosts=hosts, origins=origins)
 
 
 def main(argv: list[str]) -> int:
@@ -57,11 +70,16 @@ def main(argv: list[str]) -> int:
     parser.add_argument("-p", "--port", type=int, default=5000)
     parser.add_argument("--allow-host", action="append", default=[], help="a Host accepted besides this machine's")
     parser.add_argument("--cors-origin", action="append", default=[], help="a web origin allowed besides loopback")
+    parser.add_argument("--state-dir", help="keep moto's state durable in this folder (journal, snapshot, S3 bodies)")
+    parser.add_argument("--sync", action="store_true", help="fdatasync each journal record (survives an OS crash)")
     args = parser.parse_args(argv)
 
     os.environ.setdefault("MOTO_PORT", str(args.port))  # moto builds queue URLs with it
-    app = application(hosts=tuple(args.allow_host), origins=tuple(args.cors_origin))
-    signal.signal(signal.SIGTERM, lambda *_: exit_now(0))  # moto's state is in memory only
+    app = application(hosts=tuple(args.allow_host), origins=tuple(args.cors_origin), state_dir=args.state_dir,
+                      sync=args.sync)
+    # Nothing to save at exit: every acknowledged change is already in the journal (or, without
+    # --state-dir, moto's state is in memory only).
+    signal.signal(signal.SIGTERM, lambda *_: exit_now(0))
 
     import moto
 

@@ -2,8 +2,8 @@
 
 The supervisor, the emulator launcher and the compute processes hold no state that
 interpreter teardown would save: the supervisor has written its record and released its
-lock, spans are written one line per span (nothing buffered), moto keeps its state in
-memory only, and every child has been stopped. What teardown still does is finalise every
+lock, spans are written one line per span (nothing buffered), moto's durable state is
+journaled before each answer (or kept in memory only), and every child has been stopped. What teardown still does is finalise every
 module and object of a process that imported boto3, moto or aiohttp (measured here: 0.17-0.34 s
 per process, paid on every `devenv down`, one process after the other). So these
 processes flush their output and leave with ``os._exit``.

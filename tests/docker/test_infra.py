@@ -37,7 +37,7 @@ def test_infra_containers_lifecycle(engine, docker_project):
     objects = stack_objects(engine, key)
     assert objects["containers"] == sorted(f"devenv-{key}-{c}" for c in ("postgres", "redis", "emulator"))
     assert objects["networks"] == [f"devenv-{key}"]
-    assert objects["volumes"] == sorted(f"devenv-{key}-{v}" for v in ("postgres-data", "redis-data"))
+    assert objects["volumes"] == sorted(f"devenv-{key}-{v}" for v in ("postgres-data", "redis-data", "emulator-data"))
     for name in objects["containers"]:
         container = engine.containers.get(name)
         assert container.attrs["HostConfig"]["Init"] is True
@@ -61,7 +61,8 @@ def test_infra_containers_lifecycle(engine, docker_project):
     redis.Redis.from_url(env["REDIS_URL"]).set("k", "v")
     sqs = boto3.client("sqs", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
                        aws_access_key_id="test", aws_secret_access_key="test")
-    assert any(url.endswith("/jobs") for url in sqs.list_queues()["QueueUrls"])
+    jobs = next(url for url in sqs.list_queues()["QueueUrls"] if url.endswith("/jobs"))
+    sqs.send_message(QueueUrl=jobs, MessageBody="kept")
 
     # A supervisor killed with -9 leaves its containers running; the next `up` reuses them.
     ids = {c.name: c.id for c in engine.containers.list(filters={"label": f"devenv.stack={key}"})}
@@ -78,6 +79,11 @@ def test_infra_containers_lifecycle(engine, docker_project):
     project.devenv("up", timeout=300)
     with psycopg.connect(project.env()["DATABASE_URL"], connect_timeout=5) as conn:
         assert conn.execute("SELECT v FROM kept").fetchone() == ("survives",)
+    # and the emulator's state, from its volume
+    sqs = boto3.client("sqs", endpoint_url=project.env()["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                       aws_access_key_id="test", aws_secret_access_key="test")
+    got = sqs.receive_message(QueueUrl=sqs.get_queue_url(QueueName="jobs")["QueueUrl"], WaitTimeSeconds=1)
+    assert [m["Body"] for m in got.get("Messages", [])] == ["kept"]
 
     project.devenv("down", "--volumes")
     assert stack_objects(engine, key) == {"containers": [], "networks": [], "volumes": []}

@@ -71,3 +71,20 @@ def test_localstack_that_wants_an_account_says_so():
     cause = emulator.diagnose(["ERROR: License activation failed! Please set LOCALSTACK_AUTH_TOKEN"])
     assert cause is not None and "localstack-core 4.15.0 needs an account" in cause and "4.14.0" in cause
     assert emulator.diagnose(["Traceback ...", "OSError: [Errno 98] Address already in use"]) is None
+
+
+def test_moto_keeps_its_state_in_the_state_folder_the_others_say_they_do_not(tmp_path: Path):
+    from devenv.infra.emulator import not_durable
+
+    state = StateDir(tmp_path / ".devenv")
+    moto = make_emulator(EmulatorConfig(), state, 4599)
+    argv = moto.process().argv
+    folder = state.data_dir("emulator") / "moto"
+    assert argv[argv.index("--state-dir") + 1] == str(folder)
+    assert str(folder).startswith(str(state.data))  # `down --volumes` wipes it with the rest
+    moto.prepare()
+    assert folder.is_dir()
+    assert moto.durable and not_durable("moto") is None
+    for kind in ("ministack", "localstack"):
+        note = not_durable(kind)
+        assert kind in note and "in memory only" in note and "messages" in note
