@@ -26,6 +26,9 @@ from .errors import ComponentError, DevenvError, NotRunningError, StateError
 from .health import wait_until
 from .infra.binaries import find_postgres, find_redis
 from .infra.emulator import AUTH_TOKEN, EMULATED_SERVICES, make_emulator
+
+# botocore's service ids (as AWS_ENDPOINT_URL_<ID> spells them) that the ecs process serves
+ECS_PROCESS_SERVICES = ("ECS", "ELASTIC_LOAD_BALANCING_V2", "APPLICATION_AUTO_SCALING")
 from .infra.postgres import Postgres, unprivileged_user
 from .infra.redis import Redis
 from .prerequisites import Finders, SystemFinders, check, needs, require
@@ -237,6 +240,8 @@ class Stack:
         env.update(localstack_client_values(url))
         if "lambda.endpoint" in values:
             env["AWS_ENDPOINT_URL_LAMBDA"] = values["lambda.endpoint"]
+        if "ecs.endpoint" in values:  # the ECS process answers ECS, ELBv2 and Application Auto Scaling
+            env.update({f"AWS_ENDPOINT_URL_{service}": values["ecs.endpoint"] for service in ECS_PROCESS_SERVICES})
         env.update(DUMMY_CREDENTIALS)
         env["AWS_DEFAULT_REGION"] = self.config.region
         env["AWS_REGION"] = self.config.region

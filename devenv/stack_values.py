@@ -27,6 +27,8 @@ def stack_values(project: Project, state: StateDir, ports: dict[str, int]) -> di
         values["redis.password"] = redis.password
     if "lambda" in ports:
         values["lambda.endpoint"] = f"http://{HOST}:{ports['lambda']}"
+    if "ecs" in ports:
+        values["ecs.endpoint"] = f"http://{HOST}:{ports['ecs']}"
     if config.api is not None and "apigateway" in ports:
         values["api.url"] = f"http://{HOST}:{ports['apigateway']}/{config.api.stage}"
     if config.load_balancer is not None and "alb" in ports:

@@ -54,8 +54,9 @@ def service_specs(project, values: dict[str, str], runtimes=None) -> dict[str, S
 MAX_CONTROL_BODY = 64 * 1024  # a scale request is a few bytes
 
 
-def control_app(scheduler: Scheduler) -> http1.Handler:
-    """The control API (an ``http1`` handler), for programs on this machine only."""
+def control_app(scheduler: Scheduler, aws: http1.Handler | None = None) -> http1.Handler:
+    """The control API (an ``http1`` handler), for programs on this machine only; ``aws``
+    answers the AWS APIs (ECS, ELBv2, Application Auto Scaling) at ``POST /``."""
 
     def services(request: Request) -> Response:
         return json_response({"services": scheduler.services_json()})
@@ -82,7 +83,7 @@ def control_app(scheduler: Scheduler) -> http1.Handler:
         if not isinstance(count, int) or isinstance(count, bool) or count < 0:
             return error(400, f"desiredCount must be a whole number >= 0, not {count!r}")
         result = service.set_desired(count)
-        tracking = service.spec.config.autoscaling
+        tracking = service.autoscaling
         return json_response({
             "desiredCount": result.desired, "requestedCount": result.requested, "clampedTo": result.bound,
             "autoscaling": tracking and {"min": tracking.min, "max": tracking.max, "targetCpu": tracking.target_cpu,
@@ -94,7 +95,27 @@ def control_app(scheduler: Scheduler) -> http1.Handler:
               .add("GET", "/tasks", tasks)
               .add("POST", "/services/{name}/deploy", deploy)
               .add("POST", "/services/{name}/scale", scale))
+    if aws is not None:
+        router.add("POST", "/", lambda request: aws(request))
     return guarded(add_metadata_routes(router, scheduler))
+
+
+def aws_apis(scheduler: Scheduler, config, balancer=None) -> http1.Handler:
+    """ECS, ELBv2 and Application Auto Scaling in AWS's protocols, over the scheduler's and
+    the load balancer's own state (``compute/ecs_aws``)."""
+    from devenv.compute.ecs_aws import autoscaling, ecs
+    from devenv.compute.ecs_aws.api import AwsApis
+    from devenv.compute.ecs_aws.arns import Names
+    from devenv.compute.ecs_aws.elbv2 import Elbv2Api
+
+    names = Names(region=config.region, cluster=config.name)
+    balanced = {name: s.load_balancer for name, s in config.services.items() if s.load_balancer}
+    elbv2 = Elbv2Api(balancer, config.load_balancer if balancer is not None else None, balanced, names,
+                     created=scheduler.created,
+                     ports={name: s.container_port for name, s in config.services.items()})
+    return AwsApis({ecs.TARGET_PREFIX: ecs.EcsApi(scheduler, names),
+                    autoscaling.TARGET_PREFIX: autoscaling.AutoscalingApi(scheduler, names)},
+                   {"elbv2": elbv2})
 
 
 def metadata_app(scheduler: Scheduler) -> http1.Handler:
@@ -163,8 +184,10 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
 
         metrics = MetricPublisher(cloudwatch_client_factory(emulator, config.region),
                                   interval=config.metrics.interval).start()
-    scheduler = Scheduler(specs, runner=tasks, awslogs=awslogs, region=config.region, metrics=metrics, **common)
-    servers = [await http1.serve(control_app(scheduler), HOST, ports["ecs"], max_body=MAX_CONTROL_BODY)]
+    scheduler = Scheduler(specs, runner=tasks, awslogs=awslogs, region=config.region, metrics=metrics,
+                          cluster=config.name, **common)
+    servers = [await http1.serve(control_app(scheduler, aws_apis(scheduler, config, balancer)), HOST, ports["ecs"],
+                                 max_body=MAX_CONTROL_BODY)]
     # On Linux the stack network's gateway; none on Docker Desktop, where containers reach the
     # control API's 127.0.0.1 (metadata included) through host-gateway.
     servers += [await http1.serve(metadata_app(scheduler), address, ports["ecs"], max_body=MAX_CONTROL_BODY,

@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("devenv.compute.lambda_process", "devenv.compute.ecs_process", "devenv.edge.process", "devenv.observe"),
     ("devenv.stack_values", "devenv.supervisor", "devenv.compute.components", "devenv.compute.entry",
      "devenv.prerequisites", "devenv.edge.component"),
-    ("devenv.compute.apigateway", "devenv.compute.event_sources"),
+    ("devenv.compute.apigateway", "devenv.compute.event_sources", "devenv.compute.ecs_aws"),
     ("devenv.compute.lambda_", "devenv.compute.ecs", "devenv.compute.alb", "devenv.edge"),
     ("devenv.infra", "devenv.seed", "devenv.compute.http"),
     ("devenv.runtime", "devenv.build", "devenv.aws", "devenv.observe.spans", "devenv.observe.trace_context"),
@@ -31,7 +31,7 @@ LAYERS: list[tuple[str, ...]] = [
 # Units of one layer that must not import each other (each owns its own part of the plane).
 INDEPENDENT = [
     {"devenv.compute.lambda_", "devenv.compute.ecs", "devenv.compute.alb", "devenv.edge"},
-    {"devenv.compute.apigateway", "devenv.compute.event_sources"},
+    {"devenv.compute.apigateway", "devenv.compute.event_sources", "devenv.compute.ecs_aws"},
     {"devenv.compute.lambda_process", "devenv.compute.ecs_process", "devenv.edge.process"},
 ]
 # Pure decision modules (states and transitions; their caller does the I/O): they import no

@@ -20,8 +20,9 @@ Where devenv differs from AWS, on purpose:
   target is unhealthy ("the load balancer fails open"); devenv answers 503 so that a broken
   service shows as broken on a laptop instead of half-working.
 - **Draining completes as soon as the last in-flight request ends** and the target then
-  reads UNUSED. AWS completes the deregistration at that moment too, but keeps *showing*
-  ``draining`` until the deregistration delay has elapsed.
+  reads UNUSED to the scheduler. AWS completes the deregistration at that moment too, but keeps
+  *showing* ``draining`` until the deregistration delay has elapsed: so does ``described``
+  (what DescribeTargetHealth answers).
 - **One load balancer node**, so round robin (and least outstanding requests) is exact; AWS
   spreads requests over several nodes, each with its own rotation.
 - Health checks of one target run one after another: a check starts every ``interval``
@@ -172,7 +173,7 @@ class Target:
     ``requests`` holds the requests in flight to it."""
 
     __slots__ = ("target_id", "host", "port", "address", "health", "requests", "draining", "cut", "idle",
-                 "checker")
+                 "checker", "deregistered_at")
 
     def __init__(self, target_id: str, host: str, port: int) -> None:
         self.target_id = target_id
@@ -185,6 +186,7 @@ class Target:
         self.cut = False  # the deregistration delay elapsed: requests in flight are cut
         self.idle: asyncio.Event | None = None  # set when draining and nothing is in flight
         self.checker: asyncio.Task | None = None
+        self.deregistered_at: float | None = None
 
     @property
     def state(self) -> TargetState:
@@ -214,6 +216,7 @@ class TargetGroup:
         stickiness = config.stickiness
         self.sticky_for = stickiness.duration if stickiness is not None and stickiness.enabled else None
         self._drains: dict[str, asyncio.Future[None]] = {}
+        self._shown_draining: dict[str, Target] = {}  # drained early, shown draining until the delay ends
         self._tasks: set[asyncio.Task] = set()  # drains in progress (held so they are not collected)
         self._closed = False
 
@@ -258,6 +261,7 @@ class TargetGroup:
             done.set_result(None)
             return done
         target.draining = True
+        target.deregistered_at = self._clock.now()
         target.health.reason = Reason.DEREGISTRATION_IN_PROGRESS
         target.health.description = "Target deregistration is in progress"
         self._stop_checks(target)
@@ -304,6 +308,8 @@ class TargetGroup:
         self._stop_checks(target)
         if self._targets.get(target.target_id) is target:
             del self._targets[target.target_id]
+            if target.draining:
+                self._shown_draining[target.target_id] = target
         self._rebuild()
 
     def _stop_checks(self, target: Target) -> None:
@@ -391,6 +397,21 @@ class TargetGroup:
                                consecutive_failures=t.health.failures, reason=t.health.reason,
                                description=t.health.description, last_failure=t.health.last_failure)
                 for t in self._targets.values()]
+
+    def described(self) -> list[TargetSnapshot]:
+        """The targets as DescribeTargetHealth shows them: ``targets()``, and a target whose
+        draining completed early still ``draining`` until its deregistration delay has elapsed."""
+        now = self._clock.now()
+        for target_id, target in list(self._shown_draining.items()):
+            since = now if target.deregistered_at is None else target.deregistered_at
+            if since + self.config.deregistration_delay <= now or target_id in self._targets:
+                del self._shown_draining[target_id]
+        gone = [TargetSnapshot(target_id=t.target_id, host=t.host, port=t.port, state=TargetState.DRAINING,
+                               in_flight=0, consecutive_successes=t.health.successes,
+                               consecutive_failures=t.health.failures, reason=Reason.DEREGISTRATION_IN_PROGRESS,
+                               description="Target deregistration is in progress", last_failure=t.health.last_failure)
+                for t in self._shown_draining.values()]
+        return gone + self.targets()
 
     def in_flight(self, target_id: str) -> int:
         target = self._targets.get(target_id)

@@ -7,6 +7,7 @@ scalable target's [min, max]. The scheduler measures CPU and applies the results
 
 from __future__ import annotations
 
+import enum
 import math
 from dataclasses import dataclass
 
@@ -17,10 +18,19 @@ from devenv.config.model import AutoscalingConfig
 SCALE_IN_MARGIN = 0.9
 
 
+class ScalingCause(enum.Enum):
+    """Why target tracking changed the count: its high or low alarm, or a min/max that moved."""
+
+    ALARM_HIGH = "high"
+    ALARM_LOW = "low"
+    BOUNDS = "bounds"
+
+
 @dataclass(frozen=True)
 class ScalingDecision:
     desired: int
     reason: str | None = None  # None: no change
+    cause: ScalingCause | None = None
 
 
 @dataclass(frozen=True)
@@ -59,16 +69,17 @@ def decide(config: AutoscalingConfig, *, current: int, average_cpu: float | None
     target so a service hovering at the target does not flap."""
     clamped = within_bounds(config, current)
     if clamped.bound is not None:
-        return ScalingDecision(clamped.desired, f"desired count {current} is outside [{config.min}, {config.max}]")
+        return ScalingDecision(clamped.desired, f"desired count {current} is outside [{config.min}, {config.max}]",
+                               ScalingCause.BOUNDS)
     if average_cpu is None or current == 0:
         return ScalingDecision(current)
     wanted = min(max(math.ceil(current * average_cpu / config.target_cpu), config.min), config.max)
     if wanted > current and now - state.last_scale_out >= config.scale_out_cooldown:
         return ScalingDecision(wanted, f"average CPU {average_cpu:.0f}% above target {config.target_cpu:.0f}%: "
-                                       f"{current} -> {wanted} tasks")
+                                       f"{current} -> {wanted} tasks", ScalingCause.ALARM_HIGH)
     last_activity = max(state.last_scale_out, state.last_scale_in)
     if (wanted < current and average_cpu < config.target_cpu * SCALE_IN_MARGIN
             and now - last_activity >= config.scale_in_cooldown):
         return ScalingDecision(wanted, f"average CPU {average_cpu:.0f}% below target {config.target_cpu:.0f}%: "
-                                       f"{current} -> {wanted} tasks")
+                                       f"{current} -> {wanted} tasks", ScalingCause.ALARM_LOW)
     return ScalingDecision(current)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import enum
 import functools
 import hashlib
 import ipaddress
@@ -34,9 +35,9 @@ from pathlib import Path
 
 from devenv.aws.awslogs import Destination, LogShipper, datetime_pattern
 from devenv.aws.metrics import MetricPublisher
-from devenv.config.model import ServiceConfig
+from devenv.config.model import AutoscalingConfig, ServiceConfig
 from devenv.runtime.process import children, signal_group
-from devenv.compute.ecs.autoscaling import DesiredCount, ScalingState, decide, within_bounds
+from devenv.compute.ecs.autoscaling import DesiredCount, ScalingCause, ScalingState, decide, within_bounds
 from devenv.compute.ecs.startup import Crash, CrashKind, StartupStreak
 from devenv.compute.ecs.rollout import HealthStatus, LastStatus, RolloutPlan, TaskView, failure_threshold, plan_rollout
 
@@ -45,7 +46,7 @@ log = logging.getLogger("devenv.ecs")
 TICK = 0.2  # how often each service reconciles
 CPU_SAMPLE = 1.0  # seconds between CPU/memory samples
 CPU_WINDOW = 3  # samples averaged for target tracking
-CLUSTER = "devenv"  # the ECS cluster every service of a stack belongs to
+CLUSTER = "devenv"  # the ECS cluster of a stack when none is named (ecs_process names it after the stack)
 STOP_TIMEOUT = 10.0  # SIGTERM -> SIGKILL (ECS's default stopTimeout is 30 s)
 STOPPED_KEPT = 20  # stopped tasks kept for `devenv ps`, per service
 OUTPUT_KEPT = 15  # a task's own last output lines, shown when its service cannot start
@@ -76,11 +77,58 @@ class Deployment:
     def __init__(self, revision: int, desired: int, reason: str):
         self.id = f"ecs-svc/{uuid.uuid4().int % 10**19:019d}"
         self.revision = revision
-        self.state = "IN_PROGRESS"  # COMPLETED, FAILED
+        self._state = "IN_PROGRESS"  # COMPLETED, FAILED, STOPPED (replaced before it completed)
         self.reason = reason
         self.failed_tasks = 0
         self.created = time.time()
+        self.updated = self.created
         self.desired = desired
+
+    @property
+    def state(self) -> str:
+        return self._state
+
+    @state.setter
+    def state(self, value: str) -> None:
+        self._state = value
+        self.updated = time.time()
+
+
+class EventKind(enum.Enum):
+    """What a service did, kept typed so each view words it its own way (the ECS API as AWS
+    words its service events, ``compute/ecs_aws``)."""
+
+    STARTED_TASKS = "started tasks"
+    STOPPED_TASKS = "stopped tasks"
+    STEADY_STATE = "steady state"
+    DEPLOYMENT_COMPLETED = "deployment completed"
+    DEPLOYMENT_FAILED = "deployment failed"
+    ROLLING_BACK = "rolling back"
+    UNHEALTHY_CONTAINER = "failed container health checks"
+    REGISTERED_TARGETS = "registered targets"
+    DRAINING = "draining"
+    DEREGISTERED_TARGETS = "deregistered targets"
+
+
+@dataclass(frozen=True)
+class ScalingActivity:
+    """One change of a service's desired count by Application Auto Scaling."""
+
+    id: str
+    at: float
+    previous: int
+    desired: int
+    cause: ScalingCause
+    bound: str | None = None  # BOUNDS: "min" or "max", the limit that moved
+
+
+@dataclass(frozen=True)
+class ServiceEvent:
+    id: str
+    at: float
+    kind: EventKind
+    tasks: tuple[str, ...] = ()
+    deployment: str | None = None  # the deployment it concerns (ROLLING_BACK: the one rolled back to)
 
 
 @dataclass(eq=False)
@@ -99,6 +147,9 @@ class Task:
     started: float | None = None
     stopped: float | None = None
     stopped_reason: str | None = None
+    stop_code: str | None = None  # ECS's stopCode: UserInitiated, ServiceSchedulerInitiated, ...
+    stopping: float | None = None  # when it was asked to stop (ECS's stoppingAt)
+    started_by: str | None = None  # the deployment that started it
     exit_code: int | None = None
     cpu_percent: float = 0.0
     memory_mb: float = 0.0
@@ -241,13 +292,21 @@ class Service:
     def __init__(self, spec: ServiceSpec, scheduler: "Scheduler"):
         self.spec = spec
         self.scheduler = scheduler
-        self.desired = within_bounds(spec.config.autoscaling, spec.config.desired_count).desired
+        # The scalable target (min, max; RegisterScalableTarget changes them live) and whether
+        # its target-tracking policy acts (a target registered through the API has none).
+        self.autoscaling: AutoscalingConfig | None = spec.config.autoscaling
+        self.tracking = spec.config.autoscaling is not None
+        self.scalable_since = time.time()
+        self.activities: collections.deque[ScalingActivity] = collections.deque(maxlen=100)
+        self.desired = within_bounds(self.autoscaling, spec.config.desired_count).desired
         self.revision = 0
         self.revisions: dict[int, Path] = {}
         self.tasks: list[Task] = []
         self.stopped: collections.deque[Task] = collections.deque(maxlen=STOPPED_KEPT)
         self.deployments: list[Deployment] = []
         self.events: collections.deque[tuple[float, str]] = collections.deque(maxlen=100)
+        self.history: collections.deque[ServiceEvent] = collections.deque(maxlen=100)  # typed, for the ECS API
+        self.created = time.time()
         self.scaling = ScalingState()
         self.target_group = scheduler.target_group(spec.name)
         self.startup = StartupStreak()
@@ -257,13 +316,17 @@ class Service:
     def new_revision(self, reason: str) -> Deployment:
         self.revision += 1
         self.revisions[self.revision] = self._snapshot(self.revision)
-        deployment = Deployment(self.revision, self.desired, reason)
+        return self.redeploy(self.revision, reason)
+
+    def redeploy(self, revision: int, reason: str) -> Deployment:
+        """A deployment of ``revision`` (a new one, or one this service ran before)."""
+        deployment = Deployment(revision, self.desired, reason)
         for old in self.deployments:
             if old.state == "IN_PROGRESS":
                 old.state = "STOPPED"
                 old.reason = "replaced by a newer deployment"
         self.deployments.append(deployment)
-        self.event(f"deployment {deployment.id} started: revision {self.revision} ({reason})")
+        self.event(f"deployment {deployment.id} started: revision {revision} ({reason})")
         return deployment
 
     def _snapshot(self, revision: int) -> Path:
@@ -276,6 +339,11 @@ class Service:
     def event(self, message: str) -> None:
         self.events.append((time.time(), message))
         log.info("%s: %s", self.spec.name, message)
+
+    def record(self, kind: EventKind, tasks: tuple[str, ...] = (), deployment: str | None = None) -> None:
+        """One typed event (``history``), beside the devenv-worded ``events``."""
+        self.history.append(ServiceEvent(uuid.uuid4().hex[:8] + "-" + uuid.uuid4().hex[:4], time.time(), kind,
+                                         tasks, deployment))
 
     # -- health
 
@@ -306,10 +374,12 @@ class Service:
                 if self.spec.config.health_check is not None or self.target_group is not None:
                     self.startup = self.startup.passed_health_check()
             if task.health is HealthStatus.UNHEALTHY:
-                self.stop_task(task, "Task failed container health checks")
+                self.record(EventKind.UNHEALTHY_CONTAINER, (task.id,))
+                self.stop_task(task, "Task failed container health checks", "ServiceSchedulerInitiated")
             elif (self.target_group is not None and self.target_group.state(task.id).name == "UNHEALTHY"
                   and now - (task.started or now) >= self.spec.config.health_check_grace_period):
-                self.stop_task(task, f"Task failed ELB health checks in (target-group {self.spec.name})")
+                self.stop_task(task, f"Task failed ELB health checks in (target-group {self.spec.name})",
+                               "ServiceSchedulerInitiated")
         self._autoscale(now)
         deployment = self.primary
         views = [TaskView(t.id, t.revision, t.status if t.desired_status == "RUNNING" else LastStatus.STOPPING,
@@ -321,13 +391,15 @@ class Service:
         for task_id in plan.stop:
             task = next(t for t in self.tasks if t.id == task_id)
             reason = ("Scaling activity initiated by (deployment %s)" % deployment.id)
-            self.stop_task(task, reason)
+            self.stop_task(task, reason, "ServiceSchedulerInitiated")
         for _ in range(plan.start):
             await self.start_task(deployment.revision)
         if plan.completed and deployment.state == "IN_PROGRESS":
             deployment.state = "COMPLETED"
             self.event(f"deployment {deployment.id} completed: {self.desired} tasks of revision "
                        f"{deployment.revision} healthy")
+            self.record(EventKind.DEPLOYMENT_COMPLETED, deployment=deployment.id)
+            self.record(EventKind.STEADY_STATE)
 
     def task_failed(self, task: Task) -> None:
         """A task of the primary revision stopped without ever being healthy: the circuit
@@ -344,6 +416,7 @@ class Service:
         deployment.reason = (f"circuit breaker: {deployment.failed_tasks} tasks of revision {deployment.revision} "
                              f"failed to become healthy (last: {task.stopped_reason})")
         self.event(f"deployment {deployment.id} failed: {deployment.reason}")
+        self.record(EventKind.DEPLOYMENT_FAILED, deployment=deployment.id)
         if breaker.rollback:
             previous = next((d for d in reversed(self.deployments[:-1]) if d.state == "COMPLETED"), None)
             if previous is not None:
@@ -351,14 +424,15 @@ class Service:
                                       f"rollback to revision {previous.revision} after {deployment.id} failed")
                 self.deployments.append(rollback)
                 self.event(f"deployment {rollback.id} started: {rollback.reason}")
+                self.record(EventKind.ROLLING_BACK, deployment=previous.id)
 
     def task_crashed(self, task: Task, kind: CrashKind, cause: str) -> None:
         """A task ended without the scheduler asking: one more crash in the service's streak."""
         self.startup = self.startup.crashed(Crash(task.id, kind, cause, task.ever_healthy, tuple(task.output)))
 
     def _autoscale(self, now: float) -> None:
-        config = self.spec.config.autoscaling
-        if config is None:
+        config = self.autoscaling
+        if config is None or not self.tracking:
             return
         # Only tasks that have been healthy count, over samples taken since: a task importing
         # its code burns CPU for a few seconds, and counting that (which 1-minute CloudWatch
@@ -374,7 +448,27 @@ class Service:
             else:
                 self.scaling.last_scale_in = time.monotonic()
             self.event(f"autoscaling: {decision.reason}")
+            self.activity(decision.desired, decision.cause or ScalingCause.BOUNDS)
             self.desired = decision.desired
+
+    def activity(self, desired: int, cause: ScalingCause, bound: str | None = None) -> None:
+        self.activities.append(ScalingActivity(str(uuid.uuid4()), time.time(), self.desired, desired, cause, bound))
+
+    def register_scalable_target(self, minimum: int | None, maximum: int | None) -> None:
+        """RegisterScalableTarget: new min/max, live; a desired count outside them moves in at once."""
+        current = self.autoscaling
+        fields = current.model_dump() if current is not None else {"min": self.desired, "max": max(1, self.desired)}
+        fields.update({k: v for k, v in (("min", minimum), ("max", maximum)) if v is not None})
+        updated = AutoscalingConfig.model_validate(fields)  # ValueError: outside the config's own limits
+        self.autoscaling = updated
+        if current is None:
+            self.scalable_since = time.time()
+        moved = within_bounds(updated, self.desired)
+        if moved.bound is not None:
+            self.event(f"autoscaling: {moved.bound} capacity set to {moved.desired}: "
+                       f"desired count {self.desired} -> {moved.desired}")
+            self.activity(moved.desired, ScalingCause.BOUNDS, moved.bound)
+            self.desired = moved.desired
 
     def cpu_counted(self) -> list[Task]:
         """The tasks whose CPU counts, for target tracking and the published CPUUtilization
@@ -385,7 +479,7 @@ class Service:
         """This second's samples as AWS/ECS and ECS/ContainerInsights publish them (per
         cluster and service); CPUUtilization averages the tasks target tracking reads."""
         config = self.spec.config
-        dims = {"ClusterName": CLUSTER, "ServiceName": self.spec.name}
+        dims = {"ClusterName": self.scheduler.cluster, "ServiceName": self.spec.name}
         running = [t for t in self.tasks if t.status is LastStatus.RUNNING]
         pending = [t for t in self.tasks if t.status in (LastStatus.PROVISIONING, LastStatus.PENDING)]
         insights = "ECS/ContainerInsights"
@@ -413,7 +507,7 @@ class Service:
         with another task count, and acting on them at once (as it did, on the next tick, 0.2 s
         later) undid every manual scale silently; AWS's target tracking acts only on its next
         evaluation of the metric (its alarm's period) and cooldowns, not on the change itself."""
-        result = within_bounds(self.spec.config.autoscaling, count)
+        result = within_bounds(self.autoscaling, count)
         clamped = f" (requested {count}, autoscaling {result.bound})" if result.bound else ""
         self.event(f"desired count {self.desired} -> {result.desired}{clamped}")
         if result.desired != self.desired:
@@ -427,19 +521,24 @@ class Service:
     async def start_task(self, revision: int) -> Task:
         ip = self.scheduler.addresses.take(self.spec.config.container_port)
         task = Task(uuid.uuid4().hex, self.spec.name, revision, ip, self.spec.config.container_port,
-                    self.revisions[revision])
+                    self.revisions[revision], started_by=self.primary.id if self.deployments else None)
         self.tasks.append(task)
         await self.scheduler.launch(self, task)
         return task
 
-    def stop_task(self, task: Task, reason: str) -> None:
+    def stop_task(self, task: Task, reason: str, code: str = "ServiceSchedulerInitiated") -> None:
+        """Stops a running task (ECS's ``stopCode`` ``code``); the scheduler replaces it if the
+        service still wants it."""
         if task.desired_status != "RUNNING":
             return
         task.desired_status = "STOPPED"
         task.stopped_reason = reason
+        task.stop_code = code
+        task.stopping = time.time()
         if not self.task_ever_healthy(task):
             self.task_failed(task)
         self.event(f"stopping task {task.id[:8]} ({task.address}): {reason}")
+        self.record(EventKind.STOPPED_TASKS, (task.id,))
         self.scheduler.spawn(self.scheduler.stop(self, task))
 
     def task_ever_healthy(self, task: Task) -> bool:
@@ -470,7 +569,7 @@ class Scheduler:
     def __init__(self, specs: Mapping[str, ServiceSpec], *, state_dir: Path, log_dir: Path,
                  load_balancer=None, metadata_base: str | None = None, addresses: AddressPool | None = None,
                  runner: TaskRunner | None = None, awslogs: LogShipper | None = None, region: str = "us-east-1",
-                 metrics: MetricPublisher | None = None):
+                 metrics: MetricPublisher | None = None, cluster: str = CLUSTER):
         from devenv.compute.ecs.processes import ProcessTasks
 
         self.state_dir = state_dir
@@ -483,6 +582,8 @@ class Scheduler:
         self.awslogs = awslogs
         self.metrics = metrics
         self.region = region
+        self.cluster = cluster
+        self.created = time.time()
         self.services = {name: Service(spec, self) for name, spec in specs.items()}
         self._stopping = False
 
@@ -580,11 +681,13 @@ class Scheduler:
         task.status = LastStatus.RUNNING
         task.started = time.time()
         service.event(f"started task {task.id[:8]} (revision {task.revision}) at {task.address}{described}")
+        service.record(EventKind.STARTED_TASKS, (task.id,))
         self.spawn(self._watch(service, task))
         if service.spec.config.health_check is not None:
             self.spawn(self._health(service, task))
         if service.target_group is not None:
             service.target_group.register(task.id, task.ip, task.port)
+            service.record(EventKind.REGISTERED_TARGETS, (task.id,))
 
     @staticmethod
     def could_not_start(service: Service, task: Task, why: str) -> None:
@@ -593,6 +696,7 @@ class Scheduler:
         task.desired_status = "STOPPED"
         task.stopped = time.time()
         task.stopped_reason = f"CannotStartContainerError: {why}"
+        task.stop_code = "TaskFailedToStart"
         service.event(f"task {task.id[:8]} could not start: {task.stopped_reason}")
         service.task_failed(task)
         service.task_crashed(task, CrashKind.CANNOT_START, task.stopped_reason)
@@ -604,11 +708,13 @@ class Scheduler:
         if crashed:
             task.desired_status = "STOPPED"
             task.stopped_reason = f"Essential container in task exited (exit code {code})"
+            task.stop_code = "EssentialContainerExited"
+            task.stopping = time.time()
             service.event(f"task {task.id[:8]} exited: {task.stopped_reason}")
             if not service.task_ever_healthy(task):
                 service.task_failed(task)
             if service.target_group is not None:
-                self.spawn(_deregister(service.target_group, task.id))
+                self.spawn(_deregister(service, task.id))
         self._finish(task)
         if crashed:
             await output_read(task)  # its last lines (a traceback) may still be in the pipe
@@ -623,10 +729,7 @@ class Scheduler:
         then SIGKILL after the stop timeout."""
         task.status = LastStatus.DEACTIVATING
         if deregister and service.target_group is not None:
-            try:
-                await service.target_group.deregister(task.id)
-            except Exception:  # the load balancer may already have forgotten it
-                pass
+            await _deregister(service, task.id)  # the load balancer may already have forgotten it
         task.status = LastStatus.STOPPING
         await self.runner.terminate(task)
         task.status = LastStatus.DEPROVISIONING
@@ -680,7 +783,8 @@ class Scheduler:
                     task.last_ticks = (ticks, now)
                     task.memory_mb = rss
                     if rss > service.spec.config.memory and task.desired_status == "RUNNING":
-                        service.stop_task(task, "OutOfMemoryError: Container killed due to memory usage")
+                        service.stop_task(task, "OutOfMemoryError: Container killed due to memory usage",
+                                          "EssentialContainerExited")
                         signal_group(task.pid, signal.SIGKILL)
                         service.task_crashed(task, CrashKind.OUT_OF_MEMORY, task.stopped_reason)
                 if self.metrics is not None:
@@ -712,7 +816,7 @@ class Scheduler:
         data = task.to_json()
         docker_id, addresses = self.runner.identity(task)
         return {
-            "Cluster": CLUSTER, "TaskARN": f"arn:aws:ecs:local:123456789012:task/{CLUSTER}/{task.id}",
+            "Cluster": self.cluster, "TaskARN": f"arn:aws:ecs:{self.region}:123456789012:task/{self.cluster}/{task.id}",
             "Family": task.service, "Revision": str(task.revision), "DesiredStatus": task.desired_status,
             "KnownStatus": data["lastStatus"], "LaunchType": "FARGATE",
             "Containers": [{"Name": task.service, "DockerId": docker_id, "KnownStatus": data["lastStatus"],
@@ -741,11 +845,13 @@ async def output_read(task: Task) -> None:
         await asyncio.wait([task.output_read], timeout=OUTPUT_DRAIN)
 
 
-async def _deregister(group, task_id: str) -> None:
+async def _deregister(service: Service, task_id: str) -> None:
+    service.record(EventKind.DRAINING, (task_id,))
     try:
-        await group.deregister(task_id)
+        await service.target_group.deregister(task_id)
     except Exception:  # already gone
         pass
+    service.record(EventKind.DEREGISTERED_TARGETS, (task_id,))
 
 
 async def _run_check(argv: list[str], env: Mapping[str, str], timeout: float) -> bool:

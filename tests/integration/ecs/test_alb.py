@@ -49,7 +49,7 @@ services:
     load_balancer:
       paths: ["/front/*"]
       priority: 10
-      deregistration_delay: 6
+      deregistration_delay: 15  # long enough for a slow AWS CLI to see a killed task draining
       health_check: {path: /front/health/live, interval: 0.5, timeout: 1, healthy_threshold: 2,
                      unhealthy_threshold: 2}
 """
@@ -169,3 +169,86 @@ def test_draining_lets_a_slow_in_flight_request_finish(stack):
     assert wait_until(lambda: next(t for t in stack.ecs.tasks() if t["taskId"] == only["taskId"])
                       ["lastStatus"] == "STOPPED", timeout=30)
     stack.devenv("scale", "front", "2")
+
+
+# ---------------------------------------------------------------- the AWS APIs, through the AWS CLI and boto3
+
+
+def aws_cli(stack, *args: str, timeout: float = 120) -> dict | None:
+    """The AWS CLI (v1, in this environment) with only `devenv env`'s variables; its JSON."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "awscli", *args, "--output", "json"], capture_output=True,
+                            text=True, timeout=timeout, env={**os.environ, **stack.env(), "AWS_PAGER": ""})
+    assert result.returncode == 0, f"aws {' '.join(args)} exited {result.returncode}: {result.stderr}"
+    return json.loads(result.stdout) if result.stdout.strip() else None
+
+
+def elbv2(stack):
+    import boto3
+
+    env = stack.env()
+    return boto3.client("elbv2", endpoint_url=env["AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2"],
+                        region_name=env["AWS_REGION"], aws_access_key_id="test", aws_secret_access_key="test")
+
+
+def test_elbv2_describes_the_alb_its_rules_and_target_groups(stack):
+    from tests.support import assert_output_shape
+
+    assert wait_until(lambda: serving(stack), timeout=30)
+    client = elbv2(stack)
+    [lb] = assert_output_shape("elbv2", "DescribeLoadBalancers", client.describe_load_balancers())["LoadBalancers"]
+    assert lb["DNSName"] == "internal-alb.albit.local" and lb["Scheme"] == "internal"
+    [listener] = assert_output_shape("elbv2", "DescribeListeners", client.describe_listeners(
+        LoadBalancerArn=lb["LoadBalancerArn"]))["Listeners"]
+    assert listener["Port"] == int(stack.alb.rsplit(":", 1)[1])
+    rules = assert_output_shape("elbv2", "DescribeRules", client.describe_rules(
+        ListenerArn=listener["ListenerArn"]))["Rules"]
+    assert [(r["Priority"], r["Conditions"][0]["Values"] if r["Conditions"] else None) for r in rules] == [
+        ("10", ["/front/*"]), ("default", None)]
+    [group] = assert_output_shape("elbv2", "DescribeTargetGroups", client.describe_target_groups())["TargetGroups"]
+    health = assert_output_shape("elbv2", "DescribeTargetHealth", client.describe_target_health(
+        TargetGroupArn=group["TargetGroupArn"]))["TargetHealthDescriptions"]
+    assert sorted(h["Target"]["Id"] for h in health if h["TargetHealth"]["State"] == "healthy") == sorted(
+        t["address"].split(":")[0] for t in serving(stack))
+    assert rules[0]["Actions"][0]["TargetGroupArn"] == group["TargetGroupArn"]
+
+
+def test_aws_cli_shows_a_killed_task_draining_then_gone(stack):
+    assert wait_until(lambda: serving(stack), timeout=30)
+    [group] = aws_cli(stack, "elbv2", "describe-target-groups")["TargetGroups"]
+    victim = serving(stack)[0]
+    ip = victim["address"].split(":")[0]
+
+    def states() -> list[str]:
+        described = aws_cli(stack, "elbv2", "describe-target-health", "--target-group-arn", group["TargetGroupArn"])
+        return [h["TargetHealth"]["State"] for h in described["TargetHealthDescriptions"] if h["Target"]["Id"] == ip]
+
+    os.kill(victim["pid"], signal.SIGKILL)
+    draining: list[list[str]] = []
+    assert wait_until(lambda: "draining" in (draining.append(states()) or draining[-1]), timeout=30), draining
+    # the deregistration delay is 15 s: then the draining target is gone (its address may be
+    # taken again by the replacement, which is then initial or healthy)
+    assert wait_until(lambda: "draining" not in states(), timeout=30)
+    assert wait_until(lambda: serving(stack), timeout=30)
+
+
+def test_aws_cli_force_new_deployment_rolls_and_services_stable_returns(stack):
+    assert wait_until(lambda: serving(stack), timeout=30)
+    before = {t["taskId"] for t in serving(stack)}
+    service = aws_cli(stack, "ecs", "update-service", "--cluster", "albit", "--service", "front",
+                      "--force-new-deployment")["service"]
+    assert service["deployments"][0]["rolloutState"] == "IN_PROGRESS"
+    revision = int(service["taskDefinition"].rsplit(":", 1)[1])
+    aws_cli(stack, "ecs", "wait", "services-stable", "--cluster", "albit", "--services", "front", timeout=300)
+    [after] = aws_cli(stack, "ecs", "describe-services", "--cluster", "albit", "--services", "front")["services"]
+    assert len(after["deployments"]) == 1 and after["deployments"][0]["rolloutState"] == "COMPLETED"
+    assert after["runningCount"] == after["desiredCount"] == 2
+    arns = aws_cli(stack, "ecs", "list-tasks", "--cluster", "albit", "--service-name", "front")["taskArns"]
+    tasks = aws_cli(stack, "ecs", "describe-tasks", "--cluster", "albit", "--tasks", *arns)["tasks"]
+    assert {t["taskArn"].rsplit("/", 1)[1] for t in tasks}.isdisjoint(before)
+    assert all(t["taskDefinitionArn"].endswith(f"front:{revision}") for t in tasks)
+    messages = [e["message"] for e in after["events"]]
+    assert messages[0] == "(service front) has reached a steady state."
+    assert any(m.startswith("(service front) has begun draining connections on 1 tasks.") for m in messages)

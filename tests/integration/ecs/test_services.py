@@ -252,3 +252,86 @@ def test_deploy_watch_rolls_out_on_every_code_change(stack):
         watcher.send_signal(signal.SIGINT)
         out, err = watcher.communicate(timeout=20)
     assert "code changed; deployment" in out, err
+
+
+# ---------------------------------------------------------------- the AWS APIs through boto3
+
+
+def aws(stack, service: str):
+    """A boto3 client configured by `devenv env` alone (AWS_ENDPOINT_URL_<SERVICE>)."""
+    import boto3
+
+    env = stack.env()
+    key = {"ecs": "ECS", "application-autoscaling": "APPLICATION_AUTO_SCALING"}[service]
+    return boto3.client(service, endpoint_url=env[f"AWS_ENDPOINT_URL_{key}"], region_name=env["AWS_REGION"],
+                        aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+
+
+def test_ecs_api_describes_what_ps_shows_and_its_waiters_return(stack):
+    from tests.support import assert_output_shape
+
+    ecs = aws(stack, "ecs")
+    assert_output_shape("ecs", "ListClusters", ecs.list_clusters())
+    [cluster] = assert_output_shape("ecs", "DescribeClusters", ecs.describe_clusters(clusters=["ecsit"]))["clusters"]
+    assert cluster["clusterArn"].endswith(":cluster/ecsit") and cluster["activeServicesCount"] == 4
+    arns = assert_output_shape("ecs", "ListServices", ecs.list_services(cluster="ecsit"))["serviceArns"]
+    assert sorted(a.rsplit("/", 1)[1] for a in arns) == ["keeper", "roller", "scaler", "sick"]
+    ecs.get_waiter("services_stable").wait(cluster="ecsit", services=["keeper"],
+                                           WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    [keeper] = assert_output_shape("ecs", "DescribeServices", ecs.describe_services(
+        cluster="ecsit", services=["keeper"]))["services"]
+    assert keeper["runningCount"] == service_view(stack, "keeper")["runningCount"] == keeper["desiredCount"]
+    task_arns = assert_output_shape("ecs", "ListTasks", ecs.list_tasks(cluster="ecsit", serviceName="keeper"))["taskArns"]
+    ecs.get_waiter("tasks_running").wait(cluster="ecsit", tasks=task_arns, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    tasks = assert_output_shape("ecs", "DescribeTasks", ecs.describe_tasks(cluster="ecsit", tasks=task_arns))["tasks"]
+    ps = {t["taskId"]: t for t in stack.ecs.tasks(stopped=False)}
+    for task in tasks:
+        own = ps[task["taskArn"].rsplit("/", 1)[1]]
+        details = {d["name"]: d["value"] for d in task["attachments"][0]["details"]}
+        assert details["privateIPv4Address"] == own["address"].split(":")[0]
+        assert (task["lastStatus"], task["healthStatus"]) == (own["lastStatus"], own["healthStatus"])
+    definitions = assert_output_shape("ecs", "ListTaskDefinitions", ecs.list_task_definitions(familyPrefix="keeper"))
+    latest = definitions["taskDefinitionArns"][-1]
+    described = assert_output_shape("ecs", "DescribeTaskDefinition", ecs.describe_task_definition(taskDefinition=latest))
+    assert described["taskDefinition"]["revision"] == service_view(stack, "keeper")["revision"]
+
+    victim = task_arns[0]
+    stopped = assert_output_shape("ecs", "StopTask", ecs.stop_task(cluster="ecsit", task=victim, reason="runbook"))
+    assert stopped["task"]["desiredStatus"] == "STOPPED"
+    assert wait_until(lambda: len(healthy(stack, "keeper")) == 2 and victim.rsplit("/", 1)[1]
+                      not in {t["taskId"] for t in healthy(stack, "keeper")}, timeout=30)
+    [gone] = ecs.describe_tasks(cluster="ecsit", tasks=[victim])["tasks"]
+    assert (gone["lastStatus"], gone["stoppedReason"], gone["stopCode"]) == ("STOPPED", "runbook", "UserInitiated")
+    assert next(t for t in stack.ecs.tasks() if t["taskId"] == victim.rsplit("/", 1)[1])["stoppedReason"] == "runbook"
+
+
+def test_application_autoscaling_through_boto3(stack):
+    from tests.support import assert_output_shape
+
+    scaling, ecs = aws(stack, "application-autoscaling"), aws(stack, "ecs")
+    assert wait_until(lambda: service_view(stack, "scaler")["desiredCount"] == 1, timeout=40, interval=0.2)
+    [target] = assert_output_shape("application-autoscaling", "DescribeScalableTargets", scaling.describe_scalable_targets(
+        ServiceNamespace="ecs"))["ScalableTargets"]
+    assert (target["ResourceId"], target["MinCapacity"], target["MaxCapacity"]) == ("service/ecsit/scaler", 1, 3)
+    [policy] = assert_output_shape("application-autoscaling", "DescribeScalingPolicies", scaling.describe_scaling_policies(
+        ServiceNamespace="ecs"))["ScalingPolicies"]
+    assert policy["TargetTrackingScalingPolicyConfiguration"]["TargetValue"] == 40.0
+    try:
+        assert_output_shape("application-autoscaling", "RegisterScalableTarget", scaling.register_scalable_target(
+            ServiceNamespace="ecs", ResourceId="service/ecsit/scaler", ScalableDimension="ecs:service:DesiredCount",
+            MinCapacity=2, MaxCapacity=3))
+        assert wait_until(lambda: len(running(stack, "scaler")) == 2, timeout=30)
+        service = assert_output_shape("ecs", "UpdateService", ecs.update_service(cluster="ecsit", service="scaler",
+                                                                                 desiredCount=1))["service"]
+        assert service["desiredCount"] == 2  # held at the new minimum
+    finally:
+        scaling.register_scalable_target(ServiceNamespace="ecs", ResourceId="service/ecsit/scaler",
+                                         ScalableDimension="ecs:service:DesiredCount", MinCapacity=1)
+    activities = assert_output_shape("application-autoscaling", "DescribeScalingActivities",
+                                     scaling.describe_scaling_activities(ServiceNamespace="ecs",
+                                                                         ResourceId="service/ecsit/scaler"))
+    causes = [a["Cause"] for a in activities["ScalingActivities"]]
+    assert "minimum capacity was set to 2" in causes
+    # test_cpu_load_scales_out_then_idleness_scales_in's scale-out, as AWS words it
+    assert any(c.startswith("monitor alarm TargetTracking-service/ecsit/scaler-AlarmHigh-") and
+               c.endswith("in state ALARM triggered policy scaler-cpu-target-tracking") for c in causes)

@@ -108,7 +108,7 @@ def test_a_tasks_lines_reach_its_log_group_as_the_awslogs_driver_sends_them(stac
 
 def test_the_services_cpu_memory_and_task_counts_are_cloudwatch_metrics(stack):
     cloudwatch = client(stack, "cloudwatch")
-    dims = [{"Name": "ClusterName", "Value": "devenv"}, {"Name": "ServiceName", "Value": "talker"}]
+    dims = [{"Name": "ClusterName", "Value": "logsit"}, {"Name": "ServiceName", "Value": "talker"}]
 
     def datapoints(namespace: str, name: str) -> list[dict]:
         now = dt.datetime.now(dt.timezone.utc)

@@ -306,6 +306,25 @@ def test_deregistering_an_idle_target_is_immediate():
     scenario(test)
 
 
+def test_an_idle_deregistered_target_is_described_draining_until_the_delay_ends():
+    """As AWS shows it: the deregistration is done at once, but DescribeTargetHealth reads
+    ``draining`` for the deregistration delay (30 s here), then the target is gone."""
+    async def test(group, clock, prober):
+        prober.answer("127.0.0.2", 8000, 200)
+        group.register("t1", "127.0.0.2", 8000)
+        await settle()
+        assert group.deregister("t1").done()
+        assert group.state("t1") is TargetState.UNUSED and group.targets() == []
+        [shown] = group.described()
+        assert (shown.target_id, shown.state, shown.reason) == ("t1", TargetState.DRAINING,
+                                                                Reason.DEREGISTRATION_IN_PROGRESS)
+        await clock.advance(29)
+        assert [t.state for t in group.described()] == [TargetState.DRAINING]
+        await clock.advance(1)
+        assert group.described() == []
+    scenario(test)
+
+
 def test_draining_waits_for_in_flight_requests_and_sends_nothing_new():
     async def test(group, clock, prober):
         for n in (1, 2):

@@ -1,0 +1,255 @@
+"""The ELBv2 API (query protocol, XML answers) over the internal ALB: its one load balancer,
+one HTTP listener, the listener rules devenv.yaml declares (each service's own rule and
+``load_balancer.rules``), a target group per service with a load_balancer section, and each
+group's targets as its health checks see them (``TargetGroup.described``).
+
+Shapes are pure functions of the config and the target groups' snapshots; ELBv2's integer
+fields (intervals, timeouts) show devenv's fractional seconds rounded up, and at least ELBv2's
+minimums (an interval of 5 s, a timeout of 2 s)."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from devenv.compute.alb.balancer import TargetSnapshot
+from devenv.compute.alb.health import TargetState
+from devenv.compute.ecs_aws.arns import Names
+from devenv.compute.ecs_aws.ecs import _seconds
+from devenv.compute.ecs_aws.wire import ApiError, query_list, query_structs
+from devenv.config.model import ListenerConditions, ListenerRuleConfig, LoadBalancerConfig, ServiceLoadBalancerConfig
+
+VPC = "vpc-devenv"
+# ELBv2's least health-check interval and timeout (its model's minimums): devenv's config allows
+# shorter ones for fast local checks, shown as these.
+MIN_INTERVAL, MIN_TIMEOUT = 5, 2
+HOSTED_ZONE = "Z35SXDOTRQ7X7K"  # us-east-1's ALB zone; any stable id does locally
+
+
+def load_balancer_shape(names: Names, config: LoadBalancerConfig, created: float) -> dict:
+    return {
+        "LoadBalancerArn": names.load_balancer_arn, "DNSName": config.hostname,
+        "CanonicalHostedZoneId": HOSTED_ZONE, "CreatedTime": created, "LoadBalancerName": names.load_balancer_name,
+        "Scheme": "internal", "VpcId": VPC, "State": {"Code": "active"}, "Type": "application",
+        "AvailabilityZones": [{"ZoneName": f"{names.region}a", "SubnetId": "subnet-devenv",
+                               "LoadBalancerAddresses": []}],
+        "SecurityGroups": [], "IpAddressType": "ipv4",
+    }
+
+
+def listener_shape(names: Names, port: int) -> dict:
+    return {"ListenerArn": names.listener_arn, "LoadBalancerArn": names.load_balancer_arn, "Port": port,
+            "Protocol": "HTTP", "DefaultActions": [default_action()]}
+
+
+def default_action() -> dict:
+    """devenv's default rule: a fixed 404 (``alb.framing.NOT_FOUND``)."""
+    return {"Type": "fixed-response", "Order": 1, "FixedResponseConfig": {
+        "StatusCode": "404", "ContentType": "text/plain",
+        "MessageBody": "Not Found: no listener rule matches this request\n"}}
+
+
+def conditions_shape(conditions: ListenerConditions) -> list[dict]:
+    shown: list[dict[str, Any]] = []
+    if conditions.paths:
+        shown.append({"Field": "path-pattern", "Values": list(conditions.paths),
+                      "PathPatternConfig": {"Values": list(conditions.paths)}})
+    if conditions.hosts:
+        shown.append({"Field": "host-header", "Values": list(conditions.hosts),
+                      "HostHeaderConfig": {"Values": list(conditions.hosts)}})
+    for name, values in conditions.headers.items():
+        shown.append({"Field": "http-header", "HttpHeaderConfig": {"HttpHeaderName": name, "Values": list(values)}})
+    if conditions.methods:
+        shown.append({"Field": "http-request-method", "HttpRequestMethodConfig": {"Values": list(conditions.methods)}})
+    for key, values in conditions.query.items():
+        shown.append({"Field": "query-string",
+                      "QueryStringConfig": {"Values": [{"Key": key, "Value": v} for v in values]}})
+    if conditions.source_ips:
+        shown.append({"Field": "source-ip", "SourceIpConfig": {"Values": list(conditions.source_ips)}})
+    return shown
+
+
+def forward_action(names: Names, weights: Mapping[str, int]) -> dict:
+    groups = [{"TargetGroupArn": names.target_group_arn(s), "Weight": w} for s, w in weights.items()]
+    action: dict[str, Any] = {"Type": "forward", "Order": 1, "ForwardConfig": {
+        "TargetGroups": groups, "TargetGroupStickinessConfig": {"Enabled": False}}}
+    if len(groups) == 1:
+        action["TargetGroupArn"] = groups[0]["TargetGroupArn"]
+    return action
+
+
+def rule_action(names: Names, rule: ListenerRuleConfig) -> dict:
+    if rule.forward is not None:
+        return forward_action(names, rule.forward)
+    if rule.fixed_response is not None:
+        fixed = rule.fixed_response
+        return {"Type": "fixed-response", "Order": 1, "FixedResponseConfig": {
+            "StatusCode": fixed.status_code, "ContentType": fixed.content_type, "MessageBody": fixed.message_body}}
+    redirect = rule.redirect
+    assert redirect is not None
+    return {"Type": "redirect", "Order": 1, "RedirectConfig": {
+        "Protocol": redirect.protocol, "Port": redirect.port, "Host": redirect.host, "Path": redirect.path,
+        "Query": redirect.query, "StatusCode": redirect.status_code}}
+
+
+def rules_shape(names: Names, services: Mapping[str, ServiceLoadBalancerConfig],
+                rules: list[ListenerRuleConfig]) -> list[dict]:
+    """Every rule of the listener by priority, then the default rule."""
+    shown = [(s.priority, {"RuleArn": names.rule_arn(f"service/{name}"), "Priority": str(s.priority),
+                           "Conditions": conditions_shape(s), "Actions": [forward_action(names, {name: 1})],
+                           "IsDefault": False}) for name, s in services.items()]
+    shown += [(r.priority, {"RuleArn": names.rule_arn(f"rule/{r.priority}"), "Priority": str(r.priority),
+                            "Conditions": conditions_shape(r), "Actions": [rule_action(names, r)], "IsDefault": False})
+              for r in rules]
+    shown.sort(key=lambda pair: pair[0])
+    default = {"RuleArn": names.rule_arn("default"), "Priority": "default", "Conditions": [],
+               "Actions": [default_action()], "IsDefault": True}
+    return [rule for _, rule in shown] + [default]
+
+
+def target_group_shape(names: Names, service: str, config: ServiceLoadBalancerConfig, port: int) -> dict:
+    check = config.health_check
+    return {
+        "TargetGroupArn": names.target_group_arn(service), "TargetGroupName": names.target_group_name(service),
+        "Protocol": "HTTP", "Port": port, "VpcId": VPC, "HealthCheckProtocol": "HTTP",
+        "HealthCheckPort": "traffic-port", "HealthCheckEnabled": True,
+        "HealthCheckIntervalSeconds": max(MIN_INTERVAL, _seconds(check.interval)),
+        "HealthCheckTimeoutSeconds": max(MIN_TIMEOUT, _seconds(check.timeout)),
+        "HealthyThresholdCount": check.healthy_threshold, "UnhealthyThresholdCount": check.unhealthy_threshold,
+        "HealthCheckPath": check.path, "Matcher": {"HttpCode": check.matcher},
+        "LoadBalancerArns": [names.load_balancer_arn], "TargetType": "ip", "ProtocolVersion": "HTTP1",
+        "IpAddressType": "ipv4",
+    }
+
+
+def target_group_attributes(config: ServiceLoadBalancerConfig) -> list[dict]:
+    sticky = config.stickiness is not None and config.stickiness.enabled
+    attributes = {
+        "deregistration_delay.timeout_seconds": str(_seconds(config.deregistration_delay)),
+        "stickiness.enabled": "true" if sticky else "false", "stickiness.type": "lb_cookie",
+        "stickiness.lb_cookie.duration_seconds": str(config.stickiness.duration if config.stickiness else 86400),
+        "load_balancing.algorithm.type": config.algorithm,
+        "slow_start.duration_seconds": "0",
+    }
+    return [{"Key": k, "Value": v} for k, v in attributes.items()]
+
+
+def target_health_shape(target: TargetSnapshot) -> dict:
+    """One DescribeTargetHealth row: the target by its IP (an ``ip`` target group), its state,
+    and AWS's reason code and description for any state but healthy."""
+    health: dict[str, Any] = {"State": target.state.value}
+    if target.state is not TargetState.HEALTHY and target.reason is not None:
+        health["Reason"] = target.reason.value
+        health["Description"] = target.description
+    return {"Target": {"Id": target.host, "Port": target.port, "AvailabilityZone": "all"},
+            "HealthCheckPort": str(target.port), "TargetHealth": health}
+
+
+# ------------------------------------------------------------------ the operations
+
+
+class Elbv2Api:
+    """The ELBv2 operations devenv answers over ``balancer`` (None: a stack without a load
+    balancer, which has none to describe)."""
+
+    def __init__(self, balancer, config: LoadBalancerConfig | None,
+                 services: Mapping[str, ServiceLoadBalancerConfig], names: Names, *, created: float,
+                 ports: Mapping[str, int]):
+        self.balancer = balancer
+        self.config = config
+        self.services = services
+        self.names = names
+        self.created = created
+        self.ports = ports  # each service's container port
+        self.operations = {
+            "DescribeLoadBalancers": self.describe_load_balancers, "DescribeListeners": self.describe_listeners,
+            "DescribeRules": self.describe_rules, "DescribeTargetGroups": self.describe_target_groups,
+            "DescribeTargetHealth": self.describe_target_health,
+            "DescribeTargetGroupAttributes": self.describe_target_group_attributes,
+        }
+
+    def _require_balancer(self, arn: str | None, error: str = "LoadBalancerNotFound") -> None:
+        if self.config is None or (arn is not None and arn != self.names.load_balancer_arn):
+            raise ApiError(error, f"Load balancers '[{arn}]' not found" if arn else "Load balancer not found")
+
+    def _service_of(self, arn: str) -> str:
+        for service in self.services:
+            if self.names.target_group_arn(service) == arn:
+                return service
+        raise ApiError("TargetGroupNotFound", f"Target groups '[{arn}]' not found")
+
+    def describe_load_balancers(self, params: dict) -> dict:
+        arns, wanted = query_list(params, "LoadBalancerArns"), query_list(params, "Names")
+        if self.config is None:
+            if arns or wanted:
+                raise ApiError("LoadBalancerNotFound", "One or more load balancers not found")
+            return {"LoadBalancers": []}
+        for arn in arns:
+            self._require_balancer(arn)
+        for name in wanted:
+            if name != self.names.load_balancer_name:
+                raise ApiError("LoadBalancerNotFound", f"Load balancers '[{name}]' not found")
+        return {"LoadBalancers": [load_balancer_shape(self.names, self.config, self.created)]}
+
+    def describe_listeners(self, params: dict) -> dict:
+        arns = query_list(params, "ListenerArns")
+        balancer = params.get("LoadBalancerArn")
+        if not arns and not balancer:
+            raise ApiError("ValidationError", "You must specify either listener ARNs or a load balancer ARN")
+        self._require_balancer(balancer)
+        for arn in arns:
+            if arn != self.names.listener_arn:
+                raise ApiError("ListenerNotFound", f"Listeners '[{arn}]' not found")
+        return {"Listeners": [listener_shape(self.names, self.balancer.port)]}
+
+    def describe_rules(self, params: dict) -> dict:
+        listener, arns = params.get("ListenerArn"), query_list(params, "RuleArns")
+        if not listener and not arns:
+            raise ApiError("ValidationError", "You must specify either listener ARN or rule ARNs")
+        if self.config is None or (listener and listener != self.names.listener_arn):
+            raise ApiError("ListenerNotFound", f"Listener '{listener}' not found")
+        rules = rules_shape(self.names, self.services, list(self.config.rules))
+        if arns:
+            missing = [arn for arn in arns if arn not in {r["RuleArn"] for r in rules}]
+            if missing:
+                raise ApiError("RuleNotFound", f"Rules '{missing}' not found")
+            rules = [r for r in rules if r["RuleArn"] in arns]
+        return {"Rules": rules}
+
+    def describe_target_groups(self, params: dict) -> dict:
+        balancer, arns, wanted = (params.get("LoadBalancerArn"), query_list(params, "TargetGroupArns"),
+                                  query_list(params, "Names"))
+        if balancer:
+            self._require_balancer(balancer)
+        chosen = list(self.services)
+        if arns:
+            chosen = [self._service_of(arn) for arn in arns]
+        if wanted:
+            by_name = {self.names.target_group_name(s): s for s in self.services}
+            missing = [n for n in wanted if n not in by_name]
+            if missing:
+                raise ApiError("TargetGroupNotFound", f"One or more target groups not found")
+            chosen = [by_name[n] for n in wanted]
+        return {"TargetGroups": [target_group_shape(self.names, s, self.services[s], self.ports[s]) for s in chosen]}
+
+    def describe_target_group_attributes(self, params: dict) -> dict:
+        service = self._service_of(params.get("TargetGroupArn", ""))
+        return {"Attributes": target_group_attributes(self.services[service])}
+
+    def describe_target_health(self, params: dict) -> dict:
+        service = self._service_of(params.get("TargetGroupArn", ""))
+        targets = self.balancer.group(service).described()
+        wanted = query_structs(params, "Targets")
+        rows = [target_health_shape(t) for t in targets]
+        if wanted:
+            chosen = []
+            for target in wanted:
+                found = [r for r in rows if r["Target"]["Id"] == target.get("Id")
+                         and ("Port" not in target or str(r["Target"]["Port"]) == target["Port"])]
+                asked = {"Id": target.get("Id", "")}
+                if str(target.get("Port", "")).isdigit():
+                    asked["Port"] = int(target["Port"])
+                chosen += found or [{"Target": asked,
+                                     "TargetHealth": {"State": "unused", "Reason": "Target.NotRegistered",
+                                                      "Description": "Target is not registered to the target group"}}]
+            rows = chosen
+        return {"TargetHealthDescriptions": rows}
