@@ -27,7 +27,9 @@ from devenv.runtime.peers import PeerScreen, screened
 from devenv.runtime.ports import HOST, load_remembered
 from devenv.runtime.statedir import StateDir
 from devenv.compute.entry import run, until_stopped
-from devenv.compute.lambda_.functions import function_specs
+from devenv.compute.event_sources import EventSourceManager
+from devenv.compute.event_sources.api import EventSourceMappingApi
+from devenv.compute.lambda_.functions import DEFAULT_ACCOUNT, function_specs
 from devenv.stack_values import stack_values
 from devenv.compute.lambda_ import invoke_api
 from devenv.compute.lambda_.runtime import AsyncFailure, LambdaRuntime
@@ -135,8 +137,12 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
     gateways = [runtime.listen_host] if runtime.listen_host != HOST else []
     screen = runtime.listen_screen
     loop = asyncio.get_running_loop()
-    servers = [await invoke_api.serve(runtime, HOST, ports["lambda"])]
-    servers += [await invoke_api.serve(runtime, host, ports["lambda"], screen=screen) for host in gateways]
+    # Built (not started) before the Invoke API serves: the Lambda API's mapping calls read them.
+    sources = EventSourceManager.from_config(config, runtime, endpoint, sink=sink)
+    routes = EventSourceMappingApi(sources, runtime, DEFAULT_ACCOUNT).routes()
+    servers = [await invoke_api.serve(runtime, HOST, ports["lambda"], routes=routes)]
+    servers += [await invoke_api.serve(runtime, host, ports["lambda"], screen=screen, routes=routes)
+                for host in gateways]
 
     async def listen(app: web.Application, port: int) -> None:
         runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
@@ -151,18 +157,12 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
         from devenv.compute.apigateway.server import make_app as make_api_app
 
         await listen(make_api_app(config.api, runtime, region=config.region, sink=sink), ports["apigateway"])
-    sources = None
-    if any(fn.events for fn in config.functions.values()) or _has_function_targets(config):
-        from devenv.compute.event_sources import EventSourceManager
-
-        sources = EventSourceManager.from_config(config, runtime, endpoint, sink=sink)
-        await sources.start()
+    await sources.start()
     print(f"compute ready: lambda {HOST}:{ports['lambda']}"
           + (f", api {HOST}:{ports['apigateway']}" if "apigateway" in ports and config.api else ""), flush=True)
 
     await until_stopped()
-    if sources is not None:
-        await sources.stop()
+    await sources.stop()
     for server in servers:
         server.close()
     for runner in runners:
@@ -192,10 +192,6 @@ def _container_runtime(project, state, ports, aws_env, values, failures, sink, a
         function_specs(config, root=project.root, log_dir=state.logs / "functions", values=inside),
         launcher=launcher, aws_env={k: inside[k] for k in aws_env}, on_async_failure=failures, sink=sink,
         awslogs=awslogs, metrics=metrics)
-
-
-def _has_function_targets(config) -> bool:
-    return any(t.function for bus in config.event_buses.values() for rule in bus.rules.values() for t in rule.targets)
 
 
 def main(argv: list[str]) -> int:

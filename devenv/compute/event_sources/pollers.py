@@ -128,6 +128,11 @@ class QueuePoller:
     def running(self) -> bool:
         return bool(self._workers)
 
+    @property
+    def queue_arn(self) -> str | None:
+        """The queue's ARN, once known (given, or looked up on first poll)."""
+        return self._queue.arn if self._queue is not None else self._given[1]
+
     def start(self) -> None:
         """Start the pollers; call it from the running event loop. Does no I/O itself."""
         asyncio.get_running_loop()  # fails clearly outside a loop
@@ -138,13 +143,18 @@ class QueuePoller:
         for _ in range(self.initial_pollers - len(self._workers)):
             self._spawn()
 
-    async def stop(self) -> None:
-        """Stop every poller, promptly (see the module docstring). Idempotent."""
-        self._stopping = True
+    async def pause(self) -> None:
+        """Stop polling as ``stop`` does (messages gathered and not yet handed over are
+        released), keeping the poller: ``start()`` resumes it."""
         tasks = list(self._workers)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def stop(self) -> None:
+        """Stop every poller, promptly (see the module docstring). Idempotent."""
+        self._stopping = True
+        await self.pause()
         if self._own_executor and self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
@@ -328,14 +338,35 @@ class SqsEventSourceMapping(QueuePoller):
                  reserved_concurrency: int | None = None,
                  executor: Executor | None = None, poll_wait: int = SQS_MAX_WAIT,
                  backoff: Backoff = Backoff(), max_payload: int = MAX_SYNC_PAYLOAD,
-                 sink: SpanSink | None = None):
+                 sink: SpanSink | None = None, uuid: str = ""):
         super().__init__(function, config.queue, invoker=invoker,
                          sqs_client_factory=sqs_client_factory, region=region,
                          queue_url=queue_url, queue_arn=queue_arn, executor=executor,
                          poll_wait=poll_wait, backoff=backoff, sink=sink)
+        self.uuid = uuid  # the mapping's UUID in the Lambda API
         self.config = config
+        self.reserved_concurrency = reserved_concurrency
         self.limit = concurrency_limit(config, reserved_concurrency)
         self.max_payload = max_payload
+        self.last_modified = time.time()
+        self.last_result = "No records processed"  # LastProcessingResult, as the Lambda API shows it
+
+    @property
+    def enabled(self) -> bool:
+        return self.config.enabled
+
+    async def reconfigure(self, config: SqsEventSourceConfig) -> None:
+        """Takes a changed mapping (UpdateEventSourceMapping) while running: batching and
+        batch item failures apply from the next batch; ``enabled`` false pauses polling,
+        true resumes it."""
+        was = self.config.enabled
+        self.config = config
+        self.limit = concurrency_limit(config, self.reserved_concurrency)
+        self.last_modified = time.time()
+        if was and not config.enabled:
+            await self.pause()
+        elif config.enabled and not was:
+            self.start()
 
     @property
     def initial_pollers(self) -> int:
@@ -422,6 +453,8 @@ class SqsEventSourceMapping(QueuePoller):
         except Exception as exc:  # InvokeError (refused) or a fault of the runtime
             outcome = exc
         decision = decide(ids, outcome, report_batch_item_failures=self.config.report_batch_item_failures)
+        if decision.verdict is not Verdict.REFUSED:
+            self.last_result = "OK" if decision.verdict is Verdict.SUCCEEDED else "PROBLEM: Function call failed"
         returned = [i for i in ids if i not in decision.delete]
         span.finish(Outcome.OK if decision.verdict is Verdict.SUCCEEDED else Outcome.ERROR,
                     verdict=decision.verdict.value, **({"returned": returned, "reason": decision.reason}

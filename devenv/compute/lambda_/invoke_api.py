@@ -8,14 +8,14 @@ import asyncio
 import base64
 import json
 import uuid
-from typing import Awaitable, Mapping
+from typing import Awaitable, Iterable, Mapping
 
 from devenv.runtime.peers import PeerScreen
 from devenv.compute.http import server as http1
 from devenv.runtime.threads import in_thread
 from devenv.compute.lambda_.code import CodeDigest, code_digest
 from devenv.compute.lambda_.functions import ASYNC_PAYLOAD_LIMIT, SYNC_PAYLOAD_LIMIT, FunctionSpec
-from devenv.compute.http.server import Request, Response, Router, guarded, json_response
+from devenv.compute.http.server import Request, Response, RouteHandler, Router, guarded, json_response
 from devenv.compute.lambda_.invoke import InvalidRequestContent, InvocationType, InvokeError, PayloadTooLarge
 from devenv.compute.lambda_.runtime import LambdaRuntime
 
@@ -110,9 +110,11 @@ def page(items: list, names: list[str], query: Mapping[str, str], most: int) -> 
 
 
 class InvokeApi:
-    """The Lambda API calls devenv answers (an ``http1`` handler; ``serve`` guards it)."""
+    """The Lambda API calls devenv answers (an ``http1`` handler; ``serve`` guards it);
+    ``routes`` adds calls served elsewhere (the event source mappings'), as (method, path
+    pattern, handler)."""
 
-    def __init__(self, runtime: LambdaRuntime):
+    def __init__(self, runtime: LambdaRuntime, routes: Iterable[tuple[str, str, RouteHandler]] = ()):
         self.runtime = runtime
         self._router = (Router()
                         .add("POST", API + "/{name}/invocations", self.invoke)
@@ -120,6 +122,8 @@ class InvokeApi:
                         .add("GET", API + "/", self.list_functions)
                         .add("GET", API + "/{name}", self.get_function)
                         .add("GET", API + "/{name}/configuration", self.get_configuration))
+        for method, pattern, handler in routes:
+            self._router.add(method, pattern, handler)
 
     def __call__(self, request: Request) -> Response | Awaitable[Response]:
         return self._router(request)
@@ -188,8 +192,8 @@ class InvokeApi:
         return json_response(configuration(pool.spec, await in_thread(code_digest, pool.spec.code_dir)))
 
 
-async def serve(runtime: LambdaRuntime, host: str, port: int, *,
-                screen: PeerScreen | None = None) -> asyncio.base_events.Server:
+async def serve(runtime: LambdaRuntime, host: str, port: int, *, screen: PeerScreen | None = None,
+                routes: Iterable[tuple[str, str, RouteHandler]] = ()) -> asyncio.base_events.Server:
     """The Invoke API on ``host:port``, for programs on this machine only (``runtime/guard.py``)."""
-    handler = guarded(InvokeApi(runtime), [("x-amzn-ErrorType", "AccessDeniedException")])
+    handler = guarded(InvokeApi(runtime, routes), [("x-amzn-ErrorType", "AccessDeniedException")])
     return await http1.serve(handler, host, port, max_body=MAX_REQUEST, screen=screen, too_large=too_large)

@@ -11,7 +11,8 @@ import sys
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.integration.lambda_.conftest import lambda_client
+from devenv.health import wait_until
+from tests.integration.lambda_.conftest import aws, lambda_client
 from tests.support import ShapeChecked
 
 pytestmark = pytest.mark.integration
@@ -81,3 +82,47 @@ def test_the_aws_cli_waits_for_a_function_and_reads_it(stack):
                            env=shell, capture_output=True, text=True, timeout=60)
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": "/aws/lambda/echo"}
+
+
+def test_event_source_mappings_listed_read_paused_and_resumed(stack):
+    env = stack.env()
+    client = lambda_client(env)
+    sqs = aws(env, "sqs")
+    paced = sqs.get_queue_url(QueueName="paced")["QueueUrl"]
+    with ShapeChecked(client) as checked:
+        pages = list(client.get_paginator("list_event_source_mappings").paginate(
+            FunctionName="pacer", PaginationConfig={"PageSize": 1}))
+        (mapping,) = [m for p in pages for m in p["EventSourceMappings"]]
+        assert mapping["EventSourceArn"].endswith(":paced") and mapping["State"] == "Enabled"
+        everything = client.list_event_source_mappings()["EventSourceMappings"]
+        assert {m["FunctionArn"].rsplit(":", 1)[-1] for m in everything} == {"pacer", "batcher"}
+        by_queue = client.list_event_source_mappings(EventSourceArn=mapping["EventSourceArn"])
+        assert [m["UUID"] for m in by_queue["EventSourceMappings"]] == [mapping["UUID"]]
+
+        paused = client.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False, BatchSize=3)
+        assert (paused["State"], paused["BatchSize"]) == ("Disabling", 3)
+        assert client.get_event_source_mapping(UUID=mapping["UUID"])["State"] == "Disabled"
+        sqs.send_message(QueueUrl=paced, MessageBody="held while paused")
+        assert wait_until(lambda: visible(sqs, paced) == 1, timeout=10, interval=0.1)
+        ran = starts(stack, "pacer")
+
+        resumed = client.update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)
+        assert resumed["State"] == "Enabling"
+        assert wait_until(lambda: "held while paused" in pacer_log(stack), timeout=30, interval=0.2)
+        assert starts(stack, "pacer") == ran + 1
+        settled = client.get_event_source_mapping(UUID=mapping["UUID"])
+        assert (settled["State"], settled["BatchSize"], settled["LastProcessingResult"]) == ("Enabled", 3, "OK")
+        with pytest.raises(ClientError) as missing:
+            client.get_event_source_mapping(UUID="00000000-0000-0000-0000-000000000000")
+        assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert checked.checked >= 8
+
+
+def visible(sqs, url: str) -> int:
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
+
+def pacer_log(stack) -> str:
+    log = stack.state / "logs" / "functions" / "pacer.log"
+    return log.read_text() if log.exists() else ""

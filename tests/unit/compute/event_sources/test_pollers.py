@@ -30,6 +30,7 @@ from devenv.compute.event_sources import (
     PollerThreadPool,
     SqsEventSourceMapping,
 )
+from devenv.compute.event_sources.manager import mapping_uuids
 from devenv.compute.lambda_.invoke import FunctionNotFound, InvokeResult, Throttled
 from devenv.config.model import SqsEventSourceConfig, StackConfig
 
@@ -608,7 +609,7 @@ def test_a_throttled_handover_is_retried_later_and_an_impossible_one_dropped(cap
 # ---------------------------------------------------------------- the manager
 
 
-def test_the_manager_builds_enabled_mappings_and_function_targets_without_io():
+def test_the_manager_builds_every_mapping_and_function_target_without_io():
     config = StackConfig.model_validate({
         "name": "s",
         "queues": {"jobs": {}, "paused": {}},
@@ -624,10 +625,17 @@ def test_the_manager_builds_enabled_mappings_and_function_targets_without_io():
     nowhere = AwsEndpoint("http://127.0.0.1:9", "us-east-1")
     manager = EventSourceManager.from_config(config, FakeInvoker(), nowhere)
 
-    assert [p.name for p in manager.pollers] == ["sqs jobs -> worker",
+    assert [p.name for p in manager.pollers] == ["sqs jobs -> worker", "sqs paused -> worker",
                                                  "eventbridge devenv-events-to-audit -> audit"]
     assert manager.pollers[0].max_pollers == 3
-    assert manager._executor.max_workers == 3 + EventBridgeFunctionTarget.POLLERS + 2
+    assert manager._executor.max_workers == 3 + 3 + EventBridgeFunctionTarget.POLLERS + 2
+    assert [m.enabled for m in manager.mappings] == [True, False]
+    # UUIDs: one per mapping, the same whenever the same stack is built again
+    again = EventSourceManager.from_config(config, FakeInvoker(), nowhere)
+    assert [m.uuid for m in manager.mappings] == [m.uuid for m in again.mappings]
+    assert len({m.uuid for m in manager.mappings}) == 2
+    assert mapping_uuids("s", [("f", "q"), ("f", "q")])[0] != mapping_uuids("s", [("f", "q"), ("f", "q")])[1]
+    assert mapping_uuids("s", [("f", "q")]) != mapping_uuids("t", [("f", "q")])
 
 
 def test_the_manager_starts_and_stops_every_poller():
@@ -644,6 +652,34 @@ def test_the_manager_starts_and_stops_every_poller():
 
     manager = run(scenario())
     assert not any(p.running for p in manager.pollers)
+
+
+def test_a_mapping_that_is_not_enabled_is_not_started_and_reconfigure_pauses_and_resumes_it():
+    sqs, invoker = FakeSqs(), FakeInvoker()
+
+    async def scenario():
+        m = mapping(sqs, invoker, enabled=False)
+        manager = EventSourceManager([m])
+        await manager.start()
+        assert not m.running
+        sqs.send("while-disabled")
+        await m.reconfigure(m.config.model_copy(update={"enabled": True, "batch_size": 5}))
+        assert m.running and m.config.batch_size == 5
+        await until(lambda: m.stats.deleted == 1)
+        await m.reconfigure(m.config.model_copy(update={"enabled": False}))
+        assert not m.running
+        receives = sqs.count("receive_message")
+        sqs.send("paused")
+        await asyncio.sleep(0.2)  # a paused mapping must not poll: nothing to wait for but time
+        assert sqs.count("receive_message") == receives and invoker.calls[-1].bodies == ["while-disabled"]
+        await m.reconfigure(m.config.model_copy(update={"enabled": True}))
+        await until(lambda: m.stats.deleted == 2)
+        await manager.stop()
+        return m
+
+    m = run(scenario())
+    assert [c.bodies for c in invoker.calls] == [["while-disabled"], ["paused"]]
+    assert m.last_result == "OK"
 
 
 def test_a_poller_needs_a_running_loop_and_a_sane_poll_wait():
