@@ -20,9 +20,16 @@ def aws_client(service: str, settings: Settings, **extra):
     import boto3
     from botocore.config import Config
 
-    config = Config(region_name=settings.aws_region, connect_timeout=2, read_timeout=5,
-                    retries={"max_attempts": 3, "mode": "standard"}, **extra)
-    return boto3.client(service, endpoint_url=settings.aws_endpoint_url, config=config)
+    options = {"region_name": settings.aws_region, "connect_timeout": 2, "read_timeout": 5,
+               "retries": {"max_attempts": 3, "mode": "standard"}, **extra}
+    return boto3.client(service, endpoint_url=settings.aws_endpoint_url, config=Config(**options))
+
+
+def relay_client(settings: Settings):
+    """The EventBridge client of an outbox relay: one short attempt per call, since the relay
+    itself retries (a hung bus must not hold the relay's database connection for long)."""
+    return aws_client("events", settings, connect_timeout=1, read_timeout=3,
+                      retries={"max_attempts": 1, "mode": "standard"})
 
 
 class Publisher:

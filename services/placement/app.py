@@ -1,9 +1,11 @@
 """placement-service (FastAPI on port 8000, behind the internal ALB at /placement/*).
 
-Owns videos and placements in Postgres. A new placement is inserted and ``placement.created``
-is published to EventBridge inside one database transaction: if the event cannot be
-published the insert is rolled back and the client gets 503, so a stored placement always
-has its event. ``Idempotency-Key`` makes retries of POST /placement/placements safe.
+Owns videos and placements in Postgres. A new placement and its ``placement.created`` event
+are written in one database transaction (the transactional outbox, nedlia_common/outbox.py):
+the client gets 201 once both are committed, and the task's relay publishes the event after
+the commit, retrying until the bus accepts it. So every stored placement gets its event, even
+when the bus is down, and no event announces a placement that was not stored.
+``Idempotency-Key`` makes retries of POST /placement/placements safe.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from fastapi import Body, FastAPI, Header, Request, Response
 
 from nedlia_common import trace as tracing
 from nedlia_common.config import Settings
-from nedlia_common.events import Publisher, aws_client
 from nedlia_common.numbers import to_json
+from nedlia_common.outbox import Outbox, Relay
 from nedlia_common.web import ApiError, create_app, trace_of
 
 from . import domain
@@ -31,7 +33,8 @@ JsonBody = Annotated[Any, Body()]
 
 
 def setup(app: FastAPI, settings: Settings) -> None:
-    app.state.events = Publisher(aws_client("events", settings), bus=settings.event_bus, source=SOURCE)
+    app.state.outbox = Outbox(SOURCE)
+    app.state.relay = Relay.for_service(app.state.pool, settings, SOURCE).start()
     app.state.redis = None
     if settings.redis_url:
         import redis
@@ -40,6 +43,7 @@ def setup(app: FastAPI, settings: Settings) -> None:
 
 
 def teardown(app: FastAPI) -> None:
+    app.state.relay.stop()
     if app.state.redis is not None:
         app.state.redis.close()
 
@@ -172,11 +176,12 @@ def create_placement(request: Request, response: Response, body: JsonBody,
             response.status_code = 200
             log.info("placement replayed id=%s key=%s trace=%s", existing["id"], key, tracing.root(trace))
             return placement_json(existing)
-        # Published before the commit: if it fails the insert is rolled back (503, retry).
-        request.app.state.events.publish("placement.created", {
+        # Recorded with the placement; relayed once the transaction has committed.
+        request.app.state.outbox.record(conn, "placement.created", {
             "placement_id": str(row["id"]), "video_id": row["video_id"], "advertiser_id": row["advertiser_id"],
             "start_seconds": to_json(row["start_seconds"]), "end_seconds": to_json(row["end_seconds"]),
         }, trace)
+    request.app.state.relay.wake()
     log.info("placement created id=%s video=%s %s-%s s trace=%s", row["id"], row["video_id"],
              row["start_seconds"], row["end_seconds"], tracing.root(trace))
     return placement_json(row)

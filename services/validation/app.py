@@ -1,9 +1,14 @@
 """validation-service (FastAPI on port 8000, behind the internal ALB at /validation/*).
 
 POST /validation/validate decides a placement against its video (metadata from Redis, else
-Postgres) and the validated placements already on that video, then publishes
-``placement.validated`` or ``placement.rejected``. Metadata not processed yet is a 409: the
-caller retries later and no decision is recorded.
+Postgres) and the validated placements already on that video. The decision is recorded once
+per placement: in one transaction the placement moves from ``pending`` to ``validated`` or
+``rejected`` (a conditional UPDATE) and ``placement.validated`` / ``placement.rejected`` is
+written to the outbox, relayed after the commit (nedlia_common/outbox.py). A redelivered
+request finds the placement decided and answers that decision again without a new event, so
+the worker may retry freely. Decisions on one video are taken one at a time (a transaction
+lock per video), so two overlapping placements are never both validated. Metadata not
+processed yet is a 409: the caller retries later and nothing is recorded.
 """
 
 from __future__ import annotations
@@ -17,8 +22,8 @@ from fastapi.responses import JSONResponse
 
 from nedlia_common import trace as tracing
 from nedlia_common.config import Settings
-from nedlia_common.events import Publisher, aws_client
 from nedlia_common.numbers import to_decimal
+from nedlia_common.outbox import Outbox, Relay
 from nedlia_common.web import ApiError, create_app, trace_of
 
 from . import rules
@@ -30,7 +35,8 @@ SOURCE = "nedlia.validation-service"
 
 
 def setup(app: FastAPI, settings: Settings) -> None:
-    app.state.events = Publisher(aws_client("events", settings), bus=settings.event_bus, source=SOURCE)
+    app.state.outbox = Outbox(SOURCE)
+    app.state.relay = Relay.for_service(app.state.pool, settings, SOURCE).start()
     app.state.redis = None
     if settings.redis_url:
         import redis
@@ -48,6 +54,7 @@ def setup(app: FastAPI, settings: Settings) -> None:
 
 
 def teardown(app: FastAPI) -> None:
+    app.state.relay.stop()
     if app.state.redis is not None:
         app.state.redis.close()
 
@@ -81,23 +88,40 @@ def parse(body: Any) -> tuple[str, str, Any, Any]:
 def validate(request: Request, body: Annotated[Any, Body()]):
     placement_id, video_id, start, end = parse(body)
     trace = trace_of(request)
-    video, source = request.app.state.metadata.get(video_id)
-    booked: list[rules.Booked] = []
-    if video is not None and video.duration_seconds is not None:
-        with request.app.state.pool.connection() as conn:
+    video, source = request.app.state.metadata.get(video_id)  # before the transaction: it may use the pool
+    with request.app.state.pool.connection() as conn, conn.transaction():
+        # One decision at a time per video: the overlap check below then sees every placement
+        # validated before it, and the placement's own row is locked until the commit.
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (video_id,))
+        current = conn.execute("SELECT status, reason FROM placements WHERE id = %s FOR UPDATE",
+                               (placement_id,)).fetchone()
+        if current is None:
+            raise ApiError(404, f"placement {placement_id} not found")
+        if current["status"] != "pending":
+            log.info("placement %s already %s; no new event trace=%s", placement_id, current["status"],
+                     tracing.root(trace))
+            return {"placement_id": placement_id, "decision": current["status"], "reason": current["reason"],
+                    "metadata_source": source, "replayed": True}
+        booked: list[rules.Booked] = []
+        if video is not None and video.duration_seconds is not None:
             rows = conn.execute("SELECT id, start_seconds, end_seconds FROM placements "
                                 "WHERE video_id = %s AND status = 'validated' AND id <> %s",
                                 (video_id, placement_id)).fetchall()
-        booked = [rules.Booked(str(r["id"]), r["start_seconds"], r["end_seconds"]) for r in rows]
-    try:
-        decision = rules.decide(video_id, video, start, end, booked)
-    except rules.MetadataNotReady as exc:
-        log.info("placement %s waits: %s trace=%s", placement_id, exc, tracing.root(trace))
-        return JSONResponse({"error": str(exc)}, status_code=409)
-    request.app.state.events.publish(f"placement.{decision.decision}", {
-        "placement_id": placement_id, "video_id": video_id, "decision": decision.decision, "reason": decision.reason,
-    }, trace)
+            booked = [rules.Booked(str(r["id"]), r["start_seconds"], r["end_seconds"]) for r in rows]
+        try:
+            decision = rules.decide(video_id, video, start, end, booked)
+        except rules.MetadataNotReady as exc:
+            log.info("placement %s waits: %s trace=%s", placement_id, exc, tracing.root(trace))
+            return JSONResponse({"error": str(exc)}, status_code=409)
+        changed = conn.execute("UPDATE placements SET status = %s, reason = %s, updated_at = now() "
+                               "WHERE id = %s AND status = 'pending' RETURNING id",
+                               (decision.decision, decision.reason, placement_id)).fetchone()
+        if changed is not None:  # always, under the row lock; the condition states the rule
+            request.app.state.outbox.record(conn, f"placement.{decision.decision}", {
+                "placement_id": placement_id, "video_id": video_id, "decision": decision.decision,
+                "reason": decision.reason}, trace)
+    request.app.state.relay.wake()
     log.info("placement %s %s (%s) metadata=%s trace=%s", placement_id, decision.decision, decision.reason, source,
              tracing.root(trace))
     return {"placement_id": placement_id, "decision": decision.decision, "reason": decision.reason,
-            "metadata_source": source}
+            "metadata_source": source, "replayed": False}

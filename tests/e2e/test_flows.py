@@ -5,11 +5,13 @@ notifications, queue depths — with condition waits."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -94,7 +96,9 @@ def assert_durations_add_up(spans, tolerance_ms: float = 3.0) -> None:
             assert sum(c.duration_ms for c in children) <= parent.duration_ms + tolerance_ms, parent
 
 
-ASYNC_HOPS = ("sqs", "event-source")
+# An event leaves through its service's outbox relay after the commit (and after the HTTP
+# answer), so its PutEvents span may end after the request that recorded it.
+ASYNC_HOPS = ("sqs", "event-source", "eventbridge")
 
 # The hops before the first bus: devenv's own, traced on every emulator. Only moto (with
 # devenv's patches) carries the trace on through EventBridge and SQS; on ministack and
@@ -390,3 +394,111 @@ def test_an_api_call_through_the_edge_is_cached_by_its_behaviour(api, edge):
     assert second.headers["X-Cache"] == "Hit from cloudfront" and "Age" in second.headers
     assert second.body == []  # the edge's copy, until its TTL passes
     assert [p["id"] for p in api.get(f"/videos/{video}/placements").body] == [placed.body["id"]]
+
+
+# ---------------------------------------------------------------- the patterns Nedlia models
+
+
+def outbox_rows(db, source: str, placement_id: str) -> list[tuple]:
+    return db.execute("select detail_type, sent_at, attempts, last_error from outbox "
+                      "where source = %s and detail->>'placement_id' = %s order by created_at",
+                      (source, placement_id)).fetchall()
+
+
+def drained(aws, queue: str) -> bool:
+    return queue_depth(aws, queue) == 0
+
+
+def test_outbox_relays_an_event_recorded_while_the_bus_was_unreachable(api, aws, db, devenv_stack, wait):
+    """The bus refuses PutEvents (deleted); a placement is still accepted with 201, its event
+    waits in the outbox, and once the bus is back the relay delivers it: the flow completes."""
+    bus = "nedlia-events"
+    events = aws("events")
+    video = new_video(api)
+    for rule in events.list_rules(EventBusName=bus)["Rules"]:
+        targets = events.list_targets_by_rule(Rule=rule["Name"], EventBusName=bus)["Targets"]
+        if targets:
+            events.remove_targets(Rule=rule["Name"], EventBusName=bus, Ids=[t["Id"] for t in targets])
+        events.delete_rule(Name=rule["Name"], EventBusName=bus)
+    events.delete_event_bus(Name=bus)
+    try:
+        placement = place(api, video, 10, 20)  # accepted: the event is in the outbox, not lost
+        refused = wait(lambda: [r for r in outbox_rows(db, "nedlia.placement-service", placement["id"])
+                                if r[1] is None and r[2] >= 1 and r[3]], timeout=15,
+                       message="the relay tried and the bus refused")
+        assert refused[0][0] == "placement.created"
+        assert api.get(f"/placements/{placement['id']}").body["status"] == "pending"
+    finally:
+        devenv_stack.stack.deploy(devenv_stack.stack.status().record.ports)  # the bus, rules and targets again
+    assert settled(api, wait, placement["id"], timeout=30)["status"] == "validated"
+    [(kind, sent_at, attempts, error)] = outbox_rows(db, "nedlia.placement-service", placement["id"])
+    assert sent_at is not None and attempts >= 2 and error is None
+    sent = wait(lambda: notifications(db, placement["id"]), message="notification stored")
+    assert [row[0] for row in sent] == ["placement.validated"]
+
+
+def decided_event(placement_id: str, event_id: str) -> dict:
+    return {"version": "0", "id": str(uuid.uuid4()), "detail-type": "placement.validated",
+            "source": "nedlia.validation-service", "account": "000000000000", "region": "us-east-1",
+            "time": "2026-01-01T00:00:00Z", "resources": [],
+            "detail": {"placement_id": placement_id, "video_id": "vid-intro", "decision": "validated",
+                       "reason": None, "event_id": event_id}}
+
+
+@pytest.mark.parametrize("how", ["redelivered message", "re-relayed event"])
+def test_the_same_event_delivered_twice_gives_one_notification(how, aws, db, wait):
+    placement_id, event_id = str(uuid.uuid4()), str(uuid.uuid4())
+    if how == "redelivered message":  # SQS at least once: the very same message twice
+        sqs = aws("sqs")
+        url = sqs.get_queue_url(QueueName="nedlia-notification")["QueueUrl"]
+        body = json.dumps(decided_event(placement_id, event_id))
+        for _ in range(2):
+            sqs.send_message(QueueUrl=url, MessageBody=body)
+    else:  # a relay killed between PutEvents and marking its row sent publishes it again
+        entry = {"Source": "nedlia.validation-service", "DetailType": "placement.validated",
+                 "EventBusName": "nedlia-events",
+                 "Detail": json.dumps(decided_event(placement_id, event_id)["detail"])}
+        for _ in range(2):
+            assert aws("events").put_events(Entries=[entry])["FailedEntryCount"] == 0
+    wait(lambda: notifications(db, placement_id), message="notification stored")
+    wait(lambda: drained(aws, "nedlia-notification"), timeout=20, message="both deliveries consumed")
+    assert len(notifications(db, placement_id)) == 1
+    assert drained(aws, "nedlia-notification-dlq")  # the repeat succeeded (200), it was not failed
+
+
+def test_a_redelivered_placement_created_publishes_its_decision_once(api, aws, db, events, wait):
+    placement = place(api, new_video(api), 10, 20)
+    assert settled(api, wait, placement["id"])["status"] == "validated"
+    created = events.wait_for({"detail-type": ["placement.created"], "detail": {"placement_id": [placement["id"]]}})
+    wait(lambda: notifications(db, placement["id"]), message="notification stored")
+    sqs = aws("sqs")
+    sqs.send_message(QueueUrl=sqs.get_queue_url(QueueName="nedlia-validation")["QueueUrl"],
+                     MessageBody=json.dumps(created))  # the worker gets it again, as after a lost delete
+    wait(lambda: drained(aws, "nedlia-validation"), timeout=20, message="the redelivery consumed")
+    # The decision's event is written with the decision, so once the redelivery was handled
+    # the outbox holds everything validation will ever publish for this placement.
+    assert [r[0] for r in outbox_rows(db, "nedlia.validation-service", placement["id"])] == ["placement.validated"]
+    wait(lambda: drained(aws, "nedlia-notification"), timeout=20, message="notification queue drained")
+    assert len(notifications(db, placement["id"])) == 1
+    assert drained(aws, "nedlia-validation-dlq")
+
+
+def test_a_burst_is_decided_once_each_never_notified_while_pending_and_overlaps_never_both_validated(api, db, wait):
+    """Pairs of overlapping placements sent at once: each placement is decided once, its
+    notification comes after its decision was committed, and of each pair exactly one is
+    validated (decisions on one video are serialized)."""
+    video = new_video(api, duration=600)
+    ranges = [(i * 20 + offset, i * 20 + offset + 10) for i in range(8) for offset in (0, 5)]
+    # Four at a time: more would meet the api function's concurrency limit (429 -> API 500).
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        placed = list(pool.map(lambda start_end: place(api, video, *start_end), ranges))
+    for placement in placed:
+        settled(api, wait, placement["id"], timeout=60)
+        wait(lambda: notifications(db, placement["id"]), timeout=30, message="notification stored")
+    rows = db.execute("select p.start_seconds, p.status, count(n.id), min(n.created_at) >= p.updated_at "
+                      "from placements p join notifications n on n.placement_id = p.id "
+                      "where p.video_id = %s group by p.id order by p.start_seconds", (video,)).fetchall()
+    assert [r[2] for r in rows] == [1] * len(ranges), rows  # one notification each
+    assert all(r[3] for r in rows), rows  # each notification came after its placement's decision
+    for first, second in zip(rows[::2], rows[1::2]):
+        assert sorted([first[1], second[1]]) == ["rejected", "validated"], (first, second)

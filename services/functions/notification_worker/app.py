@@ -2,8 +2,11 @@
 POST /notification/notifications.
 
 Each record's body is a ``placement.validated`` or ``placement.rejected`` event; it becomes
-a notification ``{placement_id, kind: <detail-type>, message}``. Failures are reported per
-record in ``batchItemFailures``.
+a notification ``{placement_id, kind: <detail-type>, message, event_id}``. ``event_id`` is the
+event's own key (``detail.event_id``, set by the producer's outbox; else EventBridge's event
+id): notification-service stores one notification per event id, so a redelivered or
+re-relayed event answers 200 with the notification it already made. Failures are reported
+per record in ``batchItemFailures``.
 """
 
 from __future__ import annotations
@@ -34,7 +37,10 @@ def notification_for(event: dict) -> dict:
         message = f"Placement {placement_id}{where} was rejected: {detail.get('reason') or 'no reason given'}."
     else:
         message = f"Placement {placement_id}{where}: {kind}."
-    return {"placement_id": placement_id, "kind": kind, "message": message}
+    event_id = detail.get("event_id") or event.get("id")
+    if not event_id:
+        raise RecordFailed("event without detail.event_id or id")
+    return {"placement_id": placement_id, "kind": kind, "message": message, "event_id": str(event_id)}
 
 
 def handle_record(record: dict, seconds: float, client: Any, invocation_trace: str | None = None) -> dict:
@@ -42,11 +48,12 @@ def handle_record(record: dict, seconds: float, client: Any, invocation_trace: s
     body = notification_for(event_of(record))
     trace = record_trace(record, invocation_trace)
     reply = client.request("POST", "/notification/notifications", body, trace=trace, timeout=budget.timeout())
-    if reply.status != 201:
+    if reply.status not in (200, 201):  # 200: this event's notification existed already
         raise RecordFailed(f"notification-service answered {reply.status}: {reply.text[:300]}")
     created = reply.json() or {}
-    log("info", "notification recorded", notification_id=created.get("id"), placement_id=body["placement_id"],
-        kind=body["kind"], trace=trace_root(trace))
+    log("info", "notification recorded" if reply.status == 201 else "notification already recorded",
+        notification_id=created.get("id"), placement_id=body["placement_id"], kind=body["kind"],
+        event_id=body["event_id"], trace=trace_root(trace))
     return created
 
 

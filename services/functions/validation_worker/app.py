@@ -2,10 +2,13 @@
 validation-service -> placement-service.
 
 Each record's body is a ``placement.created`` EventBridge event. The placement is validated
-through POST /validation/validate; a decision is written back with PATCH
-/placement/placements/{id}. Any failure (a non-2xx answer such as the 409 for metadata not
-ready, a timeout, a malformed record) reports that record in ``batchItemFailures``: it comes
-back after the visibility timeout and reaches the DLQ after maxReceiveCount receives.
+through POST /validation/validate, which records the decision on the placement and its event
+in one transaction, once: a redelivered record gets the same decision back and changes
+nothing, so retrying is always safe. Any failure (a non-2xx answer such as the 409 for
+metadata not ready, or a 404 for a placement not found, a timeout, a malformed record)
+reports that record in ``batchItemFailures``: it is retried, never dropped, after the
+visibility timeout, and reaches the DLQ after maxReceiveCount receives. (The event is
+relayed only after the placement's commit, so a 404 means a placement that does not exist.)
 """
 
 from __future__ import annotations
@@ -33,8 +36,8 @@ def validation_request(event: dict) -> dict:
 
 
 def handle_record(record: dict, seconds: float, client: Any, invocation_trace: str | None = None) -> dict:
-    """Validates one placement and records the decision; raises RecordFailed (or
-    alb.Unreachable) when the record must be retried. Returns the decision."""
+    """Has one placement validated (validation-service records the decision); raises
+    RecordFailed (or alb.Unreachable) when the record must be retried. Returns the decision."""
     budget = Budget(seconds, CALL_TIMEOUT)
     body = validation_request(event_of(record))
     trace = record_trace(record, invocation_trace)
@@ -45,13 +48,9 @@ def handle_record(record: dict, seconds: float, client: Any, invocation_trace: s
     decision = result.get("decision")
     if decision not in DECISIONS:
         raise RecordFailed(f"validation-service gave no decision: {reply.text[:300]}")
-    patch = client.request("PATCH", f"/placement/placements/{body['placement_id']}",
-                           {"status": decision, "reason": result.get("reason")}, trace=trace,
-                           timeout=budget.timeout())
-    if not patch.ok:
-        raise RecordFailed(f"placement-service answered {patch.status} to the status update: {patch.text[:300]}")
     log("info", "placement decided", placement_id=body["placement_id"], decision=decision,
-        reason=result.get("reason"), metadata_source=result.get("metadata_source"), trace=trace_root(trace))
+        reason=result.get("reason"), metadata_source=result.get("metadata_source"),
+        replayed=bool(result.get("replayed")), trace=trace_root(trace))
     return result
 
 
