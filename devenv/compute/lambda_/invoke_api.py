@@ -1,6 +1,8 @@
-"""An HTTP endpoint compatible with AWS Lambda's Invoke API (and enough of GetFunction /
-ListFunctions for tools that look a function up), so boto3 and the AWS CLI work unchanged
-with AWS_ENDPOINT_URL_LAMBDA pointing here."""
+"""An HTTP endpoint speaking AWS Lambda's API (rest-json) for the functions devenv runs:
+Invoke with its edge cases, Get/ListFunctions with AWS's field set, Put/Get/Delete
+FunctionConcurrency, and the routes the lambda process adds (the event source mappings'), so
+boto3, the AWS CLI, their paginators and waiters work unchanged with AWS_ENDPOINT_URL_LAMBDA
+pointing here. docs/aws-apis.md lists each call and how it differs from AWS."""
 
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ from devenv.compute.lambda_.invoke import InvalidRequestContent, InvocationType,
 from devenv.compute.lambda_.runtime import LambdaRuntime
 
 API = "/2015-03-31/functions"
+CONCURRENCY_PUT = "/2017-10-31/functions/{name}/concurrency"  # Put and Delete
+CONCURRENCY_GET = "/2019-09-30/functions/{name}/concurrency"
 
 
 LIST_FUNCTIONS_MOST = 50  # ListFunctions answers at most 50 a page, whatever MaxItems says
@@ -121,7 +125,10 @@ class InvokeApi:
                         .add("GET", API, self.list_functions)
                         .add("GET", API + "/", self.list_functions)
                         .add("GET", API + "/{name}", self.get_function)
-                        .add("GET", API + "/{name}/configuration", self.get_configuration))
+                        .add("GET", API + "/{name}/configuration", self.get_configuration)
+                        .add("PUT", CONCURRENCY_PUT, self.put_concurrency)
+                        .add("DELETE", CONCURRENCY_PUT, self.delete_concurrency)
+                        .add("GET", CONCURRENCY_GET, self.get_concurrency))
         for method, pattern, handler in routes:
             self._router.add(method, pattern, handler)
 
@@ -183,6 +190,38 @@ class InvokeApi:
         if pool.spec.reserved_concurrency is not None:
             answer["Concurrency"] = {"ReservedConcurrentExecutions": pool.spec.reserved_concurrency}
         return json_response(answer)
+
+    def put_concurrency(self, request: Request, name: str) -> Response:
+        """Reserved concurrency, enforced from the next invocation; local state, not written
+        to devenv.yaml (the next start of the compute process takes the file's again)."""
+        try:
+            pool = self.runtime.pool(name)
+            try:
+                value = json.loads(request.body or b"{}").get("ReservedConcurrentExecutions")
+            except (ValueError, AttributeError):
+                value = None
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise InvokeError(400, "InvalidParameterValueException",
+                                  "ReservedConcurrentExecutions must be an integer of 0 or more")
+        except InvokeError as exc:
+            return error_response(exc)
+        pool.reserve(value)
+        return json_response({"ReservedConcurrentExecutions": value})
+
+    def delete_concurrency(self, request: Request, name: str) -> Response:
+        try:
+            pool = self.runtime.pool(name)
+        except InvokeError as exc:
+            return error_response(exc)
+        pool.reserve(None)
+        return Response(204, content_type=None)
+
+    def get_concurrency(self, request: Request, name: str) -> Response:
+        try:
+            reserved = self.runtime.pool(name).spec.reserved_concurrency
+        except InvokeError as exc:
+            return error_response(exc)
+        return json_response({} if reserved is None else {"ReservedConcurrentExecutions": reserved})
 
     async def get_configuration(self, request: Request, name: str) -> Response:
         try:

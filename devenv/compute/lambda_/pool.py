@@ -23,7 +23,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Union
 
 from devenv.compute.lambda_.invoke import Throttled
@@ -228,11 +228,29 @@ class Pool:
         self.warm_starts = 0
         self.throttles = 0
 
+    def reserve(self, concurrency: int | None) -> None:
+        """Sets (None: removes) the function's reserved concurrency, from the next invocation
+        on: what is running goes on; 0 throttles every invocation."""
+        self.spec = replace(self.spec, reserved_concurrency=concurrency)
+
     @property
     def active(self) -> int:
         """Instances counted against the concurrency limit."""
         return sum(1 for i in self.instances.values()
                    if i.state in (InstanceState.STARTING, InstanceState.BUSY, InstanceState.RETURNING))
+
+    @property
+    def in_use(self) -> int:
+        """Concurrency slots taken: instances starting or busy, and returning ones that cannot
+        take the next invocation (one is reserved for them, or they are going away). An
+        instance that just answered frees its slot for the next invocation, which it takes."""
+        taken = 0
+        for i in self.instances.values():
+            if i.state is InstanceState.RETURNING:
+                taken += i.reserved is not None or i.retire or i.version != self.version
+            elif i.state is InstanceState.STARTING or i.state is InstanceState.BUSY:
+                taken += 1
+        return taken
 
     # -- an invocation arrives
 
@@ -240,6 +258,10 @@ class Pool:
         """Hands ``inv`` to a warm instance, reserves the one about to return, or starts one.
 
         Raises Throttled when every instance the concurrency limit allows is in use."""
+        if self.in_use >= self.spec.concurrency_limit:
+            self.throttles += 1
+            raise Throttled("ReservedFunctionConcurrentInvocationLimitExceeded"
+                            if self.spec.reserved_concurrency is not None else "ConcurrentInvocationLimitExceeded")
         instance = self._take_idle()
         if instance is not None:
             self.warm_starts += 1
@@ -251,10 +273,6 @@ class Pool:
             self.warm_starts += 1
             returning.reserved = inv
             return []
-        if self.active >= self.spec.concurrency_limit:
-            self.throttles += 1
-            raise Throttled("ReservedFunctionConcurrentInvocationLimitExceeded"
-                            if self.spec.reserved_concurrency is not None else "ConcurrentInvocationLimitExceeded")
         self.cold_starts += 1
         inv.cold = True
         instance = self.instance_type(self.new_id(), self.spec, self.version)

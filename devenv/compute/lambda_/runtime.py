@@ -91,10 +91,18 @@ class FunctionPool:
     (futures, timers, processes through the runtime, log writes, /proc reads)."""
 
     def __init__(self, spec: FunctionSpec, runtime: "LambdaRuntime"):
-        self.spec = spec
         self.runtime = runtime
         self.state = Pool(spec, instance_type=Instance)
         self.interpreter: Interpreter = choose_interpreter(spec)
+
+    @property
+    def spec(self) -> FunctionSpec:
+        """The function as it is now (PutFunctionConcurrency changes its reserved concurrency)."""
+        return self.state.spec
+
+    def reserve(self, concurrency: int | None) -> None:
+        """Sets or (None) removes the reserved concurrency, from the next invocation on."""
+        self.state.reserve(concurrency)
 
     @property
     def instances(self) -> dict[str, Instance]:

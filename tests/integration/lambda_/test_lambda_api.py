@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from botocore.exceptions import ClientError
@@ -126,3 +127,51 @@ def visible(sqs, url: str) -> int:
 def pacer_log(stack) -> str:
     log = stack.state / "logs" / "functions" / "pacer.log"
     return log.read_text() if log.exists() else ""
+
+
+def test_reserved_concurrency_throttles_and_can_be_changed(stack):
+    client = lambda_client(stack.env(), retries=False)
+    with ShapeChecked(client) as checked:
+        assert client.get_function_concurrency(FunctionName="single")["ReservedConcurrentExecutions"] == 1
+        before = starts(stack, "single")
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(client.invoke, FunctionName="single", Payload=b'{"seconds": 3}')
+            assert wait_until(lambda: starts(stack, "single") > before, timeout=20, interval=0.05)
+            with pytest.raises(ClientError) as throttled:
+                client.invoke(FunctionName="single", Payload=b'{"seconds": 0}')
+            assert first.result()["StatusCode"] == 200
+        error = throttled.value.response
+        assert error["ResponseMetadata"]["HTTPStatusCode"] == 429
+        assert error["Error"]["Code"] == "TooManyRequestsException"
+        assert error["Reason"] == "ReservedFunctionConcurrentInvocationLimitExceeded"
+
+        assert client.put_function_concurrency(FunctionName="echo", ReservedConcurrentExecutions=0)[
+            "ReservedConcurrentExecutions"] == 0
+        with pytest.raises(ClientError) as stopped:
+            client.invoke(FunctionName="echo", Payload=b"{}")
+        assert stopped.value.response["Error"]["Code"] == "TooManyRequestsException"
+        client.delete_function_concurrency(FunctionName="echo")
+        assert "ReservedConcurrentExecutions" not in client.get_function_concurrency(FunctionName="echo")
+        assert client.invoke(FunctionName="echo", Payload=b"{}")["StatusCode"] == 200
+    assert checked.checked == 8
+
+
+def test_a_throttled_mapping_leaves_its_messages_in_the_queue_and_backs_off(stack):
+    env = stack.env()
+    client = lambda_client(env)
+    sqs = aws(env, "sqs")
+    paced = sqs.get_queue_url(QueueName="paced")["QueueUrl"]
+    compute_log = stack.state / "logs" / "lambda.log"
+    refused_before = compute_log.read_text().count("sqs paced -> pacer: invoke refused")
+    client.put_function_concurrency(FunctionName="pacer", ReservedConcurrentExecutions=0)
+    try:
+        ran = starts(stack, "pacer")
+        sqs.send_message(QueueUrl=paced, MessageBody="throttled at first")
+        assert wait_until(lambda: compute_log.read_text().count("sqs paced -> pacer: invoke refused") > refused_before,
+                          timeout=30, interval=0.2)
+        assert starts(stack, "pacer") == ran
+        assert "PROBLEM" not in client.list_event_source_mappings(FunctionName="pacer")[
+            "EventSourceMappings"][0]["LastProcessingResult"]
+    finally:
+        client.delete_function_concurrency(FunctionName="pacer")
+    assert wait_until(lambda: "throttled at first" in pacer_log(stack), timeout=30, interval=0.2)

@@ -187,3 +187,34 @@ def test_the_code_digest_is_stable_and_changes_with_any_edit(tmp_path):
     assert code_digest(tmp_path).sha256 != before.sha256
     assert aws_timestamp(1704067200.5) == "2024-01-01T00:00:00.500+0000"
 
+
+class FakePool:
+    def __init__(self, spec):
+        self.spec = spec
+
+    def reserve(self, concurrency):
+        self.spec = SimpleNamespace(**{**vars(self.spec), "reserved_concurrency": concurrency})
+
+
+def test_function_concurrency_is_put_read_and_deleted():
+    runtime = FakeRuntime()
+    runtime.pools = {"echo": FakePool(SPEC)}
+    api = InvokeApi(runtime)
+    put, get = "/2017-10-31/functions/echo/concurrency", "/2019-09-30/functions/echo/concurrency"
+    assert json.loads(call(api, "GET", get).body) == {}
+    answer = call(api, "PUT", put, b'{"ReservedConcurrentExecutions": 0}')
+    assert answer.status == 200 and json.loads(answer.body) == {"ReservedConcurrentExecutions": 0}
+    assert json.loads(call(api, "GET", get).body) == {"ReservedConcurrentExecutions": 0}
+    got = json.loads(call(api, "GET", "/2015-03-31/functions/echo").body)
+    assert got["Concurrency"] == {"ReservedConcurrentExecutions": 0}
+    for operation, body in (("PutFunctionConcurrency", answer.body), ("GetFunctionConcurrency", call(api, "GET", get).body),
+                            ("GetFunction", json.dumps(got))):
+        assert shape_errors(LAMBDA.operation_model(operation).output_shape, json.loads(body)) == []
+    for bad in (b'{"ReservedConcurrentExecutions": -1}', b'{"ReservedConcurrentExecutions": true}', b"{}", b"[1]"):
+        refused = call(api, "PUT", put, bad)
+        assert refused.status == 400 and ("x-amzn-ErrorType", "InvalidParameterValueException") in refused.headers
+    assert call(api, "DELETE", put).status == 204
+    assert json.loads(call(api, "GET", get).body) == {}
+    assert call(api, "GET", "/2019-09-30/functions/nope/concurrency").status == 404
+    assert call(api, "PUT", "/2017-10-31/functions/nope/concurrency", b"{}").status == 404
+    assert call(api, "DELETE", "/2017-10-31/functions/nope/concurrency").status == 404

@@ -271,6 +271,23 @@ def test_beyond_the_concurrency_limit_an_invocation_is_throttled(clock: Clock, w
     assert pool.throttles == 1 and len(pool.instances) == limit
 
 
+def test_reserving_concurrency_applies_to_the_next_invocations_and_zero_throttles_them_all(pool: Pool):
+    (start,) = pool.invoke(invocation("r1"))
+    pool.reserve(1)
+    with pytest.raises(Throttled) as raised:
+        pool.invoke(invocation("over"))
+    assert raised.value.reason == "ReservedFunctionConcurrentInvocationLimitExceeded"
+    assert pool.spec.reserved_concurrency == 1 and start.instance in pool.instances.values()  # it runs on
+    pool.reserve(0)
+    pool.next(start.instance)  # the running one's invocation is handed over: it was accepted before
+    pool.response(start.instance, "r1", b"ok")
+    with pytest.raises(Throttled):
+        pool.invoke(invocation("zero"))
+    pool.reserve(None)
+    assert kinds(pool.invoke(invocation("free"))) == []  # back to the unreserved pool: the warm one takes it
+    assert pool.throttles == 2
+
+
 def test_an_instance_that_could_not_start_fails_its_invocation(pool: Pool):
     inv = invocation()
     (start,) = pool.invoke(inv)
