@@ -118,6 +118,28 @@ def aws_apis(scheduler: Scheduler, config, balancer=None) -> http1.Handler:
                    {"elbv2": elbv2})
 
 
+def ecs_events(scheduler: Scheduler, config, emulator: str):
+    """ECS's task, service and deployment events on the emulator's default bus, as AWS puts
+    them there: (the watching task, to cancel; its publisher, to close last)."""
+    import time
+
+    from devenv.aws.event_publisher import EventPublisher, events_client_factory
+    from devenv.compute.ecs_aws.arns import Names
+    from devenv.compute.ecs_aws.events import EcsEventWatcher
+    from devenv.compute.ecs.scheduler import TICK
+
+    publisher = EventPublisher(events_client_factory(emulator, config.region)).start()
+    watcher = EcsEventWatcher(Names(region=config.region, cluster=config.name))
+
+    async def watch() -> None:
+        while True:
+            for entry in watcher.changes(scheduler, time.time()):
+                publisher.put(entry)
+            await asyncio.sleep(TICK)
+
+    return asyncio.get_running_loop().create_task(watch()), publisher
+
+
 def metadata_app(scheduler: Scheduler) -> http1.Handler:
     """Task metadata only: what task containers reach on the Docker network's gateway (the
     control API, which can deploy and scale, stays on 127.0.0.1)."""
@@ -193,10 +215,12 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
     servers += [await http1.serve(metadata_app(scheduler), address, ports["ecs"], max_body=MAX_CONTROL_BODY,
                                   screen=screen) for address in listen_also]
     await scheduler.start()
+    events, publisher = ecs_events(scheduler, config, emulator)
     print(f"ecs ready: control {control}" + (f", alb {HOST}:{ports['alb']}" if balancer else ""), flush=True)
     await until_stopped()
     await scheduler.stop_all()
-    for sender in (awslogs, metrics):  # the stopped tasks' last lines and samples too
+    events.cancel()
+    for sender in (awslogs, metrics, publisher):  # the stopped tasks' last lines and samples too
         if sender is not None:
             await asyncio.get_running_loop().run_in_executor(None, sender.close)
     if balancer is not None:

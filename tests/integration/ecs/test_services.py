@@ -335,3 +335,41 @@ def test_application_autoscaling_through_boto3(stack):
     # test_cpu_load_scales_out_then_idleness_scales_in's scale-out, as AWS words it
     assert any(c.startswith("monitor alarm TargetTracking-service/ecsit/scaler-AlarmHigh-") and
                c.endswith("in state ALARM triggered policy scaler-cpu-target-tracking") for c in causes)
+
+
+def test_a_rule_on_aws_ecs_events_delivers_the_task_state_change_to_sqs(stack):
+    """A user's own rule on the default bus (pattern on source aws.ecs) -> an SQS queue: the
+    task StopTask stops arrives as an "ECS Task State Change" with lastStatus STOPPED."""
+    import boto3
+
+    env = stack.env()
+    settings = dict(region_name=env["AWS_REGION"], aws_access_key_id="test", aws_secret_access_key="test")
+    sqs = boto3.client("sqs", endpoint_url=env["AWS_ENDPOINT_URL_SQS"], **settings)
+    events = boto3.client("events", endpoint_url=env["AWS_ENDPOINT_URL_EVENTBRIDGE"], **settings)
+    queue = sqs.create_queue(QueueName="ecs-task-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="ecs-tasks-stopped", EventBusName="default", EventPattern=json.dumps(
+        {"source": ["aws.ecs"], "detail-type": ["ECS Task State Change"], "detail": {"lastStatus": ["STOPPED"]}}))
+    events.put_targets(Rule="ecs-tasks-stopped", EventBusName="default", Targets=[{"Id": "q", "Arn": arn}])
+    try:
+        assert wait_until(lambda: len(healthy(stack, "keeper")) == 2, timeout=30)
+        victim = healthy(stack, "keeper")[0]["taskId"]
+        aws(stack, "ecs").stop_task(cluster="ecsit", task=victim)
+        received: list[dict] = []
+
+        def arrived() -> bool:
+            for message in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10,
+                                               WaitTimeSeconds=1).get("Messages", []):
+                received.append(json.loads(message["Body"]))
+            return any(e["detail"]["taskArn"].endswith("/" + victim) for e in received)
+
+        assert wait_until(arrived, timeout=40)
+        event = next(e for e in received if e["detail"]["taskArn"].endswith("/" + victim))
+        assert (event["source"], event["detail-type"], event["detail"]["stopCode"]) == (
+            "aws.ecs", "ECS Task State Change", "UserInitiated")
+        assert event["detail"]["clusterArn"].endswith(":cluster/ecsit")
+        assert event["resources"] == [event["detail"]["taskArn"]]
+    finally:
+        events.remove_targets(Rule="ecs-tasks-stopped", EventBusName="default", Ids=["q"])
+        events.delete_rule(Name="ecs-tasks-stopped", EventBusName="default")
+        sqs.delete_queue(QueueUrl=queue)

@@ -228,6 +228,40 @@ def test_an_unknown_operation_is_refused_in_aws_shape(tmp_path):
     run(tmp_path, scenario)
 
 
+def test_ecs_events_for_eventbridge_follow_the_scheduler_state(tmp_path):
+    import json
+    import time
+
+    from devenv.compute.ecs_aws.events import EcsEventWatcher
+
+    async def scenario(scheduler, apis, runner):
+        watcher = EcsEventWatcher(NAMES)
+        seen: list[dict] = []
+
+        def look() -> bool:
+            seen.extend(watcher.changes(scheduler, time.time()))
+            return len([e for e in seen if e["DetailType"] == "ECS Service Action"]) == 2  # both services
+
+        assert await wait_until_async(look, timeout=5)
+        kinds = {(e["DetailType"], json.loads(e["Detail"]).get("eventName")) for e in seen}
+        assert {("ECS Deployment State Change", "SERVICE_DEPLOYMENT_IN_PROGRESS"),
+                ("ECS Deployment State Change", "SERVICE_DEPLOYMENT_COMPLETED"),
+                ("ECS Service Action", "SERVICE_STEADY_STATE")} <= kinds
+        running = [json.loads(e["Detail"]) for e in seen if e["DetailType"] == "ECS Task State Change"
+                   and json.loads(e["Detail"])["lastStatus"] == "RUNNING"]
+        assert len({d["taskArn"] for d in running}) == 3
+        detail = running[0]
+        assert detail["updatedAt"].endswith("Z") and detail["attachments"][0]["type"] == "eni"
+        assert all(e["Source"] == "aws.ecs" and e["EventBusName"] == "default" for e in seen)
+        assert watcher.changes(scheduler, time.time()) == []  # nothing new, nothing sent
+        victim = scheduler.services["web"].tasks[0]
+        scheduler.services["web"].stop_task(victim, "Task stopped by user", "UserInitiated")
+        changed = watcher.changes(scheduler, time.time())
+        [stopping] = [json.loads(e["Detail"]) for e in changed if e["Resources"] == [NAMES.task_arn(victim.id)]]
+        assert (stopping["desiredStatus"], stopping["stopCode"]) == ("STOPPED", "UserInitiated")
+    run(tmp_path, scenario)
+
+
 def test_every_kind_of_service_event_has_aws_wording():
     from devenv.compute.ecs.scheduler import EventKind, ServiceEvent
 
