@@ -13,6 +13,11 @@ When a span sink is configured (``DEVENV_SPANS_DIR``), traced calls are recorded
 one per PutEvents entry, one per SendMessage, one when a message moves to its dead-letter
 queue; the context passed downstream names the recorded span as ``Parent``.
 
+**AWS's event shape** (``_restore_event_account``): moto's default input for a rule's target,
+the event as EventBridge delivers it, leaves out ``account``, so a rule -> SQS target ->
+consumer (powertools' ``EventBridgeModel``, Nedlia's workers) got an event AWS never sends;
+it is put back, in AWS's key order.
+
 **Caches of pure work moto repeats per request** (each measured, benchmarks/RESULTS.md):
 - ``camelcase_to_underscores`` (~20 times per SQS call) and ``method_names_from_class``
   (``inspect.getmembers`` per request): memoised.
@@ -60,11 +65,25 @@ def install(sink: SpanSink | None = None) -> None:
     from moto.events import models as events
     from moto.sqs import models as sqs
 
+    _restore_event_account()
     if getattr(sqs.SQSBackend.send_message, "_devenv_traced", False):
         return
     sink = sink or NullSink()
     _wrap_put_events(events, sink)
     _wrap_sqs(sqs, sink)
+
+
+# Every key AWS sends, in its order; moto's own template has all but "account".
+AWS_EVENT_TEMPLATE = ('{"version": "0", "id": "<id>", "detail-type": "<detail-type>", "source": "<source>", '
+                      '"account": "<account>", "time": <time>, "region": "<region>", "resources": <resources>, '
+                      '"detail": <detail>}')
+
+
+def _restore_event_account() -> None:
+    """The event a rule hands its targets, as AWS shapes it: with ``account``. Idempotent."""
+    from moto.events.utils import EventTemplateParser
+
+    EventTemplateParser.DEFAULT_EVENT_INPUT_TEMPLATE = AWS_EVENT_TEMPLATE
 
 
 def _mark(function: Callable[..., Any]) -> Callable[..., Any]:

@@ -144,6 +144,9 @@ def test_rule_delivers_to_its_queue_and_the_tail_sees_it(stack):
         assert wait_until(delivered, timeout=20, interval=0.1)
         event = next(b for b in bodies if b.get("detail") == {"marker": "to-queue"})
         assert (event["source"], event["detail-type"]) == ("emu.producer", "thing.created")
+        assert set(event) >= {"version", "id", "detail-type", "source", "account", "time", "region", "resources",
+                              "detail"}  # every key AWS sends: powertools' EventBridgeModel needs them
+        assert event["account"] == created.split("/")[-2]
         assert tail.wait(timeout=30) == 0  # --count 1: it saw the event, removed its rule and queue
         assert "to-queue" in out.read_text()
     finally:

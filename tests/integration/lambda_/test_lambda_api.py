@@ -111,8 +111,11 @@ def test_event_source_mappings_listed_read_paused_and_resumed(stack):
         assert resumed["State"] == "Enabling"
         assert wait_until(lambda: "held while paused" in pacer_log(stack), timeout=30, interval=0.2)
         assert starts(stack, "pacer") == ran + 1
+        # the poller records the result once the invocation has returned, just after the log line
+        assert wait_until(lambda: client.get_event_source_mapping(UUID=mapping["UUID"])["LastProcessingResult"]
+                          == "OK", timeout=10, interval=0.1)
         settled = client.get_event_source_mapping(UUID=mapping["UUID"])
-        assert (settled["State"], settled["BatchSize"], settled["LastProcessingResult"]) == ("Enabled", 3, "OK")
+        assert (settled["State"], settled["BatchSize"]) == ("Enabled", 3)
         with pytest.raises(ClientError) as missing:
             client.get_event_source_mapping(UUID="00000000-0000-0000-0000-000000000000")
         assert missing.value.response["Error"]["Code"] == "ResourceNotFoundException"
@@ -175,3 +178,36 @@ def test_a_throttled_mapping_leaves_its_messages_in_the_queue_and_backs_off(stac
     finally:
         client.delete_function_concurrency(FunctionName="pacer")
     assert wait_until(lambda: "throttled at first" in pacer_log(stack), timeout=30, interval=0.2)
+
+
+def test_an_event_reaching_a_worker_through_sqs_parses_with_powertools(stack):
+    from aws_lambda_powertools.utilities.parser import parse
+    from aws_lambda_powertools.utilities.parser.envelopes import SqsEnvelope
+    from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+
+    env = stack.env()
+    sqs = aws(env, "sqs")
+    aws(env, "events").put_events(Entries=[{"Source": "it.queued", "DetailType": "thing.queued",
+                                            "Detail": json.dumps({"marker": "through-sqs"}),
+                                            "EventBusName": "it-events"}])
+    # what a plain ReceiveMessage sees
+    inbox = sqs.get_queue_url(QueueName="inbox")["QueueUrl"]
+    bodies: list[dict] = []
+
+    def received() -> bool:
+        bodies.extend(json.loads(m["Body"]) for m in sqs.receive_message(
+            QueueUrl=inbox, WaitTimeSeconds=1).get("Messages", []))
+        return any(b.get("detail") == {"marker": "through-sqs"} for b in bodies)
+
+    assert wait_until(received, timeout=20, interval=0.1)
+    body = next(b for b in bodies if b.get("detail") == {"marker": "through-sqs"})
+    assert list(body) == ["version", "id", "detail-type", "source", "account", "time", "region", "resources",
+                          "detail"]
+    # what a worker behind an event source mapping gets: the SQS event, parsed as Nedlia's workers would
+    assert wait_until(lambda: "through-sqs" in pacer_log(stack), timeout=30, interval=0.2)
+    line = next(line for line in pacer_log(stack).splitlines() if line.startswith("EVENT ") and "through-sqs" in line)
+    records = [r for r in json.loads(line[len("EVENT "):])["Records"] if "through-sqs" in r["body"]]
+    (event,) = parse(event={"Records": records}, model=EventBridgeModel, envelope=SqsEnvelope)
+    assert (event.account, event.source, event.detail_type, event.detail) == (
+        body["account"], "it.queued", "thing.queued", {"marker": "through-sqs"})
+    assert event.region == env["AWS_REGION"]
