@@ -23,11 +23,12 @@ def test_a_bad_kill_list_says_what_is_wrong(text, message):
 
 
 def test_kills_fall_inside_the_drive_in_time_order_and_repeat_with_a_seed():
-    plan = plan_kills({"task": 5, "postgres": 1}, 100.0, random.Random(7))
-    assert sorted(k.kind for k in plan) == ["postgres"] + ["task"] * 5
-    assert all(10.0 <= k.at <= 85.0 for k in plan)
+    plan = plan_kills({"task": 5, "postgres": 1, "supervisor": 1}, 100.0, random.Random(7))
+    assert sorted(k.kind for k in plan) == ["postgres", "supervisor"] + ["task"] * 5
+    assert all(10.0 <= k.at <= 70.0 for k in plan if k.kind != "supervisor")
+    assert plan[-1].kind == "supervisor" and 70.0 <= plan[-1].at <= 85.0  # its `devenv up` comes last
     assert [k.at for k in plan] == sorted(k.at for k in plan)
-    assert plan == plan_kills({"task": 5, "postgres": 1}, 100.0, random.Random(7))
+    assert plan == plan_kills({"task": 5, "postgres": 1, "supervisor": 1}, 100.0, random.Random(7))
     assert plan_kills({}, 100.0, random.Random(7)) == [] and isinstance(plan[0], Kill)
 
 
