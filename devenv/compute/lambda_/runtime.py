@@ -512,8 +512,8 @@ class LambdaRuntime:
         async def changed(folders: set[Path]) -> None:
             for pool in self.pools.values():
                 if pool.spec.code_dir in folders:
+                    await pool.reload()  # said once done: an invoke after the line gets the new code
                     self.write_log(pool.spec, "devenv: code changed; new instances will load it")
-                    await pool.reload()
 
         try:
             await watch({pool.spec.code_dir for pool in self.pools.values()}, changed, on_ready=ready)

@@ -234,12 +234,17 @@ def test_async_success_is_not_retried(tmp_path):
     assert failures == []
 
 
-def test_hot_reload_takes_effect_on_the_next_invocation(tmp_path):
+def reloadable(tmp_path, name: str):
+    """A function whose code folder the test edits: (its spec, its handler file at version 1)."""
     code = tmp_path / "code"
     shutil.copytree(FIXTURES / "basic", code)
     handler = code / "reloadable.py"
     handler.write_text("def handler(event, context):\n    return {'version': 1}\n")
-    fn = spec("reload", "reloadable.handler", tmp_path, code=code)
+    return spec(name, "reloadable.handler", tmp_path, code=code), handler
+
+
+def test_hot_reload_takes_effect_on_the_next_invocation(tmp_path):
+    fn, handler = reloadable(tmp_path, "reload")
 
     async def body(rt):
         before = payload(await rt.invoke("reload", b"{}"))
@@ -260,6 +265,26 @@ def test_hot_reload_takes_effect_on_the_next_invocation(tmp_path):
     assert before == {"version": 1}
     assert versions[-1] == 2
     assert "code changed" in fn.log_file.read_text()
+
+
+def test_once_the_code_changed_line_is_written_the_next_invocation_runs_the_new_code(tmp_path):
+    # The line used to be written before the reload (which first drops bytecode on a thread):
+    # an invoke right after it could still reach the old warm instance.
+    fn, handler = reloadable(tmp_path, "said")
+
+    async def body(rt):
+        versions = []
+        for version in (2, 3, 4):
+            await rt.invoke("said", b"{}")  # a warm instance of the old code is idle
+            said = fn.log_file.read_text().count("code changed")
+            handler.write_text(f"def handler(event, context):\n    return {{'version': {version}}}\n")
+            deadline = time.monotonic() + 10
+            while fn.log_file.read_text().count("code changed") == said and time.monotonic() < deadline:
+                await asyncio.sleep(0.001)  # the loop runs the watcher meanwhile
+            versions.append(payload(await rt.invoke("said", b"{}"))["version"])
+        return versions
+
+    assert run([fn], body) == [2, 3, 4]
 
 
 
