@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
 # Emulators accept any credentials; fixed dummies keep the user's real ones out of reach.
 DUMMY_CREDENTIALS = ("test", "test")
@@ -35,6 +35,10 @@ class ClientSettings:
     connect_timeout: float = 2.0
     read_timeout: float = 10.0
     max_attempts: int = 2
+    validate: bool = True  # botocore's client-side check of the parameters (per item of a list)
+
+
+SENDER_SETTINGS = ClientSettings(max_attempts=1, validate=False)
 
 
 def make_client(service: str, endpoint: AwsEndpoint, settings: ClientSettings = ClientSettings(),
@@ -51,9 +55,18 @@ def make_client(service: str, endpoint: AwsEndpoint, settings: ClientSettings = 
         read_timeout=settings.read_timeout,
         retries={"total_max_attempts": settings.max_attempts, "mode": "standard"},
         s3={"addressing_style": "path"},
+        parameter_validation=settings.validate,
     )
     return session.client(service, endpoint_url=endpoint.url, region_name=endpoint.region,
                           config=config)
+
+
+def one_attempt_client_factory(service: str, url: str, region: str) -> Callable[[], Any]:
+    """Makes (when called) a ``service`` client for the emulator at ``url`` for background
+    senders: each call tried once (they keep their data and retry on their own), and no
+    client-side parameter check (they build the parameters; the emulator checks them too),
+    which costs ~4 µs per log event or datapoint."""
+    return lambda: make_client(service, AwsEndpoint(url, region), SENDER_SETTINGS)
 
 
 def new_session(endpoint: AwsEndpoint) -> Any:

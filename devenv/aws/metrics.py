@@ -10,12 +10,15 @@ call, the datapoints kept while the emulator is unreachable (bounded).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from .sender import BackgroundSender
+
+log = logging.getLogger("devenv.aws.metrics")
 
 MAX_PER_CALL = 1000  # PutMetricData's limit of metrics per request
 MAX_KEPT = 50_000  # datapoints kept while the emulator is unreachable
@@ -84,6 +87,13 @@ class MetricPublisher(BackgroundSender):
         self._max = max_kept
         self.sent = 0
         self.dropped = 0
+        self._samplers: list[Callable[[MetricPublisher], None]] = []
+
+    def add_sampler(self, sampler: Callable[[MetricPublisher], None]) -> MetricPublisher:
+        """``sampler(self)`` runs on the sender's thread at the start of every cycle, for
+        samples that take a blocking read (queue attributes); a failing one is skipped."""
+        self._samplers.append(sampler)
+        return self
 
     def record(self, namespace: str, name: str, value: float, dimensions: dict[str, str],
                unit: str = "None") -> None:
@@ -93,6 +103,11 @@ class MetricPublisher(BackgroundSender):
             self._aggregator.add(key, value)
 
     def _cycle(self, final: bool) -> bool:
+        for sampler in self._samplers:
+            try:
+                sampler(self)
+            except Exception as exc:  # the emulator is down: the send below says so
+                log.debug("metrics sampler %r failed: %s", sampler, exc)
         with self._lock:
             self._unsent.extend(self._aggregator.close_period(self._clock()))
             if len(self._unsent) > self._max:
@@ -121,6 +136,6 @@ class MetricPublisher(BackgroundSender):
 
 def cloudwatch_client_factory(url: str, region: str) -> Callable[[], Any]:
     """A boto3 ``cloudwatch`` client for the emulator at ``url``, one attempt per call."""
-    from .endpoint import AwsEndpoint, ClientSettings, make_client
+    from .endpoint import one_attempt_client_factory
 
-    return lambda: make_client("cloudwatch", AwsEndpoint(url, region), ClientSettings(max_attempts=1))
+    return one_attempt_client_factory("cloudwatch", url, region)

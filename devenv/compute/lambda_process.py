@@ -18,8 +18,9 @@ from pathlib import Path
 from aiohttp import web
 
 from devenv.aws.awslogs import LogShipper, logs_client_factory
-from devenv.aws.endpoint import AwsEndpoint, make_client
+from devenv.aws.endpoint import AwsEndpoint, make_client, one_attempt_client_factory
 from devenv.aws.metrics import MetricPublisher, cloudwatch_client_factory
+from devenv.aws.queue_metrics import QueueDepthSampler
 from devenv.build import manifest
 from devenv.config.loader import Overrides, load_project
 from devenv.observe.spans import sink_from_environment
@@ -117,8 +118,13 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
     sink = sink_from_environment("lambda")
     # Every function's lines also go to CloudWatch Logs, /aws/lambda/<name>, as on AWS.
     awslogs = LogShipper(logs_client_factory(emulator)).start() if config.functions else None
-    metrics = (MetricPublisher(cloudwatch_client_factory(emulator, config.region), interval=config.metrics.interval)
-               .start() if config.functions and config.metrics.enabled else None)
+    metrics = None
+    if config.functions and config.metrics.enabled:
+        metrics = MetricPublisher(cloudwatch_client_factory(emulator, config.region), interval=config.metrics.interval)
+        if config.queues:  # AWS/SQS queue depths, sampled on the publisher's thread
+            metrics.add_sampler(QueueDepthSampler(one_attempt_client_factory("sqs", emulator, config.region),
+                                                 config.queues))
+        metrics.start()
     if config.runtime == "docker":
         runtime = _container_runtime(project, state, ports, aws_env, values, FailureSink(endpoint), sink, awslogs,
                                      metrics)

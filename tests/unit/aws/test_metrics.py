@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import threading
 
+import pytest
+
 from devenv.aws.metrics import MAX_PER_CALL, Aggregator, MetricKey, MetricPublisher
 from devenv.health import wait_until
 
@@ -64,3 +66,52 @@ def test_many_metrics_are_split_into_calls_of_at_most_1000():
         publisher.record("Custom", f"m{i}", 1, {})
     publisher.start().close(timeout=60)  # the last send, however loaded the machine
     assert [len(data) for _, data in fake.calls] == [1000, 1000, 500]
+
+
+class FakeSqs:
+    def __init__(self):
+        self.depths = {"orders": (3, 1, 0), "orders-dlq": (2, 0, 0)}
+        self.lookups = 0
+        self.fail_next = False
+
+    def get_queue_url(self, QueueName):
+        self.lookups += 1
+        return {"QueueUrl": f"http://sqs/{QueueName}"}
+
+    def get_queue_attributes(self, QueueUrl, AttributeNames):
+        if self.fail_next:
+            self.fail_next = False
+            raise ConnectionError("emulator restarting")
+        visible, in_flight, delayed = self.depths[QueueUrl.rsplit("/", 1)[1]]
+        return {"Attributes": {"ApproximateNumberOfMessages": str(visible),
+                               "ApproximateNumberOfMessagesNotVisible": str(in_flight),
+                               "ApproximateNumberOfMessagesDelayed": str(delayed)}}
+
+
+def test_queue_depths_are_aws_sqs_metrics_sampled_once_per_period():
+    from devenv.aws.queue_metrics import QueueDepthSampler
+
+    fake, sqs = FakeCloudWatch(), FakeSqs()
+    publisher = MetricPublisher(lambda: fake, interval=60).add_sampler(QueueDepthSampler(lambda: sqs, ["orders",
+                                                                                                    "orders-dlq"]))
+    publisher.start().close(timeout=60)  # one cycle: sample, then send
+    visible = {d["Dimensions"][0]["Value"]: d["StatisticValues"]["Sum"]
+               for d in fake.data("ApproximateNumberOfMessagesVisible")}
+    assert visible == {"orders": 3.0, "orders-dlq": 2.0}
+    [in_flight] = [d for d in fake.data("ApproximateNumberOfMessagesNotVisible") if d["Dimensions"][0]["Value"] == "orders"]
+    assert in_flight["StatisticValues"]["Sum"] == 1.0 and in_flight["Unit"] == "Count"
+    assert {ns for ns, _ in fake.calls} == {"AWS/SQS"}
+
+
+def test_a_failing_read_skips_the_sample_and_looks_the_queue_up_again():
+    from devenv.aws.queue_metrics import QueueDepthSampler
+
+    sqs = FakeSqs()
+    sampler = QueueDepthSampler(lambda: sqs, ["orders"])
+    publisher = MetricPublisher(lambda: FakeCloudWatch(), interval=60)
+    sampler(publisher)
+    sqs.fail_next = True
+    with pytest.raises(ConnectionError):  # reaches the publisher, which skips this sampler's turn
+        sampler(publisher)
+    sampler(publisher)
+    assert sqs.lookups == 2  # the URL is looked up again after a failure (the queue may be new)
