@@ -2,7 +2,8 @@
 traces and the traffic on the architecture's edges.
 
 The terminal dashboard (cli.py renders it with rich) and the web page (webapp.py serves it
-as JSON) draw the same ``Snapshot``. Its sources are behind the ``DashboardSources``
+as JSON) draw the same ``Snapshot``; the web page also charts CloudWatch's series
+(``chart_data``, from ``charts.py``). Its sources are behind the ``DashboardSources``
 protocol; ``LiveSources`` reads a stack (its record, ECS control API, emulator and span
 store) and turns each source's failure into a note instead of failing the whole view: a
 dashboard of a stack that is starting or half down still shows what it can.
@@ -15,11 +16,16 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..config.model import StackConfig
+from .charts import charts as chart_specs
+from .charts import plotted
+from .charts import queries as chart_queries
 from .graph import architecture, graph_json, traffic
 from .queues import QueueDepth
 from .span_index import SpanIndex
 from .spans import Span, TraceSummary, find_trace, recent_traces
 from .trace_view import summary_json, trace_json
+
+MAX_QUERIES = 500  # GetMetricData's limit of queries per call
 
 
 @dataclass(frozen=True)
@@ -79,6 +85,10 @@ class DashboardSources(Protocol):
 
     def spans(self) -> list[Span]: ...
 
+    def metric_data(self, queries: list[dict], start: float, end: float) -> list[dict]:
+        """GetMetricData's MetricDataResults for ``queries`` between the two epoch times."""
+        ...
+
 
 class LiveSources:
     """A stack's live sources. ``stack`` is a ``devenv.stack.Stack`` (used, not imported)."""
@@ -99,19 +109,37 @@ class LiveSources:
             return []
         return self._stack.ecs(record).services()
 
-    def queues(self) -> list[QueueDepth]:
+    def _clients(self) -> Any:
+        """The emulator's clients (short timeouts, one attempt), or None when it is not up."""
         from ..aws.endpoint import AwsClients, AwsEndpoint, ClientSettings
-        from .queues import read_depths
 
         running, record = self.status()
         if not running or record is None or "emulator" not in record.ports:
-            return []
+            return None
         url = self._stack.endpoint_url(record.ports)
         if self._aws is None or self._aws_url != url:
             self._aws = AwsClients(AwsEndpoint(url, self.config.region),
                                    ClientSettings(connect_timeout=1.0, read_timeout=3.0, max_attempts=1))
             self._aws_url = url
-        return read_depths(self._aws.sqs)
+        return self._aws
+
+    def queues(self) -> list[QueueDepth]:
+        from .queues import read_depths
+
+        aws = self._clients()
+        return read_depths(aws.sqs) if aws is not None else []
+
+    def metric_data(self, queries: list[dict], start: float, end: float) -> list[dict]:
+        aws = self._clients()
+        if aws is None:
+            return []
+        cloudwatch = aws.client("cloudwatch")
+        results: list[dict] = []
+        for first in range(0, len(queries), MAX_QUERIES):
+            answer = cloudwatch.get_metric_data(MetricDataQueries=queries[first:first + MAX_QUERIES],
+                                                StartTime=start, EndTime=end)
+            results.extend(answer["MetricDataResults"])
+        return results
 
     def spans(self) -> list[Span]:
         self._index.refresh()
@@ -162,10 +190,31 @@ def snapshot(sources: DashboardSources, *, traces: int = 15, window: float = 300
                     graph_json(graph, traffic(graph, sources.config, recent)), tuple(notes), now, window)
 
 
+def chart_data(sources: DashboardSources, *, minutes: float = 15.0, now: float | None = None) -> dict[str, Any]:
+    """The charts of the last ``minutes`` (``charts.py``), at the stack's metrics interval;
+    a CloudWatch that cannot answer leaves empty charts and a note."""
+    config = sources.config
+    now = time.time() if now is None else now
+    found = chart_specs(config)
+    period = max(1, round(config.metrics.interval))
+    start = (now - minutes * 60) // period * period
+    view: dict[str, Any] = {"start": start, "end": now, "period": period, "note": ""}
+    results: list[dict] = []
+    if not config.metrics.enabled:
+        view["note"] = "metrics are off in this stack's config (metrics: {enabled: false})"
+    elif found:
+        try:
+            results = sources.metric_data(chart_queries(found, period), start, now + period)
+        except Exception as exc:
+            view["note"] = f"CloudWatch: {exc}"
+    view["charts"] = plotted(found, results)
+    return view
+
+
 def trace_detail(sources: DashboardSources, wanted: str) -> dict[str, Any] | None:
     found = find_trace(sources.spans(), wanted)
     return trace_json(*found) if found else None
 
 
 __all__ = ["Snapshot", "ComponentView", "ServiceView", "DashboardSources", "LiveSources", "snapshot",
-           "trace_detail"]
+           "chart_data", "trace_detail"]

@@ -1,7 +1,7 @@
 """The web dashboard: a small aiohttp server on 127.0.0.1 serving one static page (plain
 HTML/JS/SVG, no build step) and the JSON it draws: ``/api/snapshot`` (components, services,
 queues, recent traces, the architecture graph with traffic) and ``/api/traces/{id}`` (one
-trace's waterfall). Gathering a snapshot blocks (HTTP to the ECS control API, boto3), so it
+trace's waterfall) and ``/api/charts?minutes=15`` (CloudWatch's series, ``charts.py``). Gathering a snapshot blocks (HTTP to the ECS control API, boto3), so it
 runs in a worker thread; the server itself runs on its own event loop thread so the CLI
 and tests start and stop it like any object.
 """
@@ -9,6 +9,7 @@ and tests start and stop it like any object.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import threading
 from importlib import resources
@@ -18,7 +19,7 @@ from aiohttp import web
 
 from ..errors import DevenvError
 from ..runtime.guard import aiohttp_middleware
-from .dashboard import DashboardSources, snapshot, trace_detail
+from .dashboard import DashboardSources, chart_data, snapshot, trace_detail
 
 STATIC = ("index.html", "dashboard.js", "dashboard.css")
 CONTENT_TYPES = {"html": "text/html", "js": "text/javascript", "css": "text/css"}
@@ -47,6 +48,15 @@ def make_app(sources: DashboardSources) -> web.Application:
         found = await loop.run_in_executor(None, locked, snapshot, sources)
         return web.json_response(found.to_json(), dumps=_dumps)
 
+    async def chart_series(request: web.Request) -> web.Response:
+        try:
+            minutes = min(max(float(request.query.get("minutes", "15")), 1.0), 180.0)
+        except ValueError:
+            return web.json_response({"message": "minutes must be a number"}, status=400)
+        loop = asyncio.get_running_loop()
+        found = await loop.run_in_executor(None, functools.partial(chart_data, sources, minutes=minutes))
+        return web.json_response(found, dumps=_dumps)
+
     async def one_trace(request: web.Request) -> web.Response:
         loop = asyncio.get_running_loop()
         found = await loop.run_in_executor(None, locked, trace_detail, sources, request.match_info["trace"])
@@ -59,6 +69,7 @@ def make_app(sources: DashboardSources) -> web.Application:
     app.router.add_get("/static/{name}", page)
     app.router.add_get("/api/snapshot", snap)
     app.router.add_get("/api/traces/{trace}", one_trace)
+    app.router.add_get("/api/charts", chart_series)
     return app
 
 

@@ -18,6 +18,7 @@ from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import trace as tracing
+from . import xray
 from .config import Settings
 from .db import make_pool, ready
 from .events import PublishError
@@ -74,11 +75,12 @@ def health_router(ready_check: Callable[[Request], dict[str, Any]]) -> APIRouter
 
 
 def create_app(name: str, prefix: str, *, setup: Callable[[FastAPI, Settings], None] | None = None,
-               teardown: Callable[[FastAPI], None] | None = None) -> FastAPI:
+               teardown: Callable[[FastAPI], None] | None = None, traced_with_xray: bool = False) -> FastAPI:
     """A service named ``name`` whose routes live under ``prefix`` (e.g. ``/placement``).
 
     ``setup(app, settings)`` runs at startup after the pool is created (store clients on
-    ``app.state``); ``teardown(app)`` at shutdown."""
+    ``app.state``); ``teardown(app)`` at shutdown. ``traced_with_xray``: segments to the X-Ray
+    daemon (``xray.py``) when ``AWS_XRAY_DAEMON_ADDRESS`` is set and aws-xray-sdk installed."""
     configure_logging()
 
     @asynccontextmanager
@@ -139,4 +141,6 @@ def create_app(name: str, prefix: str, *, setup: Callable[[FastAPI, Settings], N
             response.headers[tracing.HEADER] = value
         return response
 
+    if traced_with_xray:
+        xray.instrument(app, name, skip=lambda path: "/health/" in path)
     return app

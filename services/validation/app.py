@@ -59,7 +59,7 @@ def teardown(app: FastAPI) -> None:
         app.state.redis.close()
 
 
-app = create_app("validation-service", "/validation", setup=setup, teardown=teardown)
+app = create_app("validation-service", "/validation", setup=setup, teardown=teardown, traced_with_xray=True)
 
 
 def parse(body: Any) -> tuple[str, str, Any, Any]:

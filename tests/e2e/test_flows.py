@@ -208,7 +208,43 @@ def test_placement_lifecycle(api, db, events, wait, traces, traced_through):
     assert not [s for s in spans if s.failed], [s for s in spans if s.failed]
     assert_durations_add_up(spans)
     ordered = hops_in_order(spans, LIFECYCLE_HOPS)
-    assert all(b.start >= a.start - 0.002 for a, b in zip(ordered, ordered[1:]))  # SentTimestamp is in ms
+    assert all(b.start >= a.start - 0.002 for a, b in zip(ordered, ordered[1:])), [  # SentTimestamp is in ms
+        (s.component, s.operation, round(s.start % 100, 4), s.span_id, s.parent_id) for s in ordered]
+
+
+def test_validation_services_xray_segment_joins_the_trace_and_reads_back_through_the_xray_api(
+        api, aws, wait, traces, traced_through):
+    # validation-service is instrumented with the X-Ray SDK (services/nedlia_common/xray.py); its
+    # segment goes to devenv's daemon, which nests it in `devenv trace` and forwards it to the
+    # emulator's X-Ray API. Only moto carries the request's trace past the bus and has an X-Ray API.
+    if not traced_through:
+        pytest.skip("this emulator drops the trace at the bus and has no X-Ray API (docs/emulators.md)")
+    placement, trace = place_traced(api, new_video(api), 30, 40)
+    settled(api, wait, placement["id"])
+
+    def segment_spans(found):
+        return [s for s in found if s.component == "xray" and s.attributes.get("service") == "validation-service"]
+
+    spans = traces.wait_for(trace, lambda found: any(s.operation.startswith("validation-service: POST")
+                                                     for s in segment_spans(found)),
+                            what="validation-service's X-Ray segment in the trace")
+    mine = segment_spans(spans)
+    [segment] = [s for s in mine if s.operation.startswith("validation-service: POST")]
+    children = {s.operation for s in mine if s.parent_id == segment.span_id}
+    assert any("SELECT id, start_seconds, end_seconds FROM placements" in op for op in children), children
+    assert any(op.startswith("events: PutEvents") for op in children), children
+    assert any(op.startswith("redis") for op in children), children
+
+    xray = aws("xray")
+    traced = wait(lambda: xray.batch_get_traces(TraceIds=[trace])["Traces"], timeout=15,
+                  message="the trace in the X-Ray API")
+    documents = [json.loads(s["Document"]) for s in traced[0]["Segments"]]
+    [document] = [d for d in documents if d["name"] == "validation-service"]
+    assert document["http"]["response"]["status"] == 200
+    assert {s["namespace"] for s in document["subsegments"]} >= {"remote", "aws"}
+    now = time.time()
+    summaries = xray.get_trace_summaries(StartTime=now - 300, EndTime=now + 60)["TraceSummaries"]
+    assert trace in {t["Id"] for t in summaries}
 
 
 def test_rejection_outside_the_video(api, db, events, wait, traces, traced_through):
@@ -331,7 +367,43 @@ def test_rolling_deploy_under_load_fails_no_request(api, devenv_stack, wait):
     assert len(load.statuses) > 20
 
 
-def test_cpu_load_scales_out_and_idleness_scales_back_in(api, devenv_stack, wait):
+def cpu_series_above(aws, service: str, target: float) -> list[dict]:
+    """CloudWatch's 1-minute AWS/ECS CPUUtilization datapoints of ``service`` over the last
+    10 minutes whose Maximum passed ``target``: what target tracking acted on."""
+    from devenv.compute.ecs.scheduler import CLUSTER
+
+    now = time.time()
+    points = aws("cloudwatch").get_metric_statistics(
+        Namespace="AWS/ECS", MetricName="CPUUtilization", StartTime=now - 600, EndTime=now + 60, Period=60,
+        Dimensions=[{"Name": "ClusterName", "Value": CLUSTER}, {"Name": "ServiceName", "Value": service}],
+        Statistics=["Maximum", "Average"])["Datapoints"]
+    return [p for p in points if p["Maximum"] > target]
+
+
+def assert_the_dashboard_charts_the_scale_out(devenv_stack, wait, start: int, target: float) -> None:
+    """The web dashboard (headless Chromium) plots the same CloudWatch series: the running
+    task count above where it started, the CPU's maximum above the target."""
+    from devenv.observe.dashboard import LiveSources
+    from devenv.observe.webapp import DashboardServer
+    from tests.browser import open_page, plotted
+
+    server = DashboardServer(LiveSources(devenv_stack.stack))
+    url = server.start()
+    try:
+        with open_page() as page:
+            page.goto(url)
+            page.wait_for_selector("body[data-charts='1']", timeout=15000)
+            # the charts redraw every 5 s; the last scale-out's datapoint may still be on its way
+            wait(lambda: max(plotted(page, "tasks:placement-service", "running") or [0]) > start, timeout=30,
+                 interval=1, message="the running task count plotted above the starting count")
+            assert max(plotted(page, "cpu:placement-service", "maximum")) > target
+            assert page.get_attribute("[data-chart='cpu:placement-service'] line.target", "data-target") == \
+                f"{target:g}"
+    finally:
+        server.stop()
+
+
+def test_cpu_load_scales_out_and_idleness_scales_back_in(api, aws, devenv_stack, wait):
     existing = place(api, new_video(api), 90, 100)
     start = services(devenv_stack)["placement-service"]["desiredCount"]
     # Enough CPU demand to pass the 70% target on 0.5 vCPU tasks, with headroom left on the
@@ -342,9 +414,14 @@ def test_cpu_load_scales_out_and_idleness_scales_back_in(api, devenv_stack, wait
     try:
         wait(lambda: services(devenv_stack)["placement-service"]["desiredCount"] > start, timeout=60,
              interval=0.25, message="scale-out above the starting count")
+        # The series that drove it is in CloudWatch (published every `metrics.interval` seconds).
+        target = devenv_stack.stack.config.services["placement-service"].autoscaling.target_cpu
+        wait(lambda: cpu_series_above(aws, "placement-service", target), timeout=30, interval=1,
+             message=f"a CPUUtilization datapoint above {target}% in CloudWatch")
     finally:
         for load in loads:
             load.__exit__(None, None, None)
+    assert_the_dashboard_charts_the_scale_out(devenv_stack, wait, start, target)
     wait(lambda: services(devenv_stack)["placement-service"]["desiredCount"] == start, timeout=120, interval=0.25,
          message="scale-in back to the minimum after the cooldown")
     messages = " ".join(e["message"] for e in services(devenv_stack)["placement-service"]["events"])

@@ -1,5 +1,6 @@
-// devenv dashboard: draws /api/snapshot (every 2 s) and, when the address ends in
-// #trace=<id>, that trace's waterfall from /api/traces/<id>. Plain DOM and SVG, no build.
+// devenv dashboard: draws /api/snapshot (every 2 s), CloudWatch's series from /api/charts
+// (every 5 s) and, when the address ends in #trace=<id>, that trace's waterfall from
+// /api/traces/<id>. Plain DOM and SVG, no build.
 "use strict";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -125,6 +126,71 @@ async function refresh() {
   }
 }
 
+const CHART_W = 320, CHART_H = 130, CHART_PAD = { left: 34, right: 8, top: 8, bottom: 18 };
+const COLOURS = ["#1565c0", "#e07b00", "#c62828", "#2e7d32"];
+
+function number(v) {
+  return Math.abs(v) >= 100 || Number.isInteger(v) ? String(Math.round(v)) : v.toFixed(1);
+}
+
+// One chart: a line per series over [start, end], the target as a dashed line. Each line
+// carries its plotted values (data-values), which is what the browser test reads.
+function drawChart(chart, start, end) {
+  const box = el("figure", { class: "chart", "data-chart": chart.id });
+  box.append(el("figcaption", {}, `${chart.title} (${chart.unit})`));
+  const values = chart.series.flatMap((s) => s.points.map((p) => p[1]));
+  if (chart.target !== null) values.push(chart.target);
+  const top = Math.max(1, ...values) * 1.1;
+  const w = CHART_W - CHART_PAD.left - CHART_PAD.right, h = CHART_H - CHART_PAD.top - CHART_PAD.bottom;
+  const x = (t) => CHART_PAD.left + ((t - start) / Math.max(1, end - start)) * w;
+  const y = (v) => CHART_PAD.top + h - (v / top) * h;
+  const plot = svg("svg", { viewBox: `0 0 ${CHART_W} ${CHART_H}`, role: "img", "aria-label": chart.title });
+  plot.append(svg("line", { x1: CHART_PAD.left, y1: y(0), x2: CHART_W - CHART_PAD.right, y2: y(0), class: "axis" }));
+  plot.append(svg("text", { x: CHART_PAD.left - 4, y: y(top / 1.1), class: "tick", "text-anchor": "end" },
+                  number(top / 1.1)));
+  plot.append(svg("text", { x: CHART_PAD.left - 4, y: y(0), class: "tick", "text-anchor": "end" }, "0"));
+  plot.append(svg("text", { x: CHART_PAD.left, y: CHART_H - 4, class: "tick" }, time(start)));
+  plot.append(svg("text", { x: CHART_W - CHART_PAD.right, y: CHART_H - 4, class: "tick", "text-anchor": "end" },
+                  time(end)));
+  if (chart.target !== null) {
+    const line = svg("line", { x1: CHART_PAD.left, y1: y(chart.target), x2: CHART_W - CHART_PAD.right,
+                               y2: y(chart.target), class: "target", "data-target": chart.target });
+    line.append(svg("title", {}, `target ${chart.target}`));
+    plot.append(line);
+  }
+  const legend = el("div", { class: "chart-legend" });
+  chart.series.forEach((s, i) => {
+    const colour = COLOURS[i % COLOURS.length];
+    const points = s.points.map(([t, v]) => `${x(t).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
+    const line = svg("polyline", { points, stroke: colour, class: "series", "data-series": s.label,
+                                   "data-values": s.points.map((p) => p[1]).join(",") });
+    line.append(svg("title", {}, s.metric));
+    plot.append(line);
+    const last = s.points.length ? number(s.points[s.points.length - 1][1]) : "no data";
+    legend.append(el("span", { style: `color:${colour}` }, `— ${s.label}: ${last}  `));
+  });
+  box.append(plot, legend);
+  return box;
+}
+
+async function refreshCharts() {
+  try {
+    const response = await fetch("/api/charts?minutes=15", { cache: "no-store" });
+    const view = await response.json();
+    const note = document.getElementById("charts-note");
+    note.hidden = !view.note;
+    note.textContent = view.note || "";
+    document.getElementById("charts-window").textContent =
+      `(CloudWatch, last ${Math.round((view.end - view.start) / 60)} min, ${view.period} s points)`;
+    document.getElementById("charts").replaceChildren(...view.charts.map((c) => drawChart(c, view.start, view.end)));
+    document.body.dataset.charts = "1";
+  } catch (error) {
+    document.getElementById("charts-window").textContent = "charts unavailable: " + error;
+  } finally {
+    setTimeout(refreshCharts, 5000);
+  }
+}
+
 async function showTrace() {
   const panel = document.getElementById("waterfall");
   const match = location.hash.match(/^#trace=(.+)$/);
@@ -160,4 +226,5 @@ async function showTrace() {
 document.getElementById("wf-close").addEventListener("click", () => { location.hash = ""; });
 window.addEventListener("hashchange", showTrace);
 refresh();
+refreshCharts();
 showTrace();

@@ -5,9 +5,6 @@ screenshot goes to test-results/dashboard.png."""
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -18,23 +15,10 @@ from devenv.observe.dashboard import LiveSources
 from devenv.observe.spans import FileSpanSink
 from devenv.observe.webapp import DashboardServer
 from devenv.stack import Stack
+from tests.browser import open_page, plotted
 from tests.unit.observe.conftest import PROJECT_YAML, ROOT_A, ROOT_B, lifecycle
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]
 ARTEFACTS = Path(__file__).resolve().parents[3] / "test-results"
-
-
-def _browser_available() -> None:
-    try:
-        import playwright  # noqa: F401
-    except ImportError:
-        pytest.fail("the playwright package is missing: `bash .ci/setup` installs the test extras")
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing: `bash .ci/setup` installs it with apt")
-        pytest.skip("chromium is not installed (`bash .ci/setup` installs it as root)")
 
 
 @pytest.fixture
@@ -54,18 +38,8 @@ def dashboard(tmp_path):
 
 @pytest.fixture
 def page():
-    _browser_available()
-    from playwright.sync_api import sync_playwright
-
-    profile = tempfile.mkdtemp(prefix="devenv-chromium-")
-    with sync_playwright() as driver:
-        context = driver.chromium.launch_persistent_context(profile, executable_path=CHROMIUM, headless=True,
-                                                            args=FLAGS, viewport={"width": 1500, "height": 1100})
-        try:
-            yield context.new_page()
-        finally:
-            context.close()
-            shutil.rmtree(profile, ignore_errors=True)
+    with open_page() as opened:
+        yield opened
 
 
 def test_the_page_draws_the_architecture_with_traffic_and_opens_a_trace_as_a_waterfall(dashboard, page):
@@ -111,3 +85,62 @@ def test_an_unknown_trace_in_the_address_says_so(dashboard, page):
     page.goto(dashboard + "#trace=1-00000000-000000000000000000000000")
     page.wait_for_selector("#waterfall:not([hidden])", timeout=15000)
     assert page.text_content("#wf-summary") == "not found"
+
+
+class MotoSources(LiveSources):
+    """The dashboard's live sources with CloudWatch read from the test's moto."""
+
+    def __init__(self, stack, aws):
+        super().__init__(stack)
+        self._test_aws = aws
+
+    def _clients(self):
+        return self._test_aws
+
+
+@pytest.fixture
+def charted(tmp_path, aws):
+    """A dashboard whose CloudWatch holds a service scaling out under CPU load (as the ECS
+    scheduler publishes it) and a queue filling up."""
+    import datetime as dt
+
+    from devenv.compute.ecs.scheduler import CLUSTER
+
+    yaml = PROJECT_YAML.replace('    load_balancer: {paths: ["/orders/*"], priority: 10}\n',
+                                '    load_balancer: {paths: ["/orders/*"], priority: 10}\n'
+                                '    autoscaling: {min: 1, max: 4, target_cpu: 70}\n')
+    (tmp_path / "devenv.yaml").write_text(yaml)
+    (tmp_path / "fn").mkdir()
+    now = time.time()
+    dims = [{"Name": "ClusterName", "Value": CLUSTER}, {"Name": "ServiceName", "Value": "orders"}]
+    cpu, tasks = [20, 85, 95, 60, 40], [1, 1, 2, 3, 3]
+    data = []
+    for i, (c, n) in enumerate(zip(cpu, tasks)):
+        when = dt.datetime.fromtimestamp(now - 50 + i * 10, dt.timezone.utc)
+        data += [{"MetricName": "CPUUtilization", "Dimensions": dims, "Timestamp": when, "Unit": "Percent",
+                  "StatisticValues": {"SampleCount": 1, "Sum": c, "Minimum": c, "Maximum": c}},
+                 {"MetricName": "RunningTaskCount", "Dimensions": dims, "Timestamp": when, "Unit": "Count",
+                  "Value": n}]
+    aws.client("cloudwatch").put_metric_data(Namespace="AWS/ECS", MetricData=[d for d in data
+                                                                             if d["MetricName"] == "CPUUtilization"])
+    aws.client("cloudwatch").put_metric_data(Namespace="ECS/ContainerInsights",
+                                            MetricData=[d for d in data if d["MetricName"] == "RunningTaskCount"])
+    server = DashboardServer(MotoSources(Stack(load_project(tmp_path / "devenv.yaml")), aws))
+    url = server.start()
+    yield url, cpu, tasks
+    server.stop()
+
+
+def test_the_charts_plot_a_services_cpu_against_its_target_and_its_task_count(charted, page):
+    url, cpu, tasks = charted
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url)
+    page.wait_for_selector("body[data-charts='1']", timeout=15000)
+
+    assert plotted(page, "cpu:orders", "average") == cpu
+    assert plotted(page, "tasks:orders", "running") == tasks
+    assert page.get_attribute("[data-chart='cpu:orders'] line.target", "data-target") == "70"
+    assert plotted(page, "queue:work", "visible") == []  # nothing published for it: an empty line
+    assert page.is_hidden("#charts-note")
+    assert errors == []

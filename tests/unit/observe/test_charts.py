@@ -1,0 +1,92 @@
+"""The dashboard's charts: which CloudWatch series a config has, the GetMetricData queries
+for them, their plotted form, and what happens when CloudWatch cannot answer."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from devenv.config.loader import load_project
+from devenv.observe.charts import charts, plotted, queries
+from devenv.observe.dashboard import chart_data
+
+NOW = 1_800_000_000.0
+
+
+SCALED = """    load_balancer: {paths: ["/orders/*"], priority: 10}
+    autoscaling: {min: 1, max: 3, target_cpu: 70}
+"""
+
+
+def config_of(project):
+    """The observe tests' project, its service given target tracking at 70 % CPU."""
+    path = project / "devenv.yaml"
+    text = path.read_text()
+    if "autoscaling" not in text:
+        path.write_text(text.replace(SCALED.splitlines()[0] + "\n", SCALED))
+    return load_project(path).config
+
+
+def test_a_stack_has_cpu_against_target_and_tasks_per_service_then_functions_then_queues(project):
+    found = charts(config_of(project))
+    assert [c.id for c in found] == ["cpu:orders", "tasks:orders", "invocations:api", "duration:api",
+                                     "invocations:worker", "duration:worker", "queue:work", "queue:work-dlq"]
+    cpu = found[0]
+    assert cpu.target == 70 and {s.metric for s in cpu.series} == {"CPUUtilization"}
+    assert dict(cpu.series[0].dimensions) == {"ClusterName": "devenv", "ServiceName": "orders"}
+    assert [s.metric for s in found[1].series] == ["RunningTaskCount", "DesiredTaskCount"]
+
+
+def test_every_series_is_one_query_with_a_valid_id_and_the_period(project):
+    found = charts(config_of(project))
+    made = queries(found, 10)
+    assert len(made) == sum(len(c.series) for c in found)
+    assert len({q["Id"] for q in made}) == len(made)
+    assert all(q["Id"][0].islower() and q["Id"].replace("_", "").isalnum() for q in made)
+    first = made[0]["MetricStat"]
+    assert first["Period"] == 10 and first["Stat"] == "Average"
+    assert first["Metric"]["Namespace"] == "AWS/ECS"
+
+
+def test_results_are_plotted_in_time_order_per_series(project):
+    found = charts(config_of(project))[:2]
+    t = [dt.datetime.fromtimestamp(NOW + i * 10, dt.timezone.utc) for i in range(3)]
+    results = [{"Id": "c1_s0", "Timestamps": [t[2], t[0], t[1]], "Values": [3.0, 1.0, 2.0]}]
+    drawn = plotted(found, results)
+    running = drawn[1]["series"][0]
+    assert running["label"] == "running" and running["points"] == [[NOW, 1.0], [NOW + 10, 2.0], [NOW + 20, 3.0]]
+    assert drawn[0]["series"][0]["points"] == []  # no data for the CPU yet
+    assert drawn[0]["target"] == 70
+
+
+class Sources:
+    def __init__(self, config, fail: bool = False):
+        self.config = config
+        self.fail = fail
+        self.asked: list[tuple[int, float, float]] = []
+
+    def metric_data(self, queries, start, end):
+        self.asked.append((len(queries), start, end))
+        if self.fail:
+            raise ConnectionError("the emulator is not answering")
+        return [{"Id": "c0_s0", "Timestamps": [NOW - 30], "Values": [55.0]}]
+
+
+def test_chart_data_reads_the_window_at_the_metrics_interval(project):
+    sources = Sources(config_of(project))
+    view = chart_data(sources, minutes=15, now=NOW)
+    [(count, start, end)] = sources.asked
+    assert view["period"] == 10 and start == view["start"] and start <= NOW - 900 and end > NOW
+    assert view["note"] == "" and view["charts"][0]["series"][0]["points"] == [[NOW - 30, 55.0]]
+
+
+def test_a_cloudwatch_that_cannot_answer_leaves_empty_charts_and_a_note(project):
+    view = chart_data(Sources(config_of(project), fail=True), now=NOW)
+    assert "CloudWatch: the emulator is not answering" in view["note"]
+    assert view["charts"] and all(s["points"] == [] for c in view["charts"] for s in c["series"])
+
+
+def test_metrics_turned_off_say_so(project):
+    (project / "devenv.yaml").write_text((project / "devenv.yaml").read_text() + "metrics: {enabled: false}\n")
+    sources = Sources(config_of(project))
+    view = chart_data(sources, now=NOW)
+    assert sources.asked == [] and "metrics are off" in view["note"]

@@ -1,0 +1,117 @@
+"""The Nedlia services' X-Ray wiring with the real SDK (aws-xray-sdk) and a FastAPI app: a
+segment per request continuing the ALB's trace, and a sync handler's subsegments (run on
+Starlette's thread pool) inside it. The emitter is a list instead of the UDP daemon."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+
+pytest.importorskip("aws_xray_sdk")  # in the test extra; the services list it in requirements
+
+from aws_xray_sdk.core.recorder import AWSXRayRecorder  # noqa: E402
+from fastapi import FastAPI  # noqa: E402
+from nedlia_common import xray  # noqa: E402
+
+ROOT = "1-5e0a1b2c-0123456789abcdef01234567"
+ALB_HOP = "53995c3f42cd8ad8"
+
+
+class Emitter:
+    def __init__(self) -> None:
+        self.sent: list[dict] = []
+
+    def send_entity(self, entity) -> None:
+        self.sent.append(json.loads(entity.serialize()))
+
+    def set_daemon_address(self, address) -> None:
+        pass
+
+
+@pytest.fixture
+def traced():
+    emitter = Emitter()
+    recorder = AWSXRayRecorder()
+    recorder.configure(emitter=emitter, context=xray._context_class()(), sampling=False,
+                       context_missing="LOG_ERROR", service="validation-service")
+    app = FastAPI()
+
+    @app.post("/validation/validate")
+    def validate():  # sync: Starlette runs it on its thread pool
+        with recorder.in_subsegment("nedlia@127.0.0.1", namespace="remote") as sub:
+            sub.set_sql({"sanitized_query": "SELECT 1"})
+        return {"decision": "validated"}
+
+    @app.get("/validation/health/live")
+    def live():
+        return {"status": "live"}
+
+    app.add_middleware(xray.XRayMiddleware, recorder=recorder, name="validation-service",
+                       skip=lambda path: "/health/" in path)
+    return app, emitter
+
+
+def call(app, method: str, path: str, trace: str | None = None) -> int:
+    headers = [(b"host", b"127.0.0.2:8000")]
+    if trace is not None:
+        headers.append((b"x-amzn-trace-id", trace.encode()))
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "path": path,
+             "raw_path": path.encode(), "query_string": b"", "headers": headers, "scheme": "http",
+             "server": ("127.0.0.2", 8000), "client": ("127.0.0.1", 40000), "root_path": ""}
+    status: list[int] = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            status.append(message["status"])
+
+    asyncio.run(app(scope, receive, send))
+    return status[0]
+
+
+def test_a_request_is_a_segment_of_the_albs_trace_with_the_handlers_subsegments(traced):
+    app, emitter = traced
+    assert call(app, "POST", "/validation/validate", f"Self=1-aa-bb;Root={ROOT};Parent={ALB_HOP};Sampled=1") == 200
+    [segment] = emitter.sent
+    assert segment["trace_id"] == ROOT and segment["parent_id"] == ALB_HOP
+    assert segment["name"] == "validation-service"
+    assert segment["http"]["request"]["method"] == "POST"
+    assert segment["http"]["response"]["status"] == 200
+    [sql] = segment["subsegments"]  # made on the pool thread, kept in the request's segment
+    assert sql["name"] == "nedlia@127.0.0.1" and sql["namespace"] == "remote"
+    assert sql["sql"]["sanitized_query"] == "SELECT 1"
+
+
+def test_requests_one_after_another_get_their_own_segments(traced):
+    app, emitter = traced
+    for _ in range(2):
+        call(app, "POST", "/validation/validate", f"Root={ROOT};Parent={ALB_HOP};Sampled=1")
+    assert len(emitter.sent) == 2
+    assert emitter.sent[0]["id"] != emitter.sent[1]["id"]
+    assert [len(s["subsegments"]) for s in emitter.sent] == [1, 1]
+
+
+def test_an_upstream_decision_not_to_sample_is_kept(traced):
+    app, emitter = traced
+    assert call(app, "POST", "/validation/validate", f"Root={ROOT};Parent={ALB_HOP};Sampled=0") == 200
+    assert emitter.sent == []
+
+
+def test_health_checks_are_not_traced_and_a_request_without_a_header_starts_a_trace(traced):
+    app, emitter = traced
+    assert call(app, "GET", "/validation/health/live") == 200
+    assert emitter.sent == []
+    call(app, "POST", "/validation/validate")
+    [segment] = emitter.sent
+    assert segment["trace_id"].startswith("1-") and "parent_id" not in segment
+
+
+def test_without_a_daemon_address_nothing_is_instrumented(monkeypatch):
+    monkeypatch.delenv("AWS_XRAY_DAEMON_ADDRESS", raising=False)
+    app = FastAPI()
+    assert xray.instrument(app, "validation-service", skip=lambda path: False) is False
+    assert app.user_middleware == []
