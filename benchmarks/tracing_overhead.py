@@ -34,13 +34,46 @@ from results import write_section  # noqa: E402
 TARGET = 5.0  # percent at p50
 
 
-def copy_of_head(tracing: bool) -> Path:
-    project = Path(tempfile.mkdtemp(prefix=f"devenv-bench-trace-{'on' if tracing else 'off'}-"))
+def copy_of_head(label: str, overlay: str) -> Path:
+    """HEAD exported (git archive) into a throwaway folder, ``overlay`` added to its
+    devenv.local.yaml."""
+    project = Path(tempfile.mkdtemp(prefix=f"devenv-bench-{label}-"))
     os.chmod(project, 0o755)
     subprocess.run(f"git archive HEAD | tar -x -C {project}", shell=True, check=True, cwd=ROOT)
-    with open(project / "devenv.local.yaml", "a") as overlay:
-        overlay.write(f"\ntracing:\n  enabled: {'true' if tracing else 'false'}\n")
+    with open(project / "devenv.local.yaml", "a") as local:
+        local.write("\n" + overlay)
     return project
+
+
+WARM_UP = 10  # placements per stack before the measured ones
+
+
+def up_with_a_video(projects: dict[str, Path], label: str) -> dict[str, tuple]:
+    """Each project up, a video registered: name -> (API URL, Postgres connection, video, env)."""
+    import psycopg
+
+    targets = {}
+    for name, project in projects.items():
+        devenv(project, "up")
+        env = json.loads(devenv(project, "env", "--json").stdout)
+        video = f"vid-{label}-{name}-{int(time.time())}"
+        register(env["DEVENV_API_URL"], video)
+        targets[name] = (env["DEVENV_API_URL"], psycopg.connect(env["DATABASE_URL"], autocommit=True), video, env)
+    return targets
+
+
+def alternate(targets: dict[str, tuple], placements: int) -> dict[str, list[float]]:
+    """Lifecycle latencies (ms) per stack: placements alternating between the stacks one at a
+    time, the order flipped every round, after WARM_UP placements each."""
+    names = list(targets)
+    latencies: dict[str, list[float]] = {name: [] for name in names}
+    for i in range(WARM_UP + placements):
+        for name in (names if i % 2 == 0 else names[::-1]):
+            api, conn, video, _ = targets[name]
+            took = lifecycle_ms(api, conn, video, i * 1.0)
+            if i >= WARM_UP:
+                latencies[name].append(took)
+    return latencies
 
 
 def percentile(ordered: list[float], q: float) -> float:
@@ -52,31 +85,17 @@ def main() -> int:
     parser.add_argument("--placements", type=int, default=200, help="measured placements per stack")
     parser.add_argument("--out", type=Path, help="write the section into this file (benchmarks/RESULTS.md)")
     args = parser.parse_args()
-    import psycopg
-
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=ROOT).stdout.strip()
-    projects = {"on": copy_of_head(True), "off": copy_of_head(False)}
+    projects = {"on": copy_of_head("trace-on", "tracing:\n  enabled: true\n"),
+                "off": copy_of_head("trace-off", "tracing:\n  enabled: false\n")}
     load_start = os.getloadavg()
     started_at = time.monotonic()
-    latencies: dict[str, list[float]] = {"on": [], "off": []}
     spans_written = 0
     try:
-        targets = {}
-        for name, project in projects.items():
-            devenv(project, "up")
-            env = json.loads(devenv(project, "env", "--json").stdout)
-            video = f"vid-trace-{name}-{int(time.time())}"
-            register(env["DEVENV_API_URL"], video)
-            targets[name] = (env["DEVENV_API_URL"], psycopg.connect(env["DATABASE_URL"], autocommit=True), video)
-        for i in range(10 + args.placements):
-            order = ["on", "off"] if i % 2 == 0 else ["off", "on"]
-            for name in order:
-                api, conn, video = targets[name]
-                took = lifecycle_ms(api, conn, video, i * 1.0)
-                if i >= 10:
-                    latencies[name].append(took)
-        for _, conn, _ in targets.values():
+        targets = up_with_a_video(projects, "trace")
+        latencies = alternate(targets, args.placements)
+        for _, conn, _, _ in targets.values():
             conn.close()
         traces = projects["on"] / ".devenv" / "traces"
         spans_written = sum(sum(1 for _ in open(p)) for p in traces.glob("*.jsonl")) if traces.exists() else 0

@@ -1,0 +1,125 @@
+"""What the decision record's observability costs, and how late a log line arrives.
+
+    python benchmarks/observability.py [--placements 150] [--lag-samples 30] [--out benchmarks/RESULTS.md]
+
+Two copies of HEAD (git archive) run side by side: "on" as committed (awslogs for every
+service with a `log_configuration`, CloudWatch metrics, the X-Ray daemon and validation-
+service's X-Ray SDK segments) and "off" (`metrics: {enabled: false}`, `tracing:
+{xray_daemon: false}` in devenv.local.yaml and every `log_configuration` block removed from
+devenv.yaml; functions send their lines to /aws/lambda/<name> in both, as on AWS, where
+there is no switch either). Placements go to the two stacks alternately, one at a time, the order flipped
+every round, after 10 warm-up placements each, so both see the same machine load. Latency is
+the lifecycle flow of benchmarks/lifecycle.py (POST /placements until the notification row is
+in Postgres). Log delivery lag, on the "on" stack: a placement is posted, then
+`filter-log-events` on /ecs/placement-service is polled every 20 ms for the first event
+holding its id; the lag is when it became visible minus the event's own timestamp (the
+moment devenv read the line from the task). Targets from issue 16: overhead <= 5 % at p50,
+log lag p50 <= 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from lifecycle import devenv, post  # noqa: E402
+from results import write_section  # noqa: E402
+from tracing_overhead import alternate, copy_of_head, percentile, up_with_a_video  # noqa: E402
+
+OVERHEAD_TARGET = 5.0  # percent at p50
+LAG_TARGET = 1000.0  # ms at p50
+OFF = "metrics:\n  enabled: false\ntracing:\n  xray_daemon: false\n"
+LOG_BLOCK = re.compile(r"^(\s+)log_configuration:\n(?:\1\s+.*\n)+", re.MULTILINE)
+
+
+def without_awslogs(project: Path) -> None:
+    config = project / "devenv.yaml"
+    text, count = LOG_BLOCK.subn("", config.read_text())
+    if not count:
+        raise SystemExit("no log_configuration block found in devenv.yaml: the 'off' copy would ship logs")
+    config.write_text(text)
+
+
+def log_lag_ms(logs, api: str, video: str, start: float) -> float:
+    placement = post(api, video, start)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        found = logs.filter_log_events(logGroupName="/ecs/placement-service", filterPattern=f'"{placement}"',
+                                       startTime=int((time.time() - 120) * 1000))["events"]
+        if found:
+            return time.time() * 1000 - min(e["timestamp"] for e in found)
+        time.sleep(0.02)  # polling interval of the measuring client
+    raise SystemExit(f"no log line of placement {placement} in /ecs/placement-service within 30 s")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--placements", type=int, default=150, help="measured placements per stack")
+    parser.add_argument("--lag-samples", type=int, default=30, help="log lines timed on the 'on' stack")
+    parser.add_argument("--out", type=Path, help="write the section into this file (benchmarks/RESULTS.md)")
+    args = parser.parse_args()
+    import boto3
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=ROOT).stdout.strip()
+    projects = {"on": copy_of_head("obs-on", ""), "off": copy_of_head("obs-off", OFF)}
+    without_awslogs(projects["off"])
+    load_start = os.getloadavg()
+    started_at = time.monotonic()
+    lags: list[float] = []
+    try:
+        targets = up_with_a_video(projects, "obs")
+        latencies = alternate(targets, args.placements)
+        api, _, video, env = targets["on"]
+        logs = boto3.client("logs", endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_REGION"],
+                            aws_access_key_id="test", aws_secret_access_key="test")
+        for i in range(args.lag_samples):
+            lags.append(log_lag_ms(logs, api, video, 100000 - i * 1.0))
+        for _, conn, _, _ in targets.values():
+            conn.close()
+    finally:
+        for project in projects.values():
+            devenv(project, "down", "--volumes", check=False)
+            shutil.rmtree(project, ignore_errors=True)
+
+    on, off, lag = sorted(latencies["on"]), sorted(latencies["off"]), sorted(lags)
+    p50_on, p50_off = statistics.median(on), statistics.median(off)
+    overhead = (p50_on - p50_off) / p50_off * 100
+    lag_p50 = statistics.median(lag)
+    header = (f"## Observability overhead and log lag ({datetime.date.today()}, commit {commit}, "
+              f"{os.cpu_count()} cores, Python {platform.python_version()})\n\n"
+              "Two copies of the stack side by side: awslogs, CloudWatch metrics and X-Ray (daemon and "
+              "validation-service's SDK) on as committed, and all three off; placements alternating between "
+              "them one at a time (order flipped every round) after 10 warm-up placements each; POST "
+              "/placements -> notification row in Postgres. Log lag: a placement's first line in "
+              "/ecs/placement-service, visible to filter-log-events (polled every 20 ms) minus its own "
+              "timestamp. Rerun: `python benchmarks/observability.py --out benchmarks/RESULTS.md`. Run took "
+              f"{time.monotonic() - started_at:.0f} s; load average {load_start[0]:.2f} at start, "
+              f"{os.getloadavg()[0]:.2f} at end.\n")
+    table = ["| measure | p50 (ms) | p99 (ms) | n | target | verdict |", "|---|---:|---:|---:|---|---|",
+             f"| lifecycle, observability on | {p50_on:.1f} | {percentile(on, 0.99):.1f} | {len(on)} | | |",
+             f"| lifecycle, observability off | {p50_off:.1f} | {percentile(off, 0.99):.1f} | {len(off)} | | |",
+             f"| overhead at p50 | {overhead:+.1f} % | | | <= {OVERHEAD_TARGET:g} % | "
+             f"{'meets target' if overhead <= OVERHEAD_TARGET else 'MISSES target'} |",
+             f"| log delivery lag | {lag_p50:.0f} | {percentile(lag, 0.99):.0f} | {len(lag)} | "
+             f"p50 <= {LAG_TARGET:.0f} ms | {'meets target' if lag_p50 <= LAG_TARGET else 'MISSES target'} |"]
+    text = header + "\n" + "\n".join(table) + "\n"
+    print(text)
+    if args.out:
+        write_section(args.out, "observability-overhead", text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
