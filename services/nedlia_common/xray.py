@@ -1,6 +1,6 @@
 """AWS X-Ray for a Nedlia service, with the official SDK (aws-xray-sdk), as on AWS with the
 X-Ray daemon sidecar of the decision record: a segment per request, and subsegments for
-the service's SQL (psycopg), AWS calls (botocore: the EventBridge publish) and Redis.
+the service's SQL (psycopg), AWS calls (botocore) and Redis.
 
 The SDK ships middleware for Flask, Django and aiohttp but not for FastAPI, whose sync
 handlers run on a thread pool. Two small pieces fill that gap here:
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from contextvars import ContextVar
 from typing import Any, Callable
 
@@ -122,11 +123,15 @@ class XRayMiddleware:
                                          sampling=sampled)
         segment.put_http_meta(http.METHOD, method)
         segment.put_http_meta(http.URL, f"http://{host}{path}")
-        status = {"code": 500}
+        status: dict[str, Any] = {"code": 500, "ended": None}
 
         async def sending(message: dict) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                # The segment ends as the answer leaves, so it lies inside the caller's span
+                # rather than a few milliseconds past it.
+                status["ended"] = time.time()
             await send(message)
 
         try:
@@ -137,7 +142,7 @@ class XRayMiddleware:
         finally:
             segment.put_http_meta(http.STATUS, status["code"])
             segment.apply_status_code(status["code"])
-            recorder.end_segment()
+            recorder.end_segment(end_time=status["ended"])
 
 
 def _patch_psycopg(recorder: Any) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 
@@ -53,7 +54,7 @@ def traced():
     return app, emitter
 
 
-def call(app, method: str, path: str, trace: str | None = None) -> int:
+def call(app, method: str, path: str, trace: str | None = None, answered: list | None = None) -> int:
     headers = [(b"host", b"127.0.0.2:8000")]
     if trace is not None:
         headers.append((b"x-amzn-trace-id", trace.encode()))
@@ -68,6 +69,8 @@ def call(app, method: str, path: str, trace: str | None = None) -> int:
     async def send(message):
         if message["type"] == "http.response.start":
             status.append(message["status"])
+        elif answered is not None and not message.get("more_body", False):
+            answered.append(time.time())
 
     asyncio.run(app(scope, receive, send))
     return status[0]
@@ -84,6 +87,15 @@ def test_a_request_is_a_segment_of_the_albs_trace_with_the_handlers_subsegments(
     [sql] = segment["subsegments"]  # made on the pool thread, kept in the request's segment
     assert sql["name"] == "nedlia@127.0.0.1" and sql["namespace"] == "remote"
     assert sql["sql"]["sanitized_query"] == "SELECT 1"
+
+
+def test_the_segment_ends_as_the_answer_leaves_inside_the_callers_span(traced):
+    app, emitter = traced
+    answered: list[float] = []
+    call(app, "POST", "/validation/validate", f"Root={ROOT};Parent={ALB_HOP};Sampled=1", answered)
+    [segment] = emitter.sent
+    [last_byte] = answered
+    assert segment["start_time"] <= segment["end_time"] <= last_byte
 
 
 def test_requests_one_after_another_get_their_own_segments(traced):
