@@ -132,8 +132,9 @@ class Origin:
 
     async def request(self, method: str, target: str, headers: Iterable[tuple[str, str]], body: bytes) -> Answer:
         """The whole answer: status, headers (as sent), body."""
-        head = [f"{method} {target} HTTP/1.1\r\n".encode("latin-1"), self._host_header]
-        head += [f"{name}: {value}\r\n".encode("latin-1") for name, value in headers]
+        # aiohttp read the viewer's bytes as UTF-8 with surrogate escapes: the same bytes go on
+        head = [f"{method} {target} HTTP/1.1\r\n".encode("utf-8", "surrogateescape"), self._host_header]
+        head += [f"{name}: {value}\r\n".encode("utf-8", "surrogateescape") for name, value in headers]
         if body or method in ("POST", "PUT", "PATCH"):
             head.append(b"Content-Length: %d\r\n" % len(body))
         data = b"".join(head) + b"\r\n" + body

@@ -119,12 +119,14 @@ def test_no_store_and_post_are_never_cached(tmp_path):
                 async with session.get(url + "/me") as answer:
                     assert answer.headers["X-Cache"] == "Miss from cloudfront"
                 async with session.post(url + "/placements", json={"a": 1},
-                                        headers={"Cookie": "s=1", "X-Forwarded-For": "10.1.1.1"}) as posted:
+                                        headers={"Cookie": "s=1", "X-Forwarded-For": "10.1.1.1",
+                                                 "X-Name": "café"}) as posted:
                     assert posted.status == 201 and posted.headers["X-Cache"] == "Miss from cloudfront"
             assert origin.calls("/local/me") == 2 and origin.calls("/local/placements") == 2
             sent = origin.seen[-1]
             assert origin.bodies[-1] == b'{"a": 1}'
             assert sent.headers["Cookie"] == "s=1" and sent.headers["X-Forwarded-For"] == "10.1.1.1, 127.0.0.1"
+            assert sent.headers["X-Name"] == "café"  # the viewer's bytes, not re-encoded
             assert sent.headers["Via"].endswith("(CloudFront)") and len(sent.headers["X-Amz-Cf-Id"]) == 56
             assert sent.headers["Host"].startswith("127.0.0.1:")  # the origin's own host, not the viewer's
 
