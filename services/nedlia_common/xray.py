@@ -128,9 +128,11 @@ class XRayMiddleware:
         async def sending(message: dict) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
-            elif message["type"] == "http.response.body" and not message.get("more_body", False):
-                # The segment ends as the answer leaves, so it lies inside the caller's span
-                # rather than a few milliseconds past it.
+            elif message["type"] == "http.response.body" and (message.get("body") or status["ended"] is None):
+                # The segment ends as the answer's last bytes leave, so it lies inside the
+                # caller's span. A streamed answer (as BaseHTTPMiddleware passes every answer
+                # on) sends its bytes, then an empty final message once the app has returned:
+                # the caller has had the whole answer well before that.
                 status["ended"] = time.time()
             await send(message)
 
