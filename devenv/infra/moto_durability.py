@@ -14,6 +14,11 @@ append, so the journal's order is the order of the changes):
   before its response goes out (moto's responses set metadata after ``put_object``);
 - moto's reset API (``POST /moto-api/reset``): a reset record.
 
+``SQSBackend.receive_message`` runs each scan of a queue under the same lock: moto checks a
+message is visible and then marks it received, and the journal's write between the two
+would otherwise let concurrent receivers (an event source's pollers) take the same message,
+each with its own receive count. A long poll waits outside the lock.
+
 Not captured: object ACLs, non-current versions of a versioned bucket (the current one is),
 multipart uploads in progress, the receipt handles of deleted messages (a repeated delete
 after a restart answers ReceiptHandleIsInvalid), anything of moto's other services.
@@ -141,6 +146,7 @@ class Durability:
         Queue.add_message = self._add_message(Queue.add_message)
         Queue.delete_message = self._delete_message(Queue.delete_message)
         Message.mark_received = self._receive(Message.mark_received)
+        SQSBackend.receive_message = self._receive_atomically(SQSBackend.receive_message)
         Message.change_visibility = self._change_visibility(Message.change_visibility)
         SQSBackend.purge_queue = self._purge(SQSBackend.purge_queue)
         for method in OBJECT_CHANGES:
@@ -185,6 +191,21 @@ class Durability:
                 self.message(message)
 
         return received
+
+    def _receive_atomically(self, receive: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(receive)
+        def receive_message(backend: Any, queue_name: str, count: int, wait_seconds_timeout: int,
+                            visibility_timeout: int, *args: Any, **kwargs: Any) -> Any:
+            deadline = time.monotonic() + (wait_seconds_timeout or 0)
+            while True:
+                with self.lock:  # one scan at a time: visible, then received, with nothing between
+                    result = receive(backend, queue_name, count, 0, visibility_timeout, *args, **kwargs)
+                left = deadline - time.monotonic()
+                if result or left <= 0:
+                    return result
+                backend.get_queue(queue_name).wait_for_messages(min(1.0, left))
+
+        return receive_message
 
     def _change_visibility(self, change: Callable[..., Any]) -> Callable[..., Any]:
         def change_visibility(message: Any, visibility_timeout: int) -> None:

@@ -209,3 +209,36 @@ def test_the_journal_is_compacted_at_start(launcher):
     assert len([f for f in files if f.startswith("snapshot-")]) == 1
     snapshot = next(launcher.state.joinpath("journal").glob("snapshot-*.jsonl")).read_text().splitlines()
     assert len(snapshot) == 1 + 10  # the queue's creation and the 10 messages left
+
+
+def test_concurrent_receivers_never_share_a_message(launcher):
+    # An event source polls with several receivers at once. moto checks a message is visible,
+    # then marks it received; the journal's write must not let a second receiver in between.
+    import collections
+    import threading
+
+    sqs = launcher.client("sqs")
+    url = sqs.create_queue(QueueName="shared", Attributes={"VisibilityTimeout": "60"})["QueueUrl"]
+    total = 60
+    for start in range(0, total, 10):
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": str(i)}
+                                                       for i in range(start, start + 10)])
+    received: collections.Counter = collections.Counter()
+    lock = threading.Lock()
+
+    def poll() -> None:
+        client = launcher.client("sqs")
+        while True:
+            messages = client.receive_message(QueueUrl=url, MaxNumberOfMessages=3).get("Messages", [])
+            if not messages:
+                return
+            with lock:
+                received.update(m["Body"] for m in messages)
+
+    pollers = [threading.Thread(target=poll) for _ in range(8)]
+    for poller in pollers:
+        poller.start()
+    for poller in pollers:
+        poller.join(timeout=60)
+    assert len(received) == total
+    assert {body: n for body, n in received.items() if n > 1} == {}
