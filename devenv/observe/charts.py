@@ -14,7 +14,6 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from ..compute.ecs.scheduler import CLUSTER
 from ..config.model import StackConfig
 
 
@@ -37,10 +36,11 @@ class Chart:
 
 
 def charts(config: StackConfig) -> list[Chart]:
-    """Every chart of the stack, services first."""
+    """Every chart of the stack, services first. The stack's ECS cluster is named after the
+    stack (``ecs_process``), and its metrics carry that name."""
     found: list[Chart] = []
     for name, service in config.services.items():
-        dims = (("ClusterName", CLUSTER), ("ServiceName", name))
+        dims = (("ClusterName", config.name), ("ServiceName", name))
         scaling = service.autoscaling
         found.append(Chart(f"cpu:{name}", f"{name} · CPU", "%", (
             Series("average", "AWS/ECS", "CPUUtilization", dims, "Average"),

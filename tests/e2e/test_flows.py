@@ -372,15 +372,14 @@ def test_rolling_deploy_under_load_fails_no_request(api, devenv_stack, wait):
     assert len(load.statuses) > 20
 
 
-def cpu_series_above(aws, service: str, target: float) -> list[dict]:
+def cpu_series_above(aws, cluster: str, service: str, target: float) -> list[dict]:
     """CloudWatch's 1-minute AWS/ECS CPUUtilization datapoints of ``service`` over the last
-    10 minutes whose Maximum passed ``target``: what target tracking acted on."""
-    from devenv.compute.ecs.scheduler import CLUSTER
-
+    10 minutes whose Maximum passed ``target``: what target tracking acted on. The stack's
+    cluster is named after the stack, as `devenv ps` and the ECS API show it."""
     now = time.time()
     points = aws("cloudwatch").get_metric_statistics(
         Namespace="AWS/ECS", MetricName="CPUUtilization", StartTime=now - 600, EndTime=now + 60, Period=60,
-        Dimensions=[{"Name": "ClusterName", "Value": CLUSTER}, {"Name": "ServiceName", "Value": service}],
+        Dimensions=[{"Name": "ClusterName", "Value": cluster}, {"Name": "ServiceName", "Value": service}],
         Statistics=["Maximum", "Average"])["Datapoints"]
     return [p for p in points if p["Maximum"] > target]
 
@@ -421,7 +420,7 @@ def test_cpu_load_scales_out_and_idleness_scales_back_in(api, aws, devenv_stack,
              interval=0.25, message="scale-out above the starting count")
         # The series that drove it is in CloudWatch (published every `metrics.interval` seconds).
         target = devenv_stack.stack.config.services["placement-service"].autoscaling.target_cpu
-        wait(lambda: cpu_series_above(aws, "placement-service", target), timeout=30, interval=1,
+        wait(lambda: cpu_series_above(aws, devenv_stack.stack.config.name, "placement-service", target), timeout=30, interval=1,
              message=f"a CPUUtilization datapoint above {target}% in CloudWatch")
     finally:
         for load in loads:

@@ -104,15 +104,14 @@ def charted(tmp_path, aws):
     scheduler publishes it) and a queue filling up."""
     import datetime as dt
 
-    from devenv.compute.ecs.scheduler import CLUSTER
-
     yaml = PROJECT_YAML.replace('    load_balancer: {paths: ["/orders/*"], priority: 10}\n',
                                 '    load_balancer: {paths: ["/orders/*"], priority: 10}\n'
                                 '    autoscaling: {min: 1, max: 4, target_cpu: 70}\n')
     (tmp_path / "devenv.yaml").write_text(yaml)
     (tmp_path / "fn").mkdir()
     now = time.time()
-    dims = [{"Name": "ClusterName", "Value": CLUSTER}, {"Name": "ServiceName", "Value": "orders"}]
+    cluster = load_project(tmp_path / "devenv.yaml").config.name  # the stack's cluster, as ECS names it
+    dims = [{"Name": "ClusterName", "Value": cluster}, {"Name": "ServiceName", "Value": "orders"}]
     cpu, tasks = [20, 85, 95, 60, 40], [1, 1, 2, 3, 3]
     data = []
     for i, (c, n) in enumerate(zip(cpu, tasks)):

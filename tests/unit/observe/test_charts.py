@@ -32,7 +32,8 @@ def test_a_stack_has_cpu_against_target_and_tasks_per_service_then_functions_the
                                      "invocations:worker", "duration:worker", "queue:work", "queue:work-dlq"]
     cpu = found[0]
     assert cpu.target == 70 and {s.metric for s in cpu.series} == {"CPUUtilization"}
-    assert dict(cpu.series[0].dimensions) == {"ClusterName": "devenv", "ServiceName": "orders"}
+    # the cluster is named after the stack (`obs`), as ECS and its published metrics name it
+    assert dict(cpu.series[0].dimensions) == {"ClusterName": "obs", "ServiceName": "orders"}
     assert [s.metric for s in found[1].series] == ["RunningTaskCount", "DesiredTaskCount"]
 
 
