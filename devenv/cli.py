@@ -400,7 +400,8 @@ def _print_step(number: Optional[int], step) -> None:
 
 # When narrow: drop started, then show each service as a heading over its tasks, then drop the figures.
 PS_COLUMNS = (Column("service", whole=True, group=True, drop=6), Column("task", whole=True),
-              Column("rev", numeric=True, drop=3), Column("address", whole=True), Column("status", whole=True),
+              Column("rev", numeric=True, drop=3), Column("provider", whole=True, drop=1),
+              Column("address", whole=True), Column("status", whole=True),
               Column("health", whole=True), Column("cpu %", numeric=True, drop=4),
               Column("mem MiB", numeric=True, drop=5), Column("started", drop=7), Column("stopped reason", drop=2))
 
@@ -408,7 +409,7 @@ PS_COLUMNS = (Column("service", whole=True, group=True, drop=6), Column("task", 
 @app.command()
 def ps(file: Optional[Path] = _file_option,
        all_tasks: bool = typer.Option(False, "--all", "-a", help="include stopped tasks")) -> None:
-    """List ECS tasks: service, task id, address, status, health, CPU, memory, started."""
+    """List ECS tasks: service, task id, capacity provider, address, status, health, CPU, memory, started."""
     _print_tasks(_stack(file).ecs().tasks(stopped=all_tasks), time.time())
 
 
@@ -417,7 +418,8 @@ def _print_tasks(tasks: list[dict], now: float) -> None:
     for t in sorted(tasks, key=lambda t: (t["service"], t["lastStatus"] == "STOPPED", -(t["startedAt"] or 0))):
         health_style = {"HEALTHY": "green", "UNHEALTHY": "bold red"}.get(t["healthStatus"], "dim")
         started = _duration(now - t["startedAt"]) + " ago" if t["startedAt"] else "-"
-        rows.append((t["service"], t["taskId"], str(t["revision"]), t["address"], t["lastStatus"],
+        rows.append((t["service"], t["taskId"], str(t["revision"]), t.get("capacityProvider", "FARGATE"),
+                     t["address"], t["lastStatus"],
                      Text(t["healthStatus"], style=health_style), f"{t['cpuPercent']:.0f}",
                      f"{t['memoryMiB']:.0f}", started, t["stoppedReason"] or ""))
     out.print(render(out, PS_COLUMNS, rows))
@@ -481,6 +483,39 @@ def _scale_report(service: str, result: dict) -> list[str]:
                      f"in {tracking['scaleInCooldown']:g}s) may change this count at its next evaluation "
                      f"(an idle service scales back in); to keep at least {desired} tasks, "
                      f"set services.{service}.autoscaling.min in devenv.yaml")
+    return lines
+
+
+@app.command()
+def interrupt(service: str = typer.Argument(..., help="the service"),
+              tasks: int = typer.Option(1, "--tasks", "-n", min=1, help="how many of its FARGATE_SPOT tasks"),
+              file: Optional[Path] = _file_option) -> None:
+    """Interrupt FARGATE_SPOT tasks of a service as Fargate Spot does (notice, drain, SIGTERM, replacement)."""
+    stack = _stack(file)
+    if service not in stack.config.services:
+        raise DevenvError(f"no service '{service}' in devenv.yaml",
+                          hint=f"services: {', '.join(stack.config.services) or 'none'}")
+    for line in _interrupt_report(service, tasks, stack.ecs().interrupt(service, tasks)):
+        out.print(line, highlight=False)
+
+
+def _interrupt_report(service: str, wanted: int, result: dict) -> list[str]:
+    """What `devenv interrupt` did, in words; no FARGATE_SPOT task to interrupt is an error."""
+    interrupted, spot = result["interrupted"], result["spotRunning"]
+    if not interrupted:
+        strategy = ", ".join(f"{i['capacity_provider']} weight {i['weight']}" + (f" base {i['base']}" if i["base"] else "")
+                             for i in result["capacityProviderStrategy"])
+        raise DevenvError(f"{service} has no running FARGATE_SPOT task to interrupt",
+                          hint=(f"its capacity provider strategy: {strategy}" if strategy else
+                                f"set services.{service}.capacity_provider_strategy in devenv.yaml "
+                                "(its tasks run on FARGATE)"))
+    lines = [f"{service}: Spot interruption of {len(interrupted)} FARGATE_SPOT task"
+             f"{'s' if len(interrupted) > 1 else ''}: {' '.join(interrupted)}"]
+    if len(interrupted) < wanted:
+        lines.append(f"[yellow]![/] {wanted} asked for, {spot} running on FARGATE_SPOT")
+    lines.append(f"each drains from its target group, gets SIGTERM, and is replaced by the capacity provider "
+                 f"strategy; whatever still runs {result['warning']:g}s after the notice is killed "
+                 "(fargate_spot.warning)")
     return lines
 
 
@@ -856,7 +891,7 @@ def _dashboard_frame(snap):
     if snap.services:
         parts.append(render(out, DASHBOARD_SERVICES, [
             (s.name, str(s.desired), str(s.running),
-             Text(str(s.healthy), style="green" if s.healthy >= s.desired else "bold yellow"), s.rollout)
+             Text(str(s.healthy), style="green" if s.healthy >= s.desired else "bold yellow"), s.rollout, s.capacity)
             for s in snap.services], title="services"))
     if snap.queues:
         rows = []
@@ -884,7 +919,7 @@ def _dashboard_frame(snap):
 DASHBOARD_COMPONENTS = (Column("component", whole=True), Column("state", whole=True), Column("address", whole=True),
                         Column("restarts", numeric=True, drop=1), Column("note"))
 DASHBOARD_SERVICES = (Column("service", whole=True), Column("desired", numeric=True), Column("running", numeric=True),
-                      Column("healthy", numeric=True), Column("rollout"))
+                      Column("healthy", numeric=True), Column("rollout"), Column("capacity", drop=1))
 DASHBOARD_QUEUES = (Column("queue", whole=True), Column("visible", numeric=True),
                     Column("in flight", numeric=True, drop=1), Column("DLQ"), Column("DLQ depth", numeric=True))
 DASHBOARD_TRAFFIC = (Column("from", whole=True), Column("to", whole=True), Column("count", numeric=True),

@@ -1,7 +1,8 @@
 """The ECS process: ``python -m devenv.compute.ecs_process DEVENV_YAML``.
 
 Runs the service scheduler, the internal ALB and a small control API (services, tasks,
-deploy, scale, task metadata) that `devenv ps`, `status`, `deploy` and `scale` talk to. The
+deploy, scale, interrupt, task metadata) that `devenv ps`, `status`, `deploy`, `scale` and
+`interrupt` talk to. The
 supervisor runs it as the ``ecs`` component once Postgres, Redis and the emulator are up.
 """
 
@@ -76,12 +77,9 @@ def control_app(scheduler: Scheduler, aws: http1.Handler | None = None) -> http1
         service = scheduler.services.get(name)
         if service is None:
             return error(404, f"unknown service {name!r}")
-        try:
-            count = json.loads(request.body)["desiredCount"]
-        except (ValueError, KeyError, TypeError):
-            return error(400, 'the body must be a JSON object with "desiredCount"')
-        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
-            return error(400, f"desiredCount must be a whole number >= 0, not {count!r}")
+        count = _whole_number(request, "desiredCount", 0)
+        if isinstance(count, Response):
+            return count
         result = service.set_desired(count)
         tracking = service.autoscaling
         return json_response({
@@ -90,14 +88,39 @@ def control_app(scheduler: Scheduler, aws: http1.Handler | None = None) -> http1
                                          "scaleOutCooldown": tracking.scale_out_cooldown,
                                          "scaleInCooldown": tracking.scale_in_cooldown}})
 
+    def interrupt(request: Request, name: str) -> Response:
+        service = scheduler.services.get(name)
+        if service is None:
+            return error(404, f"unknown service {name!r}")
+        count = _whole_number(request, "tasks", 1)
+        if isinstance(count, Response):
+            return count
+        spot = len(service.spot_tasks())
+        interrupted = service.interrupt(count)
+        return json_response({"interrupted": [t.id for t in interrupted], "spotRunning": spot,
+                              "warning": scheduler.spot.warning,
+                              "capacityProviderStrategy": [i.model_dump() for i in service.strategy]})
+
     router = (Router()
               .add("GET", "/services", services)
               .add("GET", "/tasks", tasks)
               .add("POST", "/services/{name}/deploy", deploy)
-              .add("POST", "/services/{name}/scale", scale))
+              .add("POST", "/services/{name}/scale", scale)
+              .add("POST", "/services/{name}/interrupt", interrupt))
     if aws is not None:
         router.add("POST", "/", lambda request: aws(request))
     return guarded(add_metadata_routes(router, scheduler))
+
+
+def _whole_number(request: Request, key: str, least: int) -> int | Response:
+    """The body's ``key``, a whole number >= ``least``, or the 400 that says what is wrong."""
+    try:
+        value = json.loads(request.body)[key]
+    except (ValueError, KeyError, TypeError):
+        return error(400, f'the body must be a JSON object with "{key}"')
+    if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        return error(400, f"{key} must be a whole number >= {least}, not {value!r}")
+    return value
 
 
 def aws_apis(scheduler: Scheduler, config, balancer=None) -> http1.Handler:
@@ -207,7 +230,7 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
         metrics = MetricPublisher(cloudwatch_client_factory(emulator, config.region),
                                   interval=config.metrics.interval).start()
     scheduler = Scheduler(specs, runner=tasks, awslogs=awslogs, region=config.region, metrics=metrics,
-                          cluster=config.name, **common)
+                          cluster=config.name, spot=config.fargate_spot, **common)
     servers = [await http1.serve(control_app(scheduler, aws_apis(scheduler, config, balancer)), HOST, ports["ecs"],
                                  max_body=MAX_CONTROL_BODY)]
     # On Linux the stack network's gateway; none on Docker Desktop, where containers reach the

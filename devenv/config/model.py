@@ -612,6 +612,21 @@ class ServiceLoadBalancerConfig(ListenerConditions):
     stickiness: StickinessConfig | None = None
 
 
+CapacityProvider = Literal["FARGATE", "FARGATE_SPOT"]
+# ECS: a strategy holds at most 20 capacity providers (CapacityProviderStrategyItem).
+STRATEGY_ITEMS = 20
+
+
+class CapacityProviderStrategyItem(Model):
+    """One capacity provider of a service's strategy, as ECS takes it: ``base`` tasks at least
+    on this provider (one provider of a strategy may have a base), then tasks beyond every
+    base split by ``weight`` (0 places none)."""
+
+    capacity_provider: CapacityProvider
+    weight: Annotated[int, Field(ge=0, le=1000)] = 0
+    base: Annotated[int, Field(ge=0, le=100000)] = 0
+
+
 class ServiceConfig(Model):
     """An ECS Fargate service: its task definition and its service settings."""
 
@@ -638,6 +653,8 @@ class ServiceConfig(Model):
     deployment: DeploymentConfig = DeploymentConfig()
     autoscaling: AutoscalingConfig | None = None
     load_balancer: ServiceLoadBalancerConfig | None = None
+    # Where its tasks run: FARGATE and FARGATE_SPOT by base and weight; empty: launch type FARGATE.
+    capacity_provider_strategy: Annotated[list[CapacityProviderStrategyItem], Field(max_length=STRATEGY_ITEMS)] = []
     # The task's output to CloudWatch Logs in the emulator, as the awslogs driver sends it.
     log_configuration: LogConfiguration | None = None
 
@@ -824,6 +841,16 @@ class TracingConfig(Model):
     xray_daemon: bool = True
 
 
+class FargateSpotConfig(Model):
+    """Fargate Spot's interruptions: a notice, then the capacity goes back ``warning`` seconds
+    later (AWS: two minutes), whatever the task's stop still had to do."""
+
+    warning: Annotated[float, Field(gt=0, le=120)] = 120
+    # Random interruptions: the mean number per running FARGATE_SPOT task per hour (0: only
+    # `devenv interrupt`).
+    interruptions_per_task_hour: Annotated[float, Field(ge=0, le=3600)] = 0
+
+
 class MetricsConfig(Model):
     """CloudWatch metrics the stack publishes into the emulator (AWS/ECS, ECS/ContainerInsights)."""
 
@@ -893,6 +920,7 @@ class StackConfig(Model):
     seed: SeedConfig | None = None
     tracing: TracingConfig = TracingConfig()
     metrics: MetricsConfig = MetricsConfig()
+    fargate_spot: FargateSpotConfig = FargateSpotConfig()
     tour: TourConfig | None = None
     edge: EdgeConfig | None = None  # off unless configured
 
@@ -901,7 +929,8 @@ class StackConfig(Model):
     def _emulator_shorthand(cls, value: Any) -> Any:
         return {"kind": value} if isinstance(value, str) else _null_is_empty(value)
 
-    @field_validator("infra", "docker", "api", "load_balancer", "seed", "tracing", "edge", mode="before")
+    @field_validator("infra", "docker", "api", "load_balancer", "seed", "tracing", "edge", "fargate_spot",
+                     mode="before")
     @classmethod
     def _section_default(cls, value: Any) -> Any:
         # A section written with no body (``load_balancer:``) is present with every default.

@@ -47,6 +47,7 @@ def check_references(config: StackConfig) -> list[Problem]:
         *_function_refs(config),
         *_api(config),
         *_services(config),
+        *_capacity_strategies(config),
         *_listener_rules(config),
         *_interpolations(config),
         *_ports(config),
@@ -278,6 +279,35 @@ def _services(config: StackConfig) -> list[Problem]:
             problems.append(Problem(at + ("load_balancer",), (
                 f"service '{name}' is routed by the load balancer, but there is no top-level "
                 "'load_balancer' section; add 'load_balancer: {}' to enable it")))
+    return problems
+
+
+def _capacity_strategies(config: StackConfig) -> list[Problem]:
+    """A capacity provider strategy as ECS's CreateService takes it: each provider once, one
+    base at most, and a weight above 0 somewhere (a weight of 0 places no task)."""
+    problems = []
+    for name, service in config.services.items():
+        strategy = service.capacity_provider_strategy
+        at: Loc = ("services", name, "capacity_provider_strategy")
+        seen: dict[str, int] = {}
+        based: int | None = None
+        for index, item in enumerate(strategy):
+            provider = item.capacity_provider
+            if provider in seen:
+                problems.append(Problem(at + (index, "capacity_provider"), (
+                    f"capacity provider {provider} is already in this strategy "
+                    f"(capacity_provider_strategy[{seen[provider]}]); name each provider once")))
+            seen.setdefault(provider, index)
+            if item.base > 0 and based is not None:
+                first = strategy[based]
+                problems.append(Problem(at + (index, "base"), (
+                    f"only one capacity provider of a strategy can have a base; {first.capacity_provider} "
+                    f"(capacity_provider_strategy[{based}]) already has base {first.base}")))
+            elif item.base > 0:
+                based = index
+        if strategy and all(item.weight == 0 for item in strategy):
+            problems.append(Problem(at, "at least one capacity provider of the strategy needs a weight above 0 "
+                                        "(ECS places no task on a provider of weight 0 beyond its base)"))
     return problems
 
 

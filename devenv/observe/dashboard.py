@@ -44,6 +44,12 @@ class ServiceView:
     running: int
     healthy: int
     rollout: str = ""
+    capacity: str = ""  # its tasks per capacity provider: "FARGATE_SPOT 4, FARGATE 1"
+
+
+def capacity_line(counts: dict[str, int]) -> str:
+    """A service's tasks per capacity provider, most first."""
+    return ", ".join(f"{provider} {n}" for provider, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 @dataclass(frozen=True)
@@ -171,7 +177,8 @@ def snapshot(sources: DashboardSources, *, traces: int = 15, window: float = 300
             for s in sources.services(record):
                 last = s["deployments"][-1] if s.get("deployments") else None
                 services.append(ServiceView(s["serviceName"], s["desiredCount"], s["runningCount"],
-                                            s["healthyCount"], last["rolloutState"] if last else ""))
+                                            s["healthyCount"], last["rolloutState"] if last else "",
+                                            capacity_line(s.get("capacityProviders") or {})))
         except Exception as exc:
             notes.append(f"services: {exc}")
         try:

@@ -71,13 +71,15 @@ def check_whole(console: Console, values, rows=()) -> list[str]:
 
 def test_ps(console):
     tasks = [{"service": s, "taskId": t, "revision": 3, "address": a, "lastStatus": st, "healthStatus": h,
-              "cpuPercent": 12.5, "memoryMiB": 48.0, "startedAt": NOW - 725, "stoppedReason": r}
+              "cpuPercent": 12.5, "memoryMiB": 48.0, "startedAt": NOW - 725, "stoppedReason": r,
+              "capacityProvider": "FARGATE_SPOT" if s == "placement-service" else "FARGATE"}
              for s, t, a, st, h, r in TASKS]
     cli._print_tasks(tasks, NOW)
     lines = check_whole(console, [v for row in TASKS for v in row[:5]], rows=[[v for v in row if v] for row in TASKS])
     if not console.is_terminal:
-        assert lines[0].split() == ["service", "task", "rev", "address", "status", "health", "cpu", "%", "mem",
-                                    "MiB", "started", "stopped", "reason"]
+        assert lines[0].split() == ["service", "task", "rev", "provider", "address", "status", "health", "cpu", "%",
+                                    "mem", "MiB", "started", "stopped", "reason"]
+        assert "FARGATE_SPOT" in lines[2] and "FARGATE_SPOT" not in lines[1]
         assert "12m05s ago" in lines[1] and "Essential container in task exited (exit code -9)" in lines[-1]
 
 

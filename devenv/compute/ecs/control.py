@@ -1,4 +1,4 @@
-"""A client of the ECS process's control API, for the CLI (ps, status, deploy, scale)."""
+"""A client of the ECS process's control API, for the CLI (ps, status, deploy, scale, interrupt)."""
 
 from __future__ import annotations
 
@@ -24,3 +24,6 @@ class EcsControl:
 
     def scale(self, service: str, count: int) -> dict:
         return self._endpoint.call("POST", f"/services/{service}/scale", {"desiredCount": count})
+
+    def interrupt(self, service: str, tasks: int) -> dict:
+        return self._endpoint.call("POST", f"/services/{service}/interrupt", {"tasks": tasks})

@@ -12,6 +12,8 @@ import enum
 import math
 from dataclasses import dataclass
 
+from devenv.compute.ecs.capacity import Strategy, scale_in
+
 
 class LastStatus(str, enum.Enum):
     PROVISIONING = "PROVISIONING"
@@ -39,6 +41,7 @@ class TaskView:
     status: LastStatus
     healthy: bool  # RUNNING and passing its container and load balancer health checks
     started: float  # for choosing which to stop: the newest goes first on scale-in
+    provider: str = "FARGATE"  # its capacity provider: a scale-in keeps the strategy's shape
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ def limits(desired: int, minimum_healthy_percent: int, maximum_percent: int) -> 
 
 
 def plan_rollout(*, desired: int, primary: int, tasks: list[TaskView], minimum_healthy_percent: int,
-                 maximum_percent: int) -> RolloutPlan:
+                 maximum_percent: int, strategy: Strategy = ()) -> RolloutPlan:
     live = [t for t in tasks if t.status in LIVE]
     new = [t for t in live if t.revision == primary]
     old = [t for t in live if t.revision != primary]
@@ -65,10 +68,11 @@ def plan_rollout(*, desired: int, primary: int, tasks: list[TaskView], minimum_h
     healthy = sum(1 for t in live if t.healthy)
     stop: list[str] = []
 
-    # Scale-in of the primary revision: drop the unhealthy, then the newest.
+    # Scale-in of the primary revision: drop the unhealthy, then the newest (of the capacity
+    # provider furthest above its share of the strategy).
     extra = len(new) - desired
     if extra > 0:
-        for task in sorted(new, key=lambda t: (t.healthy, -t.started))[:extra]:
+        for task in scale_in(new, extra, strategy):
             stop.append(task.id)
             healthy -= task.healthy
         new = [t for t in new if t.id not in stop]

@@ -23,6 +23,7 @@ import hashlib
 import ipaddress
 import logging
 import os
+import random
 import re
 import shutil
 import signal
@@ -35,8 +36,9 @@ from pathlib import Path
 
 from devenv.aws.awslogs import Destination, LogShipper, datetime_pattern
 from devenv.aws.metrics import MetricPublisher
-from devenv.config.model import AutoscalingConfig, ServiceConfig
+from devenv.config.model import AutoscalingConfig, FargateSpotConfig, ServiceConfig
 from devenv.runtime.process import children, signal_group
+from devenv.compute.ecs import capacity
 from devenv.compute.ecs.autoscaling import DesiredCount, ScalingCause, ScalingState, decide, within_bounds
 from devenv.compute.ecs.startup import Crash, CrashKind, StartupStreak
 from devenv.compute.ecs.rollout import HealthStatus, LastStatus, RolloutPlan, TaskView, failure_threshold, plan_rollout
@@ -150,6 +152,7 @@ class Task:
     stop_code: str | None = None  # ECS's stopCode: UserInitiated, ServiceSchedulerInitiated, ...
     stopping: float | None = None  # when it was asked to stop (ECS's stoppingAt)
     started_by: str | None = None  # the deployment that started it
+    capacity_provider: str = capacity.FARGATE  # FARGATE or FARGATE_SPOT, by the service's strategy
     exit_code: int | None = None
     cpu_percent: float = 0.0
     memory_mb: float = 0.0
@@ -182,7 +185,7 @@ class Task:
             "healthStatus": self.health.value, "cpuPercent": round(self.cpu_percent, 1),
             "memoryMiB": round(self.memory_mb, 1), "pid": self.pid, "createdAt": self.created,
             "startedAt": self.started, "stoppedAt": self.stopped, "stoppedReason": self.stopped_reason,
-            "exitCode": self.exit_code,
+            "stopCode": self.stop_code, "exitCode": self.exit_code, "capacityProvider": self.capacity_provider,
         }
 
 
@@ -310,6 +313,8 @@ class Service:
         self.scaling = ScalingState()
         self.target_group = scheduler.target_group(spec.name)
         self.startup = StartupStreak()
+        self.strategy = tuple(spec.config.capacity_provider_strategy)
+        self.market_seen = time.monotonic()  # random Spot interruptions: the last look
 
     # -- revisions and deployments
 
@@ -381,13 +386,14 @@ class Service:
                 self.stop_task(task, f"Task failed ELB health checks in (target-group {self.spec.name})",
                                "ServiceSchedulerInitiated")
         self._autoscale(now)
+        self._spot_market()
         deployment = self.primary
         views = [TaskView(t.id, t.revision, t.status if t.desired_status == "RUNNING" else LastStatus.STOPPING,
-                          self.task_healthy(t), t.created) for t in self.tasks]
+                          self.task_healthy(t), t.created, t.capacity_provider) for t in self.tasks]
         plan: RolloutPlan = plan_rollout(
             desired=self.desired, primary=deployment.revision, tasks=views,
             minimum_healthy_percent=self.spec.config.deployment.minimum_healthy_percent,
-            maximum_percent=self.spec.config.deployment.maximum_percent)
+            maximum_percent=self.spec.config.deployment.maximum_percent, strategy=self.strategy)
         for task_id in plan.stop:
             task = next(t for t in self.tasks if t.id == task_id)
             reason = ("Scaling activity initiated by (deployment %s)" % deployment.id)
@@ -521,7 +527,8 @@ class Service:
     async def start_task(self, revision: int) -> Task:
         ip = self.scheduler.addresses.take(self.spec.config.container_port)
         task = Task(uuid.uuid4().hex, self.spec.name, revision, ip, self.spec.config.container_port,
-                    self.revisions[revision], started_by=self.primary.id if self.deployments else None)
+                    self.revisions[revision], started_by=self.primary.id if self.deployments else None,
+                    capacity_provider=capacity.place(self.strategy, self.providers(revision)))
         self.tasks.append(task)
         await self.scheduler.launch(self, task)
         return task
@@ -544,6 +551,54 @@ class Service:
     def task_ever_healthy(self, task: Task) -> bool:
         return task.ever_healthy
 
+    # -- capacity providers and Spot interruptions
+
+    def providers(self, revision: int | None = None) -> dict[str, int]:
+        """The service's wanted tasks (of ``revision``) per capacity provider: what the next
+        task is placed against."""
+        counts: dict[str, int] = {}
+        for task in self.tasks:
+            if (task.desired_status == "RUNNING" and task.status is not LastStatus.STOPPED
+                    and revision in (None, task.revision)):
+                counts[task.capacity_provider] = counts.get(task.capacity_provider, 0) + 1
+        return counts
+
+    def spot_tasks(self) -> list[Task]:
+        """Its running FARGATE_SPOT tasks not yet interrupted, oldest first."""
+        return sorted((t for t in self.tasks if t.capacity_provider == capacity.FARGATE_SPOT
+                       and t.status is LastStatus.RUNNING and t.desired_status == "RUNNING"),
+                      key=lambda t: t.created)
+
+    def interrupt(self, count: int) -> list[Task]:
+        """`devenv interrupt`: Spot interruptions of ``count`` of its FARGATE_SPOT tasks."""
+        by_id = {t.id: t for t in self.spot_tasks()}
+        chosen = [by_id[i] for i in capacity.chosen_for_interruption(list(by_id), count)]
+        for task in chosen:
+            self.spot_interruption(task)
+        return chosen
+
+    def spot_interruption(self, task: Task) -> None:
+        """AWS's sequence: the notice (the task's desired status STOPPED with stopCode
+        SpotInterruption, on EventBridge), a replacement placed by the strategy, the target
+        drained, SIGTERM, the stop timeout, SIGKILL; and when the warning ends, the capacity
+        is gone whatever is left of that."""
+        task.counted_failure = True  # an interruption is no failure of the deployment's
+        self.stop_task(task, capacity.SPOT_STOPPED_REASON, capacity.SPOT_STOP_CODE)
+        self.scheduler.spawn(self.scheduler.reclaim(task, self.scheduler.spot.warning))
+
+    def _spot_market(self) -> None:
+        """Random interruptions at ``fargate_spot.interruptions_per_task_hour``."""
+        now = time.monotonic()
+        elapsed, self.market_seen = now - self.market_seen, now
+        spot = self.spot_tasks()
+        if not spot or self.scheduler.spot.interruptions_per_task_hour <= 0:
+            return
+        by_id = {t.id: t for t in spot}
+        for task_id in capacity.random_interruptions(list(by_id), self.scheduler.spot.interruptions_per_task_hour,
+                                                     elapsed, self.scheduler.draw):
+            self.event(f"Fargate Spot takes task {task_id[:8]} back (random interruption)")
+            self.spot_interruption(by_id[task_id])
+
     def to_json(self) -> dict:
         live = [t for t in self.tasks if t.status is not LastStatus.STOPPED]
         cannot_start = self.startup.verdict()
@@ -552,6 +607,8 @@ class Service:
             "runningCount": sum(1 for t in live if t.status is LastStatus.RUNNING),
             "pendingCount": sum(1 for t in live if t.status in (LastStatus.PROVISIONING, LastStatus.PENDING)),
             "healthyCount": sum(1 for t in live if self.task_healthy(t)),
+            "capacityProviderStrategy": [item.model_dump() for item in self.strategy],
+            "capacityProviders": self.providers(),
             "revision": self.primary.revision if self.deployments else 0,  # 0: its first one is being prepared
             "deployments": [{"id": d.id, "revision": d.revision, "rolloutState": d.state, "reason": d.reason,
                              "failedTasks": d.failed_tasks, "createdAt": d.created}
@@ -569,7 +626,8 @@ class Scheduler:
     def __init__(self, specs: Mapping[str, ServiceSpec], *, state_dir: Path, log_dir: Path,
                  load_balancer=None, metadata_base: str | None = None, addresses: AddressPool | None = None,
                  runner: TaskRunner | None = None, awslogs: LogShipper | None = None, region: str = "us-east-1",
-                 metrics: MetricPublisher | None = None, cluster: str = CLUSTER):
+                 metrics: MetricPublisher | None = None, cluster: str = CLUSTER,
+                 spot: FargateSpotConfig = FargateSpotConfig(), draw: Callable[[], float] | None = None):
         from devenv.compute.ecs.processes import ProcessTasks
 
         self.state_dir = state_dir
@@ -583,6 +641,8 @@ class Scheduler:
         self.metrics = metrics
         self.region = region
         self.cluster = cluster
+        self.spot = spot
+        self.draw = draw or random.Random().random  # random Spot interruptions
         self.created = time.time()
         self.services = {name: Service(spec, self) for name, spec in specs.items()}
         self._stopping = False
@@ -734,6 +794,15 @@ class Scheduler:
         await self.runner.terminate(task)
         task.status = LastStatus.DEPROVISIONING
         self._finish(task)
+
+    async def reclaim(self, task: Task, warning: float) -> None:
+        """The end of a Spot interruption's warning: AWS takes the capacity back, so a task
+        still stopping (a long drain, a slow SIGTERM) is killed there. A container whose
+        processes this host cannot see keeps its own stop timeout."""
+        await asyncio.sleep(warning)  # the two-minute warning, as configured
+        if task.status is not LastStatus.STOPPED and task.pid is not None:
+            log.info("%s: Spot capacity of task %s reclaimed", task.service, task.id[:8])
+            signal_group(task.pid, signal.SIGKILL)
 
     async def _health(self, service: Service, task: Task) -> None:
         """ECS container health checks: the command every ``interval``; a failure within

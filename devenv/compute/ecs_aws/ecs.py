@@ -44,7 +44,7 @@ def cluster_shape(names: Names, scheduler: Scheduler) -> dict:
         "pendingTasksCount": sum(1 for t in tasks if t.status in (LastStatus.PROVISIONING, LastStatus.PENDING)),
         "activeServicesCount": len(scheduler.services), "statistics": [], "tags": [],
         "settings": [{"name": "containerInsights", "value": "enabled" if scheduler.metrics else "disabled"}],
-        "capacityProviders": ["FARGATE"], "defaultCapacityProviderStrategy": [],
+        "capacityProviders": ["FARGATE", "FARGATE_SPOT"], "defaultCapacityProviderStrategy": [],
     }
 
 
@@ -68,11 +68,21 @@ def deployments_shape(names: Names, service: Service) -> list[dict]:
             "pendingCount": sum(1 for t in mine if t.status in (LastStatus.PROVISIONING, LastStatus.PENDING)),
             "runningCount": sum(1 for t in mine if t.status is LastStatus.RUNNING),
             "failedTasks": deployment.failed_tasks, "createdAt": deployment.created,
-            "updatedAt": deployment.updated, "launchType": "FARGATE", "platformVersion": PLATFORM_VERSION,
+            "updatedAt": deployment.updated, "platformVersion": PLATFORM_VERSION,
             "platformFamily": "Linux", "rolloutState": state, "rolloutStateReason": rollout_reason(deployment.state,
                                                                                                   deployment.reason),
+            **capacity_shape(service),
         })
     return shown
+
+
+def capacity_shape(service: Service) -> dict:
+    """Where a service's tasks run, as DescribeServices shows it: its capacity provider
+    strategy, or (none given) the launch type FARGATE; AWS shows one or the other."""
+    if not service.strategy:
+        return {"launchType": "FARGATE"}
+    return {"capacityProviderStrategy": [{"capacityProvider": item.capacity_provider, "weight": item.weight,
+                                          "base": item.base} for item in service.strategy]}
 
 
 def rollout_reason(state: str, reason: str) -> str:
@@ -114,7 +124,7 @@ def service_shape(names: Names, service: Service) -> dict:
         "desiredCount": service.desired,
         "runningCount": sum(1 for t in live if t.status is LastStatus.RUNNING),
         "pendingCount": sum(1 for t in live if t.status in (LastStatus.PROVISIONING, LastStatus.PENDING)),
-        "launchType": "FARGATE", "platformVersion": PLATFORM_VERSION, "platformFamily": "Linux",
+        "platformVersion": PLATFORM_VERSION, "platformFamily": "Linux", **capacity_shape(service),
         "taskDefinition": names.task_definition_arn(service.spec.name, service.primary.revision)
         if service.deployments else "",
         "deploymentConfiguration": {
@@ -179,6 +189,8 @@ def task_shape(names: Names, service: Service, task: Task) -> dict:
                 "stoppedReason": task.stopped_reason if task.desired_status == "STOPPED" else None,
                 "stopCode": task.stop_code if task.desired_status == "STOPPED" else None}
     shape.update({k: v for k, v in optional.items() if v is not None})
+    if service.strategy:  # a task of a launch-type service names no capacity provider
+        shape["capacityProviderName"] = task.capacity_provider
     return shape
 
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import datetime
 import json
+import time
 
+from devenv.compute.ecs.capacity import SPOT_STOP_CODE
+from devenv.compute.ecs.rollout import LastStatus
 from devenv.compute.ecs.scheduler import EventKind, Scheduler, Service, Task
 from devenv.compute.ecs_aws.arns import Names
 from devenv.compute.ecs_aws.ecs import task_shape
@@ -57,6 +60,26 @@ def deployment_state_change(names: Names, service: Service, deployment_id: str, 
                    "updatedAt": iso(at), "reason": reason})
 
 
+def spot_notice_missed(before: tuple[str, str] | None, task: Task) -> bool:
+    """A Spot interruption's notice is the change to desired STOPPED while the task still
+    RUNS; the task may have moved on (draining) before the watcher's next look."""
+    return (before == ("RUNNING", "RUNNING") and task.stop_code == SPOT_STOP_CODE
+            and task.status is not LastStatus.RUNNING)
+
+
+def spot_notice(names: Names, service: Service, task: Task) -> dict:
+    """The interruption warning as AWS sends it: desiredStatus STOPPED, lastStatus RUNNING,
+    stopCode SpotInterruption, at the moment of the notice."""
+    entry = task_state_change(names, service, task, task.stopping or time.time())
+    detail = json.loads(entry["Detail"])
+    detail["lastStatus"] = "RUNNING"
+    for container in detail.get("containers", []):
+        container["lastStatus"] = "RUNNING"
+    for key in ("stoppedAt", "executionStoppedAt"):
+        detail.pop(key, None)
+    return {**entry, "Detail": json.dumps(detail)}
+
+
 class EcsEventWatcher:
     """What changed since the last look, as PutEvents entries."""
 
@@ -81,7 +104,10 @@ class EcsEventWatcher:
             for task in list(service.tasks) + list(service.stopped):
                 key = (task.status.value, task.desired_status)
                 tasks[task.id] = key
-                if self._tasks.get(task.id) != key:
+                before = self._tasks.get(task.id)
+                if before != key and spot_notice_missed(before, task):
+                    entries.append(spot_notice(self.names, service, task))
+                if before != key:
                     entries.append(task_state_change(self.names, service, task, now))
             for event in service.history:
                 events.add(event.id)

@@ -107,7 +107,7 @@ function draw(snap) {
   }));
   fill("components", snap.components.map((c) => row([c.name, c.state, c.address, c.restarts, c.note],
                                                     c.state === "failed" ? { class: "error" } : {})));
-  fill("services", snap.services.map((s) => row([s.name, s.desired, s.running, s.healthy, s.rollout],
+  fill("services", snap.services.map((s) => row([s.name, s.desired, s.running, s.healthy, s.rollout, s.capacity],
                                                 s.healthy < s.desired ? { class: "error" } : {})));
   fill("queues", snap.queues.map((q) => row(
     [q.name, q.visible, q.in_flight, q.is_dlq ? "DLQ of " + q.sources.join(", ") : (q.dlq || ""),

@@ -5,24 +5,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import threading
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
-from devenv.compute.ecs.control import EcsControl
 from devenv.health import wait_until
-from devenv.runtime.record import read_record
-from tests.integration.conftest import Project, make_project_dir
+from tests.integration.ecs import stack_with_alb
 
 pytestmark = pytest.mark.integration
-
-FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "services"
 
 STACK = """\
 name: albit
@@ -57,16 +51,7 @@ services:
 
 @pytest.fixture(scope="module")
 def stack():
-    root = make_project_dir()
-    shutil.copytree(FIXTURES / "web", root / "services" / "front")
-    project = Project(root, STACK)
-    project.devenv("up")
-    record = read_record(project.state / "run" / "stack.json")
-    project.ecs = EcsControl(f"http://127.0.0.1:{record.ports['ecs']}")
-    project.alb = project.env()["DEVENV_ALB_URL"]
-    yield project
-    project.devenv("down", "--volumes", check=False)
-    shutil.rmtree(root, ignore_errors=True)
+    yield from stack_with_alb(STACK, "front")
 
 
 def through_alb(stack, path: str = "/front/whoami", timeout: float = 10) -> tuple[int, dict]:

@@ -36,3 +36,15 @@ def test_services_answer_while_the_first_deployment_is_being_prepared(tmp_path):
     assert status == 200  # `devenv up`'s probe asks this at once; it was a 500 (IndexError)
     (service,) = answer["services"]
     assert service["revision"] == 0 and service["deployments"] == [] and service["runningCount"] == 1
+
+
+def test_interrupt_refuses_what_is_not_a_count_and_answers_what_it_interrupted(tmp_path):
+    scheduler, _ = scheduler_with_a_task(tmp_path)
+    app = control_app(scheduler)
+    assert post(app, "/services/nope/interrupt", b'{"tasks": 1}') == (404, {"message": "unknown service 'nope'"})
+    for body in (b"", b'{"count": 1}', b'{"tasks": 0}', b'{"tasks": "2"}', b'{"tasks": false}'):
+        status, answer = post(app, "/services/svc/interrupt", body)
+        assert status == 400 and "tasks" in answer["message"], body
+    status, answer = post(app, "/services/svc/interrupt", b'{"tasks": 2}')  # a FARGATE task: nothing to take
+    assert status == 200 and answer["interrupted"] == [] and answer["spotRunning"] == 0
+    assert answer["warning"] == 120 and answer["capacityProviderStrategy"] == []
