@@ -91,6 +91,10 @@ def edge(devenv_env):
     return ApiClient(devenv_env["DEVENV_EDGE_URL"], ca_file=devenv_env["DEVENV_EDGE_CA"], name="the stack's edge")
 
 
+OWN_ENDPOINTS = {"lambda": "LAMBDA", "ecs": "ECS", "elbv2": "ELASTIC_LOAD_BALANCING_V2",
+                 "application-autoscaling": "APPLICATION_AUTO_SCALING"}
+
+
 @pytest.fixture(scope="session")
 def aws(devenv_env):
     import boto3
@@ -99,7 +103,9 @@ def aws(devenv_env):
 
     def client(service: str):
         if service not in made:
-            endpoint = devenv_env["AWS_ENDPOINT_URL_LAMBDA"] if service == "lambda" else devenv_env["AWS_ENDPOINT_URL"]
+            # What devenv answers itself (Lambda; ECS, ELBv2, Application Auto Scaling) has its own endpoint.
+            own = devenv_env.get(f"AWS_ENDPOINT_URL_{OWN_ENDPOINTS.get(service, '-')}")
+            endpoint = own or devenv_env["AWS_ENDPOINT_URL"]
             made[service] = boto3.client(service, endpoint_url=endpoint, region_name=devenv_env["AWS_REGION"],
                                          aws_access_key_id="test", aws_secret_access_key="test")
         return made[service]

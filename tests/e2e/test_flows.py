@@ -372,6 +372,59 @@ def test_rolling_deploy_under_load_fails_no_request(api, devenv_stack, wait):
     assert len(load.statuses) > 20
 
 
+def test_a_spot_interruption_of_half_the_spot_tasks_under_load_fails_no_request_and_keeps_the_base(
+        api, aws, devenv_stack, wait):
+    """ADR-007's placement-service, 80 % FARGATE_SPOT / 20 % FARGATE: at 5 tasks one runs on
+    FARGATE. Half the Spot tasks are interrupted under steady load: the notice, the drain,
+    SIGTERM and the replacements on Spot lose no request, and the FARGATE task stays."""
+    existing = place(api, new_video(api), 110, 120)
+    ecs, scaling = devenv_stack.stack.ecs(), aws("application-autoscaling")
+    cluster = devenv_stack.stack.config.name
+    target = dict(ServiceNamespace="ecs", ResourceId=f"service/{cluster}/placement-service",
+                  ScalableDimension="ecs:service:DesiredCount")
+    [scalable] = scaling.describe_scalable_targets(ServiceNamespace="ecs", ResourceIds=[target["ResourceId"]])[
+        "ScalableTargets"]
+    start = services(devenv_stack)["placement-service"]["desiredCount"]
+
+    def spread() -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for task in tasks(devenv_stack, "placement-service"):
+            found.setdefault(task["capacityProvider"], set()).add(task["taskId"])
+        return found
+
+    def settled() -> bool:  # 5 tasks, all healthy, by the strategy
+        view = services(devenv_stack)["placement-service"]
+        counts = {p: len(ids) for p, ids in spread().items()}
+        return view["desiredCount"] == view["healthyCount"] == 5 and counts == {"FARGATE_SPOT": 4, "FARGATE": 1}
+
+    scaling.register_scalable_target(**target, MinCapacity=5)  # held at 5: target tracking would scale in
+    try:
+        wait(settled, timeout=90, interval=0.25, message="5 healthy tasks, 4 on FARGATE_SPOT and 1 on FARGATE")
+        before = spread()
+        with Load(api, f"/placements/{existing['id']}") as load:
+            wait(lambda: len(load.statuses) >= 20, timeout=15)
+            interrupted = set(ecs.interrupt("placement-service", 2)["interrupted"])
+            assert len(interrupted) == 2 and interrupted <= before["FARGATE_SPOT"]
+
+            def stopped() -> bool:
+                done = [t for t in ecs.tasks(stopped=True) if t["taskId"] in interrupted
+                        and t["lastStatus"] == "STOPPED" and t["stopCode"] == "SpotInterruption"]
+                return len(done) == 2
+
+            wait(lambda: stopped() and settled() and not interrupted & spread()["FARGATE_SPOT"], timeout=60,
+                 interval=0.25, message="the interrupted tasks stopped and replaced on FARGATE_SPOT")
+            count = len(load.statuses)
+            wait(lambda: len(load.statuses) >= count + 20, timeout=15)
+        assert load.failures == [], f"{len(load.failures)} of {len(load.statuses)} requests failed"
+        assert spread()["FARGATE"] == before["FARGATE"]  # the base capacity never moved
+    finally:
+        scaling.register_scalable_target(**target, MinCapacity=scalable["MinCapacity"])
+        ecs.scale("placement-service", start)
+        wait(lambda: len(tasks(devenv_stack, "placement-service")) == start
+             and services(devenv_stack)["placement-service"]["healthyCount"] == start, timeout=60, interval=0.25,
+             message=f"placement-service back to {start} tasks")
+
+
 def cpu_series_above(aws, cluster: str, service: str, target: float) -> list[dict]:
     """CloudWatch's 1-minute AWS/ECS CPUUtilization datapoints of ``service`` over the last
     10 minutes whose Maximum passed ``target``: what target tracking acted on. The stack's
