@@ -26,7 +26,8 @@ class FakeSources:
         if self._services_fail:
             raise RuntimeError("the ECS scheduler does not answer")
         return [{"serviceName": "orders", "desiredCount": 2, "runningCount": 2, "healthyCount": 1,
-                 "deployments": [{"rolloutState": "IN_PROGRESS"}]}]
+                 "deployments": [{"rolloutState": "IN_PROGRESS"}],
+                 "capacityProviders": {"FARGATE": 1, "FARGATE_SPOT": 4}}]
 
     def queues(self):
         return [QueueDepth("work", "u", 3, 1, 0, "work-dlq", 2, (), 1)]
@@ -46,6 +47,7 @@ def test_snapshot_gathers_every_part_and_counts_only_recent_spans(project):
     assert snap.running and snap.phase == "ready" and snap.notes == ()
     assert [(c.name, c.state, c.restarts) for c in snap.components] == [("emulator", "ready", 2)]
     assert [(s.name, s.desired, s.healthy, s.rollout) for s in snap.services] == [("orders", 2, 1, "IN_PROGRESS")]
+    assert snap.services[0].capacity == "FARGATE_SPOT 4, FARGATE 1"  # its tasks per capacity provider
     assert [t.trace_id for t in snap.traces] == [ROOT_B, ROOT_A]
     edges = {(e["source"], e["target"]): e for e in snap.graph["edges"]}
     assert edges[("api", "fn:api")]["count"] == 1  # the hour-old trace is outside the window
