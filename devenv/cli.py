@@ -398,10 +398,11 @@ def _print_step(number: Optional[int], step) -> None:
     out.print()
 
 
-# When narrow: drop started, then show each service as a heading over its tasks, then drop the figures.
+# When narrow: drop the task set (blue/green), started, then show each service as a heading over its tasks,
+# then drop the figures.
 PS_COLUMNS = (Column("service", whole=True, group=True, drop=6), Column("task", whole=True),
-              Column("rev", numeric=True, drop=3), Column("provider", whole=True, drop=1),
-              Column("address", whole=True), Column("status", whole=True),
+              Column("rev", numeric=True, drop=3), Column("set", whole=True, drop=8),
+              Column("provider", whole=True, drop=1), Column("address", whole=True), Column("status", whole=True),
               Column("health", whole=True), Column("cpu %", numeric=True, drop=4),
               Column("mem MiB", numeric=True, drop=5), Column("started", drop=7), Column("stopped reason", drop=2))
 
@@ -413,16 +414,27 @@ def ps(file: Optional[Path] = _file_option,
     _print_tasks(_stack(file).ecs().tasks(stopped=all_tasks), time.time())
 
 
+def _task_set(task: dict) -> str:
+    """A CODE_DEPLOY service's task: its task set (blue, green) and that set's share of traffic."""
+    if not task.get("taskSet"):
+        return ""
+    return f"{task['taskSet']} {task['traffic']}%" if task.get("traffic") is not None else task["taskSet"]
+
+
 def _print_tasks(tasks: list[dict], now: float) -> None:
     rows = []
     for t in sorted(tasks, key=lambda t: (t["service"], t["lastStatus"] == "STOPPED", -(t["startedAt"] or 0))):
         health_style = {"HEALTHY": "green", "UNHEALTHY": "bold red"}.get(t["healthStatus"], "dim")
         started = _duration(now - t["startedAt"]) + " ago" if t["startedAt"] else "-"
-        rows.append((t["service"], t["taskId"], str(t["revision"]), t.get("capacityProvider", "FARGATE"),
-                     t["address"], t["lastStatus"],
+        rows.append((t["service"], t["taskId"], str(t["revision"]), _task_set(t),
+                     t.get("capacityProvider", "FARGATE"), t["address"], t["lastStatus"],
                      Text(t["healthStatus"], style=health_style), f"{t['cpuPercent']:.0f}",
                      f"{t['memoryMiB']:.0f}", started, t["stoppedReason"] or ""))
-    out.print(render(out, PS_COLUMNS, rows))
+    columns = PS_COLUMNS
+    if not any(row[3] for row in rows):  # no CODE_DEPLOY service: no task set column
+        columns = PS_COLUMNS[:3] + PS_COLUMNS[4:]
+        rows = [row[:3] + row[4:] for row in rows]
+    out.print(render(out, columns, rows))
 
 
 @app.command()
@@ -438,6 +450,12 @@ def deploy(service: str = typer.Argument(..., help="the service to roll out"),
 
     def roll_out(why: str = "") -> None:
         result = control.deploy(service)
+        blue_green = result.get("codeDeploy")
+        if blue_green:
+            out.print(f"{service}: {why}blue/green deployment {blue_green['deploymentId']} of revision "
+                      f"{result['revision']} started ({blue_green['deploymentConfig']}); `devenv ps` shows the "
+                      "task sets and their traffic", highlight=False)
+            return
         out.print(f"{service}: {why}deployment {result['deployment']} of revision {result['revision']} started")
 
     if not watch:

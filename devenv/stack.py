@@ -28,7 +28,7 @@ from .infra.binaries import find_postgres, find_redis
 from .infra.emulator import AUTH_TOKEN, EMULATED_SERVICES, make_emulator
 
 # botocore's service ids (as AWS_ENDPOINT_URL_<ID> spells them) that the ecs process serves
-ECS_PROCESS_SERVICES = ("ECS", "ELASTIC_LOAD_BALANCING_V2", "APPLICATION_AUTO_SCALING")
+ECS_PROCESS_SERVICES = ("ECS", "ELASTIC_LOAD_BALANCING_V2", "APPLICATION_AUTO_SCALING", "CODEDEPLOY")
 from .infra.postgres import Postgres, unprivileged_user
 from .infra.redis import Redis
 from .prerequisites import Finders, SystemFinders, check, needs, require
@@ -104,6 +104,9 @@ class Stack:
             wanted["ecs"] = None
             if self.config.load_balancer is not None:
                 wanted["alb"] = self.config.load_balancer.port
+                for name, service in self.config.services.items():  # CodeDeploy's test listeners
+                    if service.blue_green is not None and service.blue_green.test_listener_port is not None:
+                        wanted[f"alb-test-{name}"] = service.blue_green.test_listener_port
         if self.has_xray:
             wanted["xray"] = None
         if self.config.edge is not None:

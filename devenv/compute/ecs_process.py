@@ -25,6 +25,7 @@ from devenv.compute.http import server as http1
 from devenv.compute.http.server import Request, Response, Router, error, guarded, json_response
 from devenv.compute.ecs.processes import ProcessTasks
 from devenv.compute.ecs.scheduler import AddressPool, Scheduler, ServiceSpec
+from devenv.compute.ecs.task_sets import BlueGreenBusy, LambdaHooks, alternate_group
 from devenv.runtime.docker import HOST_ALIAS
 from devenv.stack_values import container_values, stack_values
 
@@ -70,8 +71,15 @@ def control_app(scheduler: Scheduler, aws: http1.Handler | None = None) -> http1
         if service is None:
             return error(404, f"unknown service {name!r}")
         await scheduler.prepare_revision(service.spec)
-        deployment = service.new_revision("devenv deploy")
-        return json_response({"deployment": deployment.id, "revision": deployment.revision})
+        try:
+            deployment = service.new_revision("devenv deploy")
+        except BlueGreenBusy as exc:
+            return error(409, str(exc))
+        answer = {"deployment": deployment.id, "revision": deployment.revision}
+        if service.blue_green is not None:  # a blue/green deployment by CodeDeploy
+            answer["codeDeploy"] = {"deploymentId": service.blue_green.deployments[-1].id,
+                                    "deploymentConfig": service.blue_green.config.config_name}
+        return json_response(answer)
 
     def scale(request: Request, name: str) -> Response:
         service = scheduler.services.get(name)
@@ -126,7 +134,7 @@ def _whole_number(request: Request, key: str, least: int) -> int | Response:
 def aws_apis(scheduler: Scheduler, config, balancer=None) -> http1.Handler:
     """ECS, ELBv2 and Application Auto Scaling in AWS's protocols, over the scheduler's and
     the load balancer's own state (``compute/ecs_aws``)."""
-    from devenv.compute.ecs_aws import autoscaling, ecs
+    from devenv.compute.ecs_aws import autoscaling, codedeploy, ecs
     from devenv.compute.ecs_aws.api import AwsApis
     from devenv.compute.ecs_aws.arns import Names
     from devenv.compute.ecs_aws.elbv2 import Elbv2Api
@@ -137,7 +145,8 @@ def aws_apis(scheduler: Scheduler, config, balancer=None) -> http1.Handler:
                      created=scheduler.created,
                      ports={name: s.container_port for name, s in config.services.items()})
     return AwsApis({ecs.TARGET_PREFIX: ecs.EcsApi(scheduler, names),
-                    autoscaling.TARGET_PREFIX: autoscaling.AutoscalingApi(scheduler, names)},
+                    autoscaling.TARGET_PREFIX: autoscaling.AutoscalingApi(scheduler, names),
+                    codedeploy.TARGET_PREFIX: codedeploy.CodeDeployApi(scheduler, names)},
                    {"elbv2": elbv2})
 
 
@@ -201,8 +210,11 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
         from devenv.compute.alb.balancer import LoadBalancer
 
         lb_services = {name: s.load_balancer for name, s in config.services.items() if s.load_balancer}
+        blue_green = {name: (alternate_group(name), ports.get(f"alb-test-{name}") if s.code_deploy.test_listener_port
+                             else None)
+                      for name, s in config.services.items() if s.load_balancer and s.code_deploy is not None}
         balancer = LoadBalancer(config.load_balancer, lb_services, host=HOST, port=ports["alb"], also_on=listen_also,
-                                screen=screen, sink=sink_from_environment("ecs"))
+                                screen=screen, sink=sink_from_environment("ecs"), blue_green=blue_green)
         await balancer.start()
     control = f"http://{HOST}:{ports['ecs']}"
     common = dict(state_dir=state.root / "ecs", log_dir=state.logs / "services", load_balancer=balancer,
@@ -229,8 +241,9 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
 
         metrics = MetricPublisher(cloudwatch_client_factory(emulator, config.region),
                                   interval=config.metrics.interval).start()
+    hooks = LambdaHooks(f"http://{HOST}:{ports['lambda']}") if "lambda" in ports else None  # CodeDeploy's hooks
     scheduler = Scheduler(specs, runner=tasks, awslogs=awslogs, region=config.region, metrics=metrics,
-                          cluster=config.name, spot=config.fargate_spot, **common)
+                          cluster=config.name, spot=config.fargate_spot, hooks=hooks, **common)
     servers = [await http1.serve(control_app(scheduler, aws_apis(scheduler, config, balancer)), HOST, ports["ecs"],
                                  max_body=MAX_CONTROL_BODY)]
     # On Linux the stack network's gateway; none on Docker Desktop, where containers reach the

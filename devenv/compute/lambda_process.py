@@ -113,6 +113,8 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
     aws_env = {"AWS_ENDPOINT_URL": emulator, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
                "AWS_SESSION_TOKEN": "test", "AWS_ENDPOINT_URL_LAMBDA": f"http://{HOST}:{ports['lambda']}"}
     values = stack_values(project, state, ports)
+    if "ecs.endpoint" in values:  # CodeDeploy's hooks report their status to the ecs process
+        aws_env["AWS_ENDPOINT_URL_CODEDEPLOY"] = values["ecs.endpoint"]
     if "xray.address" in values:  # the Lambda service sets it for every function
         aws_env["AWS_XRAY_DAEMON_ADDRESS"] = values["xray.address"]
     sink = sink_from_environment("lambda")

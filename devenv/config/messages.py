@@ -169,7 +169,7 @@ def _unknown_key(loc: Loc) -> str:
     model = _base(_annotation_at(loc[:-1]))
     if not (isinstance(model, type) and issubclass(model, BaseModel)):
         return f"unknown key '{key}'"
-    fields = list(model.model_fields)
+    fields = [info.alias or name for name, info in model.model_fields.items()]  # as the YAML spells them
     best = suggest(key, fields)
     lead = f"unknown key '{key}', did you mean '{best}'?" if best else f"unknown key '{key}'"
     return f"{lead} (expected one of: {', '.join(fields)})"

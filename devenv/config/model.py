@@ -627,6 +627,105 @@ class CapacityProviderStrategyItem(Model):
     base: Annotated[int, Field(ge=0, le=100000)] = 0
 
 
+# ---------------------------------------------------------------- CodeDeploy blue/green (ECS)
+# As CodeDeploy names and bounds them (CodeDeploy user guide, "Deployment configurations on an
+# Amazon ECS compute platform", "AppSpec 'hooks' section for an Amazon ECS deployment").
+
+# The predefined ECS deployment configurations: (kind, percentage, interval in minutes).
+CODEDEPLOY_ECS_CONFIGS: dict[str, tuple[str, int, int]] = {
+    "CodeDeployDefault.ECSAllAtOnce": ("AllAtOnce", 100, 0),
+    "CodeDeployDefault.ECSLinear10PercentEvery1Minutes": ("TimeBasedLinear", 10, 1),
+    "CodeDeployDefault.ECSLinear10PercentEvery3Minutes": ("TimeBasedLinear", 10, 3),
+    "CodeDeployDefault.ECSCanary10Percent5Minutes": ("TimeBasedCanary", 10, 5),
+    "CodeDeployDefault.ECSCanary10Percent15Minutes": ("TimeBasedCanary", 10, 15),
+}
+CodeDeployConfigName = Literal["CodeDeployDefault.ECSAllAtOnce", "CodeDeployDefault.ECSLinear10PercentEvery1Minutes",
+                               "CodeDeployDefault.ECSLinear10PercentEvery3Minutes",
+                               "CodeDeployDefault.ECSCanary10Percent5Minutes",
+                               "CodeDeployDefault.ECSCanary10Percent15Minutes"]
+# The lifecycle events of an ECS deployment that take a hook, in the order they run.
+HOOK_EVENTS: tuple[str, ...] = ("BeforeInstall", "AfterInstall", "AfterAllowTestTraffic", "BeforeAllowTraffic",
+                                "AfterAllowTraffic")
+
+
+class TrafficRoutingConfig(Model):
+    """A custom deployment configuration (CreateDeploymentConfig's trafficRoutingConfig):
+    ``percentage`` of the traffic first, then (canary) the rest after ``interval`` minutes,
+    or (linear) another ``percentage`` every ``interval`` minutes."""
+
+    type: Literal["TimeBasedCanary", "TimeBasedLinear"]
+    percentage: Annotated[int, Field(ge=1, le=99)]
+    interval: Annotated[int, Field(ge=1, le=2880)]  # minutes
+
+
+class HooksConfig(Model):
+    """The AppSpec's hooks: a function of the stack per lifecycle event."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, populate_by_name=True)
+
+    before_install: FunctionName | None = Field(None, alias="BeforeInstall")
+    after_install: FunctionName | None = Field(None, alias="AfterInstall")
+    after_allow_test_traffic: FunctionName | None = Field(None, alias="AfterAllowTestTraffic")
+    before_allow_traffic: FunctionName | None = Field(None, alias="BeforeAllowTraffic")
+    after_allow_traffic: FunctionName | None = Field(None, alias="AfterAllowTraffic")
+
+    def by_event(self) -> dict[str, str]:
+        """Lifecycle event name -> function, in the order the events run, hooked ones only."""
+        values = (self.before_install, self.after_install, self.after_allow_test_traffic,
+                  self.before_allow_traffic, self.after_allow_traffic)
+        return {event: function for event, function in zip(HOOK_EVENTS, values) if function is not None}
+
+
+class AutoRollbackConfig(Model):
+    """When CodeDeploy rolls back by itself: a failed deployment (a hook that failed or timed
+    out, a replacement task set that could not start), and green tasks failing their health
+    checks during the deployment."""
+
+    on_failure: bool = True
+    on_unhealthy: bool = True
+
+
+class BlueGreenConfig(Model):
+    """How CodeDeploy deploys a service whose ``deployment_controller`` is CODE_DEPLOY."""
+
+    deployment_config: CodeDeployConfigName = "CodeDeployDefault.ECSAllAtOnce"
+    traffic_routing: TrafficRoutingConfig | None = None  # a custom configuration, in place of deployment_config
+    # Every CodeDeploy wait (the shift intervals, the termination wait, a hook's hour) times
+    # this: 0.01 runs a 5-minute canary interval in 3 seconds.
+    time_scale: Annotated[float, Field(gt=0, le=1)] = 1.0
+    test_listener_port: Port | None = None
+    hooks: HooksConfig = HooksConfig()
+    hook_timeout: Annotated[float, Field(gt=0, le=3600)] = 3600  # seconds a hook has to report (before time_scale)
+    termination_wait: Annotated[int, Field(ge=0, le=2880)] = 0  # minutes blue is kept after the shift (AWS's 0-2880)
+    auto_rollback: AutoRollbackConfig = AutoRollbackConfig()
+
+    _hooks = field_validator("hooks", mode="before")(classmethod(lambda cls, v: _null_is_empty(v)))
+
+    @model_validator(mode="after")
+    def _one_configuration(self) -> "BlueGreenConfig":
+        if self.traffic_routing is not None and "deployment_config" in self.model_fields_set:
+            raise ValueError("give either deployment_config (a CodeDeployDefault.ECS* name) or traffic_routing "
+                             "(a custom canary or linear shift), not both")
+        return self
+
+    @property
+    def config_name(self) -> str:
+        """The deployment configuration's name, as GetDeployment shows it."""
+        routing = self.traffic_routing
+        if routing is None:
+            return self.deployment_config
+        kind = "Canary" if routing.type == "TimeBasedCanary" else "Linear"
+        every = "Every" if kind == "Linear" else ""
+        return f"Custom.ECS{kind}{routing.percentage}Percent{every}{routing.interval}Minutes"
+
+    def routing(self) -> tuple[str, int, int]:
+        """(kind, percentage, interval in minutes) of the traffic shift."""
+        routing = self.traffic_routing
+        if routing is None:
+            return CODEDEPLOY_ECS_CONFIGS[self.deployment_config]
+        return routing.type, routing.percentage, routing.interval
+
+
 class ServiceConfig(Model):
     """An ECS Fargate service: its task definition and its service settings."""
 
@@ -657,6 +756,9 @@ class ServiceConfig(Model):
     capacity_provider_strategy: Annotated[list[CapacityProviderStrategyItem], Field(max_length=STRATEGY_ITEMS)] = []
     # The task's output to CloudWatch Logs in the emulator, as the awslogs driver sends it.
     log_configuration: LogConfiguration | None = None
+    # ECS: rolling deployments by the scheduler; CODE_DEPLOY: blue/green by CodeDeploy (`blue_green`).
+    deployment_controller: Literal["ECS", "CODE_DEPLOY"] = "ECS"
+    blue_green: BlueGreenConfig | None = None
 
     _env = field_validator("environment", mode="before")(classmethod(lambda cls, v: _scalars_to_str(v)))
 
@@ -678,6 +780,23 @@ class ServiceConfig(Model):
         if self.build is None and self.image is None and self.command is None:
             raise ValueError("a service needs at least one of 'build', 'image' or 'command'")
         return self
+
+    @model_validator(mode="after")
+    def _blue_green(self) -> "ServiceConfig":
+        if self.deployment_controller == "ECS" and self.blue_green is not None:
+            raise ValueError("blue_green needs deployment_controller: CODE_DEPLOY (ECS, the default, deploys by "
+                             "rolling update)")
+        if self.deployment_controller == "CODE_DEPLOY" and self.load_balancer is None:
+            raise ValueError("deployment_controller CODE_DEPLOY shifts traffic between two target groups of the "
+                             "load balancer: the service needs a load_balancer section")
+        return self
+
+    @property
+    def code_deploy(self) -> BlueGreenConfig | None:
+        """The blue/green settings when CodeDeploy deploys this service (defaults when not given)."""
+        if self.deployment_controller != "CODE_DEPLOY":
+            return None
+        return self.blue_green or BlueGreenConfig()
 
 
 class LoadBalancerConfig(Model):

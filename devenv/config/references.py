@@ -49,6 +49,7 @@ def check_references(config: StackConfig) -> list[Problem]:
         *_services(config),
         *_capacity_strategies(config),
         *_listener_rules(config),
+        *_blue_green(config),
         *_interpolations(config),
         *_ports(config),
         *_seed(config),
@@ -335,6 +336,20 @@ def _listener_rules(config: StackConfig) -> list[Problem]:
     return problems
 
 
+def _blue_green(config: StackConfig) -> list[Problem]:
+    """A CodeDeploy hook names a function of the stack."""
+    problems = []
+    functions = list(config.functions)
+    for name, service in config.services.items():
+        if service.blue_green is None:
+            continue
+        for event, function in service.blue_green.hooks.by_event().items():
+            if function not in config.functions:
+                problems.append(Problem(("services", name, "blue_green", "hooks", event),
+                                        _missing("function", function, functions, "functions")))
+    return problems
+
+
 def _ports(config: StackConfig) -> list[Problem]:
     explicit: list[tuple[Loc, int | None]] = [
         (("infra", "postgres", "port"), config.infra.postgres.port if config.infra.postgres else None),
@@ -343,6 +358,8 @@ def _ports(config: StackConfig) -> list[Problem]:
         (("api", "port"), config.api.port if config.api else None),
         (("load_balancer", "port"), config.load_balancer.port if config.load_balancer else None),
         (("edge", "port"), config.edge.port if config.edge else None),
+        *((("services", name, "blue_green", "test_listener_port"), service.blue_green.test_listener_port)
+          for name, service in config.services.items() if service.blue_green is not None),
     ]
     problems = []
     owners: dict[int, Loc] = {}

@@ -52,6 +52,18 @@ def capacity_line(counts: dict[str, int]) -> str:
     return ", ".join(f"{provider} {n}" for provider, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
+def blue_green_state(blue_green: dict | None) -> str:
+    """A CODE_DEPLOY service's last deployment in a few words: its id, status, lifecycle event
+    and the share of production traffic on green; empty when it has none."""
+    deployment = (blue_green or {}).get("deployment")
+    if not deployment:
+        return ""
+    event = f" {deployment['lifecycleEvent']}" if deployment.get("lifecycleEvent") else ""
+    rolled = ", rolled back" if deployment.get("rolledBack") else ""
+    return (f"CodeDeploy {deployment['id']} {deployment['status']}{event}: green {deployment['greenPercent']}%"
+            f"{rolled}")
+
+
 @dataclass(frozen=True)
 class Snapshot:
     stack: str
@@ -176,8 +188,9 @@ def snapshot(sources: DashboardSources, *, traces: int = 15, window: float = 300
         try:
             for s in sources.services(record):
                 last = s["deployments"][-1] if s.get("deployments") else None
+                rollout = blue_green_state(s.get("blueGreen")) or (last["rolloutState"] if last else "")
                 services.append(ServiceView(s["serviceName"], s["desiredCount"], s["runningCount"],
-                                            s["healthyCount"], last["rolloutState"] if last else "",
+                                            s["healthyCount"], rollout,
                                             capacity_line(s.get("capacityProviders") or {})))
         except Exception as exc:
             notes.append(f"services: {exc}")

@@ -83,6 +83,19 @@ def test_ps(console):
         assert "12m05s ago" in lines[1] and "Essential container in task exited (exit code -9)" in lines[-1]
 
 
+def test_ps_shows_a_blue_green_service_s_task_sets_and_their_traffic(console):
+    tasks = [{"service": "web", "taskId": t, "revision": r, "address": a, "lastStatus": "RUNNING",
+              "healthStatus": "HEALTHY", "cpuPercent": 1.0, "memoryMiB": 40.0, "startedAt": NOW - 60,
+              "stoppedReason": None, "taskSet": role, "traffic": traffic}
+             for t, r, a, role, traffic in (("a" * 32, 1, "127.9.0.2:8000", "blue", 90),
+                                            ("b" * 32, 2, "127.9.0.3:8000", "green", 10))]
+    cli._print_tasks(tasks, NOW)
+    lines = check_whole(console, ["a" * 32, "b" * 32])  # a narrow terminal drops the task set first
+    if not console.is_terminal:
+        assert lines[0].split()[:6] == ["service", "task", "rev", "set", "provider", "address"]
+        assert "blue 90%" in lines[1] and "green 10%" in lines[2]
+
+
 def test_trace_list(console):
     summaries = [TraceSummary(t, NOW, 1234.5, 42, n, "apigateway POST /placements",
                               ("apigateway", "lambda", "alb", "ecs", "eventbridge", "sqs", "event-source"))

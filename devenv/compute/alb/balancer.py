@@ -66,7 +66,7 @@ from devenv.compute.alb.health import (
     drain_finished,
 )
 from devenv.compute.alb.proxy import ClientConnection, Proxy
-from devenv.compute.alb.rules import Listener
+from devenv.compute.alb.rules import Forward, Listener, ListenerRule
 from devenv.config.model import LoadBalancerConfig, ServiceLoadBalancerConfig
 from devenv.observe.spans import SpanSink
 from devenv.runtime.peers import PeerScreen, screened
@@ -435,32 +435,70 @@ class TargetGroup:
 # ---------------------------------------------------------------- the listener
 
 
+class ServiceTraffic:
+    """A blue/green service's two target groups on the listeners: the production rule's
+    weighted forward, and the test listener's forward (to one of them only), changed live as
+    CodeDeploy changes them."""
+
+    def __init__(self, production: Forward, test: Forward | None, test_port: int | None) -> None:
+        self.production = production
+        self.test = test
+        self.test_port = test_port  # the test listener's port (chosen when it starts if 0)
+
+    def set_weights(self, weights: Mapping[str, int]) -> None:
+        self.production.set_weights(weights)
+
+    def weights(self) -> dict[str, int]:
+        return self.production.weights()
+
+    def route_test(self, group: str) -> None:
+        if self.test is not None:
+            self.test.set_weights({name: int(name == group) for name, _ in self.test.groups})
+
+
 class LoadBalancer:
     """The listener: routes each request by the listener rules, picks a healthy target of the
     rule's target group round robin, and proxies the request to it (``alb_proxy``).
 
-    ``port=0`` binds a free port (the caller passes ``config.port`` to pin one). The
-    constructor does no I/O; it raises ValueError for duplicate rule priorities or a malformed
-    health-check matcher."""
+    ``port=0`` binds a free port (the caller passes ``config.port`` to pin one). ``blue_green``
+    names the services CodeDeploy deploys (service -> its second target group's name and its
+    test listener's port, None for none, 0 for a free one): each gets that second target group,
+    a production rule forwarding by weight between the two (all to the first at start), and
+    a test listener of its own. The constructor does no I/O; it raises ValueError for
+    duplicate rule priorities or a malformed health-check matcher."""
 
     def __init__(self, config: LoadBalancerConfig, services: Mapping[str, ServiceLoadBalancerConfig], *,
                  host: str = "127.0.0.1", port: int = 0, prober: Prober | None = None,
                  clock: Clock | None = None, also_on: tuple[str, ...] = (), screen: PeerScreen | None = None,
-                 sink: SpanSink | None = None) -> None:
+                 sink: SpanSink | None = None,
+                 blue_green: Mapping[str, tuple[str, int | None]] | None = None) -> None:
         self.config = config
         self.sink = sink
         self.host = host
         self.also_on = also_on  # further addresses on the same port (the Docker network's gateway)
         self.screen = screen  # who may connect on those (the stack network's containers)
         self.port = port
-        self.listener = Listener.from_config(services, config.rules)
+        self._traffic: dict[str, ServiceTraffic] = {}
+        for name, (alternate, test_port) in (blue_green or {}).items():
+            test = Forward([(name, 1), (alternate, 0)]) if test_port is not None else None
+            self._traffic[name] = ServiceTraffic(Forward([(name, 100), (alternate, 0)]), test, test_port)
+        self.listener = Listener.from_config(services, config.rules,
+                                             {name: t.production for name, t in self._traffic.items()})
         self._owned_prober = HttpProber() if prober is None else None
         shared_prober: Prober = prober if prober is not None else self._owned_prober  # type: ignore[assignment]
         self._groups = {name: TargetGroup(name, service, prober=shared_prober, clock=clock)
                         for name, service in services.items()}
+        for name, (alternate, _) in (blue_green or {}).items():
+            self._groups[alternate] = TargetGroup(alternate, services[name], prober=shared_prober, clock=clock)
         self._proxy: Proxy | None = None
         self._server: asyncio.AbstractServer | None = None
         self._also: list[asyncio.AbstractServer] = []
+        self._services = services
+        self._tests: list[tuple[asyncio.AbstractServer, Proxy]] = []
+
+    def traffic(self, service: str) -> ServiceTraffic:
+        """A blue/green service's weights and test listener; KeyError for another service."""
+        return self._traffic[service]
 
     def group(self, service: str) -> TargetGroup:
         """The target group of ``service``; KeyError when the service has no load_balancer."""
@@ -493,6 +531,16 @@ class LoadBalancer:
         self._also = [await loop.create_server(screened(lambda: ClientConnection(proxy), self.screen), address,
                                                self.port, reuse_address=True, backlog=1024)
                       for address in self.also_on]
+        for name, traffic in self._traffic.items():
+            if traffic.test is None:
+                continue
+            rule = self._services[name]
+            test = Proxy(Listener([ListenerRule.of(rule.priority, traffic.test, rule)]), self._groups,
+                         port=traffic.test_port or 0, idle_timeout=self.config.idle_timeout, sink=self.sink)
+            server = await loop.create_server(lambda test=test: ClientConnection(test), self.host,
+                                              traffic.test_port or 0, reuse_address=True, backlog=1024)
+            traffic.test_port = test.port = server.sockets[0].getsockname()[1]
+            self._tests.append((server, test))
         return self.port
 
     async def stop(self) -> None:
@@ -505,6 +553,12 @@ class LoadBalancer:
         for extra in self._also:
             extra.close()
         self._also = []
+        for test_server, test_proxy in self._tests:  # test listeners: no grace, nothing depends on them
+            test_server.close()
+            for connection in list(test_proxy.connections):
+                connection.abort()
+            test_proxy.pool.close()
+        self._tests = []
         if proxy is not None:
             try:
                 await asyncio.wait_for(proxy.quiet.wait(), SHUTDOWN_GRACE)

@@ -144,6 +144,16 @@ class Forward:
         current[best] -= total
         return self.groups[best][0]
 
+    def set_weights(self, weights: Mapping[str, int]) -> None:
+        """New weights (target group name -> 0-999; a group not named keeps its weight), from
+        the next request on: what ModifyListener / ModifyRule do to a weighted forward."""
+        self._weights = [weights.get(name, weight) for name, weight in zip((n for n, _ in self.groups), self._weights)]
+        self.groups = tuple((name, weight) for (name, _), weight in zip(self.groups, self._weights))
+        self._current = [0] * len(self.groups)
+
+    def weights(self) -> dict[str, int]:
+        return dict(self.groups)
+
 
 @dataclass(frozen=True)
 class FixedResponse:
@@ -301,10 +311,13 @@ class Listener:
 
     @classmethod
     def from_config(cls, services: Mapping[str, ServiceLoadBalancerConfig],
-                    rules: Sequence[ListenerRuleConfig] = ()) -> "Listener":
-        """One rule per service, forwarding to the target group named after the service, and
+                    rules: Sequence[ListenerRuleConfig] = (), forwards: Mapping[str, Forward] | None = None
+                    ) -> "Listener":
+        """One rule per service, forwarding to the target group named after the service (or by
+        the service's own ``forwards`` action: a CODE_DEPLOY service's two target groups), and
         the load balancer's own rules."""
-        return cls([*(ListenerRule.of(config.priority, Forward([(name, 1)]), config)
+        forwards = forwards or {}
+        return cls([*(ListenerRule.of(config.priority, forwards.get(name) or Forward([(name, 1)]), config)
                       for name, config in services.items()),
                     *(ListenerRule.of(rule.priority, action_of(rule), rule) for rule in rules)])
 

@@ -153,6 +153,7 @@ class Task:
     stopping: float | None = None  # when it was asked to stop (ECS's stoppingAt)
     started_by: str | None = None  # the deployment that started it
     capacity_provider: str = capacity.FARGATE  # FARGATE or FARGATE_SPOT, by the service's strategy
+    task_set: str | None = None  # a CODE_DEPLOY service's task set (task_sets.py)
     exit_code: int | None = None
     cpu_percent: float = 0.0
     memory_mb: float = 0.0
@@ -315,6 +316,7 @@ class Service:
         self.startup = StartupStreak()
         self.strategy = tuple(spec.config.capacity_provider_strategy)
         self.market_seen = time.monotonic()  # random Spot interruptions: the last look
+        self.blue_green = None  # task_sets.BlueGreen when CodeDeploy deploys it (set by the scheduler)
 
     # -- revisions and deployments
 
@@ -324,7 +326,10 @@ class Service:
         return self.redeploy(self.revision, reason)
 
     def redeploy(self, revision: int, reason: str) -> Deployment:
-        """A deployment of ``revision`` (a new one, or one this service ran before)."""
+        """A deployment of ``revision`` (a new one, or one this service ran before); a
+        CODE_DEPLOY service's (after its first) is a blue/green deployment by CodeDeploy."""
+        if self.blue_green is not None and self.deployments:
+            return self.blue_green.deploy(revision, reason)
         deployment = Deployment(revision, self.desired, reason)
         for old in self.deployments:
             if old.state == "IN_PROGRESS":
@@ -357,9 +362,17 @@ class Service:
             return False
         if self.spec.config.health_check is not None and task.health is not HealthStatus.HEALTHY:
             return False
-        if self.target_group is not None:
-            return self.target_group.state(task.id).name == "HEALTHY"
+        group = self.group_of(task)
+        if group is not None:
+            return group.state(task.id).name == "HEALTHY"
         return True
+
+    def group_of(self, task: Task):
+        """The target group ``task`` is registered with: the service's, or its task set's."""
+        if self.blue_green is None or self.target_group is None:
+            return self.target_group
+        name = self.blue_green.group_name(task)
+        return self.target_group if name is None else self.scheduler.target_group(name)
 
     # -- reconcile
 
@@ -381,12 +394,15 @@ class Service:
             if task.health is HealthStatus.UNHEALTHY:
                 self.record(EventKind.UNHEALTHY_CONTAINER, (task.id,))
                 self.stop_task(task, "Task failed container health checks", "ServiceSchedulerInitiated")
-            elif (self.target_group is not None and self.target_group.state(task.id).name == "UNHEALTHY"
+            elif (self.group_of(task) is not None and self.group_of(task).state(task.id).name == "UNHEALTHY"
                   and now - (task.started or now) >= self.spec.config.health_check_grace_period):
                 self.stop_task(task, f"Task failed ELB health checks in (target-group {self.spec.name})",
                                "ServiceSchedulerInitiated")
         self._autoscale(now)
         self._spot_market()
+        if self.blue_green is not None:  # task sets, not a rolling update
+            await self.blue_green.tick(now)
+            return
         deployment = self.primary
         views = [TaskView(t.id, t.revision, t.status if t.desired_status == "RUNNING" else LastStatus.STOPPING,
                           self.task_healthy(t), t.created, t.capacity_provider) for t in self.tasks]
@@ -401,11 +417,15 @@ class Service:
         for _ in range(plan.start):
             await self.start_task(deployment.revision)
         if plan.completed and deployment.state == "IN_PROGRESS":
-            deployment.state = "COMPLETED"
-            self.event(f"deployment {deployment.id} completed: {self.desired} tasks of revision "
-                       f"{deployment.revision} healthy")
-            self.record(EventKind.DEPLOYMENT_COMPLETED, deployment=deployment.id)
-            self.record(EventKind.STEADY_STATE)
+            self.complete(deployment)
+
+    def complete(self, deployment: Deployment) -> None:
+        """``deployment`` runs the desired count, all healthy."""
+        deployment.state = "COMPLETED"
+        self.event(f"deployment {deployment.id} completed: {self.desired} tasks of revision "
+                   f"{deployment.revision} healthy")
+        self.record(EventKind.DEPLOYMENT_COMPLETED, deployment=deployment.id)
+        self.record(EventKind.STEADY_STATE)
 
     def task_failed(self, task: Task) -> None:
         """A task of the primary revision stopped without ever being healthy: the circuit
@@ -524,11 +544,12 @@ class Service:
 
     # -- tasks
 
-    async def start_task(self, revision: int) -> Task:
+    async def start_task(self, revision: int, task_set: str | None = None) -> Task:
         ip = self.scheduler.addresses.take(self.spec.config.container_port)
         task = Task(uuid.uuid4().hex, self.spec.name, revision, ip, self.spec.config.container_port,
                     self.revisions[revision], started_by=self.primary.id if self.deployments else None,
-                    capacity_provider=capacity.place(self.strategy, self.providers(revision)))
+                    capacity_provider=capacity.place(self.strategy, self.providers(revision)),
+                    task_set=task_set)
         self.tasks.append(task)
         await self.scheduler.launch(self, task)
         return task
@@ -598,6 +619,12 @@ class Service:
                                                      elapsed, self.scheduler.draw):
             self.event(f"Fargate Spot takes task {task_id[:8]} back (random interruption)")
             self.spot_interruption(by_id[task_id])
+    def task_json(self, task: Task) -> dict:
+        """The task as the control API shows it; a CODE_DEPLOY service's with its task set's role."""
+        data = task.to_json()
+        if self.blue_green is not None:
+            self.blue_green.annotate(data, task)
+        return data
 
     def to_json(self) -> dict:
         live = [t for t in self.tasks if t.status is not LastStatus.STOPPED]
@@ -616,6 +643,7 @@ class Service:
             "events": [{"at": at, "message": m} for at, m in list(self.events)[-20:]],
             "cannotStart": cannot_start and {"message": cannot_start.message, "taskId": cannot_start.task_id,
                                              "output": list(cannot_start.output)},
+            "blueGreen": self.blue_green.to_json() if self.blue_green is not None else None,
         }
 
 
@@ -627,8 +655,10 @@ class Scheduler:
                  load_balancer=None, metadata_base: str | None = None, addresses: AddressPool | None = None,
                  runner: TaskRunner | None = None, awslogs: LogShipper | None = None, region: str = "us-east-1",
                  metrics: MetricPublisher | None = None, cluster: str = CLUSTER,
-                 spot: FargateSpotConfig = FargateSpotConfig(), draw: Callable[[], float] | None = None):
+                 spot: FargateSpotConfig = FargateSpotConfig(), draw: Callable[[], float] | None = None,
+                 hooks=None):
         from devenv.compute.ecs.processes import ProcessTasks
+        from devenv.compute.ecs.task_sets import BlueGreen
 
         self.state_dir = state_dir
         self.log_dir = log_dir
@@ -645,6 +675,9 @@ class Scheduler:
         self.draw = draw or random.Random().random  # random Spot interruptions
         self.created = time.time()
         self.services = {name: Service(spec, self) for name, spec in specs.items()}
+        for service in self.services.values():
+            if service.spec.config.code_deploy is not None:
+                service.blue_green = BlueGreen(service, service.spec.config.code_deploy, hooks)
         self._stopping = False
 
     async def prepare_revision(self, spec: ServiceSpec) -> None:
@@ -745,8 +778,9 @@ class Scheduler:
         self.spawn(self._watch(service, task))
         if service.spec.config.health_check is not None:
             self.spawn(self._health(service, task))
-        if service.target_group is not None:
-            service.target_group.register(task.id, task.ip, task.port)
+        group = service.group_of(task)
+        if group is not None:
+            group.register(task.id, task.ip, task.port)
             service.record(EventKind.REGISTERED_TARGETS, (task.id,))
 
     @staticmethod
@@ -773,8 +807,8 @@ class Scheduler:
             service.event(f"task {task.id[:8]} exited: {task.stopped_reason}")
             if not service.task_ever_healthy(task):
                 service.task_failed(task)
-            if service.target_group is not None:
-                self.spawn(_deregister(service, task.id))
+            if service.group_of(task) is not None:
+                self.spawn(_deregister(service, task))
         self._finish(task)
         if crashed:
             await output_read(task)  # its last lines (a traceback) may still be in the pipe
@@ -788,8 +822,8 @@ class Scheduler:
         """ECS's stop: deregister from the target group and wait for draining, then SIGTERM,
         then SIGKILL after the stop timeout."""
         task.status = LastStatus.DEACTIVATING
-        if deregister and service.target_group is not None:
-            await _deregister(service, task.id)  # the load balancer may already have forgotten it
+        if deregister and service.group_of(task) is not None:
+            await _deregister(service, task)  # the load balancer may already have forgotten it
         task.status = LastStatus.STOPPING
         await self.runner.terminate(task)
         task.status = LastStatus.DEPROVISIONING
@@ -867,9 +901,8 @@ class Scheduler:
     def tasks_json(self, include_stopped: bool = True) -> list[dict]:
         out = []
         for service in self.services.values():
-            out.extend(t.to_json() for t in service.tasks)
-            if include_stopped:
-                out.extend(t.to_json() for t in service.stopped)
+            shown = [*service.tasks, *(service.stopped if include_stopped else ())]
+            out.extend(service.task_json(t) for t in shown)
         return out
 
     def task(self, task_id: str) -> Task | None:
@@ -914,13 +947,13 @@ async def output_read(task: Task) -> None:
         await asyncio.wait([task.output_read], timeout=OUTPUT_DRAIN)
 
 
-async def _deregister(service: Service, task_id: str) -> None:
-    service.record(EventKind.DRAINING, (task_id,))
+async def _deregister(service: Service, task: Task) -> None:
+    service.record(EventKind.DRAINING, (task.id,))
     try:
-        await service.target_group.deregister(task_id)
+        await service.group_of(task).deregister(task.id)
     except Exception:  # already gone
         pass
-    service.record(EventKind.DEREGISTERED_TARGETS, (task_id,))
+    service.record(EventKind.DEREGISTERED_TARGETS, (task.id,))
 
 
 async def _run_check(argv: list[str], env: Mapping[str, str], timeout: float) -> bool:

@@ -36,6 +36,9 @@ class Names:
     def container_arn(self, task_id: str) -> str:
         return f"arn:aws:ecs:{self.region}:{self.account}:container/{self.cluster}/{task_id}/{_digest(task_id, length=32)}"
 
+    def task_set_arn(self, service: str, task_set_id: str) -> str:
+        return f"arn:aws:ecs:{self.region}:{self.account}:task-set/{self.cluster}/{service}/{task_set_id}"
+
     def task_definition_arn(self, family: str, revision: int) -> str:
         return f"arn:aws:ecs:{self.region}:{self.account}:task-definition/{family}:{revision}"
 

@@ -139,13 +139,44 @@ def service_shape(names: Names, service: Service) -> dict:
         "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-devenv"], "securityGroups": [],
                                                           "assignPublicIp": "DISABLED"}},
         "healthCheckGracePeriodSeconds": _seconds(config.health_check_grace_period),
-        "schedulingStrategy": "REPLICA", "deploymentController": {"type": "ECS"},
+        "schedulingStrategy": "REPLICA", "deploymentController": {"type": config.deployment_controller},
         "enableECSManagedTags": False, "propagateTags": "NONE", "enableExecuteCommand": False,
     }
     if config.load_balancer is not None and service.target_group is not None:
         shape["loadBalancers"] = [{"targetGroupArn": names.target_group_arn(service.spec.name),
                                    "containerName": service.spec.name, "containerPort": config.container_port}]
+    if service.blue_green is not None:
+        shape["taskSets"] = task_sets_shape(names, service)
     return shape
+
+
+def task_sets_shape(names: Names, service: Service) -> list[dict]:
+    """A CODE_DEPLOY service's task sets: PRIMARY (the one production traffic is on once a
+    deployment completes), ACTIVE (the replacement during a deployment, or the original until
+    it is terminated), DRAINING (being removed)."""
+    config = service.spec.config
+    shapes = []
+    for task_set in service.blue_green.sets:
+        tasks = [t for t in service.tasks if t.task_set == task_set.id and t.status is not LastStatus.STOPPED]
+        steady = service.blue_green.steady(task_set)
+        shapes.append({
+            "id": task_set.id, "taskSetArn": names.task_set_arn(service.spec.name, task_set.id),
+            "serviceArn": names.service_arn(service.spec.name), "clusterArn": names.cluster_arn,
+            "startedBy": "CodeDeploy" if task_set.external_id and task_set.external_id.startswith("d-")
+            else "ecs-svc", "externalId": task_set.external_id or "", "status": task_set.status,
+            "taskDefinition": names.task_definition_arn(service.spec.name, task_set.revision),
+            "computedDesiredCount": 0 if task_set.status == "DRAINING" else service.desired,
+            "pendingCount": sum(1 for t in tasks if t.status in (LastStatus.PROVISIONING, LastStatus.PENDING)),
+            "runningCount": sum(1 for t in tasks if t.status is LastStatus.RUNNING),
+            "createdAt": task_set.created, "updatedAt": task_set.updated, "launchType": "FARGATE",
+            "platformVersion": PLATFORM_VERSION, "platformFamily": "Linux",
+            "loadBalancers": [{"targetGroupArn": names.target_group_arn(task_set.group),
+                               "containerName": service.spec.name, "containerPort": config.container_port}],
+            "scale": {"value": 0.0 if task_set.status == "DRAINING" else 100.0, "unit": "PERCENT"},
+            "stabilityStatus": "STEADY_STATE" if steady else "STABILIZING",
+            "stabilityStatusAt": task_set.updated,
+        })
+    return shapes
 
 
 def _attachment_id(task_id: str) -> str:
@@ -349,6 +380,9 @@ class EcsApi:
                 raise ApiError("InvalidParameterException", "desiredCount must be a whole number >= 0.")
             service.set_desired(count)
         definition = params.get("taskDefinition")
+        if service.blue_green is not None and (definition or params.get("forceNewDeployment")):
+            raise ApiError("InvalidParameterException", "Unable to update task definition on services with a "
+                           "CODE_DEPLOY deployment controller. Use AWS CodeDeploy to trigger a new deployment.")
         revision = None
         if definition:
             revision = self._revision(service, definition)

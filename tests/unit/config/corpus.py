@@ -163,6 +163,26 @@ services:
 """
 
 
+BLUE_GREEN = """name: demo
+functions:
+  gate:
+    handler: app.handler
+    code: src
+load_balancer: {port: 9000}
+services:
+  web:
+    command: [serve]
+    load_balancer: {paths: ["/web/*"], priority: 1}
+    deployment_controller: CODE_DEPLOY
+    blue_green:
+      deployment_config: CodeDeployDefault.ECSCanary10Percent5Minutes
+      time_scale: 0.01
+      test_listener_port: 9001
+      hooks:
+        BeforeAllowTraffic: gate
+"""
+
+
 def small(defect: str, id: str, old: str, new: str, path: str, fragment: str, *, warning: bool = False) -> Case:
     """SMALL with ``old`` replaced by ``new``; expected on the line ``new`` starts on."""
     at = SMALL.index(old)
@@ -526,6 +546,39 @@ edge:
             "the edge forwards to the API Gateway stage: it needs an `api:` section"),
     written("references", "edge-port-clash", "name: demo\napi: {port: 4443}\nedge:\n  port: 4443  # <-\n",
             "edge.port", "port 4443 is also used by api.port"),
+    # ------------------------------------------------------------------------------ blue/green (CodeDeploy)
+    written("shape", "blue-green-without-code-deploy", BLUE_GREEN.replace("    deployment_controller: CODE_DEPLOY\n", ""
+                                                                           ).replace("  web:\n", "  web:  # <-\n"),
+            "services.web", "blue_green needs deployment_controller: CODE_DEPLOY"),
+    written("shape", "code-deploy-without-load-balancer",
+            "name: demo\nservices:\n  web:  # <-\n    command: [serve]\n    deployment_controller: CODE_DEPLOY\n",
+            "services.web", "the service needs a load_balancer section"),
+    written("keys", "deployment-config-unknown", BLUE_GREEN.replace(
+        "deployment_config: CodeDeployDefault.ECSCanary10Percent5Minutes",
+        "deployment_config: CodeDeployDefault.ECSCanary10Percent3Minutes  # <-"),
+        "services.web.blue_green.deployment_config", "CodeDeployDefault.ECSCanary10Percent5Minutes"),
+    written("types", "controller-lowercase", BLUE_GREEN.replace("deployment_controller: CODE_DEPLOY",
+                                                                "deployment_controller: codedeploy  # <-"),
+            "services.web.deployment_controller", "expected one of: ECS, CODE_DEPLOY; got 'codedeploy'"),
+    written("aws-limits", "canary-percentage-100", BLUE_GREEN.replace(
+        "      deployment_config: CodeDeployDefault.ECSCanary10Percent5Minutes\n",
+        "      traffic_routing: {type: TimeBasedCanary, percentage: 100, interval: 5}  # <-\n"),
+        "services.web.blue_green.traffic_routing.percentage", "expected a value from 1 to 99"),
+    written("shape", "both-configurations", BLUE_GREEN.replace(
+        "      deployment_config: CodeDeployDefault.ECSCanary10Percent5Minutes\n",
+        "      deployment_config: CodeDeployDefault.ECSCanary10Percent5Minutes\n"
+        "      traffic_routing: {type: TimeBasedLinear, percentage: 10, interval: 1}\n").replace(
+        "    blue_green:\n", "    blue_green:  # <-\n"),
+        "services.web.blue_green", "give either deployment_config"),
+    written("keys", "hook-event-misspelt", BLUE_GREEN.replace("BeforeAllowTraffic: gate", "BeforeAllowTrafic: gate  # <-"),
+            "services.web.blue_green.hooks.BeforeAllowTrafic", "BeforeAllowTraffic"),
+    written("references", "hook-function-undefined", BLUE_GREEN.replace("BeforeAllowTraffic: gate",
+                                                                        "BeforeAllowTraffic: gat  # <-"),
+            "services.web.blue_green.hooks.BeforeAllowTraffic", "function 'gat' is not defined under functions, "
+                                                                "did you mean 'gate'?"),
+    written("references", "test-listener-port-clash", BLUE_GREEN.replace("test_listener_port: 9001",
+                                                                         "test_listener_port: 9000  # <-"),
+            "services.web.blue_green.test_listener_port", "port 9000 is also used by load_balancer.port"),
     # ------------------------------------------------------------------------------ warnings
     mutate("warnings", "handler-module-missing", "    handler: api/app.handler\n", "    handler: api/ap.handler\n",
            API_FN + ".handler", "no module 'api/ap' in services/functions/", warning=True),

@@ -83,3 +83,19 @@ def test_native_services_need_a_command():
     problems = check_references(config(services={"web": {"image": "web:latest"}}))
     assert [(p.path, "has no 'command'" in p.message) for p in problems] == [(("services", "web"), True)]
     assert check_references(config(runtime="docker", services={"web": {"image": "web:latest"}})) == []
+
+
+def test_a_code_deploy_service_loads_with_its_blue_green_settings(tmp_path, monkeypatch):
+    from devenv.config.loader import load_project
+    from tests.unit.config.corpus import BLUE_GREEN
+
+    (tmp_path / "devenv.yaml").write_text(BLUE_GREEN)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "app.py").write_text("def handler(event, context):\n    return None\n")
+    monkeypatch.chdir(tmp_path)
+    web = load_project(environ={}, use_overlay=False).config.services["web"]
+    blue_green = web.code_deploy
+    assert web.deployment_controller == "CODE_DEPLOY" and blue_green.test_listener_port == 9001
+    assert blue_green.hooks.by_event() == {"BeforeAllowTraffic": "gate"}
+    assert blue_green.routing() == ("TimeBasedCanary", 10, 5) and blue_green.time_scale == 0.01
+    assert blue_green.auto_rollback.on_failure and blue_green.auto_rollback.on_unhealthy

@@ -232,3 +232,17 @@ def test_a_redirect_fills_in_the_requests_own_parts():
     assert location(Redirect(301, host="www.#{host}", query="")) == "http://www.api.local:8080/old/a"
     assert location(Redirect(301, path="/n", query="#{query}&v=2"), query="") == "http://api.local:8080/n?&v=2"
     assert location(Redirect(301, path="/n"), query="") == "http://api.local:8080/n"  # no empty "?"
+
+
+def test_a_weighted_forward_takes_new_weights_from_the_next_request():
+    from devenv.compute.alb.rules import Forward
+
+    forward = Forward([("blue", 100), ("green", 0)])
+    assert {forward.pick() for _ in range(20)} == {"blue"}
+    forward.set_weights({"blue": 90, "green": 10})
+    picks = [forward.pick() for _ in range(100)]
+    assert picks.count("green") == 10 and forward.weights() == {"blue": 90, "green": 10}
+    forward.set_weights({"green": 100, "blue": 0})
+    assert {forward.pick() for _ in range(20)} == {"green"}
+    forward.set_weights({"blue": 0, "green": 0})
+    assert forward.pick() is None  # the listener answers 503

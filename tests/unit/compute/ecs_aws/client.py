@@ -32,7 +32,7 @@ def model(service: str):
 
 async def call(handler, api: str, operation: str, **params) -> dict:
     service_model = model(api)
-    protocol = service_model.metadata["protocol"]
+    protocol = service_model.resolved_protocol  # what boto3 speaks: JSON before CBOR (CodeDeploy offers both)
     op = service_model.operation_model(operation)
     serialized = botocore.serialize.create_serializer(protocol).serialize_to_request(params, op)
     body = serialized["body"]
