@@ -14,9 +14,11 @@ from pathlib import Path
 from devenv.compute.entry import run, until_stopped
 from devenv.config.loader import Overrides, load_project
 from devenv.edge.certs import EdgeFiles, server_context
+from devenv.edge.component import hostname
 from devenv.edge.server import Edge, EdgeServer
 from devenv.errors import DevenvError
 from devenv.observe.spans import sink_from_environment
+from devenv.runtime.guard import edge_policy
 from devenv.runtime.ports import HOST, load_remembered
 from devenv.runtime.statedir import StateDir
 
@@ -36,7 +38,7 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
     state = StateDir(project.state_dir)
     ports = load_remembered(state.ports_file)
     edge = Edge(config.edge, origin=f"http://{HOST}:{ports['apigateway']}", origin_path=origin_path(config),
-                sink=sink_from_environment("edge"))
+                sink=sink_from_environment("edge"), guard=edge_policy(hostname(config)))
     server = EdgeServer(edge, server_context(EdgeFiles(state)), port=ports["edge"])
     await server.start()
     try:

@@ -6,6 +6,11 @@ Answers are read whole before they are passed on (CloudFront caches whole object
 Gateway answers at most 10 MB). The origin not answering within ``origin_timeout`` (30 s,
 CloudFront's origin response timeout) is a 504, no connection a 502, both CloudFront's
 own error pages with ``X-Cache: Error from cloudfront``.
+
+Before any of that, ``runtime/guard.py``'s policy (``edge_policy``: the edge's hostname,
+``localhost`` and loopback addresses as Host; no other site's page) answers 403 to a
+DNS-rebinding Host and to another site's request or preflight: nothing is looked up, forwarded
+or traced.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from devenv.edge.headers import (
 from devenv.edge.origin import Origin, OriginError
 from devenv.observe.spans import NullSink, Outcome, SpanSink, SpanTimer
 from devenv.observe.trace_context import TraceContext
+from devenv.runtime.guard import APPLICATION, Policy, refused_body
 from devenv.runtime.ports import HOST
 
 log = logging.getLogger("devenv.edge")
@@ -52,8 +58,9 @@ class Edge:
     def __init__(self, edge: EdgeConfig, *, origin: str, origin_path: str, store: CacheStore | None = None,
                  monotonic: Callable[[], float] = time.monotonic, wall: Callable[[], float] = time.time,
                  edge_id: str | None = None, origin_timeout: float = ORIGIN_TIMEOUT_SECONDS,
-                 sink: SpanSink | None = None) -> None:
+                 sink: SpanSink | None = None, guard: Policy = APPLICATION) -> None:
         self.config = edge
+        self.guard = guard
         self.behaviors = Behaviors(edge)
         where = urlsplit(origin)
         self.origin = Origin(where.hostname or HOST, where.port or 80, timeout=origin_timeout)
@@ -69,6 +76,9 @@ class Edge:
         self.origin.close()
 
     async def handle(self, request: web.Request) -> web.Response:
+        why = self.guard.refusal({k.lower(): v for k, v in request.headers.items()})
+        if why is not None:
+            return web.Response(status=403, body=refused_body(why), content_type="application/json")
         if self.sink is None:
             return await self._handle(request, None)
         path = request.raw_path.partition("?")[0]

@@ -69,6 +69,7 @@ from devenv.compute.alb.proxy import ClientConnection, Proxy
 from devenv.compute.alb.rules import Forward, Listener, ListenerRule
 from devenv.config.model import LoadBalancerConfig, ServiceLoadBalancerConfig
 from devenv.observe.spans import SpanSink
+from devenv.runtime.guard import Policy
 from devenv.runtime.peers import PeerScreen, screened
 
 log = logging.getLogger(__name__)
@@ -435,6 +436,17 @@ class TargetGroup:
 # ---------------------------------------------------------------- the listener
 
 
+def guard_policy(config: LoadBalancerConfig, services: Mapping[str, ServiceLoadBalancerConfig]) -> Policy:
+    """Who may call the listener (``runtime/guard.py``, the application's policy). As Host: this
+    machine's names (loopback addresses, ``localhost``, ``*.localhost``), the load balancer's
+    own hostname (``load_balancer.hostname``, which containers resolve to it, with its
+    subdomains) and any name the listener rules' ``hosts`` conditions match. An internal ALB on
+    AWS sees exactly those: its DNS name, or names pointed at it for host-based rules; any
+    other name here is a DNS-rebinding page's."""
+    patterns = [host for rule in (*services.values(), *config.rules) for host in rule.hosts]
+    return Policy.of(hosts=(config.hostname,), host_patterns=patterns, navigations=True)
+
+
 class ServiceTraffic:
     """A blue/green service's two target groups on the listeners: the production rule's
     weighted forward, and the test listener's forward (to one of them only), changed live as
@@ -522,8 +534,9 @@ class LoadBalancer:
     async def start(self) -> int:
         """Binds the listener; returns its port."""
         loop = asyncio.get_running_loop()
+        guard = guard_policy(self.config, self._services)
         proxy = Proxy(self.listener, self._groups, port=self.port, idle_timeout=self.config.idle_timeout,
-                      sink=self.sink)
+                      sink=self.sink, guard=guard)
         self._server = await loop.create_server(lambda: ClientConnection(proxy), self.host, self.port or 0,
                                                 reuse_address=True, backlog=1024)
         self.port = proxy.port = self._server.sockets[0].getsockname()[1]
@@ -536,7 +549,8 @@ class LoadBalancer:
                 continue
             rule = self._services[name]
             test = Proxy(Listener([ListenerRule.of(rule.priority, traffic.test, rule)]), self._groups,
-                         port=traffic.test_port or 0, idle_timeout=self.config.idle_timeout, sink=self.sink)
+                         port=traffic.test_port or 0, idle_timeout=self.config.idle_timeout, sink=self.sink,
+                         guard=guard)
             server = await loop.create_server(lambda test=test: ClientConnection(test), self.host,
                                               traffic.test_port or 0, reuse_address=True, backlog=1024)
             traffic.test_port = test.port = server.sockets[0].getsockname()[1]

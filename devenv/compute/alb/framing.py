@@ -61,8 +61,9 @@ Headers = list[tuple[bytes, bytes]]
 HOP_BY_HOP = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"te", b"trailer",
                         b"transfer-encoding", b"upgrade"})
 # Request headers the load balancer reads or replaces rather than passing on as they came.
+# (Origin and Sec-Fetch-Site are read for ``runtime/guard.py`` and passed on as they came.)
 _OWN = frozenset({b"host", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-port",
-                  b"x-amzn-trace-id", b"expect", b"content-length"})
+                  b"x-amzn-trace-id", b"expect", b"content-length", b"origin", b"sec-fetch-site"})
 _SPECIAL = HOP_BY_HOP | _OWN
 IDEMPOTENT = frozenset({b"GET", b"HEAD", b"PUT", b"DELETE", b"OPTIONS"})
 
@@ -171,6 +172,8 @@ class RequestHead:
     forwarded_for: bytes | None = None
     trace: bytes | None = None
     upgrade: bytes | None = None  # the Upgrade header, when Connection names "upgrade"
+    origin: bytes | None = None  # the first Origin
+    fetch_site: bytes | None = None  # the first Sec-Fetch-Site
 
     @property
     def has_body(self) -> bool:
@@ -215,6 +218,12 @@ def read_request(headers: Headers) -> RequestHead:
                     head.trace = value
             elif lower == b"expect":
                 head.expect_continue = value.strip().lower() == b"100-continue"
+            elif lower == b"origin" or lower == b"sec-fetch-site":
+                lines.append(name + b": " + value + b"\r\n")
+                if lower == b"origin":
+                    head.origin = value if head.origin is None else head.origin
+                elif head.fetch_site is None:
+                    head.fetch_site = value
             # x-forwarded-proto and -port: replaced by the load balancer's own
     if named:
         head.lines = _drop_named(lines, named - {b"host"})

@@ -29,6 +29,9 @@ request (timeouts are one lazily re-armed timer per connection).
   until they end or its deregistration delay cuts them; the upstream connection is never
   pooled. Any other answer to an upgrade, and any other upgrade (``h2c``...) served as a
   plain request, closes the client's connection after the response.
+- **Guard**: before routing, ``runtime/guard.py``'s policy (``balancer.guard_policy``) answers
+  403 to a DNS-rebinding Host and to another site's page (a foreign ``Origin``: its POSTs and
+  CORS preflights); nothing reaches a target.
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ from devenv.compute.alb.sticky import set_cookie_lines, target_of
 from devenv.compute.alb.upstream import Pool, Upstream
 from devenv.observe.spans import NullSink, Outcome, SpanSink, SpanTimer
 from devenv.observe.trace_context import TraceContext, new_root
+from devenv.runtime.guard import APPLICATION, Policy, refused_body
 
 if TYPE_CHECKING:
     from devenv.compute.alb.balancer import Target, TargetGroup
@@ -81,6 +85,7 @@ MAX_PIPELINE = 32  # requests waiting behind the current one before reading paus
 BODY_BUFFER = 256 * 1024  # bytes of waiting requests' bodies before reading pauses
 RETRY_LIMIT = 64 * 1024  # a request is kept for a retry when it is complete and this small
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+MAX_VERDICTS = 1024  # remembered guard verdicts (distinct Host/Origin/Sec-Fetch-Site triples)
 
 
 class Proxy:
@@ -88,8 +93,10 @@ class Proxy:
     and the bookkeeping ``LoadBalancer.stop`` needs (open connections, exchanges in flight)."""
 
     def __init__(self, listener: Listener, groups: Mapping[str, "TargetGroup"], *, port: int,
-                 idle_timeout: float, sink: SpanSink | None = None) -> None:
+                 idle_timeout: float, sink: SpanSink | None = None, guard: Policy = APPLICATION) -> None:
         self.sink = None if sink is None or isinstance(sink, NullSink) else sink  # None: tracing off
+        self.guard = guard
+        self._verdicts: dict[tuple[bytes | None, bytes | None, bytes | None], ErrorPage | None] = {}
         self.listener = listener
         self.groups = groups
         self.port = port
@@ -100,6 +107,23 @@ class Proxy:
         self.in_flight = 0
         self.quiet = asyncio.Event()
         self.quiet.set()
+
+    def refused(self, head: RequestHead) -> ErrorPage | None:
+        """The guard's 403 for a request with this Host, Origin and Sec-Fetch-Site, or None;
+        remembered, so a client sending the same headers again costs a dictionary lookup."""
+        key = (head.host, head.origin, head.fetch_site)
+        try:
+            return self._verdicts[key]
+        except KeyError:
+            pass
+        headers = {name: value.decode("latin-1") for name, value in zip(("host", "origin", "sec-fetch-site"), key)
+                   if value is not None}
+        why = self.guard.refusal(headers)
+        page = None if why is None else ErrorPage(403, "Forbidden", refused_body(why) + b"\n", "application/json")
+        if len(self._verdicts) >= MAX_VERDICTS:
+            self._verdicts.clear()
+        self._verdicts[key] = page
+        return page
 
     def exchange_started(self) -> None:
         self.in_flight += 1
@@ -384,6 +408,9 @@ class ClientConnection(asyncio.Protocol):
         if request.method == b"TRACE":
             return METHOD_NOT_ALLOWED
         proxy = self.proxy
+        refused = proxy.refused(request.head)
+        if refused is not None:
+            return refused
         path, _, query = request.url.partition(b"?")
         host = request.head.host
         facts = RequestFacts(request.method.decode("latin-1"),

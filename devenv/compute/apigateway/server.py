@@ -45,7 +45,7 @@ from devenv.compute.lambda_.invoke import InvokeError, InvokeResult, Invoker
 from devenv.config.model import ApiConfig
 from devenv.observe.spans import NullSink, Outcome, SpanSink, SpanTimer
 from devenv.observe.trace_context import TraceContext
-from devenv.runtime.guard import aiohttp_middleware
+from devenv.runtime.guard import APPLICATION, aiohttp_middleware
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ def make_app(api: ApiConfig, invoker: Invoker, *, region: str,
 
     Raises ValueError when the routes conflict the way API Gateway would refuse them."""
     plane = _DataPlane(ApiSpec.from_config(api, region=region, account=account), invoker, sink)
-    app = web.Application(middlewares=[aiohttp_middleware(hosts_only=True)])  # no DNS-rebinding page
+    app = web.Application(middlewares=[aiohttp_middleware(APPLICATION)])  # no DNS-rebinding, no other site's page
     app.router.add_route("*", "/{path:.*}", plane.handle)
     return app
 

@@ -30,7 +30,7 @@ from urllib.parse import parse_qsl, unquote
 
 import httptools
 
-from devenv.runtime.guard import refusal
+from devenv.runtime.guard import LOCAL
 from devenv.runtime.peers import PeerScreen, screened
 
 log = logging.getLogger(__name__)
@@ -217,7 +217,7 @@ def guarded(handler: Handler, headers: Sequence[tuple[str, str]] = ()) -> Handle
     403 with the reason (and ``headers``) before the handler runs."""
 
     def guard(request: Request) -> Response | Awaitable[Response]:
-        why = refusal(request.headers)
+        why = LOCAL.refusal(request.headers)
         if why is not None:
             return error(403, f"refused: {why}", headers)
         return handler(request)

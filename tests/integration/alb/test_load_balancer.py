@@ -297,7 +297,7 @@ def test_the_request_is_forwarded_with_the_albs_headers():
             body = os.urandom(3000)
             url = URL(r.lb.url + "/orders/%7Eid/items?b=2&a=%20x", encoded=True)  # sent as written
             async with r.client.post(url, data=body, headers={
-                "Host": "api.internal:8080", "X-Custom": "kept", "Connection": "keep-alive, X-Secret",
+                "Host": "internal-alb.local:8080", "X-Custom": "kept", "Connection": "keep-alive, X-Secret",
                 "X-Secret": "hop-only", "X-Forwarded-For": "203.0.113.7",
             }) as response:
                 assert response.status == 200
@@ -309,7 +309,7 @@ def test_the_request_is_forwarded_with_the_albs_headers():
             assert echo["path"] == "/orders/%7Eid/items"
             assert echo["query"] == "b=2&a=%20x"
             assert echo["size"] == 3000 and echo["sha256"] == hashlib.sha256(body).hexdigest()
-            assert headers["host"] == "api.internal:8080"
+            assert headers["host"] == "internal-alb.local:8080"
             assert headers["x-custom"] == "kept"
             assert "x-secret" not in headers
             assert headers["x-forwarded-for"] == "203.0.113.7, 127.0.0.1"

@@ -56,7 +56,7 @@ async def connection(lb: LoadBalancer) -> AsyncIterator[tuple[asyncio.StreamRead
 
 def request(method: str, path: str, body: bytes = b"", headers: str = "", version: str = "1.1") -> bytes:
     length = f"Content-Length: {len(body)}\r\n" if body else ""
-    return f"{method} {path} HTTP/{version}\r\nHost: api.local\r\n{headers}{length}\r\n".encode() + body
+    return f"{method} {path} HTTP/{version}\r\nHost: internal-alb.local\r\n{headers}{length}\r\n".encode() + body
 
 
 # ---------------------------------------------------------------- a raw target
@@ -154,7 +154,7 @@ def test_a_chunked_request_and_a_response_without_length_stream_through():
             chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part)
                               for part in (data[i:i + 70_000] for i in range(0, len(data), 70_000)))
             async with connection(r.lb) as (reader, writer):
-                writer.write(b"PUT /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n")
+                writer.write(b"PUT /up HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n\r\n")
                 status, headers, body = await read_message(reader)
                 echo = json.loads(body)
                 assert status == 200 and echo["size"] == len(data)
@@ -180,7 +180,7 @@ def test_expect_100_continue_is_answered_by_the_load_balancer():
         async with rig() as r:
             await r.backend("api", "a", "127.0.1.14")
             async with connection(r.lb) as (reader, writer):
-                writer.write(b"POST /e HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+                writer.write(b"POST /e HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n")
                 interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
                 assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
                 writer.write(b"data")

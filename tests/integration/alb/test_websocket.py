@@ -19,7 +19,7 @@ ENDED = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.C
 
 
 def upgrade_request(path: str) -> bytes:
-    return (f"GET {path} HTTP/1.1\r\nHost: api.local\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+    return (f"GET {path} HTTP/1.1\r\nHost: internal-alb.local\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
             f"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").encode()
 
 

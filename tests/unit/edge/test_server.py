@@ -17,6 +17,7 @@ from devenv.config.model import EdgeConfig
 from devenv.edge.certs import EdgeFiles, ensure_certificates, server_context
 from devenv.edge.server import Edge, EdgeServer
 from devenv.observe.trace_context import TraceContext
+from devenv.runtime.guard import edge_policy
 from devenv.runtime.statedir import StateDir
 from tests.support import ListSink
 
@@ -66,7 +67,7 @@ async def serving(tmp_path, origin: Origin, clock: Clock, config: dict = EDGE, s
     await origin_server.start_server()
     files = ensure_certificates(EdgeFiles(StateDir(tmp_path / ".devenv")), "demo", "demo.localhost")
     edge = Edge(EdgeConfig.model_validate(config), origin=f"http://127.0.0.1:{origin_server.port}",
-                origin_path="/local", monotonic=clock, sink=sink)
+                origin_path="/local", monotonic=clock, sink=sink, guard=edge_policy("demo.localhost"))
     server = EdgeServer(edge, server_context(files))
     port = await server.start()
     trust = ssl.create_default_context(cafile=str(files.ca_cert))
@@ -212,4 +213,29 @@ def test_each_request_is_an_edge_span_the_stage_continues(tmp_path):
         assert (sent.root, sent.parent) == (root, first.span_id)  # the stage's span hangs under the edge's
         assert len(origin.seen) == 1
 
+    run(scenario())
+
+
+def test_a_rebinding_host_and_another_sites_requests_never_reach_the_origin(tmp_path):
+    async def scenario():
+        origin, clock = Origin(), Clock()
+        origin.answers["/local/orders"] = lambda r: web.json_response({"ok": True})
+        async with serving(tmp_path, origin, clock) as (session, url, origin_server):
+            hostile = [("GET", {"Host": "evil.example"}, "DNS-rebinding"),
+                       ("GET", {"Host": "other.localhost"}, "DNS-rebinding"),
+                       ("POST", {"Origin": "https://evil.example", "Content-Type": "text/plain"}, "cross-site"),
+                       ("OPTIONS", {"Origin": "https://evil.example", "Access-Control-Request-Method": "PUT"},
+                        "cross-site")]
+            for method, headers, why in hostile:
+                async with session.request(method, url + "/orders", headers=headers) as answer:
+                    assert answer.status == 403 and why in (await answer.json())["message"], (method, headers)
+                    assert "Access-Control-Allow-Origin" not in answer.headers
+            assert origin.seen == []
+            for host in ("demo.localhost", "localhost", None):  # its own names, and a link from elsewhere
+                headers = {"Sec-Fetch-Site": "cross-site", **({"Host": host} if host else {})}
+                async with session.get(url + "/orders", headers=headers) as answer:
+                    assert answer.status == 200 and await answer.json() == {"ok": True}, host
+            async with session.post(url + "/orders", headers={"Origin": "https://demo.localhost:8443"}) as answer:
+                assert answer.status == 200  # a page of the application itself
+            assert origin.calls("/local/orders") == 4
     run(scenario())

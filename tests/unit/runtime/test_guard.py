@@ -3,7 +3,7 @@ what local programs send (boto3, the CLI, curl, containers) passes."""
 
 import pytest
 
-from devenv.runtime.guard import refusal
+from devenv.runtime.guard import APPLICATION, LOCAL, Policy, edge_policy, refusal
 
 
 @pytest.mark.parametrize("headers", [
@@ -46,3 +46,45 @@ def test_listed_hosts_and_origins_pass_and_nothing_else_does():
     assert "DNS-rebinding" in refusal({"host": "emulator.evil.example"}, **allowed)
     assert "cross-site" in refusal({"host": "127.0.0.1:5000", "origin": "http://app.example:3001"}, **allowed)
     assert "DNS-rebinding" in refusal({"host": "emulator:5000"})  # only where it is listed
+
+
+# ---------------------------------------------------------------- one policy, per server
+
+
+def test_the_applications_servers_let_links_in_but_not_another_sites_requests():
+    # a link or a redirect from another site opens the application (a GET without Origin) ...
+    assert APPLICATION.refusal({"host": "127.0.0.1:8080", "sec-fetch-site": "cross-site"}) is None
+    assert "cross-site" in LOCAL.refusal({"host": "127.0.0.1:8080", "sec-fetch-site": "cross-site"})
+    # ... but another site's POST, fetch or preflight (each carries its Origin) is refused
+    for headers in ({"host": "127.0.0.1:8080", "origin": "https://evil.example", "sec-fetch-site": "cross-site"},
+                    {"host": "127.0.0.1:8080", "origin": "null"}):
+        assert "cross-site" in APPLICATION.refusal(headers)
+    assert "DNS-rebinding" in APPLICATION.refusal({"host": "evil.example:8080"})
+    assert APPLICATION.refusal({"host": "127.0.0.1:8080", "origin": "http://shop.localhost:8443"}) is None
+
+
+def test_the_edge_answers_its_own_hostname_localhost_and_loopback_addresses_only():
+    edge = edge_policy("Shop.localhost")
+    for host in ("shop.localhost:8443", "SHOP.localhost", "localhost:8443", "127.0.0.1:8443", "[::1]:8443", None):
+        assert edge.host_refusal(host) is None, host
+    for host in ("other.localhost:8443", "api.shop.localhost", "evil.example", "10.0.0.1:8443",
+                 "host.docker.internal:8443"):
+        assert "DNS-rebinding" in edge.host_refusal(host), host
+    assert "cross-site" in edge.refusal({"host": "shop.localhost", "origin": "https://evil.example"})
+    assert edge.refusal({"host": "shop.localhost", "origin": "https://shop.localhost:8443"}) is None
+
+
+def test_host_patterns_accept_the_names_they_match_as_alb_host_conditions_do():
+    policy = Policy.of(hosts=("internal-alb.local",), host_patterns=("*.Special.test", "admin.?.test"))
+    for host in ("api.special.test:80", "a.b.special.test", "ADMIN.x.test", "internal-alb.local:81",
+                 "x.internal-alb.local", "127.0.0.1"):
+        assert policy.host_refusal(host) is None, host
+    for host in ("special.test", "admin.xy.test", "special.test.evil.example", "internal-alb.local.evil.example"):
+        assert "DNS-rebinding" in policy.host_refusal(host), host
+
+
+def test_a_pattern_is_literal_but_for_its_wildcards():
+    policy = Policy.of(host_patterns=("a.b+c.test",))
+    assert policy.host_refusal("a.b+c.test") is None
+    assert policy.host_refusal("a.bbc.test") is not None
+    assert Policy.of().host_refusal("anything.test") is not None  # no pattern matches nothing
