@@ -10,7 +10,9 @@ a .curlrc that connects localhost:<port> to the task's address. Deployments snap
 service's build folder as a new revision (the local stand-in for an image), roll out within
 minimum/maximum percent, and roll back on the circuit breaker. Target tracking scales on the
 tasks' measured CPU. Each task's last output lines are kept: when a service's tasks keep
-crashing (ecs_startup), they say why, in the service's ``cannotStart``.
+crashing (ecs_startup), they say why, in the service's ``cannotStart``. Each task runs on the
+capacity provider its service's strategy places it on (``capacity``); a FARGATE_SPOT task can
+be interrupted as Fargate Spot interrupts it (notice, drain, stop, replacement, reclaim).
 """
 
 from __future__ import annotations
