@@ -92,7 +92,7 @@ def edge(devenv_env):
 
 
 OWN_ENDPOINTS = {"lambda": "LAMBDA", "ecs": "ECS", "elbv2": "ELASTIC_LOAD_BALANCING_V2",
-                 "application-autoscaling": "APPLICATION_AUTO_SCALING"}
+                 "application-autoscaling": "APPLICATION_AUTO_SCALING", "codedeploy": "CODEDEPLOY"}
 
 
 @pytest.fixture(scope="session")
@@ -103,7 +103,7 @@ def aws(devenv_env):
 
     def client(service: str):
         if service not in made:
-            # What devenv answers itself (Lambda; ECS, ELBv2, Application Auto Scaling) has its own endpoint.
+            # What devenv answers itself (Lambda; ECS, ELBv2, Application Auto Scaling, CodeDeploy) has its own endpoint.
             own = devenv_env.get(f"AWS_ENDPOINT_URL_{OWN_ENDPOINTS.get(service, '-')}")
             endpoint = own or devenv_env["AWS_ENDPOINT_URL"]
             made[service] = boto3.client(service, endpoint_url=endpoint, region_name=devenv_env["AWS_REGION"],

@@ -425,6 +425,70 @@ def test_a_spot_interruption_of_half_the_spot_tasks_under_load_fails_no_request_
              message=f"placement-service back to {start} tasks")
 
 
+GATE = {"Bucket": "nedlia-notifications", "Key": "deploy-gates/notification-service"}
+
+
+def blue_green_deploy(devenv_stack, aws, wait, load) -> tuple[dict, set[str], list[int]]:
+    """Deploys notification-service (CodeDeploy, a canary) under ``load`` until the deployment
+    ends: its GetDeployment, the tasks serving before it, the green shares seen on the way."""
+    before = {t["taskId"] for t in tasks(devenv_stack, "notification-service")}
+    wait(lambda: len(load.statuses) >= 20, timeout=15)
+    started = devenv_stack.stack.ecs().deploy("notification-service")
+    deployment_id = started["codeDeploy"]["deploymentId"]
+    shares: list[int] = []
+
+    def ended() -> bool:
+        state = services(devenv_stack)["notification-service"]["blueGreen"]["deployment"]
+        shares.append(state["greenPercent"])
+        return state["id"] == deployment_id and state["status"] in ("Succeeded", "Failed")
+
+    wait(ended, timeout=120, interval=0.2, message="the blue/green deployment ended")
+    count = len(load.statuses)
+    wait(lambda: len(load.statuses) >= count + 20, timeout=15)  # still serving afterwards
+    return aws("codedeploy").get_deployment(deploymentId=deployment_id)["deploymentInfo"], before, shares
+
+
+def test_blue_green_canary_with_a_passing_hook_completes_under_load(aws, devenv_env, devenv_stack, wait):
+    """notification-service: 10 % on green, then all of it, blue terminated; no request fails."""
+    from devenv.testing.api import ApiClient
+
+    aws("s3").delete_object(**GATE)  # the gate open
+    revision = services(devenv_stack)["notification-service"]["revision"]
+    with Load(ApiClient(devenv_env["DEVENV_ALB_URL"]), "/notification/notifications?limit=1") as load:
+        info, blue, shares = blue_green_deploy(devenv_stack, aws, wait, load)
+        wait(lambda: {t["revision"] for t in tasks(devenv_stack, "notification-service")} == {revision + 1}
+             and not blue & {t["taskId"] for t in tasks(devenv_stack, "notification-service")}, timeout=30,
+             message="blue terminated after its termination wait")
+    assert info["status"] == "Succeeded", info.get("errorInformation")
+    assert info["deploymentConfigName"] == "CodeDeployDefault.ECSCanary10Percent5Minutes"
+    assert 10 in shares and shares[-1] == 100  # the canary, then everything
+    assert load.failures == [], f"{len(load.failures)} of {len(load.statuses)} requests failed"
+
+
+def test_blue_green_with_a_failing_hook_rolls_back_and_blue_never_loses_traffic(aws, devenv_env, devenv_stack,
+                                                                                 wait):
+    """The deploy gate closed: its BeforeAllowTraffic hook reports Failed, CodeDeploy rolls back;
+    blue serves every request throughout and green never gets production traffic."""
+    from devenv.testing.api import ApiClient
+
+    revision = services(devenv_stack)["notification-service"]["revision"]
+    aws("s3").put_object(Body=b"closed", **GATE)
+    try:
+        with Load(ApiClient(devenv_env["DEVENV_ALB_URL"]), "/notification/notifications?limit=1") as load:
+            info, blue, shares = blue_green_deploy(devenv_stack, aws, wait, load)
+            wait(lambda: {t["taskId"] for t in tasks(devenv_stack, "notification-service")} == blue, timeout=30,
+                 message="green stopped, blue untouched")
+    finally:
+        aws("s3").delete_object(**GATE)
+    assert info["status"] == "Failed"
+    assert info["errorInformation"] == {"code": "HOOK_EXECUTION_FAILURE", "message": (
+        "BeforeAllowTraffic hook deploy-gate failed: the hook reported Failed")}
+    assert "rollbackMessage" in info["rollbackInfo"]
+    assert set(shares) == {0}  # production traffic never moved to green
+    assert services(devenv_stack)["notification-service"]["revision"] == revision
+    assert load.failures == [], f"{len(load.failures)} of {len(load.statuses)} requests failed"
+
+
 def cpu_series_above(aws, cluster: str, service: str, target: float) -> list[dict]:
     """CloudWatch's 1-minute AWS/ECS CPUUtilization datapoints of ``service`` over the last
     10 minutes whose Maximum passed ``target``: what target tracking acted on. The stack's

@@ -203,8 +203,9 @@ class TargetGroup:
     health checks and the drain are tasks on it). The constructor does no I/O."""
 
     def __init__(self, name: str, config: ServiceLoadBalancerConfig, *,
-                 prober: Prober | None = None, clock: Clock | None = None) -> None:
+                 prober: Prober | None = None, clock: Clock | None = None, service: str | None = None) -> None:
         self.name = name
+        self.service = service or name  # the service whose tasks it holds (spans and logs name it)
         self.config = config
         self.matcher = Matcher.parse(config.health_check.matcher)  # ValueError when malformed
         self._owns_prober = prober is None
@@ -501,7 +502,8 @@ class LoadBalancer:
         self._groups = {name: TargetGroup(name, service, prober=shared_prober, clock=clock)
                         for name, service in services.items()}
         for name, (alternate, _) in (blue_green or {}).items():
-            self._groups[alternate] = TargetGroup(alternate, services[name], prober=shared_prober, clock=clock)
+            self._groups[alternate] = TargetGroup(alternate, services[name], prober=shared_prober, clock=clock,
+                                                  service=name)
         self._proxy: Proxy | None = None
         self._server: asyncio.AbstractServer | None = None
         self._also: list[asyncio.AbstractServer] = []

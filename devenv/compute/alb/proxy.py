@@ -421,10 +421,11 @@ class ClientConnection(asyncio.Protocol):
             return NOT_FOUND
         if action.__class__ is not Forward:
             return self._answer(action, facts)  # type: ignore[arg-type]
-        service = action.pick()  # type: ignore[union-attr]
-        if service is None:
+        name = action.pick()  # type: ignore[union-attr]
+        if name is None:
             return SERVICE_UNAVAILABLE
-        group = proxy.groups[service]
+        group = proxy.groups[name]
+        service = group.service  # a blue/green service's second target group is still that service's
         sticky_for = group.sticky_for
         target = group.pick(None if sticky_for is None else target_of(request.headers))
         if target is None:

@@ -77,7 +77,7 @@ def _lines_then(count: int, last: str) -> str:
 CASES: list[Case] = [
     # ------------------------------------------------------------------------------ syntax
     mutate("syntax", "unclosed-quote-line-41", "description: New placements", 'description: "New placements', "",
-           "double-quoted string opened at column 22 is not closed on its line; it runs on to line 100"),
+           "double-quoted string opened at column 22 is not closed on its line; it runs on to line 106"),
     mutate("syntax", "unclosed-single-quote", "description: Validated", "description: 'Validated", "",
            "single-quoted string opened at column 22 is not closed on its line"),
     mutate("syntax", "unclosed-quote-in-flow-list", 'paths: ["/placement/*"]', 'paths: ["/placement/*]', "",
@@ -95,7 +95,7 @@ CASES: list[Case] = [
            "    dlq: nedlia-validation-dlq\n    dlq: nedlia-validation-dlq\n", "queues.nedlia-validation.dlq",
            "duplicate key 'dlq' (first defined on line 26)", shift=1),
     mutate("syntax", "duplicate-service", "  validation-service:\n", "  placement-service:\n",
-           "services.placement-service", "duplicate key 'placement-service' (first defined on line 112)"),
+           "services.placement-service", "duplicate key 'placement-service' (first defined on line 118)"),
     mutate("syntax", "undefined-alias", "environment: *environment", "environment: *enviroment", "",
            "found undefined alias 'enviroment'"),
     mutate("syntax", "unclosed-quote-at-end", "    - at: service notification-service\n",
