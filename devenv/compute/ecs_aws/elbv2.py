@@ -1,7 +1,8 @@
 """The ELBv2 API (query protocol, XML answers) over the internal ALB: its one load balancer,
 one HTTP listener, the listener rules devenv.yaml declares (each service's own rule and
-``load_balancer.rules``), a target group per service with a load_balancer section, and each
-group's targets as its health checks see them (``TargetGroup.described``).
+``load_balancer.rules``; a CODE_DEPLOY service's forwards by CodeDeploy's weights of the
+moment), a target group per service with a load_balancer section (and a CODE_DEPLOY service's
+second one), and each group's targets as its health checks see them (``TargetGroup.described``).
 
 Shapes are pure functions of the config and the target groups' snapshots; ELBv2's integer
 fields (intervals, timeouts) show devenv's fractional seconds rounded up, and at least ELBv2's
@@ -92,10 +93,13 @@ def rule_action(names: Names, rule: ListenerRuleConfig) -> dict:
 
 
 def rules_shape(names: Names, services: Mapping[str, ServiceLoadBalancerConfig],
-                rules: list[ListenerRuleConfig]) -> list[dict]:
-    """Every rule of the listener by priority, then the default rule."""
+                rules: list[ListenerRuleConfig], weights: Mapping[str, Mapping[str, int]] | None = None) -> list[dict]:
+    """Every rule of the listener by priority, then the default rule; a blue/green service's
+    rule forwards by its ``weights`` now (target group -> weight)."""
+    weights = weights or {}
     shown = [(s.priority, {"RuleArn": names.rule_arn(f"service/{name}"), "Priority": str(s.priority),
-                           "Conditions": conditions_shape(s), "Actions": [forward_action(names, {name: 1})],
+                           "Conditions": conditions_shape(s),
+                           "Actions": [forward_action(names, weights.get(name) or {name: 1})],
                            "IsDefault": False}) for name, s in services.items()]
     shown += [(r.priority, {"RuleArn": names.rule_arn(f"rule/{r.priority}"), "Priority": str(r.priority),
                             "Conditions": conditions_shape(r), "Actions": [rule_action(names, r)], "IsDefault": False})
@@ -171,11 +175,32 @@ class Elbv2Api:
         if self.config is None or (arn is not None and arn != self.names.load_balancer_arn):
             raise ApiError(error, f"Load balancers '[{arn}]' not found" if arn else "Load balancer not found")
 
-    def _service_of(self, arn: str) -> str:
+    def _groups(self) -> dict[str, str]:
+        """Target group name -> the service it holds: one per service, and a CODE_DEPLOY
+        service's second one."""
+        if self.balancer is None:
+            return {service: service for service in self.services}
+        return {name: getattr(group, "service", name) for name, group in self.balancer.groups.items()}
+
+    def _weights(self) -> dict[str, dict[str, int]]:
+        """The blue/green services' production weights now."""
+        found = {}
         for service in self.services:
-            if self.names.target_group_arn(service) == arn:
-                return service
+            try:
+                found[service] = self.balancer.traffic(service).weights()
+            except (AttributeError, KeyError):
+                continue
+        return found
+
+    def _group_of(self, arn: str) -> str:
+        for group in self._groups():
+            if self.names.target_group_arn(group) == arn:
+                return group
         raise ApiError("TargetGroupNotFound", f"Target groups '[{arn}]' not found")
+
+    def _group_shape(self, group: str) -> dict:
+        service = self._groups()[group]
+        return target_group_shape(self.names, group, self.services[service], self.ports[service])
 
     def describe_load_balancers(self, params: dict) -> dict:
         arns, wanted = query_list(params, "LoadBalancerArns"), query_list(params, "Names")
@@ -207,7 +232,7 @@ class Elbv2Api:
             raise ApiError("ValidationError", "You must specify either listener ARN or rule ARNs")
         if self.config is None or (listener and listener != self.names.listener_arn):
             raise ApiError("ListenerNotFound", f"Listener '{listener}' not found")
-        rules = rules_shape(self.names, self.services, list(self.config.rules))
+        rules = rules_shape(self.names, self.services, list(self.config.rules), self._weights())
         if arns:
             missing = [arn for arn in arns if arn not in {r["RuleArn"] for r in rules}]
             if missing:
@@ -220,24 +245,24 @@ class Elbv2Api:
                                   query_list(params, "Names"))
         if balancer:
             self._require_balancer(balancer)
-        chosen = list(self.services)
+        chosen = list(self._groups())
         if arns:
-            chosen = [self._service_of(arn) for arn in arns]
+            chosen = [self._group_of(arn) for arn in arns]
         if wanted:
-            by_name = {self.names.target_group_name(s): s for s in self.services}
+            by_name = {self.names.target_group_name(g): g for g in self._groups()}
             missing = [n for n in wanted if n not in by_name]
             if missing:
                 raise ApiError("TargetGroupNotFound", f"One or more target groups not found")
             chosen = [by_name[n] for n in wanted]
-        return {"TargetGroups": [target_group_shape(self.names, s, self.services[s], self.ports[s]) for s in chosen]}
+        return {"TargetGroups": [self._group_shape(g) for g in chosen]}
 
     def describe_target_group_attributes(self, params: dict) -> dict:
-        service = self._service_of(params.get("TargetGroupArn", ""))
-        return {"Attributes": target_group_attributes(self.services[service])}
+        group = self._group_of(params.get("TargetGroupArn", ""))
+        return {"Attributes": target_group_attributes(self.services[self._groups()[group]])}
 
     def describe_target_health(self, params: dict) -> dict:
-        service = self._service_of(params.get("TargetGroupArn", ""))
-        targets = self.balancer.group(service).described()
+        group = self._group_of(params.get("TargetGroupArn", ""))
+        targets = self.balancer.group(group).described()
         wanted = query_structs(params, "Targets")
         rows = [target_health_shape(t) for t in targets]
         if wanted:

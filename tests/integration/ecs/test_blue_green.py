@@ -187,6 +187,26 @@ def test_a_canary_with_passing_hooks_completes_under_load_with_no_failed_request
     assert listed["deployments"] == [deployment_id]
     ps = stack.devenv("ps").stdout
     assert "blue 100%" in ps
+    # ELBv2: both target groups, the production rule forwarding by CodeDeploy's weights, green's targets healthy
+    import boto3
+
+    env = stack.env()
+    elbv2 = boto3.client("elbv2", endpoint_url=env["AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2"],
+                         region_name=env["AWS_REGION"], aws_access_key_id="test", aws_secret_access_key="test")
+    groups = {g["TargetGroupName"]: g["TargetGroupArn"] for g in assert_output_shape(
+        "elbv2", "DescribeTargetGroups", elbv2.describe_target_groups())["TargetGroups"]}
+    assert set(groups) == {"canary", "canary-2", "doomed", "doomed-2"}
+    [listener] = elbv2.describe_listeners(LoadBalancerArn=elbv2.describe_load_balancers()["LoadBalancers"][0][
+        "LoadBalancerArn"])["Listeners"]
+    rules = assert_output_shape("elbv2", "DescribeRules", elbv2.describe_rules(
+        ListenerArn=listener["ListenerArn"]))["Rules"]
+    [canary_rule] = [r for r in rules if r["Conditions"] and r["Conditions"][0]["Values"] == ["/canary/*"]]
+    weights = {g["TargetGroupArn"]: g["Weight"] for g in canary_rule["Actions"][0]["ForwardConfig"]["TargetGroups"]}
+    assert weights == {groups["canary"]: 0, groups["canary-2"]: 100}
+    health = assert_output_shape("elbv2", "DescribeTargetHealth", elbv2.describe_target_health(
+        TargetGroupArn=groups["canary-2"]))["TargetHealthDescriptions"]
+    assert sorted(h["Target"]["Id"] for h in health if h["TargetHealth"]["State"] == "healthy") == sorted(
+        t["address"].split(":")[0] for t in serving(stack, "canary"))
 
 
 def test_a_failing_hook_rolls_back_and_blue_never_loses_traffic(stack):

@@ -90,3 +90,16 @@ def test_the_web_server_refuses_a_taken_port_with_a_clear_error(project):
         server = DashboardServer(FakeSources(_config(project)), port=taken.getsockname()[1])
         with pytest.raises(DevenvError, match="cannot listen"):
             server.start()
+
+
+def test_a_blue_green_service_s_rollout_says_where_its_codedeploy_deployment_is():
+    from devenv.observe.dashboard import blue_green_state
+
+    assert blue_green_state(None) == "" and blue_green_state({"deployment": None}) == ""
+    assert blue_green_state({"deployment": {"id": "d-ABC123XYZ", "status": "InProgress",
+                                            "lifecycleEvent": "AllowTraffic", "greenPercent": 10,
+                                            "rolledBack": False}}) == \
+        "CodeDeploy d-ABC123XYZ InProgress AllowTraffic: green 10%"
+    assert blue_green_state({"deployment": {"id": "d-ABC123XYZ", "status": "Failed", "lifecycleEvent": None,
+                                            "greenPercent": 0, "rolledBack": True}}) == \
+        "CodeDeploy d-ABC123XYZ Failed: green 0%, rolled back"
