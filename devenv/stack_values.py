@@ -49,7 +49,7 @@ def container_values(project: Project, values: dict[str, str], ports: dict[str, 
     where = {name: address for name, address in container_addresses(project.config).items() if name in ports}
     if project.config.load_balancer is not None and "alb" in ports:
         where["alb"] = f"{project.config.load_balancer.hostname}:{ports['alb']}"
-    for name in ("lambda", "apigateway", "ecs"):
+    for name in ("lambda", "apigateway", "ecs", "xray"):
         if name in ports:
             where[name] = f"{HOST_ALIAS}:{ports[name]}"
     if not where:

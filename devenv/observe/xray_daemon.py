@@ -2,7 +2,9 @@
 every task and function (``python -m devenv.observe.xray_daemon DEVENV_YAML``).
 
 On one port of 127.0.0.1, as the AWS daemon: UDP for segment documents (see ``xray.py``),
-TCP for the SDKs' sampling calls and a ``/health`` probe. Each completed segment becomes
+TCP for the SDKs' sampling calls and a ``/health`` probe. With ``runtime: docker`` on a
+Linux engine it listens on the stack network's gateway too (containers send to
+``host.docker.internal``), for the stack's containers only (runtime/peers.py). Each completed segment becomes
 devenv spans (``xray-<pid>.jsonl``, so `devenv trace` nests an instrumented service's
 subsegments in the hop that called it) and is forwarded, batched, to the emulator's X-Ray
 API (PutTraceSegments), where GetTraceSummaries and BatchGetTraces read it. An emulator
@@ -27,6 +29,7 @@ from devenv.aws.sender import BackgroundSender
 from devenv.compute.entry import run, until_stopped
 from devenv.config.loader import Overrides, load_project
 from devenv.runtime.guard import aiohttp_middleware
+from devenv.runtime.peers import PeerScreen, ScreenedDatagrams, screened
 from devenv.runtime.ports import HOST, load_remembered
 from devenv.runtime.statedir import StateDir
 
@@ -140,15 +143,39 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
     forwarder = SegmentForwarder(AwsEndpoint(f"http://{HOST}:{ports['emulator']}", project.config.region)).start()
     receiver = SegmentReceiver(sink_from_environment("xray"), forwarder)
     loop = asyncio.get_running_loop()
-    transport, _ = await loop.create_datagram_endpoint(lambda: receiver, local_addr=(HOST, port))
+    transports = [(await loop.create_datagram_endpoint(lambda: receiver, local_addr=(HOST, port)))[0]]
     runner = web.AppRunner(sampling_app(receiver), access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
     await web.TCPSite(runner, HOST, port, reuse_address=True).start()
-    print(f"xray daemon ready: udp and tcp {HOST}:{port}", flush=True)
+    servers = []
+    gateway, screen = _containers_way_in(project)
+    if gateway is not None and screen is not None:
+        transports.append((await loop.create_datagram_endpoint(lambda: ScreenedDatagrams(receiver, screen),
+                                                               local_addr=(gateway, port)))[0])
+        servers.append(await loop.create_server(screened(runner.server, screen), gateway, port, reuse_address=True))
+    where = " and ".join([HOST, *([gateway] if servers else [])])
+    print(f"xray daemon ready: udp and tcp {where}:{port}", flush=True)
     await until_stopped()
-    transport.close()
+    for transport in transports:
+        transport.close()
+    for server in servers:
+        server.close()
     await runner.cleanup()
     await loop.run_in_executor(None, forwarder.close)
+
+
+def _containers_way_in(project: Any) -> tuple[str | None, PeerScreen | None]:
+    """Where the stack's containers reach this daemon beside 127.0.0.1 (``runtime: docker`` on a
+    Linux engine: the stack network's gateway), and who may (its subnets); (None, None) otherwise."""
+    if project.config.runtime != "docker":
+        return None, None
+    from devenv.runtime.docker import DockerEngine, stack_key
+
+    engine = DockerEngine(stack_key(project.config.name, project.root, project.instance))
+    _, gateway = engine.host_gateway()
+    if gateway is None:  # Docker Desktop forwards host-gateway to the host's loopback
+        return None, None
+    return gateway, PeerScreen.of(engine.stack_subnets())
 
 
 def main(argv: list[str]) -> int:

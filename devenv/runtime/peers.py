@@ -5,7 +5,8 @@ gateway address, so that the stack's containers reach them as ``host.docker.inte
 address belongs to the host, and any container on the host (of any network) can connect to
 it; only connections from the stack network's subnet are the stack's own. A ``PeerScreen``
 says which peers are, and ``screened`` applies it to an asyncio server: a connection from
-anyone else is closed before its first byte is read.
+anyone else is closed before its first byte is read; ``ScreenedDatagrams`` does the same
+for a UDP endpoint (the X-Ray daemon's), dropping datagrams from anyone else.
 """
 
 from __future__ import annotations
@@ -67,3 +68,18 @@ class _Gate(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         return None  # refused: nothing was handed over
+
+
+class ScreenedDatagrams(asyncio.DatagramProtocol):
+    """A UDP endpoint's protocol that hands ``inner`` only the datagrams ``screen`` allows."""
+
+    def __init__(self, inner: asyncio.DatagramProtocol, screen: PeerScreen):
+        self._inner = inner
+        self._screen = screen
+        self.dropped = 0
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:
+        if not self._screen.allows(addr[0] if addr else None):
+            self.dropped += 1
+            return
+        self._inner.datagram_received(data, addr)

@@ -24,3 +24,11 @@ def test_localstack_clients_find_the_emulator_from_the_exported_values():
 
     assert localstack_client_values("http://127.0.0.1:45123") == {"LOCALSTACK_HOST": "127.0.0.1:45123",
                                                                    "EDGE_PORT": "45123"}
+
+
+def test_containers_send_their_segments_to_the_xray_daemon_on_the_host(tmp_path):
+    # AWS_XRAY_DAEMON_ADDRESS is host:port without a scheme; a container's 127.0.0.1 is its own.
+    (tmp_path / "devenv.yaml").write_text("name: s\n")
+    project = load_project(tmp_path / "devenv.yaml")
+    out = container_values(project, {"AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000"}, {"emulator": 4566, "xray": 2000})
+    assert out["AWS_XRAY_DAEMON_ADDRESS"] == f"{HOST_ALIAS}:2000"

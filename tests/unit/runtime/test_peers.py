@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 
 from devenv.compute.http import server as http1
-from devenv.runtime.peers import PeerScreen, screened
+from devenv.runtime.peers import PeerScreen, ScreenedDatagrams, screened
 
 STACK = PeerScreen.of(["172.18.0.0/16"])
 
@@ -87,3 +87,19 @@ def test_an_aiohttp_app_behind_a_screen():
 
     refused, admitted = asyncio.run(scenario())
     assert refused == b"" and admitted.startswith(b"HTTP/1.1 200") and admitted.endswith(b"ok")
+
+
+def test_a_screened_udp_endpoint_drops_other_peers_datagrams():
+    class Inner(asyncio.DatagramProtocol):
+        def __init__(self) -> None:
+            self.got: list[bytes] = []
+
+        def datagram_received(self, data: bytes, addr) -> None:
+            self.got.append(data)
+
+    inner = Inner()
+    gate = ScreenedDatagrams(inner, STACK)
+    gate.datagram_received(b"from the stack", ("172.18.0.7", 40000))
+    gate.datagram_received(b"from elsewhere", ("172.17.0.2", 40000))
+    gate.datagram_received(b"mapped", ("::ffff:172.18.0.9", 40000, 0, 0))
+    assert inner.got == [b"from the stack", b"mapped"] and gate.dropped == 1
