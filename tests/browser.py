@@ -11,6 +11,8 @@ from typing import Iterator
 
 import pytest
 
+from tests.support import missing
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
@@ -22,9 +24,7 @@ def browser_available() -> None:
     except ImportError:
         pytest.fail("the playwright package is missing: `bash .ci/setup` installs the test extras")
     if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI"):
-            pytest.fail("chromium is missing: `bash .ci/setup` installs it with apt")
-        pytest.skip("chromium is not installed (`bash .ci/setup` installs it as root)")
+        missing("chromium is not installed (`bash .ci/setup` installs it with apt, as root)")
 
 
 @contextmanager

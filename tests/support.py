@@ -4,6 +4,30 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
+
+
+def missing(what: str) -> None:
+    """A prerequisite of a test is not on this machine: skip, with ``what`` as the reason,
+    except under CI (``CI`` set), where a skipped check would claim what it never checked,
+    so the test fails instead."""
+    import pytest
+
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set and this test needs what is missing: {what}", pytrace=False)
+    pytest.skip(what)
+
+
+def aws_cli(env: dict[str, str], *args: str, timeout: float = 120) -> dict | None:
+    """The AWS CLI (v1, the test extra's) with ``env`` (`devenv env`'s variables) over this
+    environment: no endpoint on the command line, as a user runs it; its JSON answer."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "awscli", *args, "--output", "json"], capture_output=True,
+                            text=True, timeout=timeout, env={**os.environ, **env, "AWS_PAGER": ""})
+    assert result.returncode == 0, f"aws {' '.join(args)} exited {result.returncode}: {result.stderr}"
+    return json.loads(result.stdout) if result.stdout.strip() else None
 
 
 class ListSink:

@@ -213,7 +213,7 @@ def test_placement_lifecycle(api, db, events, wait, traces, traced_through):
 
 
 def test_validation_services_xray_segment_joins_the_trace_and_reads_back_through_the_xray_api(
-        api, aws, wait, traces, traced_through):
+        api, aws, devenv_env, wait, traces, traced_through):
     # validation-service is instrumented with the X-Ray SDK (services/nedlia_common/xray.py); its
     # segment goes to devenv's daemon, which nests it in `devenv trace` and forwards it to the
     # emulator's X-Ray API. Only moto carries the request's trace past the bus and has an X-Ray API.
@@ -247,9 +247,15 @@ def test_validation_services_xray_segment_joins_the_trace_and_reads_back_through
         assert {s["namespace"] for s in document["subsegments"]} == {"remote"}
         queries = [s["sql"]["sanitized_query"] for s in document["subsegments"] if "sql" in s]
         assert any("FOR UPDATE" in q for q in queries), queries
+    # and as the AWS CLI reads it, with only `devenv env`'s variables
+    from tests.support import aws_cli
+
     now = time.time()
-    summaries = xray.get_trace_summaries(StartTime=now - 300, EndTime=now + 60)["TraceSummaries"]
+    summaries = aws_cli(devenv_env, "xray", "get-trace-summaries", "--start-time", str(int(now - 300)),
+                        "--end-time", str(int(now + 60)))["TraceSummaries"]
     assert trace in {t["Id"] for t in summaries}
+    [got] = aws_cli(devenv_env, "xray", "batch-get-traces", "--trace-ids", trace)["Traces"]
+    assert any(json.loads(s["Document"])["name"] == "validation-service" for s in got["Segments"])
 
 
 def test_rejection_outside_the_video(api, db, events, wait, traces, traced_through):
@@ -489,16 +495,19 @@ def test_blue_green_with_a_failing_hook_rolls_back_and_blue_never_loses_traffic(
     assert load.failures == [], f"{len(load.failures)} of {len(load.statuses)} requests failed"
 
 
-def cpu_series_above(aws, cluster: str, service: str, target: float) -> list[dict]:
-    """CloudWatch's 1-minute AWS/ECS CPUUtilization datapoints of ``service`` over the last
-    10 minutes whose Maximum passed ``target``: what target tracking acted on. The stack's
-    cluster is named after the stack, as `devenv ps` and the ECS API show it."""
+def cpu_series_above(env: dict, cluster: str, service: str, target: float) -> list[dict]:
+    """`aws cloudwatch get-metric-statistics` (the AWS CLI, only `devenv env`'s variables): the
+    1-minute AWS/ECS CPUUtilization datapoints of ``service`` over the last 10 minutes whose
+    Maximum passed ``target``, what target tracking acted on. The stack's cluster is named
+    after the stack, as `devenv ps` and the ECS API show it."""
+    from tests.support import aws_cli
+
     now = time.time()
-    points = aws("cloudwatch").get_metric_statistics(
-        Namespace="AWS/ECS", MetricName="CPUUtilization", StartTime=now - 600, EndTime=now + 60, Period=60,
-        Dimensions=[{"Name": "ClusterName", "Value": cluster}, {"Name": "ServiceName", "Value": service}],
-        Statistics=["Maximum", "Average"])["Datapoints"]
-    return [p for p in points if p["Maximum"] > target]
+    points = aws_cli(env, "cloudwatch", "get-metric-statistics", "--namespace", "AWS/ECS",
+                     "--metric-name", "CPUUtilization", "--start-time", str(int(now - 600)),
+                     "--end-time", str(int(now + 60)), "--period", "60", "--statistics", "Maximum", "Average",
+                     "--dimensions", f"Name=ClusterName,Value={cluster}", f"Name=ServiceName,Value={service}")
+    return [p for p in points["Datapoints"] if p["Maximum"] > target]
 
 
 def assert_the_dashboard_charts_the_scale_out(devenv_stack, wait, start: int, target: float) -> None:
@@ -537,7 +546,8 @@ def test_cpu_load_scales_out_and_idleness_scales_back_in(api, aws, devenv_stack,
              interval=0.25, message="scale-out above the starting count")
         # The series that drove it is in CloudWatch (published every `metrics.interval` seconds).
         target = devenv_stack.stack.config.services["placement-service"].autoscaling.target_cpu
-        wait(lambda: cpu_series_above(aws, devenv_stack.stack.config.name, "placement-service", target), timeout=30, interval=1,
+        wait(lambda: cpu_series_above(devenv_stack.env, devenv_stack.stack.config.name, "placement-service",
+                                      target), timeout=30, interval=1,
              message=f"a CPUUtilization datapoint above {target}% in CloudWatch")
     finally:
         for load in loads:

@@ -161,13 +161,9 @@ def test_draining_lets_a_slow_in_flight_request_finish(stack):
 
 def aws_cli(stack, *args: str, timeout: float = 120) -> dict | None:
     """The AWS CLI (v1, in this environment) with only `devenv env`'s variables; its JSON."""
-    import subprocess
-    import sys
+    from tests.support import aws_cli as run
 
-    result = subprocess.run([sys.executable, "-m", "awscli", *args, "--output", "json"], capture_output=True,
-                            text=True, timeout=timeout, env={**os.environ, **stack.env(), "AWS_PAGER": ""})
-    assert result.returncode == 0, f"aws {' '.join(args)} exited {result.returncode}: {result.stderr}"
-    return json.loads(result.stdout) if result.stdout.strip() else None
+    return run(stack.env(), *args, timeout=timeout)
 
 
 def elbv2(stack):

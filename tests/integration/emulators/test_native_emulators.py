@@ -23,6 +23,7 @@ from devenv.build.pythons import PythonFinder
 from devenv.health import wait_until
 from tests.integration.conftest import Project, make_project_dir
 from tests.integration.emulators.localstack_clients import assert_runs_unchanged
+from tests.support import missing
 
 pytestmark = pytest.mark.integration
 
@@ -67,9 +68,7 @@ functions:
 def stack(request):
     if request.param == "localstack" and PythonFinder(os.environ).find("3.13") is None:
         message = "no CPython 3.13 here, the only Python LocalStack 4.14 runs on natively (pyenv install 3.13)"
-        if os.environ.get("CI"):
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        missing(message)
     root = make_project_dir()
     shutil.copytree(FIXTURES, root / "functions")
     project = Project(root, STACK.format(kind=request.param))
