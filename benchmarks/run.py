@@ -45,13 +45,13 @@ from results import write_samples, write_section  # noqa: E402
 
 
 def write_infra_only(source: Path, target: Path) -> None:
-    """The repo's stack without its compute plane, seed and tour (functions, API, services,
-    load balancer): Postgres, Redis, the emulator and the managed plane, the part these figures
+    """The repo's stack without its compute plane, edge, seed and tour (functions, API, edge,
+    services, load balancer): Postgres, Redis, the emulator and the managed plane, the part these figures
     and their targets are about. Function targets of rules are dropped with the functions."""
     import yaml
 
     data = yaml.safe_load(source.read_text())
-    for key in ("functions", "api", "services", "load_balancer", "seed", "tour"):
+    for key in ("functions", "api", "edge", "services", "load_balancer", "seed", "tour"):
         data.pop(key, None)
     for bus in (data.get("event_buses") or {}).values():
         for rule in list((bus or {}).get("rules", {}).values()):
