@@ -6,7 +6,8 @@ killed at random, then what became of every acknowledged one.
         [--file devenv.yaml] [--instance test] [--out benchmarks/RESULTS.md]
 
 Runs against the stack of ``--file`` (``--instance test``: the tests' instance), bringing it up
-if it is not running (native runtime). Kinds of kill, each ``kill -9`` at a random moment of
+if it is not running; on ``runtime: docker`` the infra and the Lambda instances are
+containers, killed through their init's host pid (the container ends as in a crash). Kinds of kill, each ``kill -9`` at a random moment of
 the drive: ``task`` (a running ECS task of any service), ``worker`` (a validation-worker or
 notification-worker Lambda instance), ``emulator``, ``redis``, ``postgres`` (the postmaster;
 the supervisor restarts each) and ``supervisor`` (its children die with it; then ``devenv
@@ -237,7 +238,10 @@ class Chaos:
             return record.supervisor_pid, "supervisor"
         if kind in ("emulator", "redis", "postgres"):
             component = record.component(kind)
-            return (component.pid, kind) if component and component.pid else None
+            if component and component.pid:
+                return component.pid, kind
+            containers = self._containers(kind)  # runtime: docker
+            return (containers[0][0], kind) if containers else None
         if kind == "task":
             running = [t for t in self.stack.ecs(record).tasks(stopped=False)
                        if t.get("lastStatus") == "RUNNING" and t.get("pid")]
@@ -247,6 +251,8 @@ class Chaos:
             return task["pid"], f"task {task['service']} {task['taskId'][:8]}"
         instances = [(pid, name) for pid in descendants(record.supervisor_pid)
                      if (name := function_of(pid)) in WORKERS]
+        instances += [(pid, name) for pid, name in self._containers(None, **{"devenv.role": "lambda"})
+                      if name in WORKERS]
         # The runtime's first process per instance: skip a child of another instance's process.
         pids = {pid for pid, _ in instances}
         parents = _parents()
@@ -255,6 +261,23 @@ class Chaos:
             return None
         pid, name = self.rng.choice(roots)
         return pid, f"worker {name}"
+
+    def _containers(self, component: str | None, **labels: str) -> list[tuple[int, str]]:
+        """With ``runtime: docker``: the host pid of each running container of the stack with
+        ``component`` / ``labels`` (its init: killing it ends the container, as a crash
+        would), and its function's or component's name; [] on the native runtime."""
+        project = self.stack.project
+        if project.config.runtime != "docker":
+            return []
+        from devenv.runtime.docker import DockerEngine, stack_key
+
+        engine = DockerEngine(stack_key(project.config.name, project.root, project.instance))
+        found = []
+        for container in engine.containers(component, all=False, **labels):
+            pid = (container.attrs.get("State") or {}).get("Pid")
+            if pid:
+                found.append((pid, container.labels.get("devenv.function") or component or ""))
+        return found
 
     def _kill(self, kind: str, at: float) -> None:
         try:

@@ -115,9 +115,9 @@ class Stack:
 
     @property
     def has_xray(self) -> bool:
-        """The X-Ray daemon runs for the code devenv runs natively (functions and tasks)."""
-        return (self.config.tracing.xray_daemon and self.config.runtime == "native"
-                and (self.has_compute or bool(self.config.services)))
+        """The X-Ray daemon runs for the code devenv runs (functions and tasks), on the host on
+        both runtimes (containers reach it as host.docker.internal)."""
+        return self.config.tracing.xray_daemon and (self.has_compute or bool(self.config.services))
 
     @property
     def has_compute(self) -> bool:

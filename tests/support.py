@@ -30,6 +30,32 @@ def aws_cli(env: dict[str, str], *args: str, timeout: float = 120) -> dict | Non
     return json.loads(result.stdout) if result.stdout.strip() else None
 
 
+AWS_CLI_V2 = "/usr/bin/aws"  # Debian's awscli package: `aws logs tail` exists only in v2
+
+
+def aws_v2(env: dict[str, str], *args: str) -> str:
+    """The AWS CLI v2 with ``env`` (`devenv env`'s variables) and nothing else of this
+    environment; its standard output. AWS_ENDPOINT_URL_<SERVICE> is read from v2.13 on;
+    Debian's 2.9 predates it, so for that one the Logs endpoint goes on the command line."""
+    import re
+    import subprocess
+
+    version = ""
+    if os.path.exists(AWS_CLI_V2):
+        version = subprocess.run([AWS_CLI_V2, "--version"], capture_output=True, text=True, timeout=60).stdout
+    found = re.match(r"aws-cli/(\d+)\.(\d+)", version)
+    if not found or int(found.group(1)) < 2:
+        missing(f"the AWS CLI v2 at {AWS_CLI_V2} (found {version.split(' ')[0] or 'none'}): apt-get install awscli")
+    assert found is not None
+    env = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp"), **env, "AWS_PAGER": ""}
+    endpoint = []
+    if (int(found.group(1)), int(found.group(2))) < (2, 13):
+        endpoint = ["--endpoint-url", env["AWS_ENDPOINT_URL_CLOUDWATCH_LOGS"]]
+    result = subprocess.run([AWS_CLI_V2, *endpoint, *args], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, f"aws {' '.join(args)} exited {result.returncode}: {result.stderr}"
+    return result.stdout
+
+
 class ListSink:
     """A span sink that keeps what it is given (devenv.observe.spans.SpanSink)."""
 

@@ -2,7 +2,8 @@
 API while processes are killed with -9; every accepted placement must end decided with
 exactly one notification, and the stack healthy.
 
-The kinds of kill asserted are those whose durability the stack has: ECS tasks and Lambda
+On the docker runtime the infra and the Lambda instances are containers, killed through
+their init's host pid. The kinds of kill asserted are those whose durability the stack has: ECS tasks and Lambda
 worker instances (the work waits in SQS and Postgres), the emulator (its managed plane is
 journaled), Redis (a cache) and Postgres (synchronous_commit=on). The supervisor is left
 out here for time (its kill means a whole `devenv up`); the long run with every kind is
@@ -30,7 +31,12 @@ def test_chaos_loses_nothing_acknowledged(devenv_stack):
     print(outcome.table(), *outcome.kills, sep="\n")
     assert len(outcome.kills) == sum(KILLS.values())
     assert not [k for k in outcome.kills if "not done" in k], outcome.kills
-    assert len(outcome.accepted) >= 30, outcome.failures  # the run did put the stack under load
+    # The run did put the stack under load. On the docker runtime a killed task's replacement
+    # is a new container (seconds, not a fraction of one), so when both of a service's tasks
+    # are hit the ALB has no healthy target for longer and more requests fail (503, never
+    # acknowledged, so never counted as lost).
+    floor = 10 if devenv_stack.stack.config.runtime == "docker" else 30
+    assert len(outcome.accepted) >= floor, outcome.failures
     assert outcome.lost == [] and outcome.stuck == [], outcome.table()
     assert outcome.duplicates == 0, outcome.table()
     assert outcome.healthy, outcome.health

@@ -710,3 +710,23 @@ def test_a_burst_is_decided_once_each_never_notified_while_pending_and_overlaps_
     assert all(r[3] for r in rows), rows  # each notification came after its placement's decision
     for first, second in zip(rows[::2], rows[1::2]):
         assert sorted([first[1], second[1]]) == ["rejected", "validated"], (first, second)
+
+
+def test_aws_logs_tail_shows_the_services_and_the_api_functions_lines(api, devenv_env, wait):
+    # The decision record's awslogs: with only `devenv env`'s variables, `aws logs tail` (AWS
+    # CLI v2) shows placement-service's line for the new placement and the api function's REPORT.
+    from tests.support import aws_v2
+
+    placement, trace = place_traced(api, new_video(api), 50, 60)
+    tailed: dict[str, str] = {}
+
+    def tail(group: str, wanted: str) -> bool:
+        tailed[group] = aws_v2(devenv_env, "logs", "tail", group, "--since", "10m", "--format", "short")
+        return wanted in tailed[group]
+
+    wait(lambda: tail("/ecs/placement-service", f"placement created id={placement['id']}"), timeout=30, interval=1,
+         message="placement-service's line in `aws logs tail /ecs/placement-service`")
+    [line] = [x for x in tailed["/ecs/placement-service"].splitlines() if f"placement created id={placement['id']}" in x]
+    assert line.endswith(f"trace={trace}")
+    wait(lambda: tail("/aws/lambda/api", "REPORT RequestId:"), timeout=30, interval=1,
+         message="the api function's REPORT line in `aws logs tail /aws/lambda/api`")

@@ -13,7 +13,7 @@ import pytest
 
 from devenv.health import wait_until
 from tests.integration.conftest import Project, make_project_dir
-from tests.support import missing
+from tests.support import aws_v2
 
 pytestmark = pytest.mark.integration
 
@@ -236,32 +236,6 @@ def test_invocations_errors_and_duration_are_aws_lambda_metrics(stack):
     assert total("ConcurrentExecutions", "SampleCount") > 0
 
 
-AWS_CLI_V2 = "/usr/bin/aws"  # Debian's awscli package: `aws logs tail` exists only in v2
-
-
-def aws_v2(project: Project, *args: str) -> str:
-    """The AWS CLI v2 with `devenv env`'s variables and nothing else of this environment; its
-    standard output. AWS_ENDPOINT_URL_<SERVICE> is read from v2.13 on; Debian's 2.9 predates
-    it, so for that one the endpoint goes on the command line."""
-    import os
-    import re
-    import subprocess
-
-    version = ""
-    if os.path.exists(AWS_CLI_V2):
-        version = subprocess.run([AWS_CLI_V2, "--version"], capture_output=True, text=True, timeout=60).stdout
-    found = re.match(r"aws-cli/(\d+)\.(\d+)", version)
-    if not found or int(found.group(1)) < 2:
-        missing(f"the AWS CLI v2 at {AWS_CLI_V2} (found {version.split(' ')[0] or 'none'}): apt-get install awscli")
-    env = {"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp"), **project.env(), "AWS_PAGER": ""}
-    endpoint = []
-    if (int(found.group(1)), int(found.group(2))) < (2, 13):
-        endpoint = ["--endpoint-url", env["AWS_ENDPOINT_URL_CLOUDWATCH_LOGS"]]
-    result = subprocess.run([AWS_CLI_V2, *endpoint, *args], capture_output=True, text=True, timeout=120, env=env)
-    assert result.returncode == 0, f"aws {' '.join(args)} exited {result.returncode}: {result.stderr}"
-    return result.stdout
-
-
 def test_aws_logs_tail_shows_a_services_and_a_functions_lines(stack):
     import json
 
@@ -269,7 +243,7 @@ def test_aws_logs_tail_shows_a_services_and_a_functions_lines(stack):
     tailed: dict[str, str] = {}
 
     def tail(group: str, wanted: str) -> bool:
-        tailed[group] = aws_v2(stack, "logs", "tail", group, "--since", "1h", "--format", "short")
+        tailed[group] = aws_v2(stack.env(), "logs", "tail", group, "--since", "1h", "--format", "short")
         return wanted in tailed[group]
 
     assert wait_until(lambda: tail("/ecs/talker", "after the traceback"), timeout=30), tailed
