@@ -33,10 +33,11 @@ def aws_cli(env: dict[str, str], *args: str, timeout: float = 120) -> dict | Non
 AWS_CLI_V2 = "/usr/bin/aws"  # Debian's awscli package: `aws logs tail` exists only in v2
 
 
-def aws_v2(env: dict[str, str], *args: str) -> str:
+def aws_v2(env: dict[str, str], *args: str, missing_ok: bool = False) -> str:
     """The AWS CLI v2 with ``env`` (`devenv env`'s variables) and nothing else of this
     environment; its standard output. AWS_ENDPOINT_URL_<SERVICE> is read from v2.13 on;
-    Debian's 2.9 predates it, so for that one the Logs endpoint goes on the command line."""
+    Debian's 2.9 predates it, so for that one the Logs endpoint goes on the command line.
+    ``missing_ok``: a ResourceNotFoundException (a log group not there yet) answers ""."""
     import re
     import subprocess
 
@@ -52,6 +53,8 @@ def aws_v2(env: dict[str, str], *args: str) -> str:
     if (int(found.group(1)), int(found.group(2))) < (2, 13):
         endpoint = ["--endpoint-url", env["AWS_ENDPOINT_URL_CLOUDWATCH_LOGS"]]
     result = subprocess.run([AWS_CLI_V2, *endpoint, *args], capture_output=True, text=True, timeout=120, env=env)
+    if missing_ok and result.returncode != 0 and "ResourceNotFoundException" in result.stderr:
+        return ""
     assert result.returncode == 0, f"aws {' '.join(args)} exited {result.returncode}: {result.stderr}"
     return result.stdout
 
