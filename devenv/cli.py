@@ -22,7 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .cli_table import Column, render
-from .errors import DevenvError
+from .errors import DevenvError, EndpointStatusError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="A faithful local copy of Nedlia's AWS backend: `devenv up`, then build.")
@@ -449,7 +449,14 @@ def deploy(service: str = typer.Argument(..., help="the service to roll out"),
     control = stack.ecs()
 
     def roll_out(why: str = "") -> None:
-        result = control.deploy(service)
+        try:
+            result = control.deploy(service)
+        except EndpointStatusError as exc:
+            if not (watch and why and exc.status == 409):
+                raise
+            # --watch on a blue/green service: CodeDeploy runs one deployment at a time
+            out.print(f"{service}: {why}not deployed: {exc}", highlight=False, markup=False)
+            return
         blue_green = result.get("codeDeploy")
         if blue_green:
             out.print(f"{service}: {why}blue/green deployment {blue_green['deploymentId']} of revision "
