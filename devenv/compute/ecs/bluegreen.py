@@ -355,12 +355,10 @@ class BlueGreenDeployment:
         index = ORDER.index(self.current)  # type: ignore[arg-type]
         if index + 1 < len(ORDER):
             return self._enter(ORDER[index + 1], now)
-        # Every lifecycle event passed: the replacement is the primary task set, the test
-        # listener goes back, the original waits out its termination wait.
+        # Every lifecycle event passed: the replacement is the primary task set (both listeners
+        # stay on it), the original waits out its termination wait.
         self.current = None
         effects: list[Effect] = [Promote()]
-        if self.plan.test_listener:
-            effects.append(RouteTest(False))
         self.terminate_at = now + self.plan.termination_wait
         if now >= self.terminate_at:
             effects += self._finish_success(now)

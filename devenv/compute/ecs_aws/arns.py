@@ -58,6 +58,11 @@ class Names:
         return (f"arn:aws:elasticloadbalancing:{self.region}:{self.account}:listener/app/"
                 f"{self.load_balancer_name}/{_digest(self.cluster, 'alb')}/{_digest(self.cluster, 'listener')}")
 
+    def test_listener_arn(self, service: str) -> str:
+        """A CODE_DEPLOY service's test listener."""
+        return (f"arn:aws:elasticloadbalancing:{self.region}:{self.account}:listener/app/"
+                f"{self.load_balancer_name}/{_digest(self.cluster, 'alb')}/{_digest(self.cluster, 'test', service)}")
+
     def rule_arn(self, key: str) -> str:
         return (f"arn:aws:elasticloadbalancing:{self.region}:{self.account}:listener-rule/app/"
                 f"{self.load_balancer_name}/{_digest(self.cluster, 'alb')}/{_digest(self.cluster, 'listener')}/"

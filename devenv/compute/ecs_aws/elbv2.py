@@ -37,8 +37,8 @@ def load_balancer_shape(names: Names, config: LoadBalancerConfig, created: float
     }
 
 
-def listener_shape(names: Names, port: int) -> dict:
-    return {"ListenerArn": names.listener_arn, "LoadBalancerArn": names.load_balancer_arn, "Port": port,
+def listener_shape(names: Names, port: int, arn: str | None = None) -> dict:
+    return {"ListenerArn": arn or names.listener_arn, "LoadBalancerArn": names.load_balancer_arn, "Port": port,
             "Protocol": "HTTP", "DefaultActions": [default_action()]}
 
 
@@ -192,6 +192,18 @@ class Elbv2Api:
                 continue
         return found
 
+    def _test_listeners(self) -> dict[str, tuple[str, int, dict[str, int]]]:
+        """The CODE_DEPLOY services' test listeners: service -> (ARN, port, its forward's weights)."""
+        found = {}
+        for service in self.services:
+            try:
+                traffic = self.balancer.traffic(service)
+            except (AttributeError, KeyError):
+                continue
+            if traffic.test is not None and traffic.test_port:
+                found[service] = (self.names.test_listener_arn(service), traffic.test_port, traffic.test.weights())
+        return found
+
     def _group_of(self, arn: str) -> str:
         for group in self._groups():
             if self.names.target_group_arn(group) == arn:
@@ -221,18 +233,27 @@ class Elbv2Api:
         if not arns and not balancer:
             raise ApiError("ValidationError", "You must specify either listener ARNs or a load balancer ARN")
         self._require_balancer(balancer)
+        listeners = [listener_shape(self.names, self.balancer.port)]
+        listeners += [listener_shape(self.names, port, arn) for arn, port, _ in self._test_listeners().values()]
         for arn in arns:
-            if arn != self.names.listener_arn:
+            if arn not in {listener["ListenerArn"] for listener in listeners}:
                 raise ApiError("ListenerNotFound", f"Listeners '[{arn}]' not found")
-        return {"Listeners": [listener_shape(self.names, self.balancer.port)]}
+        return {"Listeners": [listener for listener in listeners if not arns or listener["ListenerArn"] in arns]}
 
     def describe_rules(self, params: dict) -> dict:
         listener, arns = params.get("ListenerArn"), query_list(params, "RuleArns")
         if not listener and not arns:
             raise ApiError("ValidationError", "You must specify either listener ARN or rule ARNs")
-        if self.config is None or (listener and listener != self.names.listener_arn):
+        tests = {arn: (service, weights) for service, (arn, _, weights) in self._test_listeners().items()}
+        if self.config is None or (listener and listener != self.names.listener_arn and listener not in tests):
             raise ApiError("ListenerNotFound", f"Listener '{listener}' not found")
-        rules = rules_shape(self.names, self.services, list(self.config.rules), self._weights())
+        if listener in tests:  # a test listener: the service's rule, forwarding where CodeDeploy points it
+            service, weights = tests[listener]
+            rules = rules_shape(self.names, {service: self.services[service]}, [], {service: weights})
+            for rule in rules:
+                rule["RuleArn"] = self.names.rule_arn(f"test/{service}/{rule['Priority']}")
+        else:
+            rules = rules_shape(self.names, self.services, list(self.config.rules), self._weights())
         if arns:
             missing = [arn for arn in arns if arn not in {r["RuleArn"] for r in rules}]
             if missing:

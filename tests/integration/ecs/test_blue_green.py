@@ -92,7 +92,10 @@ services:{service("canary", 10, canary)}{service("doomed", 20, doomed)}
 
 @pytest.fixture(scope="module")
 def stack():
-    yield from stack_with_alb(stack_yaml(free_port()), "canary", "doomed")
+    port = free_port()
+    for project in stack_with_alb(stack_yaml(port), "canary", "doomed"):
+        project.test_port = port  # the canary's test listener
+        yield project
 
 
 def view(stack, name: str) -> dict:
@@ -196,13 +199,22 @@ def test_a_canary_with_passing_hooks_completes_under_load_with_no_failed_request
     groups = {g["TargetGroupName"]: g["TargetGroupArn"] for g in assert_output_shape(
         "elbv2", "DescribeTargetGroups", elbv2.describe_target_groups())["TargetGroups"]}
     assert set(groups) == {"canary", "canary-2", "doomed", "doomed-2"}
-    [listener] = elbv2.describe_listeners(LoadBalancerArn=elbv2.describe_load_balancers()["LoadBalancers"][0][
-        "LoadBalancerArn"])["Listeners"]
+    [listener] = [item for item in elbv2.describe_listeners(LoadBalancerArn=elbv2.describe_load_balancers()[
+        "LoadBalancers"][0]["LoadBalancerArn"])["Listeners"] if item["Port"] == int(stack.alb.rsplit(":", 1)[1])]
     rules = assert_output_shape("elbv2", "DescribeRules", elbv2.describe_rules(
         ListenerArn=listener["ListenerArn"]))["Rules"]
     [canary_rule] = [r for r in rules if r["Conditions"] and r["Conditions"][0]["Values"] == ["/canary/*"]]
     weights = {g["TargetGroupArn"]: g["Weight"] for g in canary_rule["Actions"][0]["ForwardConfig"]["TargetGroups"]}
     assert weights == {groups["canary"]: 0, groups["canary-2"]: 100}
+    listeners = assert_output_shape("elbv2", "DescribeListeners", elbv2.describe_listeners(
+        LoadBalancerArn=listener["LoadBalancerArn"]))["Listeners"]
+    [test_listener] = [item for item in listeners if item["Port"] == stack.test_port]
+    [test_rule, _] = assert_output_shape("elbv2", "DescribeRules", elbv2.describe_rules(
+        ListenerArn=test_listener["ListenerArn"]))["Rules"]
+    assert {g["TargetGroupArn"]: g["Weight"] for g in test_rule["Actions"][0]["ForwardConfig"]["TargetGroups"]} == {
+        groups["canary"]: 0, groups["canary-2"]: 1}  # the test listener stays on the new primary
+    with urllib.request.urlopen(f"http://127.0.0.1:{stack.test_port}/canary/whoami", timeout=5) as response:
+        assert json.loads(response.read())["version"] == "2"
     health = assert_output_shape("elbv2", "DescribeTargetHealth", elbv2.describe_target_health(
         TargetGroupArn=groups["canary-2"]))["TargetHealthDescriptions"]
     assert sorted(h["Target"]["Id"] for h in health if h["TargetHealth"]["State"] == "healthy") == sorted(

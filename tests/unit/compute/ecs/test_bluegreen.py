@@ -92,8 +92,8 @@ def test_a_canary_runs_codedeploy_s_lifecycle_in_order_and_succeeds():
     assert m.step(HookReported(4.0, "exec-3", True)) == [SetWeights(10)]  # the canary
     assert m.step(Tick(30.0)) == []
     assert m.step(Tick(64.0)) == [SetWeights(100), InvokeHook("AfterAllowTraffic", "post", "exec-4")]
-    assert m.step(HookReported(65.0, "exec-4", True)) == [Promote(), RouteTest(False), RemoveBlue(),
-                                                           Finished(Status.SUCCEEDED)]
+    # both listeners stay on the replacement, now the primary task set
+    assert m.step(HookReported(65.0, "exec-4", True)) == [Promote(), RemoveBlue(), Finished(Status.SUCCEEDED)]
     assert m.status is Status.SUCCEEDED and m.completed == 65.0
     assert [m.steps[e].status for e in LifecycleEvent] == [StepStatus.SUCCEEDED] * 2 + [StepStatus.SKIPPED] + \
         [StepStatus.SUCCEEDED] * 5
