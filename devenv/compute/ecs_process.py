@@ -172,10 +172,15 @@ def ecs_events(scheduler: Scheduler, config, emulator: str):
     return asyncio.get_running_loop().create_task(watch()), publisher
 
 
-def metadata_app(scheduler: Scheduler) -> http1.Handler:
-    """Task metadata only: what task containers reach on the Docker network's gateway (the
-    control API, which can deploy and scale, stays on 127.0.0.1)."""
-    return guarded(add_metadata_routes(Router(), scheduler))
+def metadata_app(scheduler: Scheduler, aws: http1.Handler | None = None) -> http1.Handler:
+    """What containers reach on the Docker network's gateway: task metadata, and ``aws`` (the
+    AWS APIs at ``POST /``, which code on AWS reaches too: a CodeDeploy hook function reports
+    its status there). The control API, which can deploy, scale and interrupt, stays on
+    127.0.0.1."""
+    router = Router()
+    if aws is not None:
+        router.add("POST", "/", lambda request: aws(request))
+    return guarded(add_metadata_routes(router, scheduler))
 
 
 def add_metadata_routes(router: Router, scheduler: Scheduler) -> Router:
@@ -244,11 +249,11 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
     hooks = LambdaHooks(f"http://{HOST}:{ports['lambda']}") if "lambda" in ports else None  # CodeDeploy's hooks
     scheduler = Scheduler(specs, runner=tasks, awslogs=awslogs, region=config.region, metrics=metrics,
                           cluster=config.name, spot=config.fargate_spot, hooks=hooks, **common)
-    servers = [await http1.serve(control_app(scheduler, aws_apis(scheduler, config, balancer)), HOST, ports["ecs"],
-                                 max_body=MAX_CONTROL_BODY)]
+    apis = aws_apis(scheduler, config, balancer)
+    servers = [await http1.serve(control_app(scheduler, apis), HOST, ports["ecs"], max_body=MAX_CONTROL_BODY)]
     # On Linux the stack network's gateway; none on Docker Desktop, where containers reach the
     # control API's 127.0.0.1 (metadata included) through host-gateway.
-    servers += [await http1.serve(metadata_app(scheduler), address, ports["ecs"], max_body=MAX_CONTROL_BODY,
+    servers += [await http1.serve(metadata_app(scheduler, apis), address, ports["ecs"], max_body=MAX_CONTROL_BODY,
                                   screen=screen) for address in listen_also]
     await scheduler.start()
     events, publisher = ecs_events(scheduler, config, emulator)

@@ -52,3 +52,27 @@ def test_both_servers_refuse_a_web_page_and_answer_errors_as_json_messages(tmp_p
         status, body = get(app, "/v4/abc123", origin="http://evil.example")
         assert status == 403 and body["message"].startswith("refused: cross-site")
         assert get(app, "/v4/nope") == (404, {"message": "unknown task 'nope'"})
+
+
+def test_containers_reach_the_aws_apis_beside_the_metadata_but_not_the_control_api(tmp_path):
+    # A CodeDeploy hook function in a container reports its status with
+    # PutLifecycleEventHookExecutionStatus (POST /); scaling or deploying stays on 127.0.0.1.
+    scheduler, _ = scheduler_with_a_task(tmp_path)
+    answered: list[str] = []
+
+    def aws(request: Request):
+        from devenv.compute.http.server import Response
+
+        answered.append(request.headers.get("x-amz-target", ""))
+        return Response(200, b"{}")
+
+    app = metadata_app(scheduler, aws)
+    call = Request("POST", "/", {}, {"host": "host.docker.internal:9000",
+                                     "x-amz-target": "CodeDeploy_20141006.PutLifecycleEventHookExecutionStatus"}, b"{}")
+    outcome = app(call)
+    response = asyncio.run(outcome) if asyncio.iscoroutine(outcome) else outcome
+    assert response.status == 200 and answered == ["CodeDeploy_20141006.PutLifecycleEventHookExecutionStatus"]
+    scale = Request("POST", "/services/svc/scale", {}, {"host": "host.docker.internal:9000"}, b'{"desiredCount": 3}')
+    outcome = app(scale)
+    response = asyncio.run(outcome) if asyncio.iscoroutine(outcome) else outcome
+    assert response.status == 404 and scheduler.services["svc"].desired == 1
