@@ -58,7 +58,7 @@ def test_deploy_creates_the_nedlia_plane(moto, aws, nedlia):
     validation = attributes(aws, "nedlia-validation")
     assert json.loads(validation["RedrivePolicy"]) == {
         "deadLetterTargetArn": "arn:aws:sqs:us-east-1:123456789012:nedlia-validation-dlq",
-        "maxReceiveCount": 3}
+        "maxReceiveCount": 5}
     assert validation["VisibilityTimeout"] == "30"
     statement = json.loads(validation["Policy"])["Statement"][0]
     assert statement["Principal"] == {"Service": "events.amazonaws.com"}
@@ -169,7 +169,7 @@ def test_a_message_received_too_often_ends_in_the_dead_letter_queue(moto, aws, n
         if not got.get("Messages"):
             break
         receives += 1
-    assert receives == 3  # maxReceiveCount
+    assert receives == 5  # maxReceiveCount
 
     dead = receive_one(aws, "nedlia-validation-dlq")
     assert dead is not None and dead["Body"] == "poison"

@@ -110,10 +110,10 @@ def test_changed_attribute_is_one_set_queue_attributes(nedlia, vary):
 
 def test_changed_redrive_is_described_by_queue_and_count(nedlia, vary):
     api = deployed(nedlia)
-    changed = vary(lambda d: d["queues"]["nedlia-validation"].update(max_receive_count=5))
+    changed = vary(lambda d: d["queues"]["nedlia-validation"].update(max_receive_count=7))
     assert described(plan_only(changed, EP, api=api).actions) == [
-        "~ queue nedlia-validation: RedrivePolicy nedlia-validation-dlq after 3 -> "
-        "nedlia-validation-dlq after 5"]
+        "~ queue nedlia-validation: RedrivePolicy nedlia-validation-dlq after 5 -> "
+        "nedlia-validation-dlq after 7"]
 
 
 def test_disabled_rule_is_one_put_rule(nedlia, vary):
@@ -294,7 +294,7 @@ def test_pattern_lists_are_sets_but_not_scalars():
 
 def test_desired_queue_carries_redrive_and_an_events_policy_for_its_rules(nedlia):
     queue = desired_plane(nedlia, account="000000000000").queue("nedlia-validation")
-    assert queue.redrive == Redrive("nedlia-validation-dlq", 3)
+    assert queue.redrive == Redrive("nedlia-validation-dlq", 5)
     assert queue.stack == "nedlia"
     policy = json.loads(queue.attributes["Policy"])
     statement = policy["Statement"][0]

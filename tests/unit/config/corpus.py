@@ -220,7 +220,7 @@ CASES += [
     mutate("shape", "six-targets", "          - queue: nedlia-validation\n", "".join(
         f"          - {{queue: nedlia-validation, id: t{n}}}\n" for n in range(6)), RULE + ".targets",
            "expected at most 5 items", shift=-1),
-    mutate("shape", "dlq-without-count", "    max_receive_count: 3\n", "", "queues.nedlia-validation",
+    mutate("shape", "dlq-without-count", "    max_receive_count: 5\n", "", "queues.nedlia-validation",
            "dlq and max_receive_count go together: max_receive_count is missing", shift=-3),
     mutate("shape", "health-check-not-cmd", '[CMD-SHELL, "curl', '[RUN, "curl', WEB + ".health_check.command",
            "starts with 'CMD' or 'CMD-SHELL'", count=3),
@@ -341,7 +341,7 @@ CASES += [
            "queues.nedlia-validation.visibility_timeout", "expected a value from 0 to 43200, got 43201"),
     mutate("aws-limits", "retention-15-days", "    message_retention: 1209600\n", "    message_retention: 1296000\n",
            "queues.nedlia-validation-dlq.message_retention", "expected a value from 60 to 1209600"),
-    mutate("aws-limits", "max-receive-count-0", "    max_receive_count: 3\n", "    max_receive_count: 0\n",
+    mutate("aws-limits", "max-receive-count-0", "    max_receive_count: 5\n", "    max_receive_count: 0\n",
            "queues.nedlia-validation.max_receive_count", "expected a value from 1 to 1000, got 0"),
     mutate("aws-limits", "fargate-cpu-300", "    cpu: 512      # 0.5 vCPU\n", "    cpu: 300\n", WEB + ".cpu",
            "Fargate has no task size with cpu 300"),
@@ -591,7 +591,7 @@ edge:
           "functions.worker.handler", "no module 'pkg.app' in src/ (looked for pkg/app.py", warning=True),
     mutate("warnings", "dlq-cycle-of-two", "  nedlia-validation-dlq:\n    message_retention: 1209600\n",
            "  nedlia-validation-dlq:\n    message_retention: 1209600\n    dlq: nedlia-validation\n"
-           "    max_receive_count: 3\n", "queues.nedlia-validation.dlq",
+           "    max_receive_count: 5\n", "queues.nedlia-validation.dlq",
            "dead-letter queues form a cycle: nedlia-validation -> nedlia-validation-dlq -> nedlia-validation",
            shift=-2, warning=True),
     written("warnings", "dlq-cycle-of-three", """name: demo

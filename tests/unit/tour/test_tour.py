@@ -58,7 +58,7 @@ def test_nedlia_is_explained_from_its_own_config(nedlia):
     assert steps["ECS services behind the internal ALB"]["placement-service"].startswith("2 tasks (2-10 at 70% CPU)")
     assert "/placement/* (priority 10)" in steps["ECS services behind the internal ALB"]["placement-service"]
     assert steps["EventBridge rules"]["nedlia-events: placement-created"].endswith("-> queue nedlia-validation")
-    assert "to nedlia-validation-dlq after 3 receives" in steps["SQS queues"]["nedlia-validation"]
+    assert "to nedlia-validation-dlq after 5 receives" in steps["SQS queues"]["nedlia-validation"]
     assert set(steps["Storage"]) == {"PostgreSQL", "Redis", "bucket nedlia-videos", "bucket nedlia-notifications"}
 
 
@@ -132,7 +132,7 @@ def test_a_placements_spans_become_one_step_per_hop_with_nedlias_sentences(nedli
     says = {step.at: step.say for step in nedlia.tour.steps}
     assert steps[1].say == says["service placement-service"] and steps[2].say is None
     assert "rule placement-created sends it to queue nedlia-validation" in steps[2].explanation
-    assert "a message received 3 times without success goes to nedlia-validation-dlq" in steps[3].explanation
+    assert "a message received 5 times without success goes to nedlia-validation-dlq" in steps[3].explanation
     assert dict(steps[3].facts)["batch"] == "1 message -> validation-worker: succeeded"
     assert dict(steps[1].facts)["task"].startswith("907f998e at 127.161.0.3:8000 answered 201")
 
