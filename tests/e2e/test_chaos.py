@@ -25,11 +25,16 @@ KILLS = {"task": 2, "worker": 2, "emulator": 1, "redis": 1, "postgres": 1}
 
 
 def test_chaos_loses_nothing_acknowledged(devenv_stack):
-    chaos = Chaos(devenv_stack.stack, placements=60, rate=6, kills=KILLS, seed=13, quiet=45, drain_timeout=180,
+    kills = dict(KILLS)
+    if devenv_stack.stack.config.emulator.kind != "moto":
+        # Only moto's managed plane is made durable (docs/emulators.md): a killed ministack or
+        # LocalStack forgets its queued messages, as the docs say, so it is not killed here.
+        kills.pop("emulator")
+    chaos = Chaos(devenv_stack.stack, placements=60, rate=6, kills=kills, seed=13, quiet=45, drain_timeout=180,
                   log=lambda line: print(line, flush=True))
     outcome = chaos.run()
     print(outcome.table(), *outcome.kills, sep="\n")
-    assert len(outcome.kills) == sum(KILLS.values())
+    assert len(outcome.kills) == sum(kills.values())
     assert not [k for k in outcome.kills if "not done" in k], outcome.kills
     # The run did put the stack under load. On the docker runtime a killed task's replacement
     # is a new container (seconds, not a fraction of one), so when both of a service's tasks
