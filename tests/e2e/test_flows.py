@@ -537,7 +537,7 @@ def assert_the_dashboard_charts_the_scale_out(devenv_stack, wait, start: int, ta
         server.stop()
 
 
-def test_cpu_load_scales_out_and_idleness_scales_back_in(api, aws, devenv_stack, wait):
+def test_cpu_load_scales_out_and_idleness_scales_back_in(api, devenv_stack, wait):
     existing = place(api, new_video(api), 90, 100)
     start = services(devenv_stack)["placement-service"]["desiredCount"]
     # Enough CPU demand to pass the 70% target on 0.5 vCPU tasks, with headroom left on the
