@@ -12,7 +12,9 @@ refuses empty messages).
 takes what the event loops hand it (``add`` never blocks and never raises), sends it every
 ``interval``, keeps it while the emulator is unreachable (up to ``max_buffered`` events,
 then drops the oldest and says how many), and creates the log group and stream on first
-use, again after the emulator lost them (a restart).
+use, again after the emulator lost them (a restart). A batch the emulator refuses outright
+(an error answer that is not transient) is dropped with a warning rather than retried
+forever, which would hold back every stream behind it.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator
 
-from .sender import BackgroundSender
+from .sender import BackgroundSender, error_code, refused
 
 log = logging.getLogger("devenv.awslogs")
 
@@ -144,8 +146,9 @@ class Joiner:
 @dataclass
 class ShipperStats:
     shipped: int = 0
-    dropped: int = 0
-    rejected: int = 0
+    dropped: int = 0  # over the buffer while the emulator was unreachable
+    rejected: int = 0  # calls with some events rejected (too old, too new)
+    refused: int = 0  # batches the emulator refused outright, dropped
 
 
 class LogShipper(BackgroundSender):
@@ -231,19 +234,32 @@ class LogShipper(BackgroundSender):
         sent = 0
         try:
             for batch in batches(events):
-                self._ensure(client, destination)
                 try:
-                    self._put(client, destination, batch)
+                    self._deliver(client, destination, batch)
                 except Exception as exc:
-                    if _code(exc) != "ResourceNotFoundException":
+                    if not refused(exc):
                         raise
-                    self._forget(destination)  # the emulator restarted: create them again
-                    self._ensure(client, destination)
-                    self._put(client, destination, batch)
+                    # The emulator answered no to this batch, and will to every retry: drop it.
+                    self.stats.refused += 1
+                    log.warning("%s %s: %d events refused, dropped: %s", destination.group, destination.stream,
+                                len(batch), exc)
                 sent += len(batch)
         except Exception:
             events[:] = sorted(events, key=lambda e: e.timestamp)[sent:]
             raise
+
+    def _deliver(self, client: Any, destination: Destination, batch: list[LogEvent]) -> None:
+        try:
+            self._ensure(client, destination)
+            self._put(client, destination, batch)
+        except Exception as exc:
+            if error_code(exc) != "ResourceNotFoundException":
+                raise
+            # The emulator restarted and lost the group: CreateLogStream (a new stream of a
+            # group created before) or PutLogEvents says so. Create both again.
+            self._forget(destination)
+            self._ensure(client, destination)
+            self._put(client, destination, batch)
 
     def _put(self, client: Any, destination: Destination, batch: list[LogEvent]) -> None:
         response = client.put_log_events(logGroupName=destination.group, logStreamName=destination.stream,
@@ -285,13 +301,8 @@ def _create(call: Callable[..., Any], **kwargs: Any) -> None:
     try:
         call(**kwargs)
     except Exception as exc:
-        if _code(exc) != "ResourceAlreadyExistsException":
+        if error_code(exc) != "ResourceAlreadyExistsException":
             raise
-
-
-def _code(exc: BaseException) -> str:
-    response = getattr(exc, "response", None)
-    return (response or {}).get("Error", {}).get("Code", "") if isinstance(response, dict) else ""
 
 
 def logs_client_factory(url: str) -> Callable[[str], Any]:

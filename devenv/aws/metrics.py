@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .sender import BackgroundSender
+from .sender import BackgroundSender, refused
 
 log = logging.getLogger("devenv.aws.metrics")
 
@@ -87,6 +87,7 @@ class MetricPublisher(BackgroundSender):
         self._max = max_kept
         self.sent = 0
         self.dropped = 0
+        self.refused = 0  # datapoints the emulator refused outright, dropped
         self._samplers: list[Callable[[MetricPublisher], None]] = []
 
     def add_sampler(self, sampler: Callable[[MetricPublisher], None]) -> MetricPublisher:
@@ -122,8 +123,15 @@ class MetricPublisher(BackgroundSender):
                 self._client = self._factory()
             for namespace, data in by_namespace.items():
                 while data:
-                    self._client.put_metric_data(Namespace=namespace, MetricData=data[:MAX_PER_CALL])
-                    self.sent += len(data[:MAX_PER_CALL])
+                    try:
+                        self._client.put_metric_data(Namespace=namespace, MetricData=data[:MAX_PER_CALL])
+                        self.sent += len(data[:MAX_PER_CALL])
+                    except Exception as exc:
+                        if not refused(exc):
+                            raise
+                        # The same data would be refused on every retry, holding back the rest.
+                        self.refused += len(data[:MAX_PER_CALL])
+                        log.warning("%s: %d datapoints refused, dropped: %s", namespace, len(data[:MAX_PER_CALL]), exc)
                     del data[:MAX_PER_CALL]
         except Exception as exc:
             with self._lock:

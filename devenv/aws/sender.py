@@ -68,3 +68,23 @@ class BackgroundSender:
         if self._outage is not None:
             log.warning("%s reachable again", self.what)
             self._outage = None
+
+
+# Answers that a retry may change: the emulator is busy or failing, not refusing the batch.
+TRANSIENT_CODES = frozenset({"ThrottlingException", "ServiceUnavailableException", "ServiceUnavailable",
+                             "InternalFailure", "InternalServerError", "RequestTimeout", "RequestTimeoutException",
+                             "ResourceNotFoundException", "OperationAbortedException"})
+
+
+def refused(exc: BaseException) -> bool:
+    """Whether ``exc`` is the emulator's answer refusing what was sent (so the same data will
+    be refused again): an error code that is not transient, and not a 5xx."""
+    code = error_code(exc)
+    status = ((getattr(exc, "response", None) or {}).get("ResponseMetadata") or {}).get("HTTPStatusCode", 400)
+    return bool(code) and code not in TRANSIENT_CODES and status < 500
+
+
+def error_code(exc: BaseException) -> str:
+    """The error code of a botocore ClientError ("" for anything else)."""
+    response = getattr(exc, "response", None)
+    return (response or {}).get("Error", {}).get("Code", "") if isinstance(response, dict) else ""

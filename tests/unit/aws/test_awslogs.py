@@ -167,6 +167,55 @@ def test_an_emulator_that_lost_the_group_gets_it_again():
         ship.close()
 
 
+def test_a_new_stream_of_a_group_the_emulator_lost_gets_the_group_again():
+    # After an emulator restart the first line may come from a new stream (a new Lambda
+    # instance) of a group the shipper created before: CreateLogStream answers
+    # ResourceNotFoundException. The shipper must create the group again, not retry the
+    # stream forever (nor hold back the other streams behind it).
+    fake = FakeLogs()
+    ship = shipper(fake).start()
+    new = Destination(DEST.group, "ecs/svc/t9", DEST.region)
+    other = Destination("/ecs/other", "ecs/other/t1", DEST.region)
+    try:
+        ship.add(DEST, "one")
+        ship.add(other, "first")
+        assert wait_until(lambda: fake.messages() == ["one"] and fake.messages(other.group, other.stream) == ["first"], timeout=5)
+        with fake.lock:
+            fake.groups.clear()  # the emulator restarted
+        ship.add(new, "two")
+        ship.add(other, "second")
+        assert wait_until(lambda: fake.messages(stream="ecs/svc/t9") == ["two"], timeout=5)
+        assert wait_until(lambda: fake.messages(other.group, other.stream) == ["second"], timeout=5)
+    finally:
+        ship.close()
+
+
+def test_a_batch_the_emulator_refuses_is_dropped_and_the_other_streams_go_on():
+    # An answer refusing a batch (InvalidParameterException, say) will be the same on every
+    # retry: the batch is dropped and counted, and the streams after it are still sent.
+    fake = FakeLogs()
+    refused = Destination("/ecs/svc", "ecs/svc/bad", "us-east-1")
+    put = fake.put_log_events
+
+    def put_log_events(logGroupName, logStreamName, logEvents):
+        if logStreamName == refused.stream:
+            raise ClientError("InvalidParameterException")
+        return put(logGroupName, logStreamName, logEvents)
+
+    fake.put_log_events = put_log_events
+    ship = shipper(fake).start()
+    try:
+        ship.add(refused, "never")
+        ship.add(DEST, "one")
+        assert wait_until(lambda: fake.messages() == ["one"], timeout=5)
+        assert wait_until(lambda: ship.stats.refused == 1, timeout=5)
+        ship.add(DEST, "two")
+        assert wait_until(lambda: fake.messages() == ["one", "two"], timeout=5)
+    finally:
+        ship.close()
+    assert ship.stats.refused == 1  # dropped once, not retried
+
+
 def test_over_the_buffer_the_oldest_lines_are_dropped_and_counted():
     fake = FakeLogs()
     fake.down = True

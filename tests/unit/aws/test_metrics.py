@@ -68,6 +68,31 @@ def test_many_metrics_are_split_into_calls_of_at_most_1000():
     assert [len(data) for _, data in fake.calls] == [1000, 1000, 500]
 
 
+def test_datapoints_the_emulator_refuses_are_dropped_and_the_rest_still_sent():
+    class Refusal(Exception):
+        response = {"Error": {"Code": "InvalidParameterValue"}, "ResponseMetadata": {"HTTPStatusCode": 400}}
+
+    fake = FakeCloudWatch()
+    put = fake.put_metric_data
+
+    def put_metric_data(Namespace, MetricData):
+        if Namespace == "Bad":
+            raise Refusal("InvalidParameterValue")
+        return put(Namespace, MetricData)
+
+    fake.put_metric_data = put_metric_data
+    publisher = MetricPublisher(lambda: fake, interval=0.01).start()
+    try:
+        publisher.record("Bad", "m", 1, {})
+        publisher.record("AWS/ECS", "CPUUtilization", 5, DIMS, "Percent")
+        assert wait_until(lambda: fake.data("CPUUtilization"), timeout=5)
+        publisher.record("AWS/ECS", "MemoryUtilization", 7, DIMS, "Percent")
+        assert wait_until(lambda: fake.data("MemoryUtilization"), timeout=5)
+    finally:
+        publisher.close()
+    assert publisher.refused == 1 and publisher._outage is None
+
+
 class FakeSqs:
     def __init__(self):
         self.depths = {"orders": (3, 1, 0), "orders-dlq": (2, 0, 0)}
