@@ -25,6 +25,27 @@ from devenv.runtime.exit import exit_now
 
 # Enough for every event source poller's long poll plus the callers of the stack.
 THREADS = 128
+# Open connections waitress accepts. Every poller, task, Lambda instance and background
+# sender keeps its keep-alive connections between calls; past the limit (waitress's default
+# is 100) waitress stops accepting until idle ones time out, and a new client hangs.
+CONNECTIONS = 2000
+
+
+def connection_limit(wanted: int = CONNECTIONS) -> int:
+    """Raises the open-files limit towards ``wanted`` connections (as far as the hard limit
+    allows) and answers how many connections fit in it, with room for the process's files."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    room = 128  # moto's own files, the journal, the guard's logs
+    target = wanted + room if hard == resource.RLIM_INFINITY else min(wanted + room, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return wanted if soft == resource.RLIM_INFINITY else max(16, min(wanted, soft - room))
 
 
 
@@ -96,7 +117,7 @@ def main(argv: list[str]) -> int:
     print(f"moto {moto.__version__} serving on http://{args.host}:{args.port} "
           f"(waitress, keep-alive, {THREADS} threads)", flush=True)
     waitress.serve(app, host=args.host, port=args.port, threads=THREADS, ident="moto",
-                   channel_timeout=120, asyncore_use_poll=True, _quiet=True)
+                   connection_limit=connection_limit(), channel_timeout=120, asyncore_use_poll=True, _quiet=True)
     return 0
 
 

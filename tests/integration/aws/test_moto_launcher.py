@@ -46,3 +46,21 @@ def test_memoised_helpers_give_moto_s_answers():
     from moto.sqs.models import camelcase_to_underscores as used_by_sqs
 
     assert used_by_sqs is utils.camelcase_to_underscores
+
+
+def test_a_new_client_is_served_while_many_idle_keep_alive_connections_are_open(moto_server):
+    # Every poller, task, Lambda instance and shipper keeps its connections open between
+    # calls. waitress stops accepting past its connection_limit (100 by default) until idle
+    # ones time out (channel_timeout, 120 s): a new client then hung for minutes.
+    idle = []
+    try:
+        for _ in range(150):
+            conn = http.client.HTTPConnection("127.0.0.1", moto_server.port, timeout=5)
+            _call(conn, "ListQueues", {})
+            idle.append(conn)
+        late = http.client.HTTPConnection("127.0.0.1", moto_server.port, timeout=5)  # a timeout fails the test
+        assert _call(late, "CreateQueue", {"QueueName": "late"})["QueueUrl"].endswith("/late")
+        late.close()
+    finally:
+        for conn in idle:
+            conn.close()
