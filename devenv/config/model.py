@@ -391,12 +391,52 @@ class AutoscalingConfig(Model):
 
 
 class TargetGroupHealthCheckConfig(Model):
+    """A target group's health check. ``path`` and ``matcher`` default by the target group's
+    protocol version (``ServiceLoadBalancerConfig``): ``/`` and HTTP ``200``, or for ``GRPC``
+    the method ``/AWS.ALB/healthcheck`` and gRPC code ``12``."""
+
     path: str = "/"
     interval: Annotated[float, Field(gt=0, le=300)] = 30
     timeout: Annotated[float, Field(gt=0, le=120)] = 5
     healthy_threshold: Annotated[int, Field(ge=2, le=10)] = 5
     unhealthy_threshold: Annotated[int, Field(ge=2, le=10)] = 2
     matcher: str = "200"
+
+    @field_validator("matcher", mode="before")
+    @classmethod
+    def _matcher_as_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+# ELBv2's target group ProtocolVersion: how the load balancer talks to the targets.
+ProtocolVersion = Literal["HTTP1", "HTTP2", "GRPC"]
+# Matcher.HttpCode (for HTTP1 and HTTP2) and Matcher.GrpcCode (for GRPC), as ELBv2 bounds them.
+HTTP_CODES = (200, 499)
+GRPC_CODES = (0, 99)
+GRPC_HEALTH_CHECK_PATH = "/AWS.ALB/healthcheck"
+GRPC_HEALTH_CHECK_CODES = "12"  # UNIMPLEMENTED: a gRPC server without that method is up
+_GRPC_METHOD = re.compile(r"^/[A-Za-z0-9_.]+/[A-Za-z0-9_]+$")
+
+
+def code_ranges(text: str, bounds: tuple[int, int]) -> tuple[tuple[int, int], ...]:
+    """A health check matcher's codes: ``"200"``, ``"200,204"``, ``"200-299"`` or a mix, each
+    within ``bounds``. Raises ValueError for anything else."""
+    low_bound, high_bound = bounds
+    ranges = []
+    for item in text.split(","):
+        item = item.strip()
+        low_text, dash, high_text = item.partition("-")
+        try:
+            low = int(low_text)
+            high = int(high_text) if dash else low
+        except ValueError:
+            example = "200-299" if low_bound >= 200 else "0-5"
+            raise ValueError(f"matcher {text!r}: {item!r} is not a code or a range like {example}") from None
+        if not (low_bound <= low <= high <= high_bound):
+            raise ValueError(f"matcher {text!r}: {item!r} must lie between {low_bound} and {high_bound}, "
+                             "low to high")
+        ranges.append((low, high))
+    return tuple(ranges)
 
 
 # ---------------------------------------------------------------- the internal ALB's listener rules
@@ -605,11 +645,37 @@ class ServiceLoadBalancerConfig(ListenerConditions):
     to the service) and its target group."""
 
     priority: Annotated[int, Field(ge=1, le=50000)]
-    health_check: TargetGroupHealthCheckConfig = TargetGroupHealthCheckConfig()
+    # How the load balancer talks to the tasks: HTTP/1.1, HTTP/2 (h2c) or gRPC (over h2c).
+    protocol_version: ProtocolVersion = "HTTP1"
+    health_check: Annotated[TargetGroupHealthCheckConfig, Field(validate_default=True)] = \
+        TargetGroupHealthCheckConfig()
     deregistration_delay: Annotated[float, Field(ge=0, le=3600)] = 300
     # the target group's load_balancing.algorithm.type and duration-based stickiness (lb_cookie)
     algorithm: Literal["round_robin", "least_outstanding_requests"] = "round_robin"
     stickiness: StickinessConfig | None = None
+
+    @field_validator("health_check")
+    @classmethod
+    def _health_check_for_protocol(cls, check: TargetGroupHealthCheckConfig,
+                                   info: ValidationInfo) -> TargetGroupHealthCheckConfig:
+        """The matcher's codes are gRPC codes (0-99) for a GRPC target group, else HTTP ones
+        (200-499); a GRPC target group's check calls a method ``/package.service/method``."""
+        grpc = info.data.get("protocol_version") == "GRPC"
+        if grpc:
+            defaults = {name: value for name, value in (("path", GRPC_HEALTH_CHECK_PATH),
+                                                        ("matcher", GRPC_HEALTH_CHECK_CODES))
+                        if name not in check.model_fields_set}
+            check = check.model_copy(update=defaults) if defaults else check
+            if not _GRPC_METHOD.fullmatch(check.path):
+                raise ValueError(f"path {check.path!r}: a GRPC target group's health check calls a gRPC method, "
+                                 "written /package.service/method (default /AWS.ALB/healthcheck)")
+        try:
+            code_ranges(check.matcher, GRPC_CODES if grpc else HTTP_CODES)
+        except ValueError as error:
+            kind = "gRPC status codes (GrpcCode)" if grpc else "HTTP status codes (HttpCode)"
+            owner = "a GRPC" if grpc else "an HTTP1 or HTTP2"
+            raise ValueError(f"{error}; {owner} target group's matcher takes {kind}") from None
+        return check
 
 
 CapacityProvider = Literal["FARGATE", "FARGATE_SPOT"]

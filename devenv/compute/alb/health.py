@@ -16,7 +16,9 @@ https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_TargetH
 - A healthy target becomes unhealthy after UnhealthyThresholdCount consecutive failures; an
   unhealthy one is put back in service after HealthyThresholdCount consecutive successes.
 - A check succeeds when the response's status code is one of the Matcher's ("200",
-  "200,202", "200-299"; for HTTP the codes lie between 200 and 499). Reason codes: a status
+  "200,202", "200-299"; for HTTP the codes lie between 200 and 499). For a GRPC target group
+  the check is a gRPC call and the codes are its gRPC status (Matcher.GrpcCode, 0-99, default
+  12: UNIMPLEMENTED, what a server without ``/AWS.ALB/healthcheck`` answers). Reason codes: a status
   outside the matcher is ``Target.ResponseCodeMismatch``; no answer within the timeout is
   ``Target.Timeout``; a refused/reset connection or a malformed response is
   ``Target.FailedHealthChecks``.
@@ -30,7 +32,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from devenv.config.model import TargetGroupHealthCheckConfig
+from devenv.config.model import HTTP_CODES, TargetGroupHealthCheckConfig, code_ranges
 
 
 class TargetState(enum.Enum):
@@ -54,9 +56,6 @@ class Reason(str, enum.Enum):
     NOT_REGISTERED = "Target.NotRegistered"
 
 
-MATCHER_MIN, MATCHER_MAX = 200, 499
-
-
 @dataclass(frozen=True)
 class Matcher:
     """The success codes of a health check: a union of inclusive ranges."""
@@ -64,25 +63,11 @@ class Matcher:
     ranges: tuple[tuple[int, int], ...]
 
     @classmethod
-    def parse(cls, text: str) -> "Matcher":
-        """``"200"``, ``"200,204"``, ``"200-299"`` or a mix (``"200-204,301"``).
-
-        Raises ValueError for anything else, or a code outside 200-499 (AWS's HTTP range)."""
-        ranges = []
-        for item in text.split(","):
-            item = item.strip()
-            low_text, dash, high_text = item.partition("-")
-            try:
-                low = int(low_text)
-                high = int(high_text) if dash else low
-            except ValueError:
-                raise ValueError(f"health check matcher {text!r}: {item!r} is not a status code "
-                                 "or a range like 200-299") from None
-            if not (MATCHER_MIN <= low <= high <= MATCHER_MAX):
-                raise ValueError(f"health check matcher {text!r}: {item!r} must lie between "
-                                 f"{MATCHER_MIN} and {MATCHER_MAX}, low to high")
-            ranges.append((low, high))
-        return cls(tuple(ranges))
+    def parse(cls, text: str, bounds: tuple[int, int] = HTTP_CODES) -> "Matcher":
+        """``"200"``, ``"200,204"``, ``"200-299"`` or a mix (``"200-204,301"``), each code
+        within ``bounds``: AWS's HTTP range 200-499, or ``GRPC_CODES`` (0-99) for gRPC status
+        codes. Raises ValueError for anything else."""
+        return cls(code_ranges(text, bounds))
 
     def __contains__(self, status: object) -> bool:
         return isinstance(status, int) and any(low <= status <= high for low, high in self.ranges)

@@ -119,8 +119,9 @@ def target_group_shape(names: Names, service: str, config: ServiceLoadBalancerCo
         "HealthCheckIntervalSeconds": max(MIN_INTERVAL, _seconds(check.interval)),
         "HealthCheckTimeoutSeconds": max(MIN_TIMEOUT, _seconds(check.timeout)),
         "HealthyThresholdCount": check.healthy_threshold, "UnhealthyThresholdCount": check.unhealthy_threshold,
-        "HealthCheckPath": check.path, "Matcher": {"HttpCode": check.matcher},
-        "LoadBalancerArns": [names.load_balancer_arn], "TargetType": "ip", "ProtocolVersion": "HTTP1",
+        "HealthCheckPath": check.path,
+        "Matcher": {"GrpcCode" if config.protocol_version == "GRPC" else "HttpCode": check.matcher},
+        "LoadBalancerArns": [names.load_balancer_arn], "TargetType": "ip", "ProtocolVersion": config.protocol_version,
         "IpAddressType": "ipv4",
     }
 

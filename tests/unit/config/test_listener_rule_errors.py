@@ -83,6 +83,35 @@ CASES = [
         paths: /x
         algorithm: random    # <-
         """), [(BASE, MARK, "services.web.load_balancer.algorithm", "round_robin, least_outstanding_requests")]),
+    Case("unknown-protocol-version", service_rule("""
+        priority: 1
+        paths: /x
+        protocol_version: HTTP3    # <-
+        """), [(BASE, MARK, "services.web.load_balancer.protocol_version", "expected one of: HTTP1, HTTP2, GRPC")]),
+    Case("http-matcher-out-of-range", service_rule("""
+        priority: 1
+        paths: /x
+        health_check:    # <-
+          matcher: "200-500"
+        """), [(BASE, MARK, "services.web.load_balancer.health_check",
+                "'200-500' must lie between 200 and 499, low to high; an HTTP1 or HTTP2 target group's matcher takes "
+                "HTTP status codes (HttpCode)")]),
+    Case("http-code-on-a-grpc-target-group", service_rule("""
+        priority: 1
+        paths: /x
+        protocol_version: GRPC
+        health_check:    # <-
+          matcher: "200"
+        """), [(BASE, MARK, "services.web.load_balancer.health_check",
+                "'200' must lie between 0 and 99, low to high; a GRPC target group's matcher takes gRPC status codes")]),
+    Case("grpc-health-check-path-not-a-method", service_rule("""
+        priority: 1
+        paths: /x
+        protocol_version: GRPC
+        health_check:    # <-
+          path: /health
+        """), [(BASE, MARK, "services.web.load_balancer.health_check",
+                "a GRPC target group's health check calls a gRPC method, written /package.service/method")]),
     Case("rule-without-action", own_rules("""
         - priority: 5    # <-
           paths: /x
@@ -158,3 +187,41 @@ def test_every_condition_and_action_loads(tmp_path: Path, monkeypatch: pytest.Mo
     assert [rule.priority for rule in rules] == [1, 2, 3]
     assert rules[1].query == {"maintenance": ["1"]} and rules[1].fixed_response.status_code == "503"
     assert rules[2].headers == {"X-Canary": ["true"]} and rules[2].forward == {"web": 9}
+
+
+def test_a_grpc_target_group_checks_aws_s_method_for_unimplemented_by_default(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch):
+    (tmp_path / BASE).write_text(service_rule("""
+        priority: 1
+        paths: /echo.Echo/*
+        protocol_version: GRPC
+        health_check: {interval: 5}
+        """))
+    monkeypatch.chdir(tmp_path)
+    web = load_project(environ={}).config.services["web"].load_balancer
+    assert web.protocol_version == "GRPC"
+    assert (web.health_check.path, web.health_check.matcher, web.health_check.interval) == (
+        "/AWS.ALB/healthcheck", "12", 5)
+
+
+def test_a_grpc_target_group_takes_its_own_method_and_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    (tmp_path / BASE).write_text(service_rule("""
+        priority: 1
+        paths: /*
+        protocol_version: GRPC
+        health_check: {path: /grpc.health.v1.Health/Check, matcher: 0-5}
+        """))
+    monkeypatch.chdir(tmp_path)
+    check = load_project(environ={}).config.services["web"].load_balancer.health_check
+    assert (check.path, check.matcher) == ("/grpc.health.v1.Health/Check", "0-5")
+
+
+def test_http_target_groups_keep_the_http_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    (tmp_path / BASE).write_text(service_rule("""
+        priority: 1
+        paths: /*
+        protocol_version: HTTP2
+        """))
+    monkeypatch.chdir(tmp_path)
+    web = load_project(environ={}).config.services["web"].load_balancer
+    assert (web.protocol_version, web.health_check.path, web.health_check.matcher) == ("HTTP2", "/", "200")

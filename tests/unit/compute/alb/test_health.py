@@ -12,7 +12,7 @@ from devenv.compute.alb.health import (
     TargetState,
     drain_finished,
 )
-from devenv.config.model import TargetGroupHealthCheckConfig
+from devenv.config.model import GRPC_CODES, TargetGroupHealthCheckConfig
 
 SETTINGS = TargetGroupHealthCheckConfig(healthy_threshold=3, unhealthy_threshold=2)
 OK = Matcher.parse("200")
@@ -47,6 +47,15 @@ def test_matcher_parsing(text, inside, outside):
 def test_bad_matchers_are_refused(text):
     with pytest.raises(ValueError):
         Matcher.parse(text)
+
+
+def test_grpc_matchers_take_grpc_status_codes():
+    matcher = Matcher.parse("0-2,12", GRPC_CODES)
+    assert all(code in matcher for code in (0, 1, 2, 12))
+    assert not any(code in matcher for code in (3, 11, 13))
+    for bad in ("100", "200", "5-3", "x"):
+        with pytest.raises(ValueError):
+            Matcher.parse(bad, GRPC_CODES)
 
 
 # ---------------------------------------------------------------- state machine
