@@ -28,7 +28,11 @@ Where devenv differs from AWS, on purpose:
 - Health checks of one target run one after another: a check starts every ``interval``
   seconds, unless the previous one (bounded by ``timeout``) is still running. AWS requires
   the timeout to be shorter than the interval, so it never sees the difference.
-- HTTP/1.1 and WebSocket only (no HTTP/2, no gRPC); ``X-Forwarded-Proto`` is always ``http``.
+- HTTP/1.1, WebSocket, and HTTP/2 over cleartext with prior knowledge (h2c; AWS speaks HTTP/2
+  to clients only on HTTPS listeners, by ALPN), with target groups of protocol version HTTP1,
+  HTTP2 or GRPC (``versions``, ``http2``) talking h2c to their targets;
+  ``X-Forwarded-Proto`` is always ``http``. An HTTP/1.1 ``Upgrade: h2c`` is served as a plain
+  HTTP/1.1 request (AWS does not upgrade either).
 - A WebSocket counts as a request in flight for as long as it is open: it holds a draining
   target until it ends or the deregistration delay cuts it (as on AWS), and
   ``LoadBalancer.stop`` gives it ``SHUTDOWN_GRACE`` like any request.
@@ -65,9 +69,11 @@ from devenv.compute.alb.health import (
     TargetState,
     drain_finished,
 )
+from devenv.compute.alb.http2 import Http2Listener, Http2Prober
 from devenv.compute.alb.proxy import ClientConnection, Proxy
 from devenv.compute.alb.rules import Forward, Listener, ListenerRule
-from devenv.config.model import LoadBalancerConfig, ServiceLoadBalancerConfig
+from devenv.compute.alb.versions import GRPC, HTTP1, HTTP2
+from devenv.config.model import GRPC_CODES, HTTP_CODES, LoadBalancerConfig, ServiceLoadBalancerConfig
 from devenv.observe.spans import SpanSink
 from devenv.runtime.guard import Policy
 from devenv.runtime.peers import PeerScreen, screened
@@ -207,9 +213,14 @@ class TargetGroup:
         self.name = name
         self.service = service or name  # the service whose tasks it holds (spans and logs name it)
         self.config = config
-        self.matcher = Matcher.parse(config.health_check.matcher)  # ValueError when malformed
+        self.protocol_version = config.protocol_version  # HTTP1, HTTP2 or GRPC (``versions``)
+        self.http2 = config.protocol_version != HTTP1  # the targets speak HTTP/2
+        codes = GRPC_CODES if config.protocol_version == GRPC else HTTP_CODES
+        self.matcher = Matcher.parse(config.health_check.matcher, codes)  # ValueError when malformed
         self._owns_prober = prober is None
-        self._prober: Prober = prober or HttpProber()
+        self._prober: Prober = prober or (Http2Prober(grpc=config.protocol_version == GRPC,
+                                                      user_agent=HEALTH_CHECK_USER_AGENT)
+                                          if config.protocol_version != HTTP1 else HttpProber())
         self._clock: Clock = clock or MonotonicClock()
         self._targets: dict[str, Target] = {}
         self._healthy: list[Target] = []
@@ -498,12 +509,16 @@ class LoadBalancer:
         self.listener = Listener.from_config(services, config.rules,
                                              {name: t.production for name, t in self._traffic.items()})
         self._owned_prober = HttpProber() if prober is None else None
-        shared_prober: Prober = prober if prober is not None else self._owned_prober  # type: ignore[assignment]
-        self._groups = {name: TargetGroup(name, service, prober=shared_prober, clock=clock)
+        shared: dict[str, Prober] = ({version: prober for version in (HTTP1, HTTP2, GRPC)} if prober is not None else
+                                     {HTTP1: self._owned_prober,  # type: ignore[dict-item]
+                                      HTTP2: Http2Prober(grpc=False, user_agent=HEALTH_CHECK_USER_AGENT),
+                                      GRPC: Http2Prober(grpc=True, user_agent=HEALTH_CHECK_USER_AGENT)})
+        self._groups = {name: TargetGroup(name, service, prober=shared[service.protocol_version], clock=clock)
                         for name, service in services.items()}
         for name, (alternate, _) in (blue_green or {}).items():
-            self._groups[alternate] = TargetGroup(alternate, services[name], prober=shared_prober, clock=clock,
-                                                  service=name)
+            self._groups[alternate] = TargetGroup(alternate, services[name], clock=clock, service=name,
+                                                  prober=shared[services[name].protocol_version])
+        self._http2 = Http2Listener()
         self._proxy: Proxy | None = None
         self._server: asyncio.AbstractServer | None = None
         self._also: list[asyncio.AbstractServer] = []
@@ -538,7 +553,7 @@ class LoadBalancer:
         loop = asyncio.get_running_loop()
         guard = guard_policy(self.config, self._services)
         proxy = Proxy(self.listener, self._groups, port=self.port, idle_timeout=self.config.idle_timeout,
-                      sink=self.sink, guard=guard)
+                      sink=self.sink, guard=guard, http2=self._http2)
         self._server = await loop.create_server(lambda: ClientConnection(proxy), self.host, self.port or 0,
                                                 reuse_address=True, backlog=1024)
         self.port = proxy.port = self._server.sockets[0].getsockname()[1]
@@ -552,7 +567,7 @@ class LoadBalancer:
             rule = self._services[name]
             test = Proxy(Listener([ListenerRule.of(rule.priority, traffic.test, rule)]), self._groups,
                          port=traffic.test_port or 0, idle_timeout=self.config.idle_timeout, sink=self.sink,
-                         guard=guard)
+                         guard=guard, http2=self._http2)
             server = await loop.create_server(lambda test=test: ClientConnection(test), self.host,
                                               traffic.test_port or 0, reuse_address=True, backlog=1024)
             traffic.test_port = test.port = server.sockets[0].getsockname()[1]
@@ -587,6 +602,7 @@ class LoadBalancer:
             await asyncio.gather(*proxy.connecting, return_exceptions=True)
             proxy.pool.close()
             await asyncio.sleep(0)  # lets the aborted connections report connection_lost
+        self._http2.close()
         if server is not None:
             await server.wait_closed()
         for group in self._groups.values():

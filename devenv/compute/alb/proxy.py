@@ -29,6 +29,10 @@ request (timeouts are one lazily re-armed timer per connection).
   until they end or its deregistration delay cuts them; the upstream connection is never
   pooled. Any other answer to an upgrade, and any other upgrade (``h2c``...) served as a
   plain request, closes the client's connection after the response.
+- **HTTP/2**: a connection whose first bytes are HTTP/2's connection preface (h2c with prior
+  knowledge, as gRPC clients on an insecure channel speak it) is handed over to
+  ``http2.Http2Client``; the check is made once per connection. An HTTP/1.1 request routed to
+  an HTTP2 or GRPC target group is answered 464 (``versions``).
 - **Guard**: before routing, ``runtime/guard.py``'s policy (``balancer.guard_policy``) answers
   403 to a DNS-rebinding Host and to another site's page (a foreign ``Origin``: its POSTs and
   CORS preflights); nothing reaches a target.
@@ -71,12 +75,14 @@ from devenv.compute.alb.framing import (
 from devenv.compute.alb.rules import FixedResponse, Forward, Listener, Redirect, RequestFacts, host_name
 from devenv.compute.alb.sticky import set_cookie_lines, target_of
 from devenv.compute.alb.upstream import Pool, Upstream
+from devenv.compute.alb.versions import INCOMPATIBLE_PROTOCOL, accepts
 from devenv.observe.spans import NullSink, Outcome, SpanSink, SpanTimer
 from devenv.observe.trace_context import TraceContext, new_root
 from devenv.runtime.guard import APPLICATION, Policy, refused_body
 
 if TYPE_CHECKING:
     from devenv.compute.alb.balancer import Target, TargetGroup
+    from devenv.compute.alb.http2 import Http2Listener, Http2Request
 
 log = logging.getLogger("devenv.compute.alb.balancer")
 
@@ -86,6 +92,7 @@ BODY_BUFFER = 256 * 1024  # bytes of waiting requests' bodies before reading pau
 RETRY_LIMIT = 64 * 1024  # a request is kept for a retry when it is complete and this small
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 MAX_VERDICTS = 1024  # remembered guard verdicts (distinct Host/Origin/Sec-Fetch-Site triples)
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"  # HTTP/2's connection preface (RFC 9113 section 3.4)
 
 
 class Proxy:
@@ -93,8 +100,10 @@ class Proxy:
     and the bookkeeping ``LoadBalancer.stop`` needs (open connections, exchanges in flight)."""
 
     def __init__(self, listener: Listener, groups: Mapping[str, "TargetGroup"], *, port: int,
-                 idle_timeout: float, sink: SpanSink | None = None, guard: Policy = APPLICATION) -> None:
+                 idle_timeout: float, sink: SpanSink | None = None, guard: Policy = APPLICATION,
+                 http2: "Http2Listener | None" = None) -> None:
         self.sink = None if sink is None or isinstance(sink, NullSink) else sink  # None: tracing off
+        self.http2 = http2  # takes over connections that open with HTTP/2's preface (None: 400)
         self.guard = guard
         self._verdicts: dict[tuple[bytes | None, bytes | None, bytes | None], ErrorPage | None] = {}
         self.listener = listener
@@ -161,11 +170,31 @@ class Request:
         self.upgrade = head.upgrade is not None and websocket_request(method, http11, head)
 
 
+class ReadPauses:
+    """Reading from a connection paused while any of several reasons holds (a stream whose
+    other side backs up, a transport that cannot write)."""
+
+    transport: asyncio.Transport | None
+    closed: bool
+    _pauses: set[object]
+
+    def pause(self, reason: object) -> None:
+        if not self._pauses and self.transport is not None and not self.closed:
+            self.transport.pause_reading()
+        self._pauses.add(reason)
+
+    def resume(self, reason: object) -> None:
+        if reason in self._pauses:
+            self._pauses.discard(reason)
+            if not self._pauses and self.transport is not None and not self.closed:
+                self.transport.resume_reading()
+
+
 def _chunk(data: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
-class ClientConnection(asyncio.Protocol):
+class ClientConnection(ReadPauses, asyncio.Protocol):
     """One client connection to the listener."""
 
     def __init__(self, proxy: Proxy) -> None:
@@ -185,11 +214,13 @@ class ClientConnection(asyncio.Protocol):
         self._parsing: Request | None = None
         self._url = b""
         self._headers: Headers = []
-        self._pauses: set[str] = set()
+        self._pauses: set[object] = set()
         self._stop_after = False  # no request after the ones parsed so far (bad input, upgrade)
         self._bad_input = False
         self._timer: asyncio.TimerHandle | None = None
         self._out: list[bytes] | None = None  # writes held back while corked
+        self._sniffing = True  # until the first bytes show whether the client speaks HTTP/2
+        self._early = b""  # the first bytes, while fewer than HTTP/2's preface
 
     # -- asyncio.Protocol
 
@@ -202,6 +233,10 @@ class ClientConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last = self.loop.time()
+        if self._sniffing:
+            data = self._sniff(data)
+            if not data:
+                return
         if self._stop_after:
             if self.tunnel is not None:
                 self.tunnel.request_body(data)
@@ -228,6 +263,29 @@ class ClientConnection(asyncio.Protocol):
             self._stop_after = True
             self._bad_input = True
             self._next()
+
+    def _sniff(self, data: bytes) -> bytes:
+        """The connection's first bytes: HTTP/2's preface hands the connection over to the
+        HTTP/2 side (``http2.Http2Client``); anything else is HTTP/1.1, returned to parse."""
+        seen = self._early + data
+        if len(seen) < len(PREFACE) and PREFACE.startswith(seen):
+            self._early = seen
+            return b""
+        self._sniffing = False
+        self._early = b""
+        if self.proxy.http2 is None or not seen.startswith(PREFACE):
+            return seen
+        transport = self.transport
+        assert transport is not None
+        self.closed = True  # nothing of this protocol's touches the connection any more
+        if self._timer is not None:
+            self._timer.cancel()
+        self.proxy.connections.discard(self)
+        successor = self.proxy.http2.connection(self.proxy)
+        transport.set_protocol(successor)
+        successor.connection_made(transport)
+        successor.data_received(seen)
+        return b""
 
     def eof_received(self) -> bool:
         """A client that half-closes after its request still gets the answer; the connection
@@ -329,17 +387,6 @@ class ClientConnection(asyncio.Protocol):
 
     # -- reading and writing
 
-    def pause(self, reason: str) -> None:
-        if not self._pauses and self.transport is not None and not self.closed:
-            self.transport.pause_reading()
-        self._pauses.add(reason)
-
-    def resume(self, reason: str) -> None:
-        if reason in self._pauses:
-            self._pauses.discard(reason)
-            if not self._pauses and self.transport is not None and not self.closed:
-                self.transport.resume_reading()
-
     def write(self, data: bytes) -> None:
         if self._out is not None:
             self._out.append(data)
@@ -405,38 +452,13 @@ class ClientConnection(asyncio.Protocol):
 
     def _start(self, request: Request) -> ErrorPage | None:
         """Routes ``request`` and starts its exchange, or returns the load balancer's own answer."""
-        if request.method == b"TRACE":
-            return METHOD_NOT_ALLOWED
         proxy = self.proxy
-        refused = proxy.refused(request.head)
-        if refused is not None:
-            return refused
-        path, _, query = request.url.partition(b"?")
-        host = request.head.host
-        facts = RequestFacts(request.method.decode("latin-1"),
-                             None if host is None else host_name(host.decode("latin-1")),
-                             path.decode("latin-1"), query.decode("latin-1"), request.headers, self.client_ip)
-        action = proxy.listener.route(facts)
-        if action is None:
-            return NOT_FOUND
-        if action.__class__ is not Forward:
-            return self._answer(action, facts)  # type: ignore[arg-type]
-        name = action.pick()  # type: ignore[union-attr]
-        if name is None:
-            return SERVICE_UNAVAILABLE
-        group = proxy.groups[name]
-        service = group.service  # a blue/green service's second target group is still that service's
+        chosen = choose_target(proxy, request, self.client_ip, self.transport)
+        if chosen.__class__ is ErrorPage:
+            return chosen  # type: ignore[return-value]
+        group, target, spans, trace = chosen  # type: ignore[misc]
+        service = group.service
         sticky_for = group.sticky_for
-        target = group.pick(None if sticky_for is None else target_of(request.headers))
-        if target is None:
-            return SERVICE_UNAVAILABLE
-        spans = None
-        trace = None
-        if proxy.sink is not None:
-            spans = _open_spans(proxy.sink, request, path, service, target)
-            trace = spans[1].context.header()  # as the ALB: Root first on a new trace, Self added to a client's
-            if request.head.trace is not None:
-                trace = f"Self={new_root()};{trace}"
         data = upstream_head(request.method, request.url, request.head, client_ip=self.client_ip,
                              listener_port=proxy.port, target_address=target.address, trace=trace,
                              upgrade=request.upgrade)
@@ -463,17 +485,6 @@ class ClientConnection(asyncio.Protocol):
         exchange.begin(data)
         return None
 
-    def _answer(self, action: FixedResponse | Redirect, facts: RequestFacts) -> ErrorPage:
-        """A fixed-response or redirect rule's answer."""
-        if isinstance(action, FixedResponse):
-            return fixed_page(action.status, action.content_type, action.body)
-        host = facts.host
-        if host is None:  # an HTTP/1.0 request without Host: the address it reached
-            assert self.transport is not None
-            host = self.transport.get_extra_info("sockname")[0]
-        return redirect_page(action.status, action.location(protocol="http", host=host, port=self.proxy.port,
-                                                            path=facts.path, query=facts.query))
-
     def exchange_done(self, close: bool) -> None:
         self.exchange = None
         self.last = self.loop.time()
@@ -497,7 +508,65 @@ class ClientConnection(asyncio.Protocol):
         self._timer = self.loop.call_at(due, self._tick)
 
 
-def _open_spans(sink: SpanSink, request: "Request", path: bytes, service: str,
+def choose_target(proxy: Proxy, request: "Request | Http2Request", client_ip: str,
+                  transport: asyncio.BaseTransport | None, *, grpc: bool | None = None
+                  ) -> "ErrorPage | tuple[TargetGroup, Target, tuple[SpanTimer, SpanTimer] | None, str | None]":
+    """Routes a request by the listener rules to a target: ``(group, target, spans, trace)``
+    (``trace``: the X-Amzn-Trace-Id the target gets when tracing, else None), or the load
+    balancer's own answer. ``grpc`` is None for an HTTP/1.1 request, else whether the HTTP/2
+    request is a gRPC call (what the target group's protocol version decides on)."""
+    if request.method == b"TRACE":
+        return METHOD_NOT_ALLOWED
+    refused = proxy.refused(request.head)
+    if refused is not None:
+        return refused
+    path, _, query = request.url.partition(b"?")
+    host = request.head.host
+    facts = RequestFacts(request.method.decode("latin-1"),
+                         None if host is None else host_name(host.decode("latin-1")),
+                         path.decode("latin-1"), query.decode("latin-1"), request.headers, client_ip)
+    action = proxy.listener.route(facts)
+    if action is None:
+        return NOT_FOUND
+    if action.__class__ is not Forward:
+        return answer_page(action, facts, transport, proxy.port)  # type: ignore[arg-type]
+    name = action.pick()  # type: ignore[union-attr]
+    if name is None:
+        return SERVICE_UNAVAILABLE
+    group = proxy.groups[name]
+    if grpc is None:
+        if group.http2:
+            return INCOMPATIBLE_PROTOCOL  # an HTTP2 or GRPC target group takes HTTP/2 only
+    elif not accepts(group.protocol_version, http2=True, grpc=grpc):
+        return INCOMPATIBLE_PROTOCOL
+    sticky_for = group.sticky_for
+    target = group.pick(None if sticky_for is None else target_of(request.headers))
+    if target is None:
+        return SERVICE_UNAVAILABLE
+    spans = None
+    trace = None
+    if proxy.sink is not None:
+        spans = _open_spans(proxy.sink, request, path, group.service, target)
+        trace = spans[1].context.header()  # as the ALB: Root first on a new trace, Self added to a client's
+        if request.head.trace is not None:
+            trace = f"Self={new_root()};{trace}"
+    return group, target, spans, trace
+
+
+def answer_page(action: FixedResponse | Redirect, facts: RequestFacts, transport: asyncio.BaseTransport | None,
+                port: int) -> ErrorPage:
+    """A fixed-response or redirect rule's answer."""
+    if isinstance(action, FixedResponse):
+        return fixed_page(action.status, action.content_type, action.body)
+    host = facts.host
+    if host is None:  # an HTTP/1.0 request without Host: the address it reached
+        assert transport is not None
+        host = transport.get_extra_info("sockname")[0]
+    return redirect_page(action.status, action.location(protocol="http", host=host, port=port,
+                                                        path=facts.path, query=facts.query))
+
+
+def _open_spans(sink: SpanSink, request: "Request | Http2Request", path: bytes, service: str,
                 target: "Target") -> tuple[SpanTimer, SpanTimer]:
     """The ALB's span (parent: the client's trace) and, inside it, the task's (what the target
     spends answering); the task span's context is what the target receives."""
@@ -511,7 +580,7 @@ def _open_spans(sink: SpanSink, request: "Request", path: bytes, service: str,
     return alb, task
 
 
-def _answered_by_the_load_balancer(sink: SpanSink, request: "Request", page: ErrorPage) -> None:
+def _answered_by_the_load_balancer(sink: SpanSink, request: "Request | Http2Request", page: ErrorPage) -> None:
     """A request the load balancer answered itself (no rule, no healthy target, ...): one span."""
     incoming = TraceContext.parse(None if request.head.trace is None else request.head.trace.decode("latin-1"))
     method = request.method.decode("latin-1")
@@ -757,9 +826,11 @@ class Exchange:
                      target.host, target.port, cause)
         self.client.exchange_done(True)
 
-    def _fail(self, page: ErrorPage, cause: str, upstream: Upstream | None = None) -> None:
+    def _give_up(self, page: ErrorPage, cause: str, upstream: Upstream | None = None) -> bool:
+        """Ends the exchange for a failure answered ``page`` (or, once the answer has started,
+        a dropped connection or stream: the caller's part); False when it had ended already."""
         if self.done:
-            return
+            return False
         self.done = True
         if not self.started:
             self.status = page.status
@@ -772,6 +843,11 @@ class Exchange:
         log.warning("%s %s -> %d from %s %s (%s:%d): %s", self.request.method.decode("latin-1"),
                     self.request.url.partition(b"?")[0].decode("latin-1"), page.status, self.service,
                     target.target_id, target.host, target.port, cause)
+        return True
+
+    def _fail(self, page: ErrorPage, cause: str, upstream: Upstream | None = None) -> None:
+        if not self._give_up(page, cause, upstream):
+            return
         client = self.client
         if self.started:
             client.abort()  # the status line has gone out: all that is left is to drop the connection

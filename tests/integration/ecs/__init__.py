@@ -13,13 +13,13 @@ from tests.integration.conftest import Project, make_project_dir
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "services"
 
 
-def stack_with_alb(yaml_text: str, *services: str) -> Iterator[Project]:
-    """A module fixture's body: each of ``services`` a copy of the web fixture under
-    services/, the stack up, ``ecs`` (its control API) and ``alb`` (its URL) at hand; down
-    and gone afterwards."""
+def stack_with_alb(yaml_text: str, *services: str, fixture: str = "web") -> Iterator[Project]:
+    """A module fixture's body: each of ``services`` a copy of a fixture service (``web``, or
+    ``grpc``) under services/, the stack up, ``ecs`` (its control API) and ``alb`` (its URL)
+    at hand; down and gone afterwards."""
     root = make_project_dir()
     for name in services:
-        shutil.copytree(FIXTURES / "web", root / "services" / name)
+        shutil.copytree(FIXTURES / fixture, root / "services" / name)
     project = Project(root, yaml_text)
     project.devenv("up")
     record = read_record(project.state / "run" / "stack.json")
