@@ -69,6 +69,21 @@ class ListSink:
         self.spans.append(span)
 
 
+class Samples:
+    """A metrics recorder (devenv.aws.metrics.Recorder) that keeps every sample."""
+
+    def __init__(self):
+        self.samples: list[tuple[str, str, float, dict, str, bool]] = []
+
+    def series(self, namespace, name, dimensions, unit="None", *, distribution=False):
+        dims = dict(dimensions)
+        return lambda value: self.samples.append((namespace, name, value, dims, unit, distribution))
+
+    def of(self, name: str, **dims: str) -> list[float]:
+        """The values of metric ``name`` with exactly these dimensions, in order."""
+        return [v for _, n, v, d, _, _ in self.samples if n == name and d == dims]
+
+
 # ---------------------------------------------------------------- botocore's shapes
 
 def output_shape_errors(service: str, operation: str, response: dict) -> list[str]:

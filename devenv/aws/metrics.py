@@ -2,7 +2,10 @@
 
 ``Aggregator`` is pure: samples in, one datapoint per metric and period out, carried as
 ``StatisticValues`` (SampleCount, Sum, Minimum, Maximum), so `get-metric-statistics` with
-any period gives the same Average, Minimum and Maximum AWS would. ``MetricPublisher`` is
+any period gives the same Average, Minimum and Maximum AWS would. A latency, whose
+percentiles matter, is recorded as a distribution instead: its values (to 3 significant
+digits) and how often each occurred, as ``Values`` and ``Counts`` (at most 150 per datum),
+the raw data CloudWatch needs for p50/p90/p99. ``MetricPublisher`` is
 the I/O: PutMetricData from one thread (``BackgroundSender``), at most 1,000 datapoints per
 call, the datapoints kept while the emulator is unreachable (bounded).
 """
@@ -14,7 +17,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from .sender import BackgroundSender, refused
 
@@ -22,6 +25,17 @@ log = logging.getLogger("devenv.aws.metrics")
 
 MAX_PER_CALL = 1000  # PutMetricData's limit of metrics per request
 MAX_KEPT = 50_000  # datapoints kept while the emulator is unreachable
+MAX_VALUES = 150  # PutMetricData's limit of Values (and Counts) per datum
+DIGITS = 3  # significant digits a distribution keeps of a value
+
+
+class Recorder(Protocol):
+    """Where the compute plane's per-request samples go (``MetricPublisher``; a list in unit
+    tests): ``series`` names one metric once and returns what records a sample of it, so a
+    request pays for a dictionary lookup, not for naming its metrics again."""
+
+    def series(self, namespace: str, name: str, dimensions: dict[str, str], unit: str = "None", *,
+               distribution: bool = False) -> Callable[[float], None]: ...
 
 
 @dataclass(frozen=True)
@@ -38,12 +52,24 @@ class _Stats:
     total: float = 0.0
     low: float = float("inf")
     high: float = float("-inf")
+    values: list[float] | None = None  # a distribution's samples, counted when the period closes
 
     def add(self, value: float) -> None:
+        if self.values is not None:  # the request path only appends: rounding waits for the sender
+            self.values.append(value)
+            return
         self.count += 1
         self.total += value
         self.low = min(self.low, value)
         self.high = max(self.high, value)
+
+    def counted(self) -> list[tuple[float, int]]:
+        """A distribution's values to ``DIGITS`` significant digits, each with how often it occurred."""
+        found: dict[float, int] = {}
+        for value in self.values or ():
+            kept = float(f"{value:.{DIGITS}g}")
+            found[kept] = found.get(kept, 0) + 1
+        return sorted(found.items())
 
 
 @dataclass
@@ -52,21 +78,41 @@ class Aggregator:
 
     current: dict[MetricKey, _Stats] = field(default_factory=dict)
 
-    def add(self, key: MetricKey, value: float) -> None:
-        self.current.setdefault(key, _Stats()).add(float(value))
+    def add(self, key: MetricKey, value: float, distribution: bool = False) -> None:
+        stats = self.current.get(key)
+        if stats is None:
+            stats = self.current[key] = _Stats(values=[] if distribution else None)
+        stats.add(float(value))
 
     def close_period(self, end: float) -> list[tuple[str, dict]]:
-        """The period's datapoints as (namespace, PutMetricData MetricData entry), stamped
-        ``end`` (seconds since the epoch); a new period begins."""
-        when = dt.datetime.fromtimestamp(end, dt.timezone.utc)
-        out = [(key.namespace, {
-            "MetricName": key.name,
-            "Dimensions": [{"Name": n, "Value": v} for n, v in key.dimensions],
-            "Timestamp": when, "Unit": key.unit,
-            "StatisticValues": {"SampleCount": s.count, "Sum": s.total, "Minimum": s.low, "Maximum": s.high},
-        }) for key, s in self.current.items()]
-        self.current = {}
-        return out
+        """The period's datapoints (``datapoints``); a new period begins."""
+        return datapoints(self.take(), end)
+
+    def take(self) -> dict[MetricKey, _Stats]:
+        """The period's samples; a new period begins."""
+        taken, self.current = self.current, {}
+        return taken
+
+
+def datapoints(period: dict[MetricKey, _Stats], end: float) -> list[tuple[str, dict]]:
+    """A period's samples as (namespace, PutMetricData MetricData entry), stamped ``end``
+    (seconds since the epoch). A distribution with more than 150 distinct values takes
+    several entries (CloudWatch aggregates them)."""
+    when = dt.datetime.fromtimestamp(end, dt.timezone.utc)
+    out = []
+    for key, s in period.items():
+        head = {"MetricName": key.name, "Dimensions": [{"Name": n, "Value": v} for n, v in key.dimensions],
+                "Timestamp": when, "Unit": key.unit}
+        if s.values is None:
+            out.append((key.namespace, {**head, "StatisticValues": {
+                "SampleCount": s.count, "Sum": s.total, "Minimum": s.low, "Maximum": s.high}}))
+            continue
+        pairs = s.counted()
+        for i in range(0, len(pairs), MAX_VALUES):
+            chunk = pairs[i:i + MAX_VALUES]
+            out.append((key.namespace, {**head, "Values": [v for v, _ in chunk],
+                                        "Counts": [float(c) for _, c in chunk]}))
+    return out
 
 
 class MetricPublisher(BackgroundSender):
@@ -97,11 +143,24 @@ class MetricPublisher(BackgroundSender):
         return self
 
     def record(self, namespace: str, name: str, value: float, dimensions: dict[str, str],
-               unit: str = "None") -> None:
-        """One sample (from any thread; never blocks on I/O)."""
+               unit: str = "None", *, distribution: bool = False) -> None:
+        """One sample (from any thread; never blocks on I/O). ``distribution``: keep the
+        values, for percentiles (a latency)."""
         key = MetricKey(namespace, name, tuple(sorted(dimensions.items())), unit)
         with self._lock:
-            self._aggregator.add(key, value)
+            self._aggregator.add(key, value, distribution)
+
+    def series(self, namespace: str, name: str, dimensions: dict[str, str], unit: str = "None", *,
+               distribution: bool = False) -> Callable[[float], None]:
+        """What records samples of one metric (from any thread; never blocks on I/O)."""
+        key = MetricKey(namespace, name, tuple(sorted(dimensions.items())), unit)
+        lock, aggregator = self._lock, self._aggregator
+
+        def sample(value: float) -> None:
+            with lock:
+                aggregator.add(key, value, distribution)
+
+        return sample
 
     def _cycle(self, final: bool) -> bool:
         for sampler in self._samplers:
@@ -110,7 +169,10 @@ class MetricPublisher(BackgroundSender):
             except Exception as exc:  # the emulator is down: the send below says so
                 log.debug("metrics sampler %r failed: %s", sampler, exc)
         with self._lock:
-            self._unsent.extend(self._aggregator.close_period(self._clock()))
+            taken = self._aggregator.take()
+        closed = datapoints(taken, self._clock())  # counting distributions: outside the lock
+        with self._lock:
+            self._unsent.extend(closed)
             if len(self._unsent) > self._max:
                 self.dropped += len(self._unsent) - self._max
                 del self._unsent[: len(self._unsent) - self._max]

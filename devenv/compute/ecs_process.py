@@ -210,6 +210,12 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
         listen_also = (also,) if also else ()
         screen = PeerScreen.of(engine.stack_subnets()) if also else None  # the stack's containers only
         values = container_values(project, values, ports)
+    metrics = None
+    if config.metrics.enabled and config.services:
+        from devenv.aws.metrics import MetricPublisher, cloudwatch_client_factory
+
+        metrics = MetricPublisher(cloudwatch_client_factory(emulator, config.region),
+                                  interval=config.metrics.interval).start()
     balancer = None
     if config.load_balancer is not None:
         from devenv.compute.alb.balancer import LoadBalancer
@@ -218,8 +224,16 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
         blue_green = {name: (alternate_group(name), ports.get(f"alb-test-{name}") if s.code_deploy.test_listener_port
                              else None)
                       for name, s in config.services.items() if s.load_balancer and s.code_deploy is not None}
+        alb_metrics = None
+        if metrics is not None:  # AWS/ApplicationELB, named as the ELBv2 API names the load balancer
+            from devenv.compute.alb.metrics import AlbMetrics
+            from devenv.compute.ecs_aws.arns import Names
+
+            names = Names(region=config.region, cluster=config.name)
+            alb_metrics = AlbMetrics(metrics, names.load_balancer_arn, names.target_group_arn)
         balancer = LoadBalancer(config.load_balancer, lb_services, host=HOST, port=ports["alb"], also_on=listen_also,
-                                screen=screen, sink=sink_from_environment("ecs"), blue_green=blue_green)
+                                screen=screen, sink=sink_from_environment("ecs"), blue_green=blue_green,
+                                metrics=alb_metrics)
         await balancer.start()
     control = f"http://{HOST}:{ports['ecs']}"
     common = dict(state_dir=state.root / "ecs", log_dir=state.logs / "services", load_balancer=balancer,
@@ -240,12 +254,6 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
         from devenv.aws.awslogs import LogShipper, logs_client_factory
 
         awslogs = LogShipper(logs_client_factory(emulator)).start()
-    metrics = None
-    if config.metrics.enabled and config.services:
-        from devenv.aws.metrics import MetricPublisher, cloudwatch_client_factory
-
-        metrics = MetricPublisher(cloudwatch_client_factory(emulator, config.region),
-                                  interval=config.metrics.interval).start()
     hooks = LambdaHooks(f"http://{HOST}:{ports['lambda']}") if "lambda" in ports else None  # CodeDeploy's hooks
     scheduler = Scheduler(specs, runner=tasks, awslogs=awslogs, region=config.region, metrics=metrics,
                           cluster=config.name, spot=config.fargate_spot, hooks=hooks, **common)

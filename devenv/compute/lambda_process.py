@@ -164,7 +164,11 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
     if config.api is not None and "apigateway" in ports:
         from devenv.compute.apigateway.server import make_app as make_api_app
 
-        await listen(make_api_app(config.api, runtime, region=config.region, sink=sink), ports["apigateway"])
+        from devenv.compute.apigateway.metrics import ApiMetrics
+
+        api_metrics = ApiMetrics(metrics, config.api.name, config.api.stage) if metrics is not None else None
+        await listen(make_api_app(config.api, runtime, region=config.region, sink=sink, metrics=api_metrics),
+                     ports["apigateway"])
     await sources.start()
     print(f"compute ready: lambda {HOST}:{ports['lambda']}"
           + (f", api {HOST}:{ports['apigateway']}" if "apigateway" in ports and config.api else ""), flush=True)

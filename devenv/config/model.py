@@ -1037,7 +1037,8 @@ class FargateSpotConfig(Model):
 
 
 class MetricsConfig(Model):
-    """CloudWatch metrics the stack publishes into the emulator (AWS/ECS, ECS/ContainerInsights)."""
+    """CloudWatch metrics the stack publishes into the emulator (AWS/ECS, ECS/ContainerInsights,
+    AWS/Lambda, AWS/SQS, AWS/ApiGateway, AWS/ApplicationELB)."""
 
     enabled: bool = True
     # Seconds per published datapoint: CloudWatch's standard resolution is 60; finer locally.

@@ -18,6 +18,14 @@ the event as EventBridge delivers it, leaves out ``account``, so a rule -> SQS t
 consumer (powertools' ``EventBridgeModel``, Nedlia's workers) got an event AWS never sends;
 it is put back, in AWS's key order.
 
+**CloudWatch percentiles** (``_cloudwatch_percentiles``): moto stored a datum's
+``Values``/``Counts`` as one datum per occurrence (a latency under load: thousands per
+period, each scanned by every query) and answered a percentile statistic (``p99``) with
+nothing. A distribution is now kept as one datum, and GetMetricData's ``pNN`` statistics are
+computed as CloudWatch computes them: from the raw values, and from statistic sets only where
+they hold one value (SampleCount 1, or Minimum equal to Maximum); a period with neither has
+no datapoint. GetMetricStatistics answers ``ExtendedStatistics`` (moto ignored them) the same way.
+
 **Caches of pure work moto repeats per request** (each measured, benchmarks/RESULTS.md):
 - ``camelcase_to_underscores`` (~20 times per SQS call) and ``method_names_from_class``
   (``inspect.getmembers`` per request): memoised.
@@ -31,9 +39,11 @@ it is put back, in AWS's key order.
 from __future__ import annotations
 
 import functools
+import math
+import re
 import sys
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Iterator
 
 import jsonpath_ng.ext
 
@@ -188,6 +198,110 @@ def _wrap_sqs(sqs: Any, sink: SpanSink) -> None:
     sqs.Queue.add_message = _mark(traced_add_message)
 
 
+# ---------------------------------------------------------------- CloudWatch percentiles
+
+PERCENTILE = re.compile(r"^p(100(\.0+)?|\d{1,2}(\.\d+)?)$")  # p0 to p100, as CloudWatch spells them
+
+
+def percentile(samples: Iterable[tuple[float, float]], p: float) -> float | None:
+    """The ``p``th percentile of (value, count) samples, by nearest rank: the smallest value
+    with at least ``p`` % of the samples at or below it (the minimum for p0); None without
+    samples."""
+    ordered = sorted((value, count) for value, count in samples if count > 0)
+    total = sum(count for _, count in ordered)
+    if not total:
+        return None
+    rank = max(1.0, math.ceil(round(p / 100 * total, 9)))
+    seen = 0.0
+    for value, count in ordered:
+        seen += count
+        if seen >= rank:
+            return value
+    return ordered[-1][0]
+
+
+def _cloudwatch_percentiles() -> None:
+    """Distributions kept whole, and ``pNN`` statistics computed from them. Idempotent."""
+    from moto.cloudwatch import exceptions, models as cloudwatch, responses
+    from moto.core.responses import ActionResult
+
+    backend = cloudwatch.CloudWatchBackend
+    if getattr(backend.put_metric_data, "_devenv_traced", False):
+        return
+
+    class Distribution(cloudwatch.MetricAggregatedDatum):
+        """A datum's Values and Counts as one datum (its statistic set, and the values)."""
+
+        def __init__(self, namespace: str, member: dict[str, Any]) -> None:
+            values = [float(v) for v in member["Values"]]
+            counts = [float(c) for c in member.get("Counts") or [1] * len(values)]
+            super().__init__(namespace, member["MetricName"], min_stat=min(values), max_stat=max(values),
+                             sample_count=sum(counts), sum_stat=sum(v * c for v, c in zip(values, counts)),
+                             dimensions=member.get("Dimensions") or [], timestamp=member.get("Timestamp"),
+                             unit=member.get("Unit"))
+            self.samples = list(zip(values, counts))
+
+    def samples(data: Iterable[Any]) -> Iterator[tuple[float, float]]:
+        for datum in data:
+            if isinstance(datum, Distribution):
+                yield from datum.samples
+            elif isinstance(datum, cloudwatch.MetricDatum):
+                yield datum.value, 1.0
+            elif isinstance(datum, cloudwatch.MetricAggregatedDatum) and (
+                    datum.sample_count == 1 or datum.min == datum.max):
+                yield datum.min, datum.sample_count
+
+    put_metric_data = backend.put_metric_data
+
+    def put_whole(self: Any, namespace: str, metric_data: list[dict[str, Any]]) -> None:
+        for index, member in enumerate(metric_data):
+            self._validate_parameters_put_metric_data(member, index + 1)
+        rest = [member for member in metric_data if not member.get("Values")]
+        self.metric_data.extend(Distribution(namespace, m) for m in metric_data if m.get("Values"))
+        if rest:
+            put_metric_data(self, namespace, rest)
+
+    statistic = cloudwatch.Statistics.get_statistics_for_type
+
+    def statistic_or_percentile(self: Any, stat: str) -> Any:
+        if not PERCENTILE.match(stat or ""):
+            return statistic(self, stat)
+        return percentile(samples(self.metric_data), float(stat[1:]))
+
+    get_metric_data = backend.get_metric_data
+
+    def without_empty_periods(self: Any, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        results = get_metric_data(self, *args, **kwargs)
+        for result in results:
+            kept = [(v, t) for v, t in zip(result["values"], result["timestamps"]) if v is not None]
+            result["values"], result["timestamps"] = [v for v, _ in kept], [t for _, t in kept]
+        return results
+
+    def extended_statistics(self: Any) -> dict[str, float] | None:
+        found = {stat: percentile(samples(self.metric_data), float(stat[1:]))
+                 for stat in self.stats if PERCENTILE.match(stat)}
+        return {stat: value for stat, value in found.items() if value is not None} or None
+
+    def get_metric_statistics(self: Any) -> Any:
+        """moto's, with the ExtendedStatistics passed on (its datapoints answer them)."""
+        statistics = self._get_param("Statistics", [])
+        extended = self._get_param("ExtendedStatistics", [])
+        if not statistics and not extended:
+            raise exceptions.InvalidParameterCombination("Must specify either Statistics or ExtendedStatistics")
+        name = self._get_param("MetricName")
+        datapoints = self.cloudwatch_backend.get_metric_statistics(
+            self._get_param("Namespace"), name, self._get_param("StartTime"), self._get_param("EndTime"),
+            self._get_int_param("Period"), statistics + extended, unit=self._get_param("Unit"),
+            dimensions=self._get_param("Dimensions", []))
+        return ActionResult({"Label": name, "Datapoints": datapoints})
+
+    backend.put_metric_data = _mark(put_whole)
+    backend.get_metric_data = without_empty_periods
+    cloudwatch.Statistics.get_statistics_for_type = statistic_or_percentile
+    cloudwatch.Statistics.extended_statistics = property(extended_statistics)
+    responses.CloudWatchResponse.get_metric_statistics = get_metric_statistics
+
+
 # ---------------------------------------------------------------- caches of pure work
 
 
@@ -253,4 +367,5 @@ def apply(dispatcher: type, sink: SpanSink | None = None) -> None:
     _cache_module_list()
     _cache_backend_lookup(dispatcher)
     _memoise_pure_helpers()
+    _cloudwatch_percentiles()
     install(sink)

@@ -227,7 +227,7 @@ def chart_data(sources: DashboardSources, *, minutes: float = 15.0, now: float |
             results = sources.metric_data(chart_queries(found, period), start, now + period)
         except Exception as exc:
             view["note"] = f"CloudWatch: {exc}"
-    view["charts"] = plotted(found, results)
+    view["charts"] = plotted(found, results, period)
     return view
 
 

@@ -70,6 +70,7 @@ from devenv.compute.alb.health import (
     drain_finished,
 )
 from devenv.compute.alb.http2 import Http2Listener, Http2Prober
+from devenv.compute.alb.metrics import AlbMetrics
 from devenv.compute.alb.proxy import ClientConnection, Proxy
 from devenv.compute.alb.rules import Forward, Listener, ListenerRule
 from devenv.compute.alb.versions import GRPC, HTTP1, HTTP2
@@ -495,9 +496,11 @@ class LoadBalancer:
                  host: str = "127.0.0.1", port: int = 0, prober: Prober | None = None,
                  clock: Clock | None = None, also_on: tuple[str, ...] = (), screen: PeerScreen | None = None,
                  sink: SpanSink | None = None,
-                 blue_green: Mapping[str, tuple[str, int | None]] | None = None) -> None:
+                 blue_green: Mapping[str, tuple[str, int | None]] | None = None,
+                 metrics: AlbMetrics | None = None) -> None:
         self.config = config
         self.sink = sink
+        self.metrics = metrics  # AWS/ApplicationELB's per-request samples, when published
         self.host = host
         self.also_on = also_on  # further addresses on the same port (the Docker network's gateway)
         self.screen = screen  # who may connect on those (the stack network's containers)
@@ -553,7 +556,7 @@ class LoadBalancer:
         loop = asyncio.get_running_loop()
         guard = guard_policy(self.config, self._services)
         proxy = Proxy(self.listener, self._groups, port=self.port, idle_timeout=self.config.idle_timeout,
-                      sink=self.sink, guard=guard, http2=self._http2)
+                      sink=self.sink, guard=guard, http2=self._http2, metrics=self.metrics)
         self._server = await loop.create_server(lambda: ClientConnection(proxy), self.host, self.port or 0,
                                                 reuse_address=True, backlog=1024)
         self.port = proxy.port = self._server.sockets[0].getsockname()[1]
@@ -567,7 +570,7 @@ class LoadBalancer:
             rule = self._services[name]
             test = Proxy(Listener([ListenerRule.of(rule.priority, traffic.test, rule)]), self._groups,
                          port=traffic.test_port or 0, idle_timeout=self.config.idle_timeout, sink=self.sink,
-                         guard=guard, http2=self._http2)
+                         guard=guard, http2=self._http2, metrics=self.metrics)
             server = await loop.create_server(lambda test=test: ClientConnection(test), self.host,
                                               traffic.test_port or 0, reuse_address=True, backlog=1024)
             traffic.test_port = test.port = server.sockets[0].getsockname()[1]

@@ -365,6 +365,8 @@ class Http2Client(ReadPauses, asyncio.Protocol):
         if page is not None:
             if self.proxy.sink is not None and page is not TOO_MANY_FORWARDED_FOR:
                 _answered_by_the_load_balancer(self.proxy.sink, request, page)
+            if self.proxy.metrics is not None:
+                self.proxy.metrics.balancer_answered(page.status)
             self.answer(stream_id, page, head=request.method == b"HEAD")
 
     def answer(self, stream_id: int, page: ErrorPage, *, head: bool = False) -> None:
@@ -490,6 +492,8 @@ class StreamToHttp1(Exchange):
     def head(self, status: int, reason: bytes, headers: Headers, upstream: Any) -> bool:
         self.status = status
         self.started = True
+        if self.sent_at:
+            self.answered_at = self.client.loop.time()
         out, length, chunked = _response_headers(status, headers, _cookie_headers(self.cookie))
         self.client.out.headers(self.stream_id, out)  # type: ignore[attr-defined]
         no_body = self.is_head or status in (204, 304)
@@ -547,7 +551,7 @@ class StreamToHttp2:
     ``Http2Upstream``; the handle its target group counts for draining."""
 
     __slots__ = ("client", "stream_id", "request", "group", "target", "upstream", "upstream_id", "started",
-                 "done", "status", "waiting", "cookie", "spans", "ended")
+                 "done", "status", "waiting", "cookie", "spans", "ended", "sent_at", "answered_at")
 
     def __init__(self, client: Http2Client, stream_id: int, request: Http2Request, group: "TargetGroup",
                  target: "Target") -> None:
@@ -565,9 +569,13 @@ class StreamToHttp2:
         self.waiting: list[bytes] = []  # request data that came while connecting
         self.cookie: Headers = []
         self.spans: Any = None
+        self.sent_at = 0.0  # loop times for TargetResponseTime (with metrics)
+        self.answered_at: float | None = None
 
     def begin(self, headers: Headers) -> None:
         self.client.proxy.exchange_started()
+        if self.client.proxy.metrics is not None:
+            self.sent_at = self.client.loop.time()
         self.group.started(self.target, self)
         key = (self.target.host, self.target.port)
         upstream = self.client.upstreams.take(key)
@@ -658,6 +666,8 @@ class StreamToHttp2:
         if self.done:
             return
         self.started = True
+        if self.sent_at:
+            self.answered_at = self.client.loop.time()
         for name, value in headers:
             if name == b":status":
                 self.status = int(value)
@@ -731,6 +741,8 @@ class StreamToHttp2:
         if self.spans is not None:
             _close_spans(self.spans, self.status, failure)
             self.spans = None
+        if self.client.proxy.metrics is not None:
+            self.client.proxy.metrics.exchange_ended(self.group.name, self.status, self.sent_at, self.answered_at)
         self.request.exchange = None
         self.group.finished(self.target, self)
         self.client.proxy.exchange_ended()

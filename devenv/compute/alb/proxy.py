@@ -72,6 +72,7 @@ from devenv.compute.alb.framing import (
     upstream_head,
     websocket_request,
 )
+from devenv.compute.alb.metrics import AlbMetrics
 from devenv.compute.alb.rules import FixedResponse, Forward, Listener, Redirect, RequestFacts, host_name
 from devenv.compute.alb.sticky import set_cookie_lines, target_of
 from devenv.compute.alb.upstream import Pool, Upstream
@@ -101,9 +102,10 @@ class Proxy:
 
     def __init__(self, listener: Listener, groups: Mapping[str, "TargetGroup"], *, port: int,
                  idle_timeout: float, sink: SpanSink | None = None, guard: Policy = APPLICATION,
-                 http2: "Http2Listener | None" = None) -> None:
+                 http2: "Http2Listener | None" = None, metrics: AlbMetrics | None = None) -> None:
         self.sink = None if sink is None or isinstance(sink, NullSink) else sink  # None: tracing off
         self.http2 = http2  # takes over connections that open with HTTP/2's preface (None: 400)
+        self.metrics = metrics  # None: no CloudWatch metrics
         self.guard = guard
         self._verdicts: dict[tuple[bytes | None, bytes | None, bytes | None], ErrorPage | None] = {}
         self.listener = listener
@@ -443,6 +445,8 @@ class ClientConnection(ReadPauses, asyncio.Protocol):
             if page is not None:
                 if self.proxy.sink is not None and page is not TOO_MANY_FORWARDED_FOR:
                     _answered_by_the_load_balancer(self.proxy.sink, request, page)
+                if self.proxy.metrics is not None:
+                    self.proxy.metrics.balancer_answered(page.status)
                 request.state = RequestState.ANSWERED
                 request.body = []
                 close = not request.keep_alive or not request.http11
@@ -606,7 +610,7 @@ class Exchange:
 
     __slots__ = ("client", "request", "service", "group", "target", "upstream", "started", "done",
                  "framing", "close_after", "is_head", "upgrade", "retry", "retried", "body_waiting",
-                 "sent_all", "spans", "status", "cookie")
+                 "sent_all", "spans", "status", "cookie", "sent_at", "answered_at")
 
     def __init__(self, client: ClientConnection, request: Request, service: str, group: "TargetGroup",
                  target: "Target") -> None:
@@ -629,9 +633,13 @@ class Exchange:
         self.spans: tuple[SpanTimer, SpanTimer] | None = None  # (alb, ecs task) when tracing
         self.status: int | None = None  # the answer's status, once known
         self.cookie = b""  # Set-Cookie lines of a sticky target group
+        self.sent_at = 0.0  # loop time the request went on its way to the target (with metrics)
+        self.answered_at: float | None = None  # ... and its response's headers came back
 
     def begin(self, data: bytes) -> None:
         self.client.proxy.exchange_started()
+        if self.client.proxy.metrics is not None:
+            self.sent_at = self.client.loop.time()
         self.group.started(self.target, self)
         request = self.request
         self.sent_all = request.complete
@@ -703,6 +711,8 @@ class Exchange:
 
     def head(self, status: int, reason: bytes, headers: Headers, upstream: Upstream) -> bool:
         self.status = status
+        if self.sent_at:
+            self.answered_at = self.client.loop.time()
         request = self.request
         response = read_response(headers)
         framing = self.framing = response_framing(head_request=self.is_head, status=status,
@@ -864,6 +874,8 @@ class Exchange:
         if self.spans is not None:
             _close_spans(self.spans, self.status, failure)
             self.spans = None
+        if self.client.proxy.metrics is not None:
+            self.client.proxy.metrics.exchange_ended(self.group.name, self.status, self.sent_at, self.answered_at)
         self.request.exchange = None  # no reference cycle left for the garbage collector
         self.group.finished(self.target, self)
         self.client.proxy.exchange_ended()

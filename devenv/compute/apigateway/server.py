@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 
 from aiohttp import web
 from multidict import CIMultiDict
@@ -41,6 +42,7 @@ from devenv.compute.apigateway.event import (
     new_request_ids,
     split_stage,
 )
+from devenv.compute.apigateway.metrics import ApiMetrics
 from devenv.compute.lambda_.invoke import InvokeError, InvokeResult, Invoker
 from devenv.config.model import ApiConfig
 from devenv.observe.spans import NullSink, Outcome, SpanSink, SpanTimer
@@ -55,25 +57,32 @@ _NO_BODY_STATUSES = frozenset({204, 304})
 class _DataPlane:
     """Serves one deployed stage: route, invoke, map. Holds no per-request state."""
 
-    def __init__(self, spec: ApiSpec, invoker: Invoker, sink: SpanSink | None = None) -> None:
+    def __init__(self, spec: ApiSpec, invoker: Invoker, sink: SpanSink | None = None,
+                 metrics: ApiMetrics | None = None) -> None:
         self.spec = spec
         self.invoker = invoker
         self.sink = sink or NullSink()
+        self.metrics = metrics
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Serves one request, recorded as an ``apigateway`` span (parent: the client's
         X-Amzn-Trace-Id or traceparent, if any); the function is invoked from inside it."""
+        received = time.perf_counter()
         span = SpanTimer(self.sink, TraceContext.from_headers(request.headers), "apigateway",
                          f"{request.method} {request.path}", {"method": request.method, "path": request.path})
+        integration: list[float] = []  # the invocation's milliseconds, when the request reached it
         try:
-            response = await self._handle(request, span)
+            response = await self._handle(request, span, integration)
         except BaseException as error:
             span.finish(Outcome.ERROR, error=type(error).__name__)
             raise
         span.finish(Outcome.OK if response.status < 500 else Outcome.ERROR, status=response.status)
+        if self.metrics is not None:
+            self.metrics.answered(response.status, (time.perf_counter() - received) * 1000,
+                                  integration[0] if integration else None)
         return response
 
-    async def _handle(self, request: web.Request, span: SpanTimer) -> web.Response:
+    async def _handle(self, request: web.Request, span: SpanTimer, integration: list[float]) -> web.Response:
         raw_path, _, query_string = request.raw_path.partition("?")
         stage, path = split_stage(raw_path)
         if stage != self.spec.stage:
@@ -105,7 +114,9 @@ class _DataPlane:
         )
         event = build_event(self.spec, match, proxy_request, ids)
         payload = json.dumps(event, separators=(",", ":")).encode()
+        invoked = time.perf_counter()
         answer = await self._invoke(match.function, payload, ids)
+        integration.append((time.perf_counter() - invoked) * 1000)
         if isinstance(answer, InvokeResult):
             answer = map_response(answer, self.spec, request.headers.get("Accept"))
         if isinstance(answer, GatewayError):
@@ -156,12 +167,13 @@ def _send(response: HttpResponse) -> web.Response:
     return web.Response(status=response.status, body=body, headers=CIMultiDict(response.headers))
 
 
-def make_app(api: ApiConfig, invoker: Invoker, *, region: str,
-             account: str = DEFAULT_ACCOUNT, sink: SpanSink | None = None) -> web.Application:
-    """The aiohttp application serving ``api`` (an ApiConfig) at ``/{stage}/...``.
+def make_app(api: ApiConfig, invoker: Invoker, *, region: str, account: str = DEFAULT_ACCOUNT,
+             sink: SpanSink | None = None, metrics: ApiMetrics | None = None) -> web.Application:
+    """The aiohttp application serving ``api`` (an ApiConfig) at ``/{stage}/...``; each
+    request is a sample of ``metrics`` (AWS/ApiGateway) when given.
 
     Raises ValueError when the routes conflict the way API Gateway would refuse them."""
-    plane = _DataPlane(ApiSpec.from_config(api, region=region, account=account), invoker, sink)
+    plane = _DataPlane(ApiSpec.from_config(api, region=region, account=account), invoker, sink, metrics)
     app = web.Application(middlewares=[aiohttp_middleware(APPLICATION)])  # no DNS-rebinding, no other site's page
     app.router.add_route("*", "/{path:.*}", plane.handle)
     return app

@@ -129,8 +129,8 @@ async function refresh() {
 const CHART_W = 320, CHART_H = 130, CHART_PAD = { left: 34, right: 8, top: 8, bottom: 18 };
 const COLOURS = ["#1565c0", "#e07b00", "#c62828", "#2e7d32"];
 
-function number(v) {
-  return Math.abs(v) >= 100 || Number.isInteger(v) ? String(Math.round(v)) : v.toFixed(1);
+function number(v) {  // whole above 100, else 3 significant digits (a latency in seconds stays readable)
+  return Math.abs(v) >= 100 || Number.isInteger(v) ? String(Math.round(v)) : String(Number(v.toPrecision(3)));
 }
 
 // One chart: a line per series over [start, end], the target as a dashed line. Each line
@@ -140,7 +140,7 @@ function drawChart(chart, start, end) {
   box.append(el("figcaption", {}, `${chart.title} (${chart.unit})`));
   const values = chart.series.flatMap((s) => s.points.map((p) => p[1]));
   if (chart.target !== null) values.push(chart.target);
-  const top = Math.max(1, ...values) * 1.1;
+  const top = (Math.max(0, ...values) || 1) * 1.1;  // a chart of values below 1 (seconds) uses its height
   const w = CHART_W - CHART_PAD.left - CHART_PAD.right, h = CHART_H - CHART_PAD.top - CHART_PAD.bottom;
   const x = (t) => CHART_PAD.left + ((t - start) / Math.max(1, end - start)) * w;
   const y = (v) => CHART_PAD.top + h - (v / top) * h;

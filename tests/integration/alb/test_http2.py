@@ -285,3 +285,30 @@ def test_a_grpc_call_to_a_target_that_is_gone_is_unavailable():
             except grpc.RpcError as error:
                 assert error.code() is grpc.StatusCode.UNAVAILABLE  # the load balancer's 502 (or 503)
     run(test)
+
+
+def test_http2_and_grpc_requests_are_applicationelb_samples_too():
+    from devenv.compute.alb.metrics import AlbMetrics
+    from tests.support import Samples
+
+    samples = Samples()
+    metrics = AlbMetrics(samples, "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/h2/1",
+                         lambda name: f"arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/{name}/2")
+
+    async def test():
+        async with rig(metrics=metrics) as r:
+            await r.backend("api", "a", "127.0.0.47")
+            assert (await h2_get(r.lb.port, "/orders")).status == 200  # an HTTP1 target group
+        async with rig({"echo": grpc_service()}, metrics=metrics) as r:
+            servers = await echo_servers(r, ("a", "127.0.0.48"))
+            try:
+                assert await asyncio.to_thread(call, r.lb.port, "Say", b"hi") == b"a: hi"  # a GRPC one
+            finally:
+                stop_all(servers)
+    run(test)
+    for group in ("api", "echo"):
+        dims = {"LoadBalancer": "app/h2/1", "TargetGroup": f"targetgroup/{group}/2"}
+        assert samples.of("RequestCount", **dims) == [1]
+        [seconds] = samples.of("TargetResponseTime", **dims)
+        assert 0 <= seconds < 5
+        assert samples.of("HTTPCode_Target_2XX_Count", **dims) == [1]

@@ -23,7 +23,7 @@ from devenv.compute.alb.balancer import LoadBalancer
 from devenv.compute.alb.health import TargetState
 from devenv.config.model import LoadBalancerConfig, ServiceLoadBalancerConfig
 from tests.integration.alb.backend import Backend
-from tests.support import ListSink
+from tests.support import ListSink, Samples
 
 REPO = Path(__file__).resolve().parents[3]
 TRACE_ROOT = re.compile(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24}")
@@ -79,9 +79,10 @@ class Rig:
 
 @contextlib.asynccontextmanager
 async def rig(services: dict[str, ServiceLoadBalancerConfig] | None = None,
-              idle_timeout: float = 5.0, sink: Any = None, rules: list[dict] | None = None) -> AsyncIterator[Rig]:
+              idle_timeout: float = 5.0, sink: Any = None, rules: list[dict] | None = None,
+              metrics: Any = None) -> AsyncIterator[Rig]:
     config = LoadBalancerConfig.model_validate({"idle_timeout": idle_timeout, "rules": rules or []})
-    lb = LoadBalancer(config, services or {"api": service()}, sink=sink)
+    lb = LoadBalancer(config, services or {"api": service()}, sink=sink, metrics=metrics)
     await lb.start()
     client = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
     r = Rig(lb, client)
@@ -362,6 +363,34 @@ def test_with_tracing_the_alb_and_the_task_are_spans_and_the_target_gets_the_tas
                 assert time.monotonic() < deadline, "the stopped target never became unhealthy"
             assert sink.spans[-1].attributes["status"] == 503 and "service" not in sink.spans[-1].attributes
     run(test)
+
+
+def test_each_request_is_an_aws_applicationelb_sample_with_the_targets_response_time():
+    from devenv.compute.alb.metrics import AlbMetrics
+
+    balancer = "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/it-alb/50dc6c495c0c9188"
+    samples = Samples()
+    metrics = AlbMetrics(samples, balancer,
+                         lambda name: f"arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/{name}/73e2d6bc24d8a067")
+
+    async def test():
+        services = {"api": service(), "empty": service(paths=["/empty/*"], priority=1)}
+        async with rig(services, metrics=metrics) as r:
+            await r.backend("api", "a", "127.0.0.86")
+            assert (await r.get("/fast"))[0] == 200
+            assert (await r.get("/slow?seconds=0.3"))[0] == 200
+            assert (await r.get("/empty/x"))[0] == 503  # no target: the load balancer's own answer
+    run(test)
+    lb = {"LoadBalancer": "app/it-alb/50dc6c495c0c9188"}
+    group = {**lb, "TargetGroup": "targetgroup/api/73e2d6bc24d8a067"}
+    for dims in (lb, group):
+        assert samples.of("RequestCount", **dims) == [1, 1]  # the 503 chose no target: AWS does not count it
+        assert samples.of("HTTPCode_Target_2XX_Count", **dims) == [1, 1]
+        fast, slow = samples.of("TargetResponseTime", **dims)
+        assert 0 <= fast < slow and 0.3 <= slow < 5, (fast, slow)
+    assert samples.of("HTTPCode_ELB_5XX_Count", **lb) == samples.of("HTTPCode_ELB_503_Count", **lb) == [1]
+    assert {(n, u, d) for _, n, _, _, u, d in samples.samples if n == "TargetResponseTime"} == {
+        ("TargetResponseTime", "Seconds", True)}
 
 
 def test_large_bodies_stream_both_ways():

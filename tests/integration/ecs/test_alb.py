@@ -23,6 +23,7 @@ name: albit
 infra:
   postgres: false
   redis: false
+metrics: {interval: 1}
 load_balancer:
   hostname: internal-alb.albit.local
   idle_timeout: 10
@@ -194,6 +195,37 @@ def test_elbv2_describes_the_alb_its_rules_and_target_groups(stack):
     assert sorted(h["Target"]["Id"] for h in health if h["TargetHealth"]["State"] == "healthy") == sorted(
         t["address"].split(":")[0] for t in serving(stack))
     assert rules[0]["Actions"][0]["TargetGroupArn"] == group["TargetGroupArn"]
+
+
+def test_requests_through_the_alb_are_applicationelb_metrics_of_the_load_balancer_elbv2_names(stack):
+    import datetime as dt
+
+    import boto3
+
+    assert wait_until(lambda: serving(stack), timeout=30)
+    [lb] = elbv2(stack).describe_load_balancers()["LoadBalancers"]
+    balancer = lb["LoadBalancerArn"].split(":loadbalancer/", 1)[1]  # app/albit-alb/<id>, as AWS's dimension
+    for _ in range(5):
+        assert through_alb(stack)[0] == 200
+    env = stack.env()
+    cloudwatch = boto3.client("cloudwatch", endpoint_url=env["AWS_ENDPOINT_URL"], region_name=env["AWS_REGION"],
+                              aws_access_key_id="test", aws_secret_access_key="test")
+
+    def read() -> dict[str, list[float]]:
+        now = dt.datetime.now(dt.timezone.utc)
+        stat = lambda id_, metric, statistic: {"Id": id_, "MetricStat": {  # noqa: E731
+            "Metric": {"Namespace": "AWS/ApplicationELB", "MetricName": metric,
+                       "Dimensions": [{"Name": "LoadBalancer", "Value": balancer}]}, "Period": 3600, "Stat": statistic}}
+        got = cloudwatch.get_metric_data(StartTime=now - dt.timedelta(hours=1), EndTime=now + dt.timedelta(minutes=1),
+                                         MetricDataQueries=[stat("n", "RequestCount", "Sum"),
+                                                            stat("p99", "TargetResponseTime", "p99"),
+                                                            stat("ok", "HTTPCode_Target_2XX_Count", "Sum")])
+        return {r["Id"]: r["Values"] for r in got["MetricDataResults"]}
+
+    assert wait_until(lambda: sum(read()["n"]) >= 5, timeout=20), read()
+    found = read()
+    # (a datapoint published in the query's last second falls in a second period)
+    assert sum(found["ok"]) >= 5 and found["p99"] and all(0 < p99 < 5 for p99 in found["p99"]), found
 
 
 def test_aws_cli_shows_a_killed_task_draining_then_gone(stack):

@@ -74,6 +74,25 @@ def test_api_gateway_routes_to_the_function(stack):
     assert broken.value.code == 502
     assert json.loads(broken.value.read()) == {"message": "Internal server error"}
 
+    # each request is an AWS/ApiGateway sample, published by the lambda process (every 10 s)
+    import datetime as dt
+
+    cloudwatch = aws(stack.env(), "cloudwatch")
+
+    def sums() -> dict[str, float]:
+        now = dt.datetime.now(dt.timezone.utc)
+        got = cloudwatch.get_metric_data(StartTime=now - dt.timedelta(hours=1), EndTime=now + dt.timedelta(minutes=1),
+                                         MetricDataQueries=[{"Id": f"m{i}", "Label": m, "MetricStat": {
+                                             "Metric": {"Namespace": "AWS/ApiGateway", "MetricName": m,
+                                                        "Dimensions": [{"Name": "ApiName", "Value": "api"},
+                                                                       {"Name": "Stage", "Value": "local"}]},
+                                             "Period": 3600, "Stat": "Sum"}} for i, m in enumerate(("Count", "4XXError", "5XXError"))])
+        return {r["Label"]: sum(r["Values"]) for r in got["MetricDataResults"]}
+
+    assert wait_until(lambda: sums().get("Count", 0) >= 3, timeout=30), sums()
+    found = sums()
+    assert found["4XXError"] >= 1 and found["5XXError"] >= 1, found
+
 
 def test_status_and_logs_show_the_compute_plane(stack):
     status = stack.devenv("status").stdout

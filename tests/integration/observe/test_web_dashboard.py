@@ -5,6 +5,7 @@ screenshot goes to test-results/dashboard.png."""
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from pathlib import Path
 
@@ -102,8 +103,6 @@ class MotoSources(LiveSources):
 def charted(tmp_path, aws):
     """A dashboard whose CloudWatch holds a service scaling out under CPU load (as the ECS
     scheduler publishes it) and a queue filling up."""
-    import datetime as dt
-
     yaml = PROJECT_YAML.replace('    load_balancer: {paths: ["/orders/*"], priority: 10}\n',
                                 '    load_balancer: {paths: ["/orders/*"], priority: 10}\n'
                                 '    autoscaling: {min: 1, max: 4, target_cpu: 70}\n')
@@ -142,4 +141,90 @@ def test_the_charts_plot_a_services_cpu_against_its_target_and_its_task_count(ch
     assert page.get_attribute("[data-chart='cpu:orders'] line.target", "data-target") == "70"
     assert plotted(page, "queue:work", "visible") == []  # nothing published for it: an empty line
     assert page.is_hidden("#charts-note")
+    assert errors == []
+
+
+class Periods:
+    """devenv's own publishing path (``aws/metrics.py``'s Aggregator, fed by the ALB's and the
+    API's metrics recorders) with the periods stamped by the test."""
+
+    def __init__(self):
+        from devenv.aws.metrics import Aggregator
+
+        self.aggregator = Aggregator()
+
+    def series(self, namespace, name, dimensions, unit="None", *, distribution=False):
+        from devenv.aws.metrics import MetricKey
+
+        key = MetricKey(namespace, name, tuple(sorted(dimensions.items())), unit)
+        return lambda value: self.aggregator.add(key, value, distribution)
+
+    def publish(self, cloudwatch, end: float) -> None:
+        by_namespace: dict[str, list[dict]] = {}
+        for namespace, datum in self.aggregator.close_period(end):
+            by_namespace.setdefault(namespace, []).append(datum)
+        for namespace, data in by_namespace.items():
+            cloudwatch.put_metric_data(Namespace=namespace, MetricData=data)
+
+
+@pytest.fixture
+def traffic(tmp_path, aws):
+    """A dashboard whose CloudWatch holds three periods of requests through the API and the
+    ALB (80 % fast, 15 % slower, 5 % slow; more of them each period), as the lambda and ecs
+    processes record them, and a DLQ receiving messages."""
+    from devenv.compute.alb.metrics import AlbMetrics
+    from devenv.compute.apigateway.metrics import ApiMetrics
+    from devenv.compute.ecs_aws.arns import Names
+
+    (tmp_path / "devenv.yaml").write_text(PROJECT_YAML)
+    (tmp_path / "fn").mkdir()
+    config = load_project(tmp_path / "devenv.yaml").config
+    cloudwatch = aws.client("cloudwatch")
+    periods = Periods()
+    names = Names(region=config.region, cluster=config.name)
+    alb = AlbMetrics(periods, names.load_balancer_arn, names.target_group_arn)
+    api = ApiMetrics(periods, config.api.name, config.api.stage)
+    now = time.time()
+    for i in range(3):
+        scale = i + 1
+        for n in range(100 * scale):
+            share = n % 100
+            seconds = (0.01 if share < 80 else 0.1 if share < 95 else 1.0) * scale
+            alb.target_answered("orders", 200 if share < 99 else 503, seconds)
+            api.answered(200, seconds * 1000 + 3, seconds * 1000)
+        periods.publish(cloudwatch, now - 40 + i * 10)
+    depths = [0, 2, 2, 5]
+    dlq = [{"Name": "QueueName", "Value": "work-dlq"}]
+    cloudwatch.put_metric_data(Namespace="AWS/SQS", MetricData=[
+        {"MetricName": "ApproximateNumberOfMessagesVisible", "Dimensions": dlq, "Unit": "Count", "Value": depth,
+         "Timestamp": dt.datetime.fromtimestamp(now - 50 + i * 10, dt.timezone.utc)} for i, depth in enumerate(depths)])
+    server = DashboardServer(MotoSources(Stack(load_project(tmp_path / "devenv.yaml")), aws))
+    url = server.start()
+    yield url, depths
+    server.stop()
+
+
+def test_the_charts_plot_request_rates_latency_percentiles_and_dlq_arrivals(traffic, page):
+    url, depths = traffic
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(url)
+    page.wait_for_selector("body[data-charts='1']", timeout=15000)
+
+    # 100, 200, 300 requests in 10 s periods; 1 % of them the target's 503
+    assert plotted(page, "alb:requests", "requests") == [10, 20, 30]
+    assert plotted(page, "alb:requests", "target 5XX") == pytest.approx([0.1, 0.2, 0.3])
+    # p50 among the fast 80 %, p90 among the slower 15 %, p99 among the slow 5 %
+    assert plotted(page, "alb:latency", "p50") == pytest.approx([0.01, 0.02, 0.03])
+    assert plotted(page, "alb:latency", "p90") == pytest.approx([0.1, 0.2, 0.3])
+    assert plotted(page, "alb:latency", "p99") == pytest.approx([1.0, 2.0, 3.0])
+    assert plotted(page, "api:requests", "requests") == [10, 20, 30]
+    assert plotted(page, "api:latency", "p50") == pytest.approx([13, 23, 33])
+    assert plotted(page, "api:latency", "p99") == pytest.approx([1000, 2000, 3000])  # 3 significant digits
+    assert plotted(page, "dlq:work-dlq", "depth") == depths
+    assert plotted(page, "dlq:work-dlq", "arrived") == [2, 0, 3]
+    assert page.text_content("[data-chart='alb:latency'] figcaption") == "ALB · target response time (s)"
+    assert page.is_hidden("#charts-note")
+    ARTEFACTS.mkdir(exist_ok=True)
+    page.locator("#charts").screenshot(path=str(ARTEFACTS / "dashboard-charts.png"))
     assert errors == []

@@ -43,6 +43,27 @@ def test_a_period_becomes_one_statistic_set_per_metric():
     assert aggregator.close_period(1_800_000_010) == []  # a new, empty period
 
 
+def test_a_distribution_keeps_its_values_to_three_digits_with_their_counts():
+    aggregator = Aggregator()
+    key = MetricKey("AWS/ApplicationELB", "TargetResponseTime", (("LoadBalancer", "app/x/1"),), "Seconds")
+    for value in (0.0012344, 0.0012341, 0.25, 0.0012349, 1.5):
+        aggregator.add(key, value, distribution=True)
+    ((_, datum),) = aggregator.close_period(1_800_000_000)
+    assert "StatisticValues" not in datum
+    assert datum["Values"] == [0.00123, 0.25, 1.5] and datum["Counts"] == [3.0, 1.0, 1.0]
+
+
+def test_a_distribution_of_more_than_150_values_takes_several_datums():
+    aggregator = Aggregator()
+    key = MetricKey("AWS/ApiGateway", "Latency", (("ApiName", "api"),), "Milliseconds")
+    for value in range(1, 401):
+        aggregator.add(key, value, distribution=True)
+    data = [d for _, d in aggregator.close_period(1_800_000_000)]
+    assert [len(d["Values"]) for d in data] == [150, 150, 100]
+    assert sum(v for d in data for v in d["Values"]) == sum(range(1, 401))
+    assert len({d["Timestamp"] for d in data}) == 1
+
+
 def test_samples_are_published_per_namespace_and_kept_through_an_outage():
     fake = FakeCloudWatch()
     fake.down = True
@@ -57,6 +78,21 @@ def test_samples_are_published_per_namespace_and_kept_through_an_outage():
         publisher.close()
     assert {ns for ns, _ in fake.calls} == {"AWS/ECS", "ECS/ContainerInsights"}
     assert fake.data("CPUUtilization")[0]["StatisticValues"]["Sum"] == 50.0
+
+
+def test_a_series_records_samples_of_the_metric_it_was_named_for():
+    fake = FakeCloudWatch()
+    publisher = MetricPublisher(lambda: fake, interval=60)
+    latency = publisher.series("AWS/ApiGateway", "Latency", {"ApiName": "api"}, "Milliseconds", distribution=True)
+    count = publisher.series("AWS/ApiGateway", "Count", {"ApiName": "api"}, "Count")
+    for ms in (12.0, 12.0, 480.0):
+        latency(ms)
+        count(1)
+    publisher.start().close(timeout=60)
+    [latencies] = fake.data("Latency")
+    assert latencies["Values"] == [12.0, 480.0] and latencies["Counts"] == [2.0, 1.0]
+    assert latencies["Dimensions"] == [{"Name": "ApiName", "Value": "api"}]
+    assert fake.data("Count")[0]["StatisticValues"]["Sum"] == 3.0
 
 
 def test_many_metrics_are_split_into_calls_of_at_most_1000():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from devenv.config.loader import load_project
-from devenv.observe.charts import charts, plotted, queries
+from devenv.observe.charts import Shown, charts, plotted, queries, shown
 from devenv.observe.dashboard import chart_data
 
 NOW = 1_800_000_000.0
@@ -29,12 +29,38 @@ def config_of(project):
 def test_a_stack_has_cpu_against_target_and_tasks_per_service_then_functions_then_queues(project):
     found = charts(config_of(project))
     assert [c.id for c in found] == ["cpu:orders", "tasks:orders", "invocations:api", "duration:api",
-                                     "invocations:worker", "duration:worker", "queue:work", "queue:work-dlq"]
+                                     "invocations:worker", "duration:worker", "queue:work", "queue:work-dlq",
+                                     "api:requests", "api:latency", "alb:requests", "alb:latency", "dlq:work-dlq"]
     cpu = found[0]
     assert cpu.target == 70 and {s.metric for s in cpu.series} == {"CPUUtilization"}
     # the cluster is named after the stack (`obs`), as ECS and its published metrics name it
     assert dict(cpu.series[0].dimensions) == {"ClusterName": "obs", "ServiceName": "orders"}
     assert [s.metric for s in found[1].series] == ["RunningTaskCount", "DesiredTaskCount"]
+
+
+def test_the_api_and_the_alb_have_request_rates_and_latency_percentiles_as_aws_names_them(project):
+    found = {c.id: c for c in charts(config_of(project))}
+    api = found["api:requests"].series[0]
+    assert (api.namespace, api.metric, dict(api.dimensions), api.stat, api.shown) == (
+        "AWS/ApiGateway", "Count", {"ApiName": "api"}, "Sum", Shown.PER_SECOND)
+    assert [(s.metric, s.stat) for s in found["api:latency"].series] == [("Latency", p) for p in ("p50", "p90", "p99")]
+    latency = found["alb:latency"]
+    assert [s.stat for s in latency.series] == ["p50", "p90", "p99"] and latency.unit == "s"
+    # the dimension is the ARN's last part, as the ELBv2 API of the ecs process names the ALB
+    [(name, value)] = latency.series[0].dimensions
+    assert name == "LoadBalancer" and value.startswith("app/obs-alb/") and len(value.split("/")) == 3
+    dlq = found["dlq:work-dlq"]
+    assert [(s.label, s.metric, s.shown) for s in dlq.series] == [
+        ("arrived", "ApproximateNumberOfMessagesVisible", Shown.RISE),
+        ("depth", "ApproximateNumberOfMessagesVisible", Shown.AS_IS)]
+
+
+def test_a_sum_is_shown_per_second_and_a_depth_as_its_rise():
+    points = [(0.0, 2.0), (10.0, 5.0), (20.0, 3.0), (30.0, 3.0), (40.0, 7.0)]
+    assert shown(points, Shown.PER_SECOND, 10) == [(0.0, 0.2), (10.0, 0.5), (20.0, 0.3), (30.0, 0.3), (40.0, 0.7)]
+    assert shown(points, Shown.RISE, 10) == [(10.0, 3.0), (20.0, 0.0), (30.0, 0.0), (40.0, 4.0)]
+    assert shown(points[:1], Shown.RISE, 10) == []  # no datapoint before the first
+    assert shown(points, Shown.AS_IS, 10) == points
 
 
 def test_every_series_is_one_query_with_a_valid_id_and_the_period(project):

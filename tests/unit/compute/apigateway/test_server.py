@@ -18,7 +18,7 @@ from devenv.compute.apigateway.server import ApiGatewayServer, make_app
 from devenv.compute.apigateway.event import MAX_REQUEST_BODY
 from devenv.compute.lambda_.invoke import FunctionNotFound, InvokeResult, Throttled
 from devenv.config.model import ApiConfig
-from tests.support import ListSink
+from tests.support import ListSink, Samples
 
 TRACE = re.compile(r"Root=1-[0-9a-f]{8}-[0-9a-f]{24};Parent=[0-9a-f]{16};Sampled=1")
 
@@ -70,9 +70,9 @@ def ok(response: Any, function_error: str | None = None) -> InvokeResult:
 
 
 def serve(config: ApiConfig, invoker: FakeInvoker,
-          test: Callable[[TestClient], Awaitable[Any]], sink: Any = None) -> Any:
+          test: Callable[[TestClient], Awaitable[Any]], sink: Any = None, metrics: Any = None) -> Any:
     async def main():
-        app = make_app(config, invoker, region="us-east-1", sink=sink)
+        app = make_app(config, invoker, region="us-east-1", sink=sink, metrics=metrics)
         async with TestClient(TestServer(app)) as client:
             return await test(client)
     return asyncio.run(main())
@@ -315,3 +315,28 @@ def test_server_binds_a_free_loopback_port_and_reports_its_url():
     url, port, status, text = asyncio.run(main())
     assert url == f"http://127.0.0.1:{port}/local"
     assert (status, text) == (200, "ok")
+
+
+def test_each_request_is_an_aws_apigateway_sample_by_api_and_by_api_and_stage():
+    from devenv.compute.apigateway.metrics import ApiMetrics
+
+    async def slow(function, event):
+        await asyncio.sleep(0.05)  # the integration's own time, which Latency includes
+        return ok({"statusCode": 500 if event["path"] == "/users/9" else 200, "body": "x"})
+
+    samples = Samples()
+
+    async def test(client):
+        for path in ("/local/users/1", "/local/users/9", "/local/nowhere"):
+            await (await client.get(path)).read()
+
+    serve(api(), FakeInvoker(slow), test, metrics=ApiMetrics(samples, "nedlia", "local"))
+    for dims in ({"ApiName": "nedlia"}, {"ApiName": "nedlia", "Stage": "local"}):
+        assert samples.of("Count", **dims) == [1, 1, 1]
+        assert samples.of("5XXError", **dims) == [0, 1, 0]
+        assert samples.of("4XXError", **dims) == [0, 0, 1]  # no route: API Gateway's own 403
+        latency, integration = samples.of("Latency", **dims), samples.of("IntegrationLatency", **dims)
+        assert len(latency) == 3 and len(integration) == 2  # the 403 never reached the integration
+        assert all(50 <= i <= l for i, l in zip(integration, latency)), (integration, latency)
+    assert {(n, u, d) for _, n, _, _, u, d in samples.samples if "Latency" in n} == {
+        ("Latency", "Milliseconds", True), ("IntegrationLatency", "Milliseconds", True)}

@@ -1,0 +1,34 @@
+"""The pure parts of devenv's moto patches (devenv/infra/moto_patches.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from devenv.infra.moto_patches import PERCENTILE, percentile
+
+
+def test_a_percentile_is_the_smallest_value_with_that_share_of_the_samples_at_or_below_it():
+    samples = [(float(v), 1.0) for v in range(1, 101)]  # 1 .. 100 once each
+    assert [percentile(samples, p) for p in (0, 1, 50, 90, 99, 99.5, 100)] == [1, 1, 50, 90, 99, 100, 100]
+
+
+def test_counts_weigh_the_values_and_their_order_does_not_matter():
+    samples = [(0.5, 1.0), (0.01, 90.0), (0.02, 9.0)]  # 100 samples
+    assert percentile(samples, 50) == 0.01
+    assert percentile(samples, 90) == 0.01
+    assert percentile(samples, 91) == 0.02
+    assert percentile(samples, 99) == 0.02
+    assert percentile(samples, 99.1) == 0.5
+
+
+def test_no_samples_no_percentile():
+    assert percentile([], 50) is None
+    assert percentile([(3.0, 0.0)], 50) is None
+
+
+@pytest.mark.parametrize("stat, valid", [("p50", True), ("p99.9", True), ("p0", True), ("p100", True),
+                                         ("p100.0", True), ("p101", False), ("p", False), ("P99", False),
+                                         ("Average", False), ("tm99", False)])
+def test_percentile_statistics_are_spelled_as_cloudwatch_spells_them(stat, valid):
+    assert bool(PERCENTILE.match(stat)) is valid
+
