@@ -26,6 +26,10 @@ computed as CloudWatch computes them: from the raw values, and from statistic se
 they hold one value (SampleCount 1, or Minimum equal to Maximum); a period with neither has
 no datapoint. GetMetricStatistics answers ``ExtendedStatistics`` (moto ignored them) the same way.
 
+**X-Ray's service graph** (``_xray_service_graph``): moto answered GetServiceGraph and
+GetTraceGraph with no services at all; they are computed from the segments it holds
+(``observe/service_graph.py``).
+
 **Caches of pure work moto repeats per request** (each measured, benchmarks/RESULTS.md):
 - ``camelcase_to_underscores`` (~20 times per SQS call) and ``method_names_from_class``
   (``inspect.getmembers`` per request): memoised.
@@ -47,6 +51,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import jsonpath_ng.ext
 
+from devenv.observe.service_graph import service_graph
 from devenv.observe.spans import NullSink, Outcome, SpanSink, SpanTimer
 from devenv.observe.trace_context import TraceContext
 
@@ -302,6 +307,54 @@ def _cloudwatch_percentiles() -> None:
     responses.CloudWatchResponse.get_metric_statistics = get_metric_statistics
 
 
+# ---------------------------------------------------------------- X-Ray's service graph
+
+
+def _xray_service_graph() -> None:
+    """GetServiceGraph and GetTraceGraph from moto's stored segments. Idempotent."""
+    import json
+
+    from moto.xray import responses
+
+    response = responses.XRayResponse
+    if getattr(response.get_service_graph, "_devenv_traced", False):
+        return
+
+    def documents(backend: Any, trace_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        traces = backend._segment_collection._traces
+        chosen = traces.values() if trace_ids is None else [traces[t] for t in trace_ids if t in traces]
+        found = []
+        for trace in chosen:
+            for segment in trace["segments"]:
+                try:
+                    found.append(json.loads(segment.raw))
+                except (TypeError, ValueError):
+                    continue
+        return found
+
+    def get_service_graph(self: Any) -> Any:
+        start, end = self._get_param("StartTime"), self._get_param("EndTime")
+        for name, value in (("StartTime", start), ("EndTime", end)):
+            if value is None:
+                return self._error("MissingParameter", f"Parameter {name} is missing")
+        try:
+            start, end = float(start), float(end)
+        except (TypeError, ValueError):
+            return self._error("InvalidRequestException", "StartTime and EndTime are seconds since the epoch")
+        services = service_graph(documents(self.xray_backend), start, end)
+        return json.dumps({"StartTime": start, "EndTime": end, "Services": services,
+                           "ContainsOldGroupVersions": False})
+
+    def get_trace_graph(self: Any) -> Any:
+        trace_ids = self._get_param("TraceIds")
+        if trace_ids is None:
+            return self._error("MissingParameter", "Parameter TraceIds is missing")
+        return json.dumps({"Services": service_graph(documents(self.xray_backend, trace_ids))})
+
+    response.get_service_graph = _mark(get_service_graph)
+    response.get_trace_graph = get_trace_graph
+
+
 # ---------------------------------------------------------------- caches of pure work
 
 
@@ -368,4 +421,5 @@ def apply(dispatcher: type, sink: SpanSink | None = None) -> None:
     _cache_backend_lookup(dispatcher)
     _memoise_pure_helpers()
     _cloudwatch_percentiles()
+    _xray_service_graph()
     install(sink)

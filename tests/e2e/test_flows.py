@@ -256,6 +256,16 @@ def test_validation_services_xray_segment_joins_the_trace_and_reads_back_through
     assert trace in {t["Id"] for t in summaries}
     [got] = aws_cli(devenv_env, "xray", "batch-get-traces", "--trace-ids", trace)["Traces"]
     assert any(json.loads(s["Document"])["name"] == "validation-service" for s in got["Segments"])
+    # and the service graph: the client's requests into validation-service, its calls out
+    graph = aws_cli(devenv_env, "xray", "get-service-graph", "--start-time", str(int(now - 300)),
+                    "--end-time", str(int(now + 60)))["Services"]
+    nodes = {s["ReferenceId"]: s for s in graph}
+    [service] = [s for s in graph if s["Name"] == "validation-service" and s.get("Type") != "client"]
+    assert service["State"] == "active" and service["SummaryStatistics"]["TotalCount"] >= 1
+    called = {(nodes[e["ReferenceId"]]["Name"], nodes[e["ReferenceId"]].get("Type")) for e in service["Edges"]}
+    assert any(kind == "Database::SQL" for _, kind in called) and ("redis", "remote") in called, called
+    assert any(s.get("Type") == "client" and service["ReferenceId"] in {e["ReferenceId"] for e in s["Edges"]}
+               for s in graph), graph
 
 
 def test_rejection_outside_the_video(api, db, events, wait, traces, traced_through):

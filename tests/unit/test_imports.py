@@ -24,7 +24,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("devenv.compute.apigateway", "devenv.compute.event_sources", "devenv.compute.ecs_aws"),
     ("devenv.compute.lambda_", "devenv.compute.ecs", "devenv.compute.alb", "devenv.edge"),
     ("devenv.infra", "devenv.seed", "devenv.compute.http"),
-    ("devenv.runtime", "devenv.build", "devenv.aws", "devenv.observe.spans", "devenv.observe.trace_context"),
+    ("devenv.runtime", "devenv.build", "devenv.aws", "devenv.observe.spans", "devenv.observe.trace_context",
+     "devenv.observe.service_graph"),
     ("devenv.config", "devenv.health", "devenv.runtime.http"),
     ("devenv.errors",),
 ]
