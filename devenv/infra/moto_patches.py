@@ -26,6 +26,12 @@ computed as CloudWatch computes them: from the raw values, and from statistic se
 they hold one value (SampleCount 1, or Minimum equal to Maximum); a period with neither has
 no datapoint. GetMetricStatistics answers ``ExtendedStatistics`` (moto ignored them) the same way.
 
+**CloudWatch Logs retention** (``_logs_retention``): moto kept a group's retention setting
+and every event forever. As CloudWatch, events older than the group's retention are deleted
+(when the group is next read or written, so at once as far as any reader can tell; AWS may
+take up to 72 hours) and PutLogEvents rejects them (``expiredLogEventEndIndex``);
+PutRetentionPolicy takes only the day counts CloudWatch accepts.
+
 **X-Ray's service graph** (``_xray_service_graph``): moto answered GetServiceGraph and
 GetTraceGraph with no services at all; they are computed from the segments it holds
 (``observe/service_graph.py``).
@@ -307,6 +313,90 @@ def _cloudwatch_percentiles() -> None:
     responses.CloudWatchResponse.get_metric_statistics = get_metric_statistics
 
 
+# ---------------------------------------------------------------- CloudWatch Logs retention
+
+DAY_MS = 86_400_000
+RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+                  3288, 3653)  # what PutRetentionPolicy accepts
+
+
+def retained_from(retention_days: Any, now_ms: int) -> int | None:
+    """The oldest event timestamp (ms) a group with ``retention_days`` keeps at ``now_ms``;
+    None when it keeps events forever (no retention set)."""
+    if not retention_days:
+        return None
+    return now_ms - int(retention_days) * DAY_MS
+
+
+def _logs_retention() -> None:
+    """Events past their group's retention deleted, refused on put. Idempotent."""
+    import time
+
+    from moto.logs import exceptions, models as logs
+
+    group_class = logs.LogGroup
+    if getattr(group_class.set_retention_policy, "_devenv_traced", False):
+        return
+
+    def now_ms() -> int:
+        return int(time.time() * 1000)
+
+    def expire(group: Any) -> None:
+        oldest = retained_from(group.retention_in_days, now_ms())
+        if oldest is None:
+            return
+        for stream in group.streams.values():
+            if stream.events and min(e.timestamp for e in stream.events) < oldest:
+                kept = [e for e in stream.events if e.timestamp >= oldest]
+                stream.stored_bytes -= sum(len(e.message) for e in stream.events if e.timestamp < oldest)
+                stream.events = kept
+
+    def expiring(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            expire(self)
+            return method(self, *args, **kwargs)
+
+        return wrapper
+
+    set_retention_policy = group_class.set_retention_policy
+
+    def set_checked_retention_policy(self: Any, retention_in_days: Any) -> None:
+        if retention_in_days is not None and int(retention_in_days) not in RETENTION_DAYS:
+            raise exceptions.InvalidParameterException(
+                constraint=f"Member must satisfy enum value set: [{', '.join(map(str, RETENTION_DAYS))}]",
+                parameter="retentionInDays", value=retention_in_days)
+        set_retention_policy(self, retention_in_days)
+        expire(self)
+
+    group_put = group_class.put_log_events
+
+    def put_retained(self: Any, log_stream_name: str, log_events: list[dict[str, Any]]) -> str:
+        oldest = retained_from(self.retention_in_days, now_ms())
+        if oldest is not None:
+            log_events = [e for e in log_events if e["timestamp"] >= oldest]
+        return group_put(self, log_stream_name, log_events)
+
+    backend_put = logs.LogsBackend.put_log_events
+
+    def put_reporting_expired(self: Any, log_group_name: str, log_stream_name: str,
+                              log_events: list[dict[str, Any]]) -> tuple[str, dict[str, Any]]:
+        token, rejected = backend_put(self, log_group_name, log_stream_name, log_events)
+        oldest = retained_from(self.groups[log_group_name].retention_in_days, now_ms())
+        if oldest is not None:
+            too_old = rejected.get("tooOldLogEventEndIndex", -1)
+            expired = [i for i, e in enumerate(log_events) if i > too_old and e["timestamp"] < oldest]
+            if expired:
+                rejected = {**rejected, "expiredLogEventEndIndex": expired[-1]}
+        return token, rejected
+
+    group_class.set_retention_policy = _mark(set_checked_retention_policy)
+    group_class.put_log_events = put_retained
+    for name in ("get_log_events", "filter_log_events", "describe_log_streams"):
+        setattr(group_class, name, expiring(getattr(group_class, name)))
+    logs.LogsBackend.put_log_events = put_reporting_expired
+
+
 # ---------------------------------------------------------------- X-Ray's service graph
 
 
@@ -422,4 +512,5 @@ def apply(dispatcher: type, sink: SpanSink | None = None) -> None:
     _memoise_pure_helpers()
     _cloudwatch_percentiles()
     _xray_service_graph()
+    _logs_retention()
     install(sink)

@@ -32,3 +32,11 @@ def test_no_samples_no_percentile():
 def test_percentile_statistics_are_spelled_as_cloudwatch_spells_them(stat, valid):
     assert bool(PERCENTILE.match(stat)) is valid
 
+
+def test_a_group_keeps_events_for_its_retention_in_days_or_forever():
+    from devenv.infra.moto_patches import DAY_MS, retained_from
+
+    now = 1_800_000_000_000
+    assert retained_from(None, now) is None and retained_from(0, now) is None
+    assert retained_from(1, now) == now - DAY_MS
+    assert retained_from("30", now) == now - 30 * DAY_MS  # as moto may hold it: the request's value
