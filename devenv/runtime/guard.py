@@ -57,6 +57,7 @@ def _ip(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
+@functools.lru_cache(maxsize=256)  # ipaddress's is_loopback tests network membership: ~3 µs a call
 def _is_loopback_name(name: str) -> bool:
     if name in ("localhost", CONTAINER_HOST) or name.endswith(".localhost"):
         return True
