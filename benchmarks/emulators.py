@@ -151,8 +151,12 @@ def sqs_p50(emulator: str, messages: int) -> tuple[float, int]:
 
 
 def suite_counts(output: str) -> str:
-    found = re.findall(r"(\d+) (passed|failed|skipped|errors?)", output)
-    return ", ".join(f"{n} {what}" for n, what in found) or "no summary"
+    """pytest's summary counts, and the names of the tests that failed."""
+    summaries = [line for line in output.splitlines() if re.search(r"\d+ (passed|failed)", line)]
+    found = re.findall(r"(\d+) (passed|failed|skipped|errors?)", summaries[-1] if summaries else "")
+    failed = re.findall(r"^(?:FAILED|ERROR) \S+::(\S+)", output, re.MULTILINE)
+    counts = ", ".join(f"{n} {what}" for n, what in found) or "no summary"
+    return counts + (f" ({'; '.join(failed)})" if failed else "")
 
 
 def measure(emulator: str, placements: int, messages: int) -> dict[str, str]:
@@ -187,7 +191,7 @@ def measure(emulator: str, placements: int, messages: int) -> dict[str, str]:
                    lifecycle99=f"{percentile(ordered, 0.99):.0f}")
         suite_time, suite = timed(project, "e2e", env={"DEVENV_EMULATOR": emulator})
         row["e2e"] = f"{suite_time:.0f}"
-        row["e2e_counts"] = suite_counts(suite.stdout[-3000:]) + ("" if suite.returncode == 0 else " (FAILED)")
+        row["e2e_counts"] = suite_counts(suite.stdout.strip()) + ("" if suite.returncode == 0 else ", exit " + str(suite.returncode))
     finally:
         devenv(project, "down", "--volumes", check=False)
         devenv(project, "down", "--volumes", check=False, env={"DEVENV_INSTANCE": "test"})
