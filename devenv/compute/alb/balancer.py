@@ -1,5 +1,5 @@
 """The internal Application Load Balancer: target groups with health checks and draining, and
-the listener that starts the HTTP reverse proxy (``alb_proxy``) in front of them.
+the listener that starts the HTTP reverse proxy (``proxy``) in front of them.
 
 One ``LoadBalancer`` has one HTTP listener; each ECS service with a ``load_balancer`` section
 is a listener rule (``rules``) forwarding to the service's ``TargetGroup``, and
@@ -8,10 +8,11 @@ groups, fixed-response, redirect). The ECS
 scheduler registers each task (``register(task_id, "127.0.0.x", container_port)``) and
 deregisters it before stopping it (``await group.deregister(task_id)``).
 
-Routing decisions are pure and live beside this module: ``alb_rules`` (listener rules),
-``alb_health`` (the target health state machine) and ``alb_http`` (headers, trace ids, the
-load balancer's own answers); each cites its AWS sources. This module keeps time (health
-checks, deregistration delays); ``alb_proxy`` and ``alb_upstream`` move the bytes.
+Routing decisions are pure and live beside this module: ``rules`` (listener rules),
+``health`` (the target health state machine), ``framing`` (headers, trace ids, the load
+balancer's own answers) and ``versions`` (which requests a target group's protocol version
+takes); each cites its AWS sources. This module keeps time (health checks, deregistration
+delays); ``proxy``, ``http2`` and ``upstream`` move the bytes.
 
 Where devenv differs from AWS, on purpose:
 
@@ -45,8 +46,8 @@ Where devenv differs from AWS, on purpose:
 
 The hot path is kept lean because every request between services pays for it: rules are
 compiled once, target choice is an index into a list rebuilt only when health changes, and
-the proxy (``alb_proxy``, with its upstream connections and keep-alive pool in
-``alb_upstream``) is asyncio protocols around httptools' C parser, with no task, future or
+the proxy (``proxy``, with its upstream connections and keep-alive pool in
+``upstream``) is asyncio protocols around httptools' C parser, with no task, future or
 timer per request; nothing is logged for a successful request.
 """
 
@@ -483,7 +484,7 @@ class ServiceTraffic:
 
 class LoadBalancer:
     """The listener: routes each request by the listener rules, picks a healthy target of the
-    rule's target group round robin, and proxies the request to it (``alb_proxy``).
+    rule's target group round robin, and proxies the request to it (``proxy``).
 
     ``port=0`` binds a free port (the caller passes ``config.port`` to pin one). ``blue_green``
     names the services CodeDeploy deploys (service -> its second target group's name and its

@@ -3,7 +3,7 @@ C request parser) that proxies each request to a target over a pooled upstream c
 
 Why not a framework: every request between services pays for this hop, and aiohttp's client
 and server together cost ~300 µs of CPU per proxied request. Here a request is parsed in C,
-its headers are sorted in one pass (``alb_http``), and the response is written to the client
+its headers are sorted in one pass (``framing``), and the response is written to the client
 from the upstream connection's parser callbacks; no task, future or timer is created per
 request (timeouts are one lazily re-armed timer per connection).
 
@@ -17,7 +17,7 @@ request (timeouts are one lazily re-armed timer per connection).
   the target for ``idle_timeout`` seconds, or no connection within 10 s, a 504. Once the status
   line has gone to the client, all that is left is to drop the client's connection. When a
   *reused* keep-alive connection fails before any response byte, an idempotent request whose
-  body is at hand is sent once more on a new connection (see ``alb.py`` on why AWS differs).
+  body is at hand is sent once more on a new connection (see ``balancer`` on why AWS differs).
 - **Connection: close** from the client (or HTTP/1.0 without keep-alive) closes the client's
   connection after the response; the target's ``Connection: close`` only retires the upstream
   connection.

@@ -10,6 +10,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -249,6 +250,39 @@ def test_grpc_calls_pass_through_with_their_status_and_trailers():
     run(test)
 
 
+def chat(port: int, messages: list[bytes]) -> list[bytes]:
+    """A bidirectional call: each message sent only after the answer to the one before came
+    back through the load balancer."""
+    answers: list[bytes] = []
+    ready = threading.Event()
+    ready.set()
+
+    def requests():
+        for message in messages:
+            assert ready.wait(10), "no answer to the message before"
+            ready.clear()
+            yield message
+
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        for answer in channel.stream_stream(ECHO + "Chat")(requests(), timeout=10):
+            answers.append(answer)
+            ready.set()
+    return answers
+
+
+def test_a_bidirectional_grpc_stream_goes_both_ways_as_it_comes():
+    async def test():
+        async with rig({"echo": grpc_service()}) as r:
+            servers = await echo_servers(r, ("a", "127.0.0.51"))
+            try:
+                big = os.urandom(200_000)  # beyond a stream's initial 64 KiB window, both ways
+                answers = await asyncio.to_thread(chat, r.lb.port, [b"one", big, b"three"])
+                assert answers == [b"a: one", b"a: " + big, b"a: three"]
+            finally:
+                stop_all(servers)
+    run(test)
+
+
 def test_grpc_health_checks_match_grpc_status_codes():
     async def test():
         services = {
@@ -312,3 +346,100 @@ def test_http2_and_grpc_requests_are_applicationelb_samples_too():
         [seconds] = samples.of("TargetResponseTime", **dims)
         assert 0 <= seconds < 5
         assert samples.of("HTTPCode_Target_2XX_Count", **dims) == [1]
+
+
+# ---------------------------------------------------------------- HTTP2 target groups: h2c to the targets
+
+
+class H2Target(asyncio.Protocol):
+    """A small h2c server standing in for a task of an HTTP2 target group: ``GET /health`` is
+    200, ``GET /bytes?n=N`` N bytes, anything else the request echoed as JSON (method, path,
+    headers, body size and sha256, the target's name); answers within the client's windows."""
+
+    def __init__(self, name: str, seen: list[dict]) -> None:
+        self.name = name
+        self.seen = seen
+        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False, header_encoding=None))
+        self.requests: dict[int, dict] = {}
+        self.pending: dict[int, memoryview] = {}
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self.conn.initiate_connection()
+        transport.write(self.conn.data_to_send())
+
+    def data_received(self, data):
+        for event in self.conn.receive_data(data):
+            if isinstance(event, h2.events.RequestReceived):
+                self.requests[event.stream_id] = {"headers": dict(event.headers), "digest": hashlib.sha256(),
+                                                  "size": 0}
+            elif isinstance(event, h2.events.DataReceived):
+                request = self.requests[event.stream_id]
+                request["digest"].update(event.data)
+                request["size"] += len(event.data)
+                self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            elif isinstance(event, h2.events.StreamEnded):
+                self.respond(event.stream_id)
+        self.pump()
+        self.transport.write(self.conn.data_to_send())
+
+    def respond(self, stream_id):
+        request = self.requests.pop(stream_id)
+        headers = request["headers"]
+        path = headers[b":path"].decode()
+        if path == "/health":
+            body = b"ok"
+        elif path.startswith("/bytes?n="):
+            body = b"y" * int(path.partition("=")[2])
+        else:
+            self.seen.append(headers)
+            body = json.dumps({"backend": self.name, "method": headers[b":method"].decode(), "path": path,
+                               "headers": {k.decode(): v.decode() for k, v in headers.items()},
+                               "size": request["size"], "sha256": request["digest"].hexdigest()}).encode()
+        self.conn.send_headers(stream_id, [(":status", "200"), ("x-backend", self.name)])
+        self.pending[stream_id] = memoryview(body)
+
+    def pump(self):
+        for stream_id, rest in list(self.pending.items()):
+            while rest:
+                size = min(self.conn.local_flow_control_window(stream_id), self.conn.max_outbound_frame_size,
+                           len(rest))
+                if size <= 0:
+                    break
+                self.conn.send_data(stream_id, bytes(rest[:size]))
+                rest = rest[size:]
+            self.pending[stream_id] = rest
+            if not rest:
+                self.conn.end_stream(stream_id)
+                del self.pending[stream_id]
+
+
+def test_an_http2_target_group_talks_h2c_to_its_targets():
+    async def test():
+        services = {"web": service(protocol_version="HTTP2")}  # health check: GET /health over h2c, 200
+        async with rig(services) as r:
+            seen: list[dict] = []
+            loop = asyncio.get_running_loop()
+            server = await loop.create_server(lambda: H2Target("h", seen), "127.0.0.50", 0)
+            try:
+                r.lb.group("web").register("h", "127.0.0.50", server.sockets[0].getsockname()[1])
+                assert await until(lambda: r.lb.group("web").state("h") is TargetState.HEALTHY)
+                big = os.urandom(1 << 20)  # 1 MiB each way: the upstream connection's flow control too
+                get, post, download = await h2_requests(r.lb.port, [
+                    ("GET", "/orders?x=1", [("x-forwarded-for", "10.1.2.3")], b""),
+                    ("POST", "/upload", [], big),
+                    ("GET", "/bytes?n=1048576", [], b""),
+                ])
+                echoed = json.loads(get.body)
+                assert get.status == 200 and echoed["backend"] == "h" and echoed["path"] == "/orders?x=1"
+                assert echoed["headers"][":authority"] == "internal-alb.local"
+                assert echoed["headers"]["x-forwarded-for"] == "10.1.2.3, 127.0.0.1"
+                assert echoed["headers"]["x-amzn-trace-id"].startswith("Root=1-")
+                assert json.loads(post.body)["sha256"] == hashlib.sha256(big).hexdigest()
+                assert download.body == b"y" * (1 << 20)
+                status, _, _ = await r.get("/orders")  # HTTP/1.1 to an HTTP2 target group
+                assert status == 464
+                assert await until(lambda: r.lb.group("web").in_flight("h") == 0)
+            finally:
+                server.close()
+    run(test)
