@@ -1,10 +1,13 @@
 """``EventPublisher``: events devenv raises itself (ECS's task, service and deployment
 events) put on an EventBridge bus in the emulator from a background thread, in order, ten
-entries per PutEvents, kept (bounded) while the emulator is unreachable."""
+entries per PutEvents, kept (bounded) while the emulator is unreachable. Entries the bus
+refuses (an emulator may refuse a source, as ministack refuses ``aws.*`` ones) are said in the
+log once per source and error code, not retried."""
 
 from __future__ import annotations
 
 import collections
+import logging
 import threading
 from typing import Any, Callable
 
@@ -12,6 +15,16 @@ from devenv.aws.sender import BackgroundSender
 
 MAX_PER_CALL = 10  # PutEvents' limit
 KEPT = 5000  # entries kept through an outage; the oldest go first
+
+log = logging.getLogger("devenv.events")
+
+
+def refusals(batch: list[dict], answer: dict | None) -> list[tuple[str, str, str]]:
+    """(source, error code, message) of each entry of ``batch`` that PutEvents' ``answer``
+    says failed (its Entries are in the order of the request's)."""
+    results = (answer or {}).get("Entries") or []
+    return [(entry.get("Source", ""), result["ErrorCode"], result.get("ErrorMessage", ""))
+            for entry, result in zip(batch, results) if result.get("ErrorCode")]
 
 
 class EventPublisher(BackgroundSender):
@@ -23,6 +36,7 @@ class EventPublisher(BackgroundSender):
         self._client: Any = None
         self._lock = threading.Lock()
         self._pending: collections.deque[dict] = collections.deque(maxlen=KEPT)
+        self._refused: set[tuple[str, str]] = set()  # (source, error code) already said
 
     def put(self, entry: dict) -> None:
         """One PutEvents entry (Source, DetailType, Detail as JSON text, Resources, EventBusName)."""
@@ -39,10 +53,15 @@ class EventPublisher(BackgroundSender):
             try:
                 if self._client is None:
                     self._client = self._factory()
-                self._client.put_events(Entries=batch)
+                answer = self._client.put_events(Entries=batch)
             except Exception as exc:
                 self._note_outage(exc)
                 return False
+            for source, code, message in refusals(batch, answer):
+                if (source, code) not in self._refused:
+                    self._refused.add((source, code))
+                    log.warning("%s refused the events of source %s (%s: %s); they reach no rule "
+                                "(docs/emulators.md)", self.what, source, code, message)
             with self._lock:
                 for _ in batch:
                     self._pending.popleft()
