@@ -46,6 +46,7 @@ class Project:
         self.root = root
         self.file = root / "devenv.yaml"
         self.file.write_text(yaml_text)
+        self.environ: dict[str, str] = {}  # set on every `devenv` call (e.g. pin DEVENV_EMULATOR)
 
     @property
     def state(self) -> Path:
@@ -55,7 +56,8 @@ class Project:
                env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
         result = subprocess.run([sys.executable, "-m", "devenv", *args, "--file", str(self.file)],
                                 cwd=self.root, capture_output=True, text=True, timeout=timeout,
-                                env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **(env_extra or {})})
+                                env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1", **self.environ,
+                                     **(env_extra or {})})
         if check and result.returncode != 0:
             raise AssertionError(f"devenv {' '.join(args)} exited {result.returncode}\n"
                                  f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}")
@@ -66,6 +68,33 @@ class Project:
         import json
 
         return json.loads(result.stdout)
+
+
+def emulator_of(project: Project) -> str:
+    """The emulator the project's stack runs: its devenv.yaml's, as $DEVENV_EMULATOR (the
+    suite's, or the project's own ``environ``) overrides it."""
+    from devenv.config.loader import load_project
+
+    return load_project(project.file, environ={**os.environ, **project.environ}).config.emulator.kind
+
+
+def not_on(project: Project, differences: dict[str, str]) -> None:
+    """Skip when the project's emulator is one of ``differences``' keys: an emulator that
+    departs from AWS (or from moto, where only moto does what AWS does) in a way the test
+    needs; the reason, written in docs/emulators.md, says how."""
+    kind = emulator_of(project)
+    if kind in differences:
+        pytest.skip(f"{kind}: {differences[kind]} (docs/emulators.md)")
+
+
+# What ministack and LocalStack do differently, where a test needs what moto (and AWS) does;
+# docs/emulators.md lists the same. Each maps an emulator to the reason a test skips on it.
+NOT_DURABLE = {kind: "keeps queues' messages and S3 objects in memory only: a restart of it loses them"
+               for kind in ("ministack", "localstack")}
+NO_TRACE_PAST_THE_BUS = {kind: "an event EventBridge delivers to an SQS target carries no AWSTraceHeader: "
+                               "the event's TraceHeader stops at the bus" for kind in ("ministack", "localstack")}
+NO_XRAY_API = {kind: "no X-Ray API (PutTraceSegments, BatchGetTraces, GetTraceSummaries): devenv's daemon "
+                     "writes the segments as spans only" for kind in ("ministack", "localstack")}
 
 
 def make_project_dir() -> Path:

@@ -12,6 +12,7 @@ import pytest
 from devenv.health import wait_until
 from devenv.runtime.process import is_alive
 
+from .conftest import NOT_DURABLE, not_on
 from .test_stack import clients, record_of
 
 pytestmark = pytest.mark.integration
@@ -39,6 +40,7 @@ def _plane(project) -> dict:
 
 
 def test_messages_and_objects_survive_kills_and_down_up_but_not_down_volumes(project):
+    not_on(project, NOT_DURABLE)
     project.devenv("up")
     sqs, _, s3 = clients(project.env())
     work = sqs.get_queue_url(QueueName="work")["QueueUrl"]

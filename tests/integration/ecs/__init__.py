@@ -12,6 +12,11 @@ from tests.integration.conftest import Project, make_project_dir
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "services"
 
+# Where devenv's ECS events (PutEvents on the default bus, source aws.ecs) never reach a rule.
+ECS_EVENTS_REFUSED = {"ministack": "PutEvents refuses an entry whose Source starts with aws. "
+                                   "(NotAuthorizedForSourceException, as AWS refuses it to an account), so "
+                                   "devenv's ECS events (source aws.ecs) never reach the default bus"}
+
 
 def stack_with_alb(yaml_text: str, *services: str, fixture: str = "web") -> Iterator[Project]:
     """A module fixture's body: each of ``services`` a copy of a fixture service (``web``, or

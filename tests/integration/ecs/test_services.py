@@ -18,7 +18,8 @@ import pytest
 from devenv.compute.ecs.control import EcsControl
 from devenv.health import wait_until
 from devenv.runtime.record import read_record
-from tests.integration.conftest import Project, make_project_dir
+from tests.integration.conftest import Project, make_project_dir, not_on
+from tests.integration.ecs import ECS_EVENTS_REFUSED
 
 pytestmark = pytest.mark.integration
 
@@ -340,6 +341,7 @@ def test_application_autoscaling_through_boto3(stack):
 def test_a_rule_on_aws_ecs_events_delivers_the_task_state_change_to_sqs(stack):
     """A user's own rule on the default bus (pattern on source aws.ecs) -> an SQS queue: the
     task StopTask stops arrives as an "ECS Task State Change" with lastStatus STOPPED."""
+    not_on(stack, ECS_EVENTS_REFUSED)
     import boto3
 
     env = stack.env()

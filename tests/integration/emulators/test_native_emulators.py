@@ -73,6 +73,7 @@ def stack(request):
     shutil.copytree(FIXTURES, root / "functions")
     project = Project(root, STACK.format(kind=request.param))
     project.kind = request.param
+    project.environ = {"DEVENV_EMULATOR": request.param}  # this one, whatever the suite's DEVENV_EMULATOR
     project.up = project.devenv("up", "--timeout", "300", timeout=400)
     yield project
     project.devenv("down", "--volumes", check=False)
@@ -124,7 +125,7 @@ def test_rule_delivers_to_its_queue_and_the_tail_sees_it(stack):
     with open(out, "w") as handle:
         tail = subprocess.Popen([sys.executable, "-m", "devenv", "events", "tail", "--bus", "emu-events",
                                  "--count", "1", "--timeout", "60", "--file", str(stack.file)], cwd=stack.root, stdout=handle,
-                                stderr=subprocess.STDOUT, env={**os.environ, "NO_COLOR": "1"})
+                                stderr=subprocess.STDOUT, env={**os.environ, "NO_COLOR": "1", **stack.environ})
     try:
         assert wait_until(lambda: "tailing" in out.read_text(), timeout=30, interval=0.1), out.read_text()
         aws(env, "events").put_events(Entries=[{"Source": "emu.producer", "DetailType": "thing.created",

@@ -62,6 +62,8 @@ def test_validate_prints_each_problem_as_written(case: Case, tmp_path: Path, mon
     emoji: `devenv.yaml:100:` stays as written), or exit 0 with the warning printed."""
     _write(case, tmp_path)
     monkeypatch.chdir(tmp_path)
+    for variable in ("DEVENV_RUNTIME", "DEVENV_EMULATOR"):  # the file as written: no override from the shell
+        monkeypatch.delenv(variable, raising=False)
     code = run(["validate", "-f", "devenv.yaml"])
     printed = capsys.readouterr()
     where = "devenv.yaml" if case.line is None else f"devenv.yaml:{case.line}:"
