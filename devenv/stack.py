@@ -185,7 +185,7 @@ class Stack:
                                                 engine=self.docker, image=self.config.docker.redis_image))
         found.append(containers.make_emulator(self.config.emulator, self.state, ports["emulator"], on_emulator_ready,
                                               self.docker, auth_token=os.environ.get(AUTH_TOKEN),
-                                              traced=self.config.tracing.enabled))
+                                              traced=self.config.tracing.enabled, region=self.config.region))
         return found
 
     def _build_service_images(self) -> None:

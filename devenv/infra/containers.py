@@ -18,8 +18,9 @@ from pathlib import Path
 from ..config.model import EmulatorConfig, StackConfig
 from ..observe.spans import SPANS_DIR_ENV
 from ..runtime.docker import ContainerSpec, DockerEngine, Healthcheck
-from ..build.environments import LOCALSTACK_VERSION
-from .emulator import Moto, cors_options, localstack_needs_account, localstack_settings, not_available
+from ..build.environments import LOCALSTACK_VERSION, MINISTACK_VERSION
+from .emulator import (Moto, cors_options, localstack_needs_account, localstack_settings, ministack_settings,
+                       not_available)
 from .postgres import Postgres, settings_argv
 from .redis import Redis
 
@@ -43,6 +44,8 @@ def emulator_image(config: EmulatorConfig) -> str:
         return config.image
     if config.kind == "moto":
         return f"motoserver/moto:{config.version or MOTO_VERSION}"
+    if config.kind == "ministack":
+        return f"ministackorg/ministack:{config.version or MINISTACK_VERSION}"
     return f"localstack/localstack:{config.version or LOCALSTACK_VERSION}"
 
 
@@ -150,7 +153,7 @@ class DockerMoto(Moto):
         )
 
 
-LOCALSTACK_PORT = 4566
+GATEWAY_PORT = 4566  # LocalStack's and ministack's, inside their containers
 
 
 @dataclass
@@ -170,14 +173,14 @@ class DockerLocalStack(Moto):
         self.engine.ensure_image(self.image, component=self.name, setting="emulator.image")
 
     def process(self) -> ContainerSpec:
-        env = localstack_settings(f"0.0.0.0:{LOCALSTACK_PORT}", self.auth_token, tuple(self.config.cors_origins))
+        env = localstack_settings(f"0.0.0.0:{GATEWAY_PORT}", self.auth_token, tuple(self.config.cors_origins))
         return ContainerSpec(
             name=self.name,
             image=self.image,
             log_path=self.state.log_file(self.name),
             environment=env,
-            ports=((LOCALSTACK_PORT, self.port),),
-            healthcheck=Healthcheck(("CMD-SHELL", f"curl -sf http://127.0.0.1:{LOCALSTACK_PORT}/_localstack/health"),
+            ports=((GATEWAY_PORT, self.port),),
+            healthcheck=Healthcheck(("CMD-SHELL", f"curl -sf http://127.0.0.1:{GATEWAY_PORT}/_localstack/health"),
                                     retries=18),  # 90 s: LocalStack loads its services slowly
             aliases=("emulator",),
             stop_timeout=10.0,
@@ -193,6 +196,39 @@ class DockerLocalStack(Moto):
         return localstack_needs_account(self.image, log_tail)
 
 
+@dataclass
+class DockerMinistack(Moto):
+    """ministack's image (``ministackorg/ministack``; 1.5.33 by default, as natively): one
+    process, only the managed plane switched on. In memory, like the process: redeployed
+    whenever it starts."""
+
+    engine: DockerEngine | None = None
+    image: str = f"ministackorg/ministack:{MINISTACK_VERSION}"
+    durable: bool = False
+
+    def prepare(self) -> None:
+        self.engine.ensure_image(self.image, component=self.name, setting="emulator.image")
+
+    def process(self) -> ContainerSpec:
+        return ContainerSpec(
+            name=self.name,
+            image=self.image,
+            log_path=self.state.log_file(self.name),
+            environment={**ministack_settings(GATEWAY_PORT, self.region), "PYTHONUNBUFFERED": "1"},
+            ports=((GATEWAY_PORT, self.port),),
+            # the image has no curl: its Python asks, as the image's own health check does
+            healthcheck=Healthcheck(("CMD", "python", "-c", "import urllib.request; urllib.request.urlopen("
+                                     f"'http://127.0.0.1:{GATEWAY_PORT}/_ministack/health', timeout=2)")),
+            aliases=("emulator",),
+            stop_timeout=5.0,
+        )
+
+    def probe(self):
+        from ..health import HttpProbe
+
+        return HttpProbe(f"{self.endpoint}/_ministack/health")
+
+
 def images_needed(config: StackConfig) -> list[tuple[str, str]]:
     """(image, the setting that names it) for every infra image the Docker runtime runs."""
     images = []
@@ -205,18 +241,21 @@ def images_needed(config: StackConfig) -> list[tuple[str, str]]:
 
 
 def make_emulator(config: EmulatorConfig, state, port: int, on_ready, engine: DockerEngine,
-                  auth_token: str | None = None, traced: bool = False):
+                  auth_token: str | None = None, traced: bool = False, region: str = "us-east-1"):
     """The emulator component for the configured kind on the Docker runtime."""
     if config.kind == "moto":
         return DockerMoto(config, state, port, on_ready, engine=engine, image=emulator_image(config), traced=traced)
     if config.kind == "localstack":
         return DockerLocalStack(config, state, port, on_ready, engine=engine, image=emulator_image(config),
                                 auth_token=auth_token)
+    if config.kind == "ministack":
+        return DockerMinistack(config, state, port, on_ready, region=region, engine=engine,
+                               image=emulator_image(config))
     raise not_available(config.kind, "docker") or AssertionError(config.kind)
 
 
 def container_addresses(config: StackConfig) -> dict[str, str]:
     """Where containers on the stack's network reach each infra component (by alias)."""
-    emulator_port = LOCALSTACK_PORT if config.emulator.kind == "localstack" else MOTO_PORT
+    emulator_port = MOTO_PORT if config.emulator.kind == "moto" else GATEWAY_PORT
     return {"postgres": f"postgres:{POSTGRES_PORT}", "redis": f"redis:{REDIS_PORT}",
             "emulator": f"emulator:{emulator_port}"}

@@ -95,6 +95,13 @@ def cors_options(config: EmulatorConfig) -> tuple[str, ...]:
 MINISTACK_SERVICES = "sqs,events,s3,sts,iam,logs,cloudwatch,sns,secretsmanager,ssm"
 
 
+def ministack_settings(port: int, region: str) -> dict[str, str]:
+    """ministack's settings on either runtime: its gateway's port, only the managed plane
+    switched on, the stack's region. (Its queue URLs take the Host it was called at, so code
+    on the host and containers calling it by its alias both get URLs they can reach.)"""
+    return {"GATEWAY_PORT": str(port), "SERVICES": MINISTACK_SERVICES, "MINISTACK_REGION": region}
+
+
 @dataclass
 class Ministack(Moto):
     """ministack (``ministack``, one asyncio process) from its own virtualenv, which the
@@ -114,8 +121,7 @@ class Ministack(Moto):
             argv=(str(Path(self.venv) / "bin" / "ministack"),),
             log_path=self.state.log_file(NAME),
             cwd=work,
-            env={"GATEWAY_PORT": str(self.port), "BIND_HOST": HOST, "TMPDIR": str(work),
-                 "SERVICES": MINISTACK_SERVICES, "MINISTACK_REGION": self.region,
+            env={**ministack_settings(self.port, self.region), "BIND_HOST": HOST, "TMPDIR": str(work),
                  "PYTHONUNBUFFERED": "1", "PYTHONPATH": ""},
             stop_signal=signal.SIGTERM,
             death_signal=signal.SIGTERM,
@@ -209,16 +215,18 @@ def not_durable(kind: str) -> str | None:
 
 
 # The runtimes devenv runs each emulator kind on (the others are not supported yet).
-RUNS_ON = {"moto": ("native", "docker"), "localstack": ("native", "docker"), "ministack": ("native",)}
+RUNS_ON = {"moto": ("native", "docker"), "localstack": ("native", "docker"), "ministack": ("native", "docker")}
 
 
-def not_available(kind: str, runtime: str) -> DevenvError | None:
-    """Why devenv cannot run emulator ``kind`` on ``runtime``; None when it can."""
-    if runtime in RUNS_ON.get(kind, ()):
+def not_available(kind: str, runtime: str, runs_on: dict[str, tuple[str, ...]] | None = None) -> DevenvError | None:
+    """Why devenv cannot run emulator ``kind`` on ``runtime`` (by ``runs_on``, RUNS_ON unless
+    given); None when it can."""
+    runs_on = RUNS_ON if runs_on is None else runs_on
+    if runtime in runs_on.get(kind, ()):
         return None
     usable = " or ".join(f"`emulator: {k}`{' (the default)' if k == 'moto' else ''}"
-                         for k, runtimes in RUNS_ON.items() if runtime in runtimes)
-    elsewhere = [r for r in RUNS_ON.get(kind, ()) if r != runtime]
+                         for k, runtimes in runs_on.items() if runtime in runtimes)
+    elsewhere = [r for r in runs_on.get(kind, ()) if r != runtime]
     return DevenvError(f"emulator '{kind}' is not available on the {runtime} runtime yet",
                        hint=f"use {usable}" + (f", or `--runtime {elsewhere[0]}`" if elsewhere else ""))
 

@@ -1,10 +1,11 @@
-"""The managed plane on LocalStack: devenv's deploy (queues with redrive, a bus rule with a
+"""The managed plane on LocalStack and on ministack: devenv's deploy (queues with redrive, a bus rule with a
 queue target, buckets) and the AWS behaviour the flows rely on (rule -> queue delivery,
 redrive to the DLQ after maxReceiveCount, S3 objects).
 
 Run against ``emulator: localstack`` on the Docker runtime (the image
 localstack/localstack:4.14.0, the last release without an account; .ci/docker-setup builds
-a stand-in here), and, as a contract test, against any LocalStack whose URL is given in
+a stand-in here), against ``emulator: ministack`` there (ministackorg/ministack:1.5.33, a
+stand-in likewise), and, as a contract test, against any LocalStack whose URL is given in
 ``DEVENV_LOCALSTACK_URL`` (one you run yourself, a newer one with a token, ...).
 """
 
@@ -20,7 +21,7 @@ import pytest
 from devenv.aws import deploy as aws_deploy
 from devenv.config.loader import load_project
 from devenv.health import wait_until
-from devenv.infra.containers import LOCALSTACK_VERSION
+from devenv.infra.containers import LOCALSTACK_VERSION, MINISTACK_VERSION
 from tests.integration.conftest import Project, make_project_dir
 from tests.support import missing
 
@@ -47,9 +48,13 @@ event_buses:
 """
 
 
-@pytest.fixture(scope="module", params=["docker", "given"])
+IMAGES = {"localstack": f"localstack/localstack:{LOCALSTACK_VERSION}",
+          "ministack": f"ministackorg/ministack:{MINISTACK_VERSION}"}
+
+
+@pytest.fixture(scope="module", params=["localstack", "ministack", "given"])
 def endpoint(request):
-    """(emulator URL) of a LocalStack with the STACK's managed plane deployed by devenv."""
+    """(emulator URL) of a LocalStack (or ministack) with the STACK's managed plane deployed by devenv."""
     if request.param == "given":
         url = os.environ.get("DEVENV_LOCALSTACK_URL")
         if not url:
@@ -63,11 +68,13 @@ def endpoint(request):
         yield url
         return
     engine = request.getfixturevalue("engine")
-    image = f"localstack/localstack:{LOCALSTACK_VERSION}"
+    image = IMAGES[request.param]
     if not engine.images.list(name=image):
-        message = f"no {image} image here (.ci/docker-setup builds a stand-in when pyenv has Python 3.13.0)"
+        message = f"no {image} image here (.ci/docker-setup builds a stand-in" + (
+            " when pyenv has Python 3.13.0)" if request.param == "localstack" else ")")
         missing(message)
-    project = Project(make_project_dir(), STACK)
+    project = Project(make_project_dir(), STACK.replace("emulator: localstack", f"emulator: {request.param}"))
+    project.environ = {"DEVENV_EMULATOR": request.param}  # this one, whatever the suite's DEVENV_EMULATOR
     project.devenv("up", "--timeout", "300", timeout=400)
     yield project.env()["AWS_ENDPOINT_URL"]
     project.devenv("down", "--volumes", check=False)

@@ -65,11 +65,13 @@ def test_what_is_switched_off_is_not_needed(tmp_path: Path):
     assert needs(project(tmp_path, "infra: {postgres: false, redis: false}\n").config) == [MOTO]
 
 
-def test_docker_runtime_needs_only_an_engine(tmp_path: Path):
-    assert needs(project(tmp_path, "emulator: localstack\n", runtime="docker").config) == [DockerEngine()]
+@pytest.mark.parametrize("kind", ["moto", "ministack", "localstack"])
+def test_docker_runtime_needs_only_an_engine(tmp_path: Path, kind: str):
+    assert needs(project(tmp_path, f"emulator: {kind}\n", runtime="docker").config) == [DockerEngine()]
 
 
-def test_an_emulator_the_runtime_cannot_run_is_unavailable(tmp_path: Path):
+def test_an_emulator_the_runtime_cannot_run_is_unavailable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setattr("devenv.infra.emulator.RUNS_ON", {"moto": ("native", "docker"), "ministack": ("native",)})
     [first, *_] = needs(project(tmp_path, "emulator: ministack\n", runtime="docker").config)
     assert isinstance(first, Unavailable)
     with pytest.raises(DevenvError, match="'ministack' is not available on the docker runtime") as raised:

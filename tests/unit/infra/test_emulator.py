@@ -37,10 +37,15 @@ def test_an_emulator_without_its_built_environment_says_how_to_get_one(tmp_path:
     assert isinstance(make_emulator(EmulatorConfig(), StateDir(tmp_path), 4599), Moto)
 
 
-def test_ministack_runs_natively_only():
-    assert not_available("ministack", "native") is None
-    error = not_available("ministack", "docker")
-    assert error is not None and "--runtime native" in error.hint
+def test_every_emulator_runs_on_both_runtimes():
+    for kind in ("moto", "ministack", "localstack"):
+        assert not_available(kind, "native") is None and not_available(kind, "docker") is None
+
+
+def test_an_emulator_one_runtime_lacks_names_the_others_and_the_runtime_it_has():
+    error = not_available("ministack", "docker", {"moto": ("native", "docker"), "ministack": ("native",)})
+    assert error is not None and "'ministack' is not available on the docker runtime" in str(error)
+    assert error.hint == "use `emulator: moto` (the default), or `--runtime native`"
 
 
 def test_localstack_runs_in_host_mode_on_loopback_with_the_token_passed_through(tmp_path: Path):
@@ -88,3 +93,25 @@ def test_moto_keeps_its_state_in_the_state_folder_the_others_say_they_do_not(tmp
     for kind in ("ministack", "localstack"):
         note = not_durable(kind)
         assert kind in note and "in memory only" in note and "messages" in note
+
+
+def test_ministack_on_docker_runs_its_image_on_the_gateway_port_with_only_the_managed_plane(tmp_path: Path):
+    from devenv.infra.containers import GATEWAY_PORT, DockerMinistack, container_addresses, emulator_image
+    from devenv.infra.containers import make_emulator as make_container
+
+    config = EmulatorConfig(kind="ministack")
+    assert emulator_image(config) == "ministackorg/ministack:1.5.33"
+    assert emulator_image(EmulatorConfig(kind="ministack", version="1.6.0")) == "ministackorg/ministack:1.6.0"
+    emulator = make_container(config, StateDir(tmp_path / ".devenv"), 4599, None, engine=None, region="eu-west-1")
+    assert isinstance(emulator, DockerMinistack) and not emulator.durable
+    spec = emulator.process()
+    assert spec.image == "ministackorg/ministack:1.5.33" and spec.ports == ((GATEWAY_PORT, 4599),)
+    assert spec.environment["GATEWAY_PORT"] == str(GATEWAY_PORT) == "4566"
+    assert spec.environment["MINISTACK_REGION"] == "eu-west-1"
+    assert "lambda" not in spec.environment["SERVICES"].split(",")  # devenv owns Lambda
+    assert spec.aliases == ("emulator",) and "curl" not in " ".join(spec.healthcheck.test)  # no curl in its image
+    assert emulator.probe().url == "http://127.0.0.1:4599/_ministack/health"
+    from devenv.config.model import StackConfig
+
+    stack = StackConfig.model_validate({"name": "x", "runtime": "docker", "emulator": {"kind": "ministack"}})
+    assert container_addresses(stack)["emulator"] == "emulator:4566"  # where the stack's containers call it
