@@ -233,7 +233,7 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
             alb_metrics = AlbMetrics(metrics, names.load_balancer_arn, names.target_group_arn)
         balancer = LoadBalancer(config.load_balancer, lb_services, host=HOST, port=ports["alb"], also_on=listen_also,
                                 screen=screen, sink=sink_from_environment("ecs"), blue_green=blue_green,
-                                metrics=alb_metrics)
+                                metrics=alb_metrics, health_interval=config.metrics.interval)
         await balancer.start()
     control = f"http://{HOST}:{ports['ecs']}"
     common = dict(state_dir=state.root / "ecs", log_dir=state.logs / "services", load_balancer=balancer,

@@ -498,8 +498,9 @@ class LoadBalancer:
                  clock: Clock | None = None, also_on: tuple[str, ...] = (), screen: PeerScreen | None = None,
                  sink: SpanSink | None = None,
                  blue_green: Mapping[str, tuple[str, int | None]] | None = None,
-                 metrics: AlbMetrics | None = None) -> None:
+                 metrics: AlbMetrics | None = None, health_interval: float = 10.0) -> None:
         self.config = config
+        self.health_interval = health_interval  # seconds between HealthyHostCount samples
         self.sink = sink
         self.metrics = metrics  # AWS/ApplicationELB's per-request samples, when published
         self.host = host
@@ -528,6 +529,7 @@ class LoadBalancer:
         self._also: list[asyncio.AbstractServer] = []
         self._services = services
         self._tests: list[tuple[asyncio.AbstractServer, Proxy]] = []
+        self._health_samples: asyncio.Task[None] | None = None
 
     def traffic(self, service: str) -> ServiceTraffic:
         """A blue/green service's weights and test listener; KeyError for another service."""
@@ -576,13 +578,32 @@ class LoadBalancer:
                                               traffic.test_port or 0, reuse_address=True, backlog=1024)
             traffic.test_port = test.port = server.sockets[0].getsockname()[1]
             self._tests.append((server, test))
+        if self.metrics is not None:
+            self._health_samples = loop.create_task(self._sample_health())
         return self.port
+
+    def sample_health(self) -> None:
+        """One HealthyHostCount and UnHealthyHostCount sample per target group."""
+        if self.metrics is None:
+            return
+        for name, group in self._groups.items():
+            states = [target.state for target in group.targets()]
+            self.metrics.target_health(name, states.count(TargetState.HEALTHY), states.count(TargetState.UNHEALTHY))
+
+    async def _sample_health(self) -> None:
+        """On the loop that changes the targets, so a sample never sees a half-made change."""
+        while True:
+            self.sample_health()
+            await asyncio.sleep(self.health_interval)
 
     async def stop(self) -> None:
         """Stops listening; requests in flight get ``SHUTDOWN_GRACE`` seconds to finish, then
         every connection is dropped; health checks and drains stop."""
         server, proxy = self._server, self._proxy
         self._server = self._proxy = None
+        if self._health_samples is not None:
+            self._health_samples.cancel()
+            self._health_samples = None
         if server is not None:
             server.close()
         for extra in self._also:

@@ -4,7 +4,10 @@ to its response's headers, a distribution so p50/p90/p99 can be read),
 ``HTTPCode_Target_{2,3,4,5}XX_Count`` by ``LoadBalancer`` and by ``LoadBalancer`` and
 ``TargetGroup``; the load balancer's own answers (no rule, no healthy target, a target that
 failed) as ``HTTPCode_ELB_{3,4,5}XX_Count`` (and ``_502_``, ``_503_``, ``_504_``) by
-``LoadBalancer``. The dimensions' values are the ARNs' last parts, as AWS gives them
+``LoadBalancer``; and per target group, sampled every publishing interval,
+``HealthyHostCount`` and ``UnHealthyHostCount`` by ``LoadBalancer`` and ``TargetGroup``
+(targets still in their first checks, draining or unused count in neither, as on AWS).
+The dimensions' values are the ARNs' last parts, as AWS gives them
 (``app/<name>/<id>``, ``targetgroup/<name>/<id>``)."""
 
 from __future__ import annotations
@@ -59,6 +62,11 @@ class AlbMetrics:
             self.target_answered(group, status or 0, answered_at - sent_at)
         else:
             self.balancer_answered(status or 0, group)
+
+    def target_health(self, group: str, healthy: int, unhealthy: int) -> None:
+        """One sample of how many of ``group``'s targets are healthy and unhealthy."""
+        self._sample("HealthyHostCount", group, healthy)
+        self._sample("UnHealthyHostCount", group, unhealthy)
 
     def balancer_answered(self, status: int, group: str | None = None) -> None:
         """An answer of the load balancer itself; ``group`` when a target had been chosen

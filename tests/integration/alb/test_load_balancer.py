@@ -393,6 +393,32 @@ def test_each_request_is_an_aws_applicationelb_sample_with_the_targets_response_
         ("TargetResponseTime", "Seconds", True)}
 
 
+def test_healthy_and_unhealthy_host_counts_follow_the_targets_health():
+    from devenv.compute.alb.health import TargetState
+    from devenv.compute.alb.metrics import AlbMetrics
+
+    samples = Samples()
+    metrics = AlbMetrics(samples, "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/it/1",
+                         lambda name: f"arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/{name}/2")
+    group = {"LoadBalancer": "app/it/1", "TargetGroup": "targetgroup/api/2"}
+
+    async def test():
+        async with rig(metrics=metrics) as r:
+            assert await until(lambda: samples.of("HealthyHostCount", **group) == [0])  # sampled once started
+            await r.backend("api", "a", "127.0.0.87")
+            await r.backend("api", "b", "127.0.0.88")
+            r.lb.sample_health()
+            assert samples.of("HealthyHostCount", **group)[-1] == 2
+            assert samples.of("UnHealthyHostCount", **group)[-1] == 0
+            await r.backends["b"].stop()
+            assert await until(lambda: r.lb.group("api").state("b") is TargetState.UNHEALTHY, timeout=10)
+            r.lb.sample_health()
+            assert samples.of("HealthyHostCount", **group)[-1] == 1
+            assert samples.of("UnHealthyHostCount", **group)[-1] == 1
+    run(test)
+    assert {u for _, n, _, _, u, d in samples.samples if n.endswith("HostCount") and not d} == {"Count"}
+
+
 def test_large_bodies_stream_both_ways():
     async def test():
         async with rig() as r:
