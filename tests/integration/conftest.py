@@ -93,6 +93,9 @@ NOT_DURABLE = {kind: "keeps queues' messages and S3 objects in memory only: a re
                for kind in ("ministack", "localstack")}
 NO_TRACE_PAST_THE_BUS = {kind: "an event EventBridge delivers to an SQS target carries no AWSTraceHeader: "
                                "the event's TraceHeader stops at the bus" for kind in ("ministack", "localstack")}
+NO_PERCENTILES = {"localstack": "GetMetricData with a percentile statistic (p99) fails, InternalError "
+                                "\"exception while calling cloudwatch.GetMetricData: 'p99'\": its CloudWatch "
+                                "computes no percentiles"}
 NO_XRAY_API = {kind: "no X-Ray API (PutTraceSegments, BatchGetTraces, GetTraceSummaries): devenv's daemon "
                      "writes the segments as spans only" for kind in ("ministack", "localstack")}
 
