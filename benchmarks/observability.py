@@ -41,7 +41,8 @@ from tracing_overhead import alternate, copy_of_head, percentile, up_with_a_vide
 
 OVERHEAD_TARGET = 5.0  # percent at p50
 LAG_TARGET = 1000.0  # ms at p50
-OFF = "metrics:\n  enabled: false\ntracing:\n  xray_daemon: false\n"
+PARTS = ("awslogs", "metrics", "xray")
+OVERLAYS = {"metrics": "metrics:\n  enabled: false\n", "xray": "tracing:\n  xray_daemon: false\n"}
 LOG_BLOCK = re.compile(r"^(\s+)log_configuration:\n(?:\1\s+.*\n)+", re.MULTILINE)
 
 
@@ -69,14 +70,22 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--placements", type=int, default=150, help="measured placements per stack")
     parser.add_argument("--lag-samples", type=int, default=30, help="log lines timed on the 'on' stack")
+    parser.add_argument("--off", default=",".join(PARTS),
+                        help="what the 'off' copy switches off (default: all three; e.g. awslogs,metrics to "
+                             "see what X-Ray costs by keeping it in both)")
     parser.add_argument("--out", type=Path, help="write the section into this file (benchmarks/RESULTS.md)")
     args = parser.parse_args()
+    switched = [part for part in args.off.split(",") if part]
+    if not switched or any(part not in PARTS for part in switched):
+        raise SystemExit(f"--off: expected some of {', '.join(PARTS)}, got {args.off!r}")
     import boto3
 
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
                             cwd=ROOT).stdout.strip()
-    projects = {"on": copy_of_head("obs-on", ""), "off": copy_of_head("obs-off", OFF)}
-    without_awslogs(projects["off"])
+    projects = {"on": copy_of_head("obs-on", ""),
+                "off": copy_of_head("obs-off", "".join(OVERLAYS.get(part, "") for part in switched))}
+    if "awslogs" in switched:
+        without_awslogs(projects["off"])
     load_start = os.getloadavg()
     started_at = time.monotonic()
     lags: list[float] = []
@@ -104,14 +113,17 @@ def main() -> int:
     p50_on, p50_off = statistics.median(on), statistics.median(off)
     overhead = (p50_on - p50_off) / p50_off * 100
     lag_p50 = statistics.median(lag)
-    header = (f"## Observability overhead and log lag ({datetime.date.today()}, commit {commit}, "
+    everything = set(switched) == set(PARTS)
+    title = "" if everything else f": {' and '.join(switched)} only" + (" (X-Ray on in both)" if "xray" not in switched else "")
+    header = (f"## Observability overhead and log lag{title} ({datetime.date.today()}, commit {commit}, "
               f"{os.cpu_count()} cores, Python {platform.python_version()})\n\n"
               "Two copies of the stack side by side: awslogs, CloudWatch metrics and X-Ray (daemon and "
-              "validation-service's SDK) on as committed, and all three off; placements alternating between "
+              "validation-service's SDK) on as committed, and in the other copy "
+              f"{'all three' if everything else ', '.join(switched)} off; placements alternating between "
               "them one at a time (order flipped every round) after 10 warm-up placements each; POST "
               "/placements -> notification row in Postgres. Log lag: a placement's first line in "
               "/ecs/placement-service, visible to filter-log-events (polled every 20 ms) minus its own "
-              "timestamp. Rerun: `python benchmarks/observability.py --out benchmarks/RESULTS.md`. Run took "
+              "timestamp. Rerun: `python benchmarks/observability.py{'' if everything else ' --off ' + ','.join(switched)} --out benchmarks/RESULTS.md`. Run took "
               f"{time.monotonic() - started_at:.0f} s; load average {load_start[0]:.2f} at start, "
               f"{os.getloadavg()[0]:.2f} at end.\n")
     table = ["| measure | p50 (ms) | p99 (ms) | n | target | verdict |", "|---|---:|---:|---:|---|---|",
@@ -124,7 +136,7 @@ def main() -> int:
     text = header + "\n" + "\n".join(table) + "\n"
     print(text)
     if args.out:
-        write_section(args.out, "observability-overhead", text)
+        write_section(args.out, "observability-overhead" + ("" if everything else "-" + "-".join(switched)), text)
     return 0
 
 
