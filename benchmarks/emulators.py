@@ -17,7 +17,7 @@ Per emulator, on the native runtime, on a throwaway copy of HEAD (git archive):
   handler), one message at a time after 5 warm-up messages.
 - e2e suite: `devenv e2e` with DEVENV_EMULATOR set (the stack's test instance, fresh state),
   its wall time including `up`, and pytest's counts.
-Emulators run one after the other, so each has the machine to itself.
+Emulators run one after the other, never two at once.
 """
 
 from __future__ import annotations
@@ -225,7 +225,7 @@ def main() -> int:
 
     header = (f"## Each emulator under the whole stack ({datetime.date.today()}, commit {commit}, "
               f"{os.cpu_count()} cores, Python {platform.python_version()}, native runtime)\n\n"
-              "One emulator after the other, each with the machine to itself. Cold `up`: fresh state "
+              "One emulator after the other, never two at once. Cold `up`: fresh state "
               "(initdb, first deploy; the emulator's environment already built); warm `up`: stopped with "
               "its data. Memory: PSS of the stack's process tree, idle after the placements. Lifecycle: "
               "POST /placements -> notification stored, one at a time. SQS: send -> handler start on a "
