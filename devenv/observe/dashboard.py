@@ -223,12 +223,27 @@ def chart_data(sources: DashboardSources, *, minutes: float = 15.0, now: float |
     if not config.metrics.enabled:
         view["note"] = "metrics are off in this stack's config (metrics: {enabled: false})"
     elif found:
-        try:
-            results = sources.metric_data(chart_queries(found, period), start, now + period)
-        except Exception as exc:
-            view["note"] = f"CloudWatch: {exc}"
+        # Percentiles in calls of their own: a CloudWatch without them (LocalStack's fails the
+        # whole GetMetricData) then leaves only the latency charts empty.
+        queries = chart_queries(found, period)
+        notes = []
+        for part, what in (([q for q in queries if not _percentile(q)], "CloudWatch"),
+                           ([q for q in queries if _percentile(q)], "CloudWatch percentiles")):
+            if not part:
+                continue
+            try:
+                results += sources.metric_data(part, start, now + period)
+            except Exception as exc:
+                notes.append(f"{what}: {exc}")
+        view["note"] = "; ".join(notes)
     view["charts"] = plotted(found, results, period)
     return view
+
+
+def _percentile(query: dict) -> bool:
+    """Whether a GetMetricData query asks for a percentile (``p99``, ``p99.9``)."""
+    stat = query["MetricStat"]["Stat"]
+    return stat[:1] == "p" and stat[1:].replace(".", "", 1).isdigit()
 
 
 def trace_detail(sources: DashboardSources, wanted: str) -> dict[str, Any] | None:

@@ -86,23 +86,27 @@ def test_results_are_plotted_in_time_order_per_series(project):
 
 
 class Sources:
-    def __init__(self, config, fail: bool = False):
+    def __init__(self, config, fail: bool = False, fail_percentiles: bool = False):
         self.config = config
         self.fail = fail
+        self.fail_percentiles = fail_percentiles
         self.asked: list[tuple[int, float, float]] = []
 
     def metric_data(self, queries, start, end):
         self.asked.append((len(queries), start, end))
         if self.fail:
             raise ConnectionError("the emulator is not answering")
-        return [{"Id": "c0_s0", "Timestamps": [NOW - 30], "Values": [55.0]}]
+        if self.fail_percentiles and any(q["MetricStat"]["Stat"].startswith("p") for q in queries):
+            raise RuntimeError("InternalError: exception while calling cloudwatch.GetMetricData: 'p50'")
+        return [{"Id": "c0_s0", "Timestamps": [NOW - 30], "Values": [55.0]}] if "c0_s0" in {
+            q["Id"] for q in queries} else []
 
 
 def test_chart_data_reads_the_window_at_the_metrics_interval(project):
     sources = Sources(config_of(project))
     view = chart_data(sources, minutes=15, now=NOW)
-    [(count, start, end)] = sources.asked
-    assert view["period"] == 10 and start == view["start"] and start <= NOW - 900 and end > NOW
+    for count, start, end in sources.asked:
+        assert view["period"] == 10 and start == view["start"] and start <= NOW - 900 and end > NOW
     assert view["note"] == "" and view["charts"][0]["series"][0]["points"] == [[NOW - 30, 55.0]]
 
 
@@ -117,3 +121,15 @@ def test_metrics_turned_off_say_so(project):
     sources = Sources(config_of(project))
     view = chart_data(sources, now=NOW)
     assert sources.asked == [] and "metrics are off" in view["note"]
+
+
+def test_a_cloudwatch_without_percentiles_empties_the_latency_charts_only(project):
+    """LocalStack's GetMetricData fails a whole call that asks for a p50: the other charts
+    are still drawn, and the note says what failed."""
+    from devenv.observe.dashboard import _percentile
+
+    assert [_percentile({"MetricStat": {"Stat": s}}) for s in ("p99", "p99.9", "Sum", "Average", "pX")] == [
+        True, True, False, False, False]
+    view = chart_data(Sources(config_of(project), fail_percentiles=True), now=NOW)
+    assert view["charts"][0]["series"][0]["points"] == [[NOW - 30, 55.0]]
+    assert view["note"].startswith("CloudWatch percentiles: InternalError") and "p50" in view["note"]
