@@ -407,7 +407,11 @@ def _xray_service_graph() -> None:
     from moto.xray import responses
 
     response = responses.XRayResponse
-    if getattr(response.get_service_graph, "_devenv_traced", False):
+    # moto 5.2.6 names the handlers by their actions; 5.2.5 (the docker runtime's image) by
+    # their paths. Both are patched where they exist.
+    graph_names = [name for name in ("get_service_graph", "service_graph") if hasattr(response, name)]
+    trace_names = [name for name in ("get_trace_graph", "trace_graph") if hasattr(response, name)]
+    if not graph_names or getattr(getattr(response, graph_names[0]), "_devenv_traced", False):
         return
 
     def documents(backend: Any, trace_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
@@ -441,8 +445,10 @@ def _xray_service_graph() -> None:
             return self._error("MissingParameter", "Parameter TraceIds is missing")
         return json.dumps({"Services": service_graph(documents(self.xray_backend, trace_ids))})
 
-    response.get_service_graph = _mark(get_service_graph)
-    response.get_trace_graph = get_trace_graph
+    for name in graph_names:
+        setattr(response, name, _mark(get_service_graph))
+    for name in trace_names:
+        setattr(response, name, get_trace_graph)
 
 
 # ---------------------------------------------------------------- caches of pure work
