@@ -38,9 +38,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from lambda_vs_ministack import HANDLER  # noqa: E402
+from lambda_vs_ministack import HANDLER, handler_line  # noqa: E402
 from lifecycle import devenv, lifecycle_ms, register  # noqa: E402
 from results import write_section  # noqa: E402
+from run import pss_kib, ppid_map, tree  # noqa: E402
 from tracing_overhead import percentile  # noqa: E402
 
 EMULATORS = ("moto", "ministack", "localstack")
@@ -77,34 +78,10 @@ def timed(project: Path, *args: str, env: dict[str, str] | None = None) -> tuple
     return time.monotonic() - started, result
 
 
-def tree(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo += children.get(pid, [])
-    return found
-
-
 def pss_mib(project: Path) -> float:
     record = json.loads((project / ".devenv" / "run" / "stack.json").read_text())
-    total = 0
-    for pid in tree(int(record["supervisor_pid"])):
-        try:
-            text = Path(f"/proc/{pid}/smaps_rollup").read_text()
-        except OSError:
-            continue
-        found = re.search(r"^Pss:\s+(\d+) kB", text, re.MULTILINE)
-        total += int(found.group(1)) if found else 0
-    return total / 1024
+    pids = tree(int(record["supervisor_pid"]), ppid_map())
+    return sum(pss_kib(pid) or 0 for pid in pids) / 1024
 
 
 def sqs_p50(emulator: str, messages: int) -> tuple[float, int]:
@@ -129,17 +106,7 @@ def sqs_p50(emulator: str, messages: int) -> tuple[float, int]:
             before = out.stat().st_size if out.exists() else 0
             sent = time.time()
             sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"i": index, "t": sent, "out": str(out)}))
-            deadline = time.monotonic() + 20
-            line = None
-            while line is None and time.monotonic() < deadline:
-                if out.exists() and out.stat().st_size > before:
-                    with open(out) as handle:
-                        handle.seek(before)
-                        chunk = handle.read()
-                    if chunk.endswith("\n"):
-                        line = next((x for x in chunk.splitlines() if x.split()[0] == str(index)), None)
-                if line is None:
-                    time.sleep(0.002)  # polling interval of the measuring client
+            line = handler_line(out, before, index)
             if line is None:
                 raise SystemExit(f"{emulator}: message {index} reached no handler within 20 s")
             if index >= WARM_UP:

@@ -675,6 +675,23 @@ def throughput_phase(variants: list[str], targets: list[Target], concurrency: in
             cpu.setdefault(f"everything else during {target.name}", []).append(shares["everything else"])
 
 
+def handler_line(out: Path, before: int, index: int, timeout: float = 20.0) -> str | None:
+    """The line the ``sqs`` handler wrote for message ``index`` into ``out`` past byte
+    ``before`` (``i t started SentTimestamp ApproximateFirstReceiveTimestamp``), or None."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if out.exists() and out.stat().st_size > before:
+            with open(out) as handle:
+                handle.seek(before)
+                chunk = handle.read()
+            if chunk.endswith("\n"):
+                line = next((x for x in chunk.splitlines() if x.split()[0] == str(index)), None)
+                if line:
+                    return line
+        time.sleep(0.002)  # polling interval of the measuring client
+    return None
+
+
 def sqs_phase(targets: list[Target], runs: int, warmup: int, gap: float, results: Results) -> None:
     """One message at a time, alternating stacks; the handler writes its start time."""
     def one(target: Target) -> tuple[float, float, float] | None:
@@ -686,18 +703,7 @@ def sqs_phase(targets: list[Target], runs: int, warmup: int, gap: float, results
         target.sqs_client.send_message(QueueUrl=target.queue_url,
                                        MessageBody=json.dumps({"i": index, "t": sent, "out": str(out)}))
         send_ms = (time.time() - sent) * 1000
-        deadline = time.monotonic() + 20
-        line = None
-        while time.monotonic() < deadline:
-            if out.exists() and out.stat().st_size > before:
-                with open(out) as handle:
-                    handle.seek(before)
-                    chunk = handle.read()
-                if chunk.endswith("\n"):
-                    line = next((l for l in chunk.splitlines() if l.split()[0] == str(index)), None)
-                    if line:
-                        break
-            time.sleep(0.002)
+        line = handler_line(out, before, index)
         if line is None:
             results.errors[f"sqs/{target.name}"] = results.errors.get(f"sqs/{target.name}", 0) + 1
             say(f"sqs: {target.name} did not run the handler for message {index} within 20 s")
