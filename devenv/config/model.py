@@ -652,7 +652,23 @@ class ServiceLoadBalancerConfig(ListenerConditions):
     deregistration_delay: Annotated[float, Field(ge=0, le=3600)] = 300
     # the target group's load_balancing.algorithm.type and duration-based stickiness (lb_cookie)
     algorithm: Literal["round_robin", "least_outstanding_requests"] = "round_robin"
+    # slow_start.duration_seconds: a newly healthy target's share ramps up over this long (0: off)
+    slow_start: Annotated[int, Field(ge=0, le=900)] = 0
     stickiness: StickinessConfig | None = None
+
+    @field_validator("slow_start")
+    @classmethod
+    def _slow_start(cls, seconds: int, info: ValidationInfo) -> int:
+        """As ELBv2 takes slow_start.duration_seconds: 0 (off) or 30-900 seconds, and not with
+        the least_outstanding_requests algorithm."""
+        if seconds == 0:
+            return seconds
+        if seconds < 30:
+            raise ValueError(f"{seconds} is not a slow start duration: 0 (off) or 30 to 900 seconds")
+        if info.data.get("algorithm") == "least_outstanding_requests":
+            raise ValueError("slow start cannot be combined with the least_outstanding_requests algorithm "
+                             "(AWS refuses both together); use round_robin or slow_start: 0")
+        return seconds
 
     @field_validator("health_check")
     @classmethod

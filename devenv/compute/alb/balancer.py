@@ -10,8 +10,9 @@ deregisters it before stopping it (``await group.deregister(task_id)``).
 
 Routing decisions are pure and live beside this module: ``rules`` (listener rules),
 ``health`` (the target health state machine), ``framing`` (headers, trace ids, the load
-balancer's own answers) and ``versions`` (which requests a target group's protocol version
-takes); each cites its AWS sources. This module keeps time (health checks, deregistration
+balancer's own answers), ``versions`` (which requests a target group's protocol version
+takes), ``sticky`` (the stickiness cookie) and ``slowstart`` (slow start's ramp); each cites
+its AWS sources. This module keeps time (health checks, deregistration
 delays); ``proxy``, ``http2`` and ``upstream`` move the bytes.
 
 Where devenv differs from AWS, on purpose:
@@ -74,6 +75,7 @@ from devenv.compute.alb.http2 import Http2Listener, Http2Prober
 from devenv.compute.alb.metrics import AlbMetrics
 from devenv.compute.alb.proxy import ClientConnection, Proxy
 from devenv.compute.alb.rules import Forward, Listener, ListenerRule
+from devenv.compute.alb.slowstart import admit, enters, share
 from devenv.compute.alb.versions import GRPC, HTTP1, HTTP2
 from devenv.config.model import GRPC_CODES, HTTP_CODES, LoadBalancerConfig, ServiceLoadBalancerConfig
 from devenv.observe.spans import SpanSink
@@ -182,7 +184,7 @@ class Target:
     ``requests`` holds the requests in flight to it."""
 
     __slots__ = ("target_id", "host", "port", "address", "health", "requests", "draining", "cut", "idle",
-                 "checker", "deregistered_at")
+                 "checker", "deregistered_at", "warm_since", "credit")
 
     def __init__(self, target_id: str, host: str, port: int) -> None:
         self.target_id = target_id
@@ -196,6 +198,8 @@ class Target:
         self.idle: asyncio.Event | None = None  # set when draining and nothing is in flight
         self.checker: asyncio.Task | None = None
         self.deregistered_at: float | None = None
+        self.warm_since: float | None = None  # in slow start since then (``slowstart``)
+        self.credit = 0.0  # a slow-starting target's share of a request built up so far
 
     @property
     def state(self) -> TargetState:
@@ -204,8 +208,8 @@ class Target:
 
 class TargetGroup:
     """The targets of one service, their health checks, the choice among the healthy ones
-    (round robin or least outstanding requests, a stickiness cookie first), and deregistration
-    with a delay.
+    (round robin, with slow start, or least outstanding requests; a stickiness cookie first),
+    and deregistration with a delay.
 
     ``register`` and ``deregister`` must be called from the event loop the proxy runs on (the
     health checks and the drain are tasks on it). The constructor does no I/O."""
@@ -228,6 +232,8 @@ class TargetGroup:
         self._healthy: list[Target] = []
         self._next = 0
         self.least_outstanding = config.algorithm == "least_outstanding_requests"
+        self.slow_start = config.slow_start
+        self._warming = False  # a healthy target is in slow start (``_pick_warming`` then)
         stickiness = config.stickiness
         self.sticky_for = stickiness.duration if stickiness is not None and stickiness.enabled else None
         self._drains: dict[str, asyncio.Future[None]] = {}
@@ -350,6 +356,7 @@ class TargetGroup:
             before = target.health.state
             after = target.health.observe(result, self.matcher, settings)
             if after is not before:
+                self._slow_start(target, after)
                 self._rebuild()
                 level = logging.INFO if after is TargetState.HEALTHY else logging.WARNING
                 log.log(level, "target group %s: %s (%s:%d) %s -> %s%s", self.name, target.target_id,
@@ -358,17 +365,28 @@ class TargetGroup:
             next_at = max(next_at + settings.interval, clock.now())
             await clock.sleep(next_at - clock.now())
 
+    def _slow_start(self, target: Target, state: TargetState) -> None:
+        """A target that becomes healthy enters slow start when the group has one in full
+        service; one that becomes unhealthy leaves it."""
+        target.warm_since = None
+        target.credit = 0.0
+        if state is TargetState.HEALTHY and enters(self.slow_start, any(
+                other.warm_since is None for other in self._healthy if other is not target)):
+            target.warm_since = self._clock.now()
+
     # -- choosing a target (the hot path)
 
     def _rebuild(self) -> None:
         self._healthy = [target for target in self._targets.values()
                          if not target.draining and target.health.state is TargetState.HEALTHY]
+        self._warming = any(target.warm_since is not None for target in self._healthy)
 
     def pick(self, sticky_to: str | None = None) -> Target | None:
         """The target for the next request, or None (the proxy answers 503): ``sticky_to``
         (the target a stickiness cookie names) while it is healthy and not draining, else the
-        next healthy target round robin, or with ``least_outstanding_requests`` the one with
-        the fewest requests in flight (ties round robin)."""
+        next healthy target round robin (a target in slow start only as often as its share
+        allows), or with ``least_outstanding_requests`` the one with the fewest requests in
+        flight (ties round robin)."""
         healthy = self._healthy
         if not healthy:
             return None
@@ -380,6 +398,8 @@ class TargetGroup:
         index = self._next % count
         self._next = index + 1
         if not self.least_outstanding:
+            if self._warming:
+                return self._pick_warming(index)
             return healthy[index]
         best = healthy[index]
         for step in range(1, count):
@@ -387,6 +407,31 @@ class TargetGroup:
             if len(target.requests) < len(best.requests):
                 best = target
         return best
+
+    def _pick_warming(self, index: int) -> Target:
+        """Round robin from ``index`` while targets are in slow start: one in slow start takes
+        its turn only as often as its share allows (``slowstart.admit``), else the next target
+        does. When every healthy target is in slow start and none has a request's credit yet,
+        the one at ``index`` takes it (AWS starts none in slow start then; one whose peers left
+        keeps its ramp)."""
+        healthy = self._healthy
+        count = len(healthy)
+        now = self._clock.now()
+        for step in range(count):
+            target = healthy[(index + step) % count]
+            since = target.warm_since
+            if since is not None:
+                fraction = share(now - since, self.slow_start)
+                if fraction >= 1.0:  # slow start is over
+                    target.warm_since = None
+                    self._warming = any(t.warm_since is not None for t in healthy)
+                else:
+                    taken, target.credit = admit(target.credit, fraction)
+                    if not taken:
+                        continue
+            self._next = index + step + 1
+            return target
+        return healthy[index]
 
     def started(self, target: Target, request: InFlight) -> None:
         """``request`` is now in flight to ``target`` (counted for draining)."""

@@ -133,7 +133,7 @@ def target_group_attributes(config: ServiceLoadBalancerConfig) -> list[dict]:
         "stickiness.enabled": "true" if sticky else "false", "stickiness.type": "lb_cookie",
         "stickiness.lb_cookie.duration_seconds": str(config.stickiness.duration if config.stickiness else 86400),
         "load_balancing.algorithm.type": config.algorithm,
-        "slow_start.duration_seconds": "0",
+        "slow_start.duration_seconds": str(config.slow_start),
     }
     return [{"Key": k, "Value": v} for k, v in attributes.items()]
 

@@ -4,6 +4,7 @@ kept by a real client's cookie jar) and the least-outstanding-requests algorithm
 from __future__ import annotations
 
 import asyncio
+import time
 
 import aiohttp
 
@@ -51,4 +52,27 @@ def test_least_outstanding_requests_avoids_a_busy_task():
                 b.release.set()
                 assert await held.content.read() == b"last chunk\n"
             assert await until(lambda: r.lb.group("api").in_flight(busy) == 0)
+    run(test)
+
+
+def test_slow_start_ramps_up_a_task_added_by_a_scale_out():
+    async def test():
+        async with rig({"api": service(slow_start=30)}) as r:
+            await r.backend("api", "a", "127.0.0.44")  # the first task: a full share at once
+
+            async def share_of_new(n: int) -> float:
+                seen = [(await r.get_json("/x"))["backend"] for _ in range(n)]
+                return seen.count("b") / n
+            assert await share_of_new(10) == 0.0
+            await r.backend("api", "b", "127.0.0.45")  # the scale-out: healthy, now in slow start
+            started = time.monotonic()
+            early = await share_of_new(40)
+            early_at = time.monotonic() - started
+            assert early <= early_at / 30 + 0.05  # weight elapsed/30 beside a's 1: few requests at first
+            shares = [early]
+            deadline = started + 25
+            while shares[-1] < 0.3 and time.monotonic() < deadline:
+                shares.append(await share_of_new(40))
+            assert shares[-1] >= 0.3, shares  # its share grows (a full one, half, when the 30 s end)
+            assert shares[-1] > early
     run(test)

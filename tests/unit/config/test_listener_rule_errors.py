@@ -112,6 +112,24 @@ CASES = [
           path: /health
         """), [(BASE, MARK, "services.web.load_balancer.health_check",
                 "a GRPC target group's health check calls a gRPC method, written /package.service/method")]),
+    Case("slow-start-too-short", service_rule("""
+        priority: 1
+        paths: /x
+        slow_start: 10    # <-
+        """), [(BASE, MARK, "services.web.load_balancer.slow_start",
+                "10 is not a slow start duration: 0 (off) or 30 to 900 seconds")]),
+    Case("slow-start-too-long", service_rule("""
+        priority: 1
+        paths: /x
+        slow_start: 901    # <-
+        """), [(BASE, MARK, "services.web.load_balancer.slow_start", "900")]),
+    Case("slow-start-with-least-outstanding-requests", service_rule("""
+        priority: 1
+        paths: /x
+        algorithm: least_outstanding_requests
+        slow_start: 60    # <-
+        """), [(BASE, MARK, "services.web.load_balancer.slow_start",
+                "slow start cannot be combined with the least_outstanding_requests algorithm")]),
     Case("rule-without-action", own_rules("""
         - priority: 5    # <-
           paths: /x

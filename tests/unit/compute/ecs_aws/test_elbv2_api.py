@@ -52,7 +52,7 @@ TARGETS = [snapshot("a", "127.9.0.2", TargetState.HEALTHY),
 
 
 def apis() -> AwsApis:
-    orders = ServiceLoadBalancerConfig(paths=["/orders/*"], priority=20, deregistration_delay=0.5,
+    orders = ServiceLoadBalancerConfig(paths=["/orders/*"], priority=20, deregistration_delay=0.5, slow_start=45,
                                        health_check={"path": "/orders/health", "interval": 0.5})
     users = ServiceLoadBalancerConfig(hosts=["users.local"], priority=10)
     config = LoadBalancerConfig(hostname="internal-alb.shop.local", rules=[
@@ -106,6 +106,10 @@ def test_target_groups_and_target_health_as_aws_words_it():
         attributes = (await call(handler, "elbv2", "DescribeTargetGroupAttributes",
                                  TargetGroupArn=orders["TargetGroupArn"]))["Attributes"]
         assert {"Key": "deregistration_delay.timeout_seconds", "Value": "1"} in attributes
+        assert {"Key": "slow_start.duration_seconds", "Value": "45"} in attributes
+        users = next(g for g in groups if g["TargetGroupName"] == "users")
+        assert {"Key": "slow_start.duration_seconds", "Value": "0"} in (await call(
+            handler, "elbv2", "DescribeTargetGroupAttributes", TargetGroupArn=users["TargetGroupArn"]))["Attributes"]
         with pytest.raises(AwsError) as error:
             await call(handler, "elbv2", "DescribeTargetHealth", TargetGroupArn="arn:nope")
         assert error.value.code == "TargetGroupNotFound"
