@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from devenv.config.location import Loc, Origin, format_path
 from devenv.config.messages import explain
-from devenv.config.model import StackConfig
+from devenv.config.model import EmulatorConfig, StackConfig
 from devenv.config.references import Problem, check_references, check_warnings
 from devenv.config.source import Document, merge, parse_file
 from devenv.errors import ConfigError, ConfigIssue
@@ -149,6 +149,12 @@ def load_project(
     for overlay in documents[1:]:
         document = merge(document, overlay)
     overrides = overrides or Overrides()
+    # A value an override replaces is still checked: a typo in the file would otherwise
+    # surface only on the day the override is not set (CI sets DEVENV_EMULATOR, a laptop not).
+    hidden = _hidden_issues(document, {
+        ("runtime",): bool(_given(env.get(ENV_RUNTIME), "") or _given(overrides.runtime, "")),
+        ("emulator", "kind"): bool(_given(env.get(ENV_EMULATOR), "") or _given(overrides.emulator, "")),
+    })
     document = _apply_overrides(document, {
         ("runtime",): _given(env.get(ENV_RUNTIME), f"environment variable {ENV_RUNTIME}"),
         ("emulator", "kind"): _given(env.get(ENV_EMULATOR), f"environment variable {ENV_EMULATOR}"),
@@ -161,7 +167,9 @@ def load_project(
         config = StackConfig.model_validate(document.data)
     except ValidationError as exc:
         issues = [_issue(document, *explain(error)) for error in exc.errors()]
-        raise ConfigError(_sorted(issues, files, cwd)) from None
+        raise ConfigError(_sorted(hidden + issues, files, cwd)) from None
+    if hidden:
+        raise ConfigError(_sorted(hidden, files, cwd))
 
     problems = check_references(config) + check_paths(config, root)
     if problems:
@@ -352,6 +360,29 @@ def _given(value: str | None, source: str) -> tuple[str, str] | None:
     A bad value is reported by validation, at ``source``, like any other invalid value."""
     value = (value or "").strip().lower()
     return (value, source) if value else None
+
+
+# The model's field each overridable location is validated as.
+_OVERRIDABLE = {("runtime",): (StackConfig, "runtime"), ("emulator", "kind"): (EmulatorConfig, "kind")}
+
+
+def _hidden_issues(document: Document, overridden: dict[Loc, bool]) -> list[ConfigIssue]:
+    """The problems of the file's own values at the locations an override replaces, reported
+    where the file says them (the override's value is checked by validation as usual)."""
+    issues = []
+    for loc, replaced in overridden.items():
+        node: Any = document.data
+        for part in loc:
+            node = node.get(part) if isinstance(node, dict) else None
+        if not replaced or node is None or document.origins.get(loc) is None:
+            continue
+        model, name = _OVERRIDABLE[loc]
+        try:
+            model.__pydantic_validator__.validate_assignment(model.model_construct(), name, node)
+        except ValidationError as exc:
+            for error in exc.errors():
+                issues.append(_issue(document, loc, explain({**error, "loc": loc})[1]))
+    return issues
 
 
 def _apply_overrides(document: Document, given: dict[Loc, tuple[str, str] | None]) -> Document:

@@ -685,6 +685,16 @@ CASES = [
     Case("env-emulator-invalid", "name: demo\nemulator: moto\n",
          [("environment variable DEVENV_EMULATOR", None, "emulator.kind", "did you mean 'localstack'?")],
          env={"DEVENV_EMULATOR": "localstak"}),
+    # A typo the override replaces is still the file's: it bites the day the variable is unset.
+    Case("env-override-hides-no-emulator-typo", y("""
+        name: demo
+        emulator: mot0    # <-
+        """), [(BASE, MARK, "emulator.kind", "did you mean 'moto'?")], env={"DEVENV_EMULATOR": "ministack"}),
+    Case("env-override-hides-no-runtime-typo", y("""
+        name: demo
+        runtime: podman    # <-
+        """), [(BASE, MARK, "runtime", "expected one of: native, docker; got 'podman'")],
+         env={"DEVENV_RUNTIME": "docker"}),
 ]
 
 
