@@ -84,6 +84,28 @@ class Moto:
             self.on_ready(restarted)
 
 
+# The devenv package, which the guarded launcher (``emulator_guard``) imports in an emulator's
+# own environment: that environment's path gets a folder holding only a link to it.
+PACKAGE = Path(__file__).resolve().parents[1]
+
+
+def guarded(python: Path, module: str, config: EmulatorConfig) -> tuple[str, ...]:
+    """The argv running ``module`` (``python -m``) behind devenv's guard (``emulator_guard``)."""
+    return (str(python), "-m", "devenv.infra.emulator_guard", *cors_options(config), module)
+
+
+def guard_path(work: Path) -> Path:
+    """A folder under ``work`` whose only entry is ``devenv``, a link to this package: the
+    emulator's ``PYTHONPATH``, so its environment sees devenv's guard and nothing else of ours."""
+    folder = work / "pythonpath"
+    folder.mkdir(parents=True, exist_ok=True)
+    link = folder / "devenv"
+    if not (link.is_symlink() and link.resolve() == PACKAGE):
+        link.unlink(missing_ok=True)
+        link.symlink_to(PACKAGE, target_is_directory=True)
+    return folder
+
+
 def cors_options(config: EmulatorConfig) -> tuple[str, ...]:
     """The launcher's options for the web origins ``emulator.cors_origins`` allows."""
     return tuple(option for origin in config.cors_origins for option in ("--cors-origin", origin))
@@ -112,17 +134,18 @@ class Ministack(Moto):
     durable: bool = False
 
     def prepare(self) -> None:
-        self.state.data_dir(NAME).mkdir(parents=True, exist_ok=True)
+        guard_path(self.state.data_dir(NAME))
 
     def process(self) -> ProcessSpec:
         work = self.state.data_dir(NAME)
         return ProcessSpec(
             name=NAME,
-            argv=(str(Path(self.venv) / "bin" / "ministack"),),
+            # behind devenv's guard: ministack answers any Host and any web origin
+            argv=guarded(Path(self.venv) / "bin" / "python", "ministack", self.config),
             log_path=self.state.log_file(NAME),
             cwd=work,
             env={**ministack_settings(self.port, self.region), "BIND_HOST": HOST, "TMPDIR": str(work),
-                 "PYTHONUNBUFFERED": "1", "PYTHONPATH": ""},
+                 "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(work / "pythonpath")},
             stop_signal=signal.SIGTERM,
             death_signal=signal.SIGTERM,
             stop_timeout=5.0,
@@ -176,6 +199,7 @@ class LocalStack(Moto):
 
     def prepare(self) -> None:
         (self.state.data_dir(NAME) / "tmp").mkdir(parents=True, exist_ok=True)
+        guard_path(self.state.data_dir(NAME))
 
     def process(self) -> ProcessSpec:
         work = self.state.data_dir(NAME)
@@ -185,10 +209,11 @@ class LocalStack(Moto):
         env.update({"OVERRIDE_IN_DOCKER": "0", "GATEWAY_SERVER": "hypercorn", "LOCALSTACK_CLI": "0",
                     "LOCALSTACK_HOST": f"{HOST}:{self.port}",
                     "SKIP_SSL_CERT_DOWNLOAD": "1", "FILESYSTEM_ROOT": str(work), "TMPDIR": str(work / "tmp"),
-                    "DEFAULT_REGION": self.region, "PYTHONUNBUFFERED": "1", "PYTHONPATH": ""})
+                    "DEFAULT_REGION": self.region, "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(work / "pythonpath")})
         return ProcessSpec(
             name=NAME,
-            argv=(str(Path(self.venv) / "bin" / "python"), "-m", "localstack.runtime.main"),
+            # behind devenv's guard: LocalStack answers any Host (its CORS check sees Origin only)
+            argv=guarded(Path(self.venv) / "bin" / "python", "localstack.runtime.main", self.config),
             log_path=self.state.log_file(NAME),
             cwd=work,
             env=env,

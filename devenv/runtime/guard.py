@@ -2,8 +2,8 @@
 never another site's page. One policy (``Policy``, pure), applied by every server:
 ``compute/http``'s ``guarded`` (the ECS control API and task metadata, the Lambda Invoke and
 Runtime APIs), ``aiohttp_middleware`` (the web dashboard, the X-Ray daemon's sampling API, API
-Gateway), ``wsgi_middleware`` (the emulator), ``Policy.refusal`` called directly by the edge and
-the internal ALB.
+Gateway), ``wsgi_middleware`` (moto), ``asgi_middleware`` (ministack and LocalStack, natively:
+``infra/emulator_guard.py``), ``Policy.refusal`` called directly by the edge and the internal ALB.
 
 A developer's browser is on the same machine, so any page could send requests to loopback
 ports. Two checks keep it out, as a browser always tells:
@@ -37,6 +37,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 CONTAINER_HOST = "host.docker.internal"
+# Names an emulator accepts as Host besides this machine's: LocalStack's, whose public DNS
+# answers 127.0.0.1 for it and every subdomain (code written for LocalStack calls
+# http://localhost.localstack.cloud:4566 and s3.localhost.localstack.cloud). LocalStack owns
+# the name, so no attacker's page can be served from it.
+EMULATOR_HOSTS = ("localhost.localstack.cloud",)
 
 
 def _host_name(value: str) -> str:
@@ -159,7 +164,7 @@ def wsgi_middleware(app: Callable[..., Any], *, hosts: Collection[str] = (),
                     origins: Collection[str] = ()) -> Callable[..., Any]:
     """The check in front of a WSGI application (the emulator): 403 with the reason, the
     application not called, so its own CORS answers only the origins allowed here."""
-    policy = Policy.of(hosts=hosts, origins=origins)
+    policy = Policy.of(hosts=(*EMULATOR_HOSTS, *hosts), origins=origins)
 
     def guard(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
         headers = {name: environ[key] for name, key in (("host", "HTTP_HOST"), ("origin", "HTTP_ORIGIN"),
@@ -184,5 +189,34 @@ def aiohttp_middleware(policy: Policy = LOCAL):
         if why is not None:
             return web.json_response({"message": f"refused: {why}"}, status=403)
         return await handler(request)
+
+    return guard
+
+
+def asgi_middleware(app: Callable[..., Any], policy: Policy = LOCAL) -> Callable[..., Any]:
+    """The check in front of an ASGI application (ministack's, LocalStack's gateway): an HTTP
+    request refused gets a 403 with the reason and a refused WebSocket is closed (1008, policy
+    violation), the application not called; lifespan events pass untouched."""
+    wanted = {b"host": "host", b"origin": "origin", b"sec-fetch-site": "sec-fetch-site"}
+
+    async def guard(scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> Any:
+        if scope.get("type") not in ("http", "websocket"):
+            return await app(scope, receive, send)
+        headers: dict[str, str] = {}
+        for name, value in scope.get("headers") or ():
+            key = wanted.get(name.lower())
+            if key is not None and key not in headers:  # the first one counts, as servers read it
+                headers[key] = value.decode("latin-1")
+        why = policy.refusal(headers)
+        if why is None:
+            return await app(scope, receive, send)
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})
+            return None
+        body = refused_body(why)
+        await send({"type": "http.response.start", "status": 403,
+                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+        return None
 
     return guard

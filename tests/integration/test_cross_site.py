@@ -22,7 +22,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.integration.conftest import Project, emulator_of, make_project_dir, not_on
+from tests.integration.conftest import Project, make_project_dir
 
 pytestmark = pytest.mark.integration
 
@@ -183,25 +183,14 @@ def servers(stack, dashboard) -> dict[str, Server]:
 
 
 SERVERS = ["emulator", "apigateway", "lambda", "runtime", "ecs", "metadata", "alb", "xray", "edge", "dashboard"]
-# devenv's guard fronts moto only (docs/emulators.md): ministack checks no Origin and no Host;
-# LocalStack refuses other sites by its own CORS check (403, an empty body) but no Host.
-ANY_HOST = {kind: "answers any Host (no DNS-rebinding check), and devenv's guard fronts moto only"
-            for kind in ("ministack", "localstack")}
-ANY_ORIGIN = {"ministack": "answers every web origin (Access-Control-Allow-Origin: *), and devenv's guard "
-                           "fronts moto only"}
-
-
-def refused_cross_site(stack, name: str, answer) -> bool:
-    """403 from devenv's guard, with its reason; from LocalStack's own CORS check, a bare 403."""
-    if name == "emulator" and emulator_of(stack) == "localstack":
-        return answer.status == 403
+def refused_cross_site(answer) -> bool:
+    """403 from devenv's guard, with its reason (in front of every emulator: moto's launcher,
+    ministack's and LocalStack's ``emulator_guard``)."""
     return answer.status == 403 and b"cross-site" in answer.body
 
 
 @pytest.mark.parametrize("name", SERVERS)
 def test_a_rebinding_host_is_refused(stack, servers, name):
-    if name == "emulator":
-        not_on(stack, ANY_HOST)
     server = servers[name]
     answer = send(server.port, "GET", server.read, {"Host": f"evil.example:{server.port}"}, tls=server.tls)
     assert answer.status == 403 and b"DNS-rebinding" in answer.body, (answer.status, answer.body)
@@ -209,32 +198,27 @@ def test_a_rebinding_host_is_refused(stack, servers, name):
 
 @pytest.mark.parametrize("name", SERVERS)
 def test_another_sites_form_post_is_refused(stack, servers, name):
-    if name == "emulator":
-        not_on(stack, ANY_ORIGIN)
     server = servers[name]
     answer = send(server.port, "POST", server.write, {"Origin": EVIL, "Sec-Fetch-Site": "cross-site",
                                                       "Content-Type": FORM}, b"desiredCount=3", tls=server.tls)
-    assert refused_cross_site(stack, name, answer), (answer.status, answer.body)
+    assert refused_cross_site(answer), (answer.status, answer.body)
 
 
 @pytest.mark.parametrize("name", SERVERS)
 def test_another_sites_preflight_is_not_granted(stack, servers, name):
-    if name == "emulator":
-        not_on(stack, ANY_ORIGIN)
     server = servers[name]
     answer = send(server.port, "OPTIONS", server.write, {
         "Origin": EVIL, "Access-Control-Request-Method": "PUT", "Access-Control-Request-Headers": "content-type",
         "Sec-Fetch-Site": "cross-site"}, tls=server.tls)
-    assert refused_cross_site(stack, name, answer), (answer.status, answer.body)
+    assert refused_cross_site(answer), (answer.status, answer.body)
     assert "access-control-allow-origin" not in answer.headers
 
 
 def test_the_refused_requests_changed_nothing(stack, servers):
     """Ran after the hostile ones (file order): nothing they aimed at happened."""
     assert desired(stack) == 1  # the ECS control API did not scale
-    if emulator_of(stack) not in ANY_ORIGIN:  # else the emulator's hostile tests were skipped, saying why
-        sqs = boto3.client("sqs", endpoint_url=f"http://127.0.0.1:{servers['emulator'].port}", **KEYS)
-        assert not any(url.endswith("/evil") for url in sqs.list_queues().get("QueueUrls", []))
+    sqs = boto3.client("sqs", endpoint_url=f"http://127.0.0.1:{servers['emulator'].port}", **KEYS)
+    assert not any(url.endswith("/evil") for url in sqs.list_queues().get("QueueUrls", []))
     assert starts(stack, "answer") == 0  # neither API Gateway nor the edge invoked
     health = send(servers["alb"].port, "GET", "/health/live", {})
     assert (health.status, json.loads(health.body)) == (200, {"healthy": True})  # the task's POST never ran

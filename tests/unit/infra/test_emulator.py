@@ -19,7 +19,11 @@ def test_ministack_runs_from_its_environment_on_loopback_with_only_the_managed_p
                              region="eu-west-1")
     assert isinstance(emulator, Ministack)
     spec = emulator.process()
-    assert spec.argv == (str(tmp_path / "env" / "bin" / "ministack"),)
+    # behind devenv's guard, run by its environment's Python, which sees only devenv's package
+    assert spec.argv == (str(tmp_path / "env" / "bin" / "python"), "-m", "devenv.infra.emulator_guard", "ministack")
+    emulator.prepare()
+    path = Path(spec.env["PYTHONPATH"])
+    assert [p.name for p in path.iterdir()] == ["devenv"] and (path / "devenv" / "runtime" / "guard.py").is_file()
     assert spec.env["GATEWAY_PORT"] == "4599" and spec.env["BIND_HOST"] == "127.0.0.1"
     assert spec.env["TMPDIR"] == str(state.data_dir("emulator")) == str(spec.cwd)
     assert spec.env["MINISTACK_REGION"] == "eu-west-1"
@@ -54,7 +58,8 @@ def test_localstack_runs_in_host_mode_on_loopback_with_the_token_passed_through(
                              auth_token="tok")
     assert isinstance(emulator, LocalStack)
     spec = emulator.process()
-    assert spec.argv == (str(tmp_path / "env" / "bin" / "python"), "-m", "localstack.runtime.main")
+    assert spec.argv == (str(tmp_path / "env" / "bin" / "python"), "-m", "devenv.infra.emulator_guard",
+                         "localstack.runtime.main")
     env = spec.env
     assert (env["OVERRIDE_IN_DOCKER"], env["GATEWAY_SERVER"], env["GATEWAY_LISTEN"]) == (
         "0", "hypercorn", "127.0.0.1:4566")
@@ -69,6 +74,8 @@ def test_localstack_runs_in_host_mode_on_loopback_with_the_token_passed_through(
     web = make_emulator(EmulatorConfig(kind="localstack", cors_origins=["http://app.test:3000"]), state, 4566,
                         venv=str(tmp_path / "env"))
     assert web.process().env["EXTRA_CORS_ALLOWED_ORIGINS"] == "http://app.test:3000"
+    assert web.process().argv[2:] == ("devenv.infra.emulator_guard", "--cors-origin", "http://app.test:3000",
+                                      "localstack.runtime.main")
 
 
 def test_localstack_that_wants_an_account_says_so():

@@ -88,3 +88,52 @@ def test_a_pattern_is_literal_but_for_its_wildcards():
     assert policy.host_refusal("a.b+c.test") is None
     assert policy.host_refusal("a.bbc.test") is not None
     assert Policy.of().host_refusal("anything.test") is not None  # no pattern matches nothing
+
+
+# ---------------------------------------------------------------- ASGI (ministack, LocalStack)
+
+
+def _asgi(kind: str, headers: dict[str, str]) -> tuple[list[dict], list[dict]]:
+    """Runs the guard over one request; answers (what the application saw, what was sent)."""
+    import asyncio
+
+    from devenv.runtime.guard import asgi_middleware
+
+    seen: list[dict] = []
+    sent: list[dict] = []
+
+    async def app(scope, receive, send):
+        seen.append(scope)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+
+    async def receive():
+        return {"type": "http.request", "body": b""}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": kind, "headers": [(k.encode(), v.encode()) for k, v in headers.items()]}
+    asyncio.run(asgi_middleware(app, Policy.of(hosts=("emulator", "localhost.localstack.cloud")))(scope, receive, send))
+    return seen, sent
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:4566", "localhost:4566", "emulator:4566",
+                                  "sqs.localhost.localstack.cloud:4566", None])
+def test_asgi_guard_serves_this_machines_requests(host):
+    seen, sent = _asgi("http", {"Host": host} if host else {})
+    assert len(seen) == 1 and sent[0]["status"] == 200
+
+
+def test_asgi_guard_refuses_a_rebinding_host_and_another_sites_page_before_the_application():
+    for headers in ({"Host": "evil.example:4566"}, {"host": "127.0.0.1", "ORIGIN": "http://evil.example"},
+                    {"Host": "127.0.0.1", "Sec-Fetch-Site": "cross-site"}):
+        seen, sent = _asgi("http", headers)
+        assert seen == [], headers
+        assert sent[0]["status"] == 403 and b"refused" in sent[1]["body"], headers
+    seen, sent = _asgi("websocket", {"Host": "evil.example"})
+    assert seen == [] and sent == [{"type": "websocket.close", "code": 1008}]
+
+
+def test_asgi_guard_leaves_lifespan_events_to_the_application():
+    seen, _ = _asgi("lifespan", {"Host": "evil.example"})
+    assert [s["type"] for s in seen] == ["lifespan"]
