@@ -79,6 +79,14 @@ class Samples:
         dims = dict(dimensions)
         return lambda value: self.samples.append((namespace, name, value, dims, unit, distribution))
 
+    def batched(self, expand):
+        """Each item expanded at once, into the samples it makes."""
+        def add(item):
+            for key, values, distribution in expand([item]):
+                self.samples.extend((key.namespace, key.name, v, dict(key.dimensions), key.unit, distribution)
+                                    for v in values)
+        return add
+
     def of(self, name: str, **dims: str) -> list[float]:
         """The values of metric ``name`` with exactly these dimensions, in order."""
         return [v for _, n, v, d, _, _ in self.samples if n == name and d == dims]

@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Iterable, Protocol
 
 from .sender import BackgroundSender, refused
 
@@ -29,21 +29,34 @@ MAX_VALUES = 150  # PutMetricData's limit of Values (and Counts) per datum
 DIGITS = 3  # significant digits a distribution keeps of a value
 
 
-class Recorder(Protocol):
-    """Where the compute plane's per-request samples go (``MetricPublisher``; a list in unit
-    tests): ``series`` names one metric once and returns what records a sample of it, so a
-    request pays for a dictionary lookup, not for naming its metrics again."""
-
-    def series(self, namespace: str, name: str, dimensions: dict[str, str], unit: str = "None", *,
-               distribution: bool = False) -> Callable[[float], None]: ...
-
-
 @dataclass(frozen=True)
 class MetricKey:
     namespace: str
     name: str
     dimensions: tuple[tuple[str, str], ...]
     unit: str
+
+    @classmethod
+    def of(cls, namespace: str, name: str, dimensions: dict[str, str], unit: str = "None") -> MetricKey:
+        return cls(namespace, name, tuple(sorted(dimensions.items())), unit)
+
+
+# What ``Recorder.batched`` hands its items to, on the sender's thread: for each metric the
+# items make, its key, its values and whether it is a distribution.
+Expand = Callable[[list[Any]], Iterable[tuple[MetricKey, list[float], bool]]]
+
+
+class Recorder(Protocol):
+    """Where the compute plane's per-request samples go (``MetricPublisher``; a list in unit
+    tests): ``series`` names one metric once and returns what records a sample of it, so a
+    request pays for a dictionary lookup, not for naming its metrics again. ``batched``
+    returns what keeps one item per request (a tuple, as it is: one list append, no lock),
+    turned into samples by ``expand`` later, in bulk, off the request path."""
+
+    def series(self, namespace: str, name: str, dimensions: dict[str, str], unit: str = "None", *,
+               distribution: bool = False) -> Callable[[float], None]: ...
+
+    def batched(self, expand: Expand) -> Callable[[Any], None]: ...
 
 
 @dataclass
@@ -62,6 +75,17 @@ class _Stats:
         self.total += value
         self.low = min(self.low, value)
         self.high = max(self.high, value)
+
+    def extend(self, values: list[float]) -> None:
+        if not values:
+            return
+        if self.values is not None:
+            self.values.extend(values)
+            return
+        self.count += len(values)
+        self.total += sum(values)
+        self.low = min(self.low, min(values))
+        self.high = max(self.high, max(values))
 
     def counted(self) -> list[tuple[float, int]]:
         """A distribution's values to ``DIGITS`` significant digits, each with how often it occurred."""
@@ -83,6 +107,13 @@ class Aggregator:
         if stats is None:
             stats = self.current[key] = _Stats(values=[] if distribution else None)
         stats.add(float(value))
+
+    def extend(self, key: MetricKey, values: list[float], distribution: bool = False) -> None:
+        """Many samples of one metric at once."""
+        stats = self.current.get(key)
+        if stats is None:
+            stats = self.current[key] = _Stats(values=[] if distribution else None)
+        stats.extend(values)
 
     def close_period(self, end: float) -> list[tuple[str, dict]]:
         """The period's datapoints (``datapoints``); a new period begins."""
@@ -135,6 +166,7 @@ class MetricPublisher(BackgroundSender):
         self.dropped = 0
         self.refused = 0  # datapoints the emulator refused outright, dropped
         self._samplers: list[Callable[[MetricPublisher], None]] = []
+        self._batches: list[tuple[list[Any], Expand]] = []
 
     def add_sampler(self, sampler: Callable[[MetricPublisher], None]) -> MetricPublisher:
         """``sampler(self)`` runs on the sender's thread at the start of every cycle, for
@@ -146,14 +178,14 @@ class MetricPublisher(BackgroundSender):
                unit: str = "None", *, distribution: bool = False) -> None:
         """One sample (from any thread; never blocks on I/O). ``distribution``: keep the
         values, for percentiles (a latency)."""
-        key = MetricKey(namespace, name, tuple(sorted(dimensions.items())), unit)
+        key = MetricKey.of(namespace, name, dimensions, unit)
         with self._lock:
             self._aggregator.add(key, value, distribution)
 
     def series(self, namespace: str, name: str, dimensions: dict[str, str], unit: str = "None", *,
                distribution: bool = False) -> Callable[[float], None]:
         """What records samples of one metric (from any thread; never blocks on I/O)."""
-        key = MetricKey(namespace, name, tuple(sorted(dimensions.items())), unit)
+        key = MetricKey.of(namespace, name, dimensions, unit)
         lock, aggregator = self._lock, self._aggregator
 
         def sample(value: float) -> None:
@@ -162,12 +194,33 @@ class MetricPublisher(BackgroundSender):
 
         return sample
 
+    def batched(self, expand: Expand) -> Callable[[Any], None]:
+        """What keeps one item per request (from any thread: a list append, atomic without a
+        lock); each cycle hands the items kept since the last to ``expand`` for their samples."""
+        items: list[Any] = []
+        with self._lock:
+            self._batches.append((items, expand))
+        return items.append
+
+    def _expand_batches(self) -> None:
+        for items, expand in self._batches:
+            count = len(items)
+            if not count:
+                continue
+            taken = items[:count]  # a copy and a delete, each atomic: an append meanwhile stays
+            del items[:count]
+            samples = list(expand(taken))
+            with self._lock:
+                for key, values, distribution in samples:
+                    self._aggregator.extend(key, values, distribution)
+
     def _cycle(self, final: bool) -> bool:
         for sampler in self._samplers:
             try:
                 sampler(self)
             except Exception as exc:  # the emulator is down: the send below says so
                 log.debug("metrics sampler %r failed: %s", sampler, exc)
+        self._expand_batches()
         with self._lock:
             taken = self._aggregator.take()
         closed = datapoints(taken, self._clock())  # counting distributions: outside the lock

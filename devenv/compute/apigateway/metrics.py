@@ -2,39 +2,52 @@
 per request by ``ApiName`` and by ``ApiName`` and ``Stage``: ``Count``, ``4XXError`` and
 ``5XXError`` (0 or 1, so Sum counts them and Average is their rate), ``Latency`` (ms from
 the request received to the response sent) and ``IntegrationLatency`` (ms the Lambda
-integration took, for requests that reached it), both distributions so p50/p90/p99 can be read."""
+integration took, for requests that reached it), both distributions so p50/p90/p99 can be read.
+
+A request costs one tuple appended (``Recorder.batched``); the ten samples it makes are
+counted in bulk on the publisher's thread (``expand``)."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Iterator
 
-from devenv.aws.metrics import Recorder
+from devenv.aws.metrics import MetricKey, Recorder
 
 NAMESPACE = "AWS/ApiGateway"
+
+Answer = tuple[int, float, "float | None"]  # status, latency ms, integration ms (None: not reached)
 
 
 class ApiMetrics:
     """Samples of one API's stage for ``recorder`` (a ``MetricPublisher``)."""
 
     def __init__(self, recorder: Recorder, api: str, stage: str) -> None:
-        def series(metric: str, unit: str, distribution: bool = False) -> tuple[Callable[[float], None], ...]:
-            return tuple(recorder.series(NAMESPACE, metric, dims, unit, distribution=distribution)
-                         for dims in ({"ApiName": api}, {"ApiName": api, "Stage": stage}))
+        self._dimensions = ({"ApiName": api}, {"ApiName": api, "Stage": stage})
 
-        self._count, self._4xx, self._5xx = series("Count", "Count"), series("4XXError", "Count"), series(
-            "5XXError", "Count")
-        self._latency = series("Latency", "Milliseconds", True)
-        self._integration = series("IntegrationLatency", "Milliseconds", True)
+        def keys(metric: str, unit: str) -> tuple[MetricKey, ...]:
+            return tuple(MetricKey.of(NAMESPACE, metric, dims, unit) for dims in self._dimensions)
+
+        self._count, self._4xx, self._5xx = keys("Count", "Count"), keys("4XXError", "Count"), keys("5XXError", "Count")
+        self._latency, self._integration = keys("Latency", "Milliseconds"), keys("IntegrationLatency", "Milliseconds")
+        self._add = recorder.batched(self.expand)
 
     def answered(self, status: int, latency_ms: float, integration_ms: float | None) -> None:
-        client, server = int(400 <= status < 500), int(status >= 500)
+        self._add((status, latency_ms, integration_ms))
+
+    def expand(self, answers: list[Answer]) -> Iterator[tuple[MetricKey, list[float], bool]]:
+        """The samples of ``answers``, per metric: (key, values, distribution)."""
+        count = [1.0] * len(answers)
+        client = [1.0 if 400 <= status < 500 else 0.0 for status, _, _ in answers]
+        server = [1.0 if status >= 500 else 0.0 for status, _, _ in answers]
+        latency = [float(ms) for _, ms, _ in answers]
+        integration = [float(ms) for _, _, ms in answers if ms is not None]
         for i in (0, 1):
-            self._count[i](1)
-            self._4xx[i](client)
-            self._5xx[i](server)
-            self._latency[i](latency_ms)
-            if integration_ms is not None:
-                self._integration[i](integration_ms)
+            yield self._count[i], count, False
+            yield self._4xx[i], client, False
+            yield self._5xx[i], server, False
+            yield self._latency[i], latency, True
+            if integration:
+                yield self._integration[i], integration, True
 
 
 __all__ = ["ApiMetrics", "NAMESPACE"]

@@ -159,6 +159,12 @@ class Periods:
         key = MetricKey(namespace, name, tuple(sorted(dimensions.items())), unit)
         return lambda value: self.aggregator.add(key, value, distribution)
 
+    def batched(self, expand):
+        def add(item):
+            for key, values, distribution in expand([item]):
+                self.aggregator.extend(key, values, distribution)
+        return add
+
     def publish(self, cloudwatch, end: float) -> None:
         by_namespace: dict[str, list[dict]] = {}
         for namespace, datum in self.aggregator.close_period(end):

@@ -95,6 +95,30 @@ def test_a_series_records_samples_of_the_metric_it_was_named_for():
     assert fake.data("Count")[0]["StatisticValues"]["Sum"] == 3.0
 
 
+def test_batched_items_become_samples_on_the_senders_thread_each_period_once():
+    fake = FakeCloudWatch()
+    publisher = MetricPublisher(lambda: fake, interval=60)
+    latency = MetricKey.of("AWS/ApiGateway", "Latency", {"ApiName": "api"}, "Milliseconds")
+    errors = MetricKey.of("AWS/ApiGateway", "5XXError", {"ApiName": "api"}, "Count")
+    expanded: list[list] = []
+
+    def expand(items):
+        expanded.append(list(items))
+        yield latency, [ms for _, ms in items], True
+        yield errors, [float(status >= 500) for status, _ in items], False
+
+    add = publisher.batched(expand)
+    for item in ((200, 12.0), (500, 12.0), (200, 480.0)):
+        add(item)
+    assert expanded == []  # nothing done on the request path but the append
+    publisher.start().close(timeout=60)
+    assert expanded == [[(200, 12.0), (500, 12.0), (200, 480.0)]]  # all of them, once
+    [latencies] = fake.data("Latency")
+    assert latencies["Values"] == [12.0, 480.0] and latencies["Counts"] == [2.0, 1.0]
+    assert fake.data("5XXError")[0]["StatisticValues"] == {"SampleCount": 3, "Sum": 1.0, "Minimum": 0.0,
+                                                            "Maximum": 1.0}
+
+
 def test_many_metrics_are_split_into_calls_of_at_most_1000():
     fake = FakeCloudWatch()
     publisher = MetricPublisher(lambda: fake, interval=60)
