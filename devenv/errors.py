@@ -126,6 +126,18 @@ class EndpointStatusError(EndpointError):
         self.body = body
 
 
+class AwsErrorAnswer(EndpointStatusError):
+    """An AWS-compatible API's error answer, with its error ``code``; ``response`` carries it
+    as botocore's ``ClientError`` does (``Error.Code``, ``ResponseMetadata.HTTPStatusCode``),
+    so code that handles boto3's errors handles these alike; ``detail`` is the answer's own message."""
+
+    def __init__(self, message: str, *, url: str, status: int, body: bytes, code: str, detail: str = "",
+                 hint: str | None = None):
+        super().__init__(message, url=url, status=status, body=body, hint=hint)
+        self.code = code
+        self.response = {"Error": {"Code": code, "Message": detail}, "ResponseMetadata": {"HTTPStatusCode": status}}
+
+
 class BuildError(DevenvError):
     """Building a function's or service's environment failed (a requirements file that does
     not resolve, an index out of reach with nothing cached)."""

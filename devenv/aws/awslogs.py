@@ -30,11 +30,11 @@ from .sender import BackgroundSender, error_code, refused
 
 log = logging.getLogger("devenv.awslogs")
 
-# Seconds between sends. Each PutLogEvents costs the sending process ~2 ms of CPU whatever
-# its size (botocore: signing, hooks, HTTP), once per stream, and the Lambda runtime has a
-# stream per instance: sending every 0.2 s cost the compute process a third more CPU per
-# invoke under load. Docker's awslogs driver sends every 5 s; 1 s keeps a line's lag to
-# `aws logs tail` under a second at the median.
+# Seconds between sends. Each PutLogEvents costs the sending process CPU whatever its size
+# (with botocore ~2 ms: signing, hooks, HTTP; the lean client less), once per stream, and
+# the Lambda runtime has a stream per instance: sending every 0.2 s cost the compute
+# process a third more CPU per invoke under load. Docker's awslogs driver sends every 5 s;
+# 1 s keeps a line's lag to `aws logs tail` under a second at the median.
 SEND_INTERVAL = 1.0
 
 MAX_BATCH_EVENTS = 10_000
@@ -306,8 +306,8 @@ def _create(call: Callable[..., Any], **kwargs: Any) -> None:
 
 
 def logs_client_factory(url: str) -> Callable[[str], Any]:
-    """boto3 ``logs`` clients for the emulator at ``url``, per region, with the background
-    senders' settings (one attempt per call: the shipper retries itself)."""
-    from .endpoint import one_attempt_client_factory
+    """CloudWatch Logs clients for the emulator at ``url``, per region: the lean client
+    (``logs_client.py``), one attempt per call (the shipper retries itself)."""
+    from .logs_client import LogsClient
 
-    return lambda region: one_attempt_client_factory("logs", url, region)()
+    return lambda region: LogsClient(url, region)

@@ -1,6 +1,6 @@
 """devenv's one HTTP client (the CLI's calls to the ECS control API, readiness probes, the
-test and tour clients of API Gateway, the OTLP export): JSON in and out, one timeout
-convention, one error convention.
+test and tour clients of API Gateway, the OTLP export, the awslogs shipper's calls): JSON
+in and out, one timeout convention, one error convention.
 
 - Timeout: ``timeout`` seconds bound the connection and each read (``TIMEOUT``, 5 s, unless
   the caller knows its endpoint needs longer).
@@ -14,12 +14,15 @@ convention, one error convention.
 - HTTPS trusts the system's CAs, or only ``ca_file`` when given (the edge's CA); a name under
   ``.localhost`` is reached on 127.0.0.1 (RFC 6761, as browsers and curl do) and verified
   under its own name, since not every resolver knows it.
+- ``request`` opens a connection per call; a ``KeptConnection`` keeps one open for the calls
+  of one thread (a background sender's), opening a new one when the server has closed it.
 """
 
 from __future__ import annotations
 
 import http.client
 import json as jsonlib
+import select
 import socket
 import ssl
 from dataclasses import dataclass, field
@@ -115,16 +118,80 @@ def request(method: str, url: str, *, json: Any = _NOTHING, body: bytes | None =
         connection._create_connection = _on_loopback  # type: ignore[attr-defined]
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     try:
-        connection.request(method, target, body=body, headers=sent)
+        return _exchange(connection, method, target, body, sent, url, name, hint, where, timeout)[0]
+    finally:
+        connection.close()
+
+
+def _exchange(connection: http.client.HTTPConnection, method: str, target: str, body: bytes | None,
+              headers: dict[str, str], url: str, name: str, hint: str | None, where: str,
+              timeout: float) -> tuple[Reply, bool]:
+    """One request and its answer on ``connection``; whether the server will close it."""
+    try:
+        connection.request(method, target, body=body, headers=headers)
         response = connection.getresponse()
         data = response.read()
-        return Reply(response.status, dict(response.getheaders()), data, method, url, name, hint)
+        return Reply(response.status, dict(response.getheaders()), data, method, url, name, hint), response.will_close
     except (socket.timeout, TimeoutError):
         raise EndpointTimeout(f"{where} did not answer within {timeout:g} s", url=url, hint=hint) from None
     except (OSError, http.client.HTTPException) as exc:
         raise EndpointUnreachable(f"could not reach {where}: {_reason(exc)}", url=url, hint=hint) from None
-    finally:
-        connection.close()
+
+
+class KeptConnection:
+    """Calls to one plain-HTTP endpoint over one kept-alive connection, with ``request``'s
+    timeout and errors; for one thread at a time (a background sender's). Opened on first
+    use, and again after a failed call, an answer that closes it, or when the server has
+    closed it while idle (seen before reuse, as urllib3 does: a call is never sent twice)."""
+
+    def __init__(self, url: str, *, name: str | None = None, timeout: float = TIMEOUT, hint: str | None = None):
+        parts = urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise EndpointError(f"{url}: not an http URL", url=url, hint=hint)
+        self.url = url.rstrip("/")
+        self.host = parts.netloc  # host[:port], as the Host header carries it
+        self._address = (parts.hostname, parts.port or 80)
+        self._base = parts.path.rstrip("/")
+        self._name = name or f"http://{parts.netloc}"
+        self._where = f"{name} at {url}" if name else url
+        self._timeout = timeout
+        self._hint = hint
+        self._connection: http.client.HTTPConnection | None = None
+
+    def request(self, method: str, path: str = "/", *, body: bytes | None = None,
+                headers: dict[str, str] | None = None) -> Reply:
+        connection = self._connection
+        if connection is not None and _closed_by_peer(connection):
+            connection.close()
+            connection = None
+        if connection is None:
+            connection = self._connection = http.client.HTTPConnection(*self._address, timeout=self._timeout)
+        try:
+            reply, closing = _exchange(connection, method, self._base + path, body, headers or {}, self.url + path,
+                                       self._name, self._hint, self._where, self._timeout)
+        except BaseException:
+            self.close()
+            raise
+        if closing:
+            self.close()
+        return reply
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+
+def _closed_by_peer(connection: http.client.HTTPConnection) -> bool:
+    """Whether an idle kept connection has been closed (or reset) by the server: readable
+    with nothing owed to us means end of file."""
+    sock = connection.sock
+    if sock is None:
+        return False
+    try:
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
 
 
 def _on_loopback(address: tuple[str, int], *args, **kwargs) -> socket.socket:

@@ -38,14 +38,19 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-@pytest.fixture
-def server():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+def serving(handler):
+    """A loopback server of ``handler``'s, its URL while the generator runs."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     server.server_close()
+
+
+@pytest.fixture
+def server():
+    yield from serving(Handler)
 
 
 def free_port() -> int:
@@ -106,3 +111,66 @@ def test_a_proxy_in_the_environment_never_takes_devenv_calls(server, monkeypatch
 def test_a_bad_url_is_an_endpoint_error_not_a_traceback(url):
     with pytest.raises(EndpointError):
         http.request("GET", url)
+
+
+# ---------------------------------------------------------------- a kept connection
+
+
+class KeepAlive(BaseHTTPRequestHandler):
+    """HTTP/1.1 with keep-alive; ``/hang-up`` answers, then closes without saying so."""
+
+    protocol_version = "HTTP/1.1"
+    peers: list[int] = []
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.peers.append(self.client_address[1])
+        answer = json.dumps({"got": body.decode(), "host": self.headers["Host"]}).encode()
+        self.send_response(400 if self.path == "/bad" else 200)
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.write(answer)
+        self.wfile.flush()
+        if self.path == "/hang-up":
+            self.close_connection = True
+
+
+@pytest.fixture
+def keep_alive():
+    KeepAlive.peers = []
+    yield from serving(KeepAlive)
+
+
+def test_a_kept_connection_makes_every_call_on_one_connection(keep_alive):
+    connection = http.KeptConnection(keep_alive, name="the test API")
+    replies = [connection.request("POST", "/", body=f"{i}".encode()) for i in range(3)]
+    assert [json.loads(r.body)["got"] for r in replies] == ["0", "1", "2"]
+    assert json.loads(replies[0].body)["host"] == connection.host == keep_alive.removeprefix("http://")
+    assert len(KeepAlive.peers) == 3 and len(set(KeepAlive.peers)) == 1
+    bad = connection.request("POST", "/bad", body=b"x")  # an error status is an answer, as with request()
+    assert bad.status == 400 and len(set(KeepAlive.peers)) == 1
+    connection.close()
+
+
+def test_a_connection_the_server_closed_while_idle_is_opened_again_without_a_failed_call(keep_alive):
+    from devenv.health import wait_until
+
+    connection = http.KeptConnection(keep_alive)
+    connection.request("POST", "/hang-up", body=b"a")
+    kept = connection._connection
+    assert wait_until(lambda: http._closed_by_peer(kept), timeout=5)  # the server's FIN has arrived
+    assert json.loads(connection.request("POST", "/", body=b"b").body)["got"] == "b"
+    assert len(set(KeepAlive.peers)) == 2
+    connection.close()
+
+
+def test_a_kept_connection_fails_as_request_does():
+    port = free_port()
+    connection = http.KeptConnection(f"http://127.0.0.1:{port}", name="the emulator", timeout=1)
+    with pytest.raises(EndpointUnreachable, match=f"could not reach the emulator at http://127.0.0.1:{port}"):
+        connection.request("POST", "/", body=b"x")
+    with pytest.raises(EndpointError, match="not an http URL"):
+        http.KeptConnection("https://127.0.0.1:1")
