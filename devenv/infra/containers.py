@@ -214,7 +214,14 @@ class DockerMinistack(Moto):
             name=self.name,
             image=self.image,
             log_path=self.state.log_file(self.name),
-            environment={**ministack_settings(GATEWAY_PORT, self.region), "PYTHONUNBUFFERED": "1"},
+            # behind devenv's guard as natively (infra/emulator_guard.py), run by the image's
+            # Python from the devenv package mounted read-only, as moto's launcher is: the image
+            # runs `python -m ministack` from its working folder, which `-m` puts on the path.
+            entrypoint=("python", "-m", "devenv.infra.emulator_guard"),
+            command=("--allow-host", "emulator", *cors_options(self.config), "ministack"),
+            environment={**ministack_settings(GATEWAY_PORT, self.region), "PYTHONUNBUFFERED": "1",
+                         "PYTHONPATH": DEVENV_MOUNT},
+            files=((PACKAGE, f"{DEVENV_MOUNT}/devenv"),),
             ports=((GATEWAY_PORT, self.port),),
             # the image has no curl: its Python asks, as the image's own health check does
             healthcheck=Healthcheck(("CMD", "python", "-c", "import urllib.request; urllib.request.urlopen("

@@ -1,13 +1,14 @@
-"""ministack and LocalStack behind devenv's guard, on the native runtime:
+"""ministack (both runtimes) and LocalStack (native) behind devenv's guard:
 ``python -m devenv.infra.emulator_guard [--allow-host H] [--cors-origin O] -- MODULE [ARG...]``.
 
 Both serve their ASGI application with hypercorn and answer any Host, so without this a
 DNS-rebinding page could read and change the stack's queues and buckets (moto has the same
-guard through ``moto_server``). The launcher runs in the emulator's own environment, with only
-the ``devenv`` package on its path (``runtime/guard.py`` needs nothing but the standard
-library): it wraps ``hypercorn.asyncio.serve`` so that whatever application the emulator
-serves is wrapped in ``guard.asgi_middleware``, then runs MODULE as ``python -m`` would. Both
-emulators import ``serve`` from there when their server starts, after this has run.
+guard through ``moto_server``). The launcher runs in the emulator's own environment (on docker
+the image's Python, the package mounted read-only), with only the ``devenv`` package on its
+path (``runtime/guard.py`` needs nothing but the standard library): it wraps
+``hypercorn.asyncio.serve`` so that whatever application the emulator serves is wrapped in
+``guard.asgi_middleware``, then runs MODULE as ``python -m`` would. Both emulators import
+``serve`` from there when their server starts, after this has run.
 """
 
 from __future__ import annotations

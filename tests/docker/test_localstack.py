@@ -140,3 +140,25 @@ def test_s3_objects_round_trip(endpoint):
     s3.put_object(Bucket="ls-bucket", Key="videos/a.json", Body=b'{"ok": true}')
     assert s3.get_object(Bucket="ls-bucket", Key="videos/a.json")["Body"].read() == b'{"ok": true}'
     assert [o["Key"] for o in s3.list_objects_v2(Bucket="ls-bucket")["Contents"]] == ["videos/a.json"]
+
+
+def test_the_ministack_image_runs_behind_devenvs_guard(endpoint, request):
+    """ministack answers any Host and any Origin; its container runs devenv's guard in front
+    (infra/emulator_guard.py), as natively. LocalStack's image runs unguarded (docs/emulators.md)."""
+    if request.node.callspec.params["endpoint"] != "ministack":
+        pytest.skip("only ministack's image runs behind devenv's guard on docker (docs/emulators.md)")
+    import http.client
+    from urllib.parse import urlsplit
+
+    port = urlsplit(endpoint).port
+
+    def status(headers: dict[str, str]) -> tuple[int, bytes]:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request("GET", "/?Action=ListQueues", headers=headers)
+        answer = connection.getresponse()
+        return answer.status, answer.read()
+
+    assert status({"Host": f"evil.example:{port}"})[0] == 403
+    code, body = status({"Host": f"127.0.0.1:{port}", "Origin": "http://evil.example"})
+    assert code == 403 and b"cross-site" in body
+    assert status({"Host": f"localhost:{port}"})[0] == 200

@@ -117,6 +117,11 @@ def test_ministack_on_docker_runs_its_image_on_the_gateway_port_with_only_the_ma
     assert spec.environment["MINISTACK_REGION"] == "eu-west-1"
     assert "lambda" not in spec.environment["SERVICES"].split(",")  # devenv owns Lambda
     assert spec.aliases == ("emulator",) and "curl" not in " ".join(spec.healthcheck.test)  # no curl in its image
+    # behind devenv's guard, from the package mounted read-only; the stack's containers call it by alias
+    assert spec.entrypoint == ("python", "-m", "devenv.infra.emulator_guard")
+    assert spec.command == ("--allow-host", "emulator", "ministack")
+    assert spec.environment["PYTHONPATH"] == "/opt/devenv"
+    assert [target for _, target in spec.files] == ["/opt/devenv/devenv"]
     assert emulator.probe().url == "http://127.0.0.1:4599/_ministack/health"
     from devenv.config.model import StackConfig
 
