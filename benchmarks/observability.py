@@ -123,7 +123,8 @@ def main() -> int:
               "them one at a time (order flipped every round) after 10 warm-up placements each; POST "
               "/placements -> notification row in Postgres. Log lag: a placement's first line in "
               "/ecs/placement-service, visible to filter-log-events (polled every 20 ms) minus its own "
-              "timestamp. Rerun: `python benchmarks/observability.py{'' if everything else ' --off ' + ','.join(switched)} --out benchmarks/RESULTS.md`. Run took "
+              f"timestamp. Rerun: `python benchmarks/observability.py{'' if everything else ' --off ' + ','.join(switched)}"
+              " --out benchmarks/RESULTS.md`. Run took "
               f"{time.monotonic() - started_at:.0f} s; load average {load_start[0]:.2f} at start, "
               f"{os.getloadavg()[0]:.2f} at end.\n")
     table = ["| measure | p50 (ms) | p99 (ms) | n | target | verdict |", "|---|---:|---:|---:|---|---|",
