@@ -613,11 +613,27 @@ class RedirectConfig(Model):
         return self
 
 
+class TargetGroupStickinessConfig(Model):
+    """A forward action's target group stickiness (ELBv2's TargetGroupStickinessConfig): the
+    AWSALBTG cookie holds a client to one of the action's target groups."""
+
+    enabled: bool = True
+    duration: Annotated[int, Field(ge=1, le=604800)] | None = None  # seconds; required when enabled
+
+    @model_validator(mode="after")
+    def _duration_when_enabled(self) -> "TargetGroupStickinessConfig":
+        if self.enabled and self.duration is None:
+            raise ValueError("target group stickiness needs a duration when enabled: 1 to 604800 seconds "
+                             "(ELBv2's DurationSeconds), for example {duration: 3600}")
+        return self
+
+
 class ListenerRuleConfig(ListenerConditions):
     """A listener rule of its own: conditions and exactly one action."""
 
     priority: Annotated[int, Field(ge=1, le=50000)]
     forward: dict[ServiceName, Annotated[int, Field(ge=0, le=999)]] | None = None
+    target_group_stickiness: TargetGroupStickinessConfig | None = None  # of the forward action
     fixed_response: FixedResponseConfig | None = None
     redirect: RedirectConfig | None = None
 
@@ -630,6 +646,8 @@ class ListenerRuleConfig(ListenerConditions):
         if self.forward is not None and not 1 <= len(self.forward) <= 5:
             raise ValueError("forward names 1 to 5 target groups (services with a load_balancer), each with "
                              "a weight 0-999")
+        if self.target_group_stickiness is not None and self.forward is None:
+            raise ValueError(f"target_group_stickiness goes with a forward action, not {given[0]}")
         return self
 
 

@@ -15,7 +15,7 @@ from typing import NamedTuple
 from devenv.config.event_pattern import check_pattern
 from devenv.config.location import Loc, format_path
 from devenv.config.messages import suggest
-from devenv.config.model import StackConfig
+from devenv.config.model import ListenerRuleConfig, StackConfig
 
 
 class Problem(NamedTuple):
@@ -333,7 +333,25 @@ def _listener_rules(config: StackConfig) -> list[Problem]:
             if group not in groups:
                 problems.append(Problem(("load_balancer", "rules", index, "forward", group),
                                         _missing("target group", group, groups, "services with a load_balancer")))
+        problems += _group_stickiness(config, index, rule)
     return problems
+
+
+def _group_stickiness(config: StackConfig, index: int, rule: ListenerRuleConfig) -> list[Problem]:
+    """ELBv2 refuses a forward to several target groups, one of them with (target) stickiness,
+    unless the rule has target group stickiness ("You must enable group stickiness before
+    enabling target stickiness")."""
+    sticky = rule.target_group_stickiness
+    if rule.forward is None or len(rule.forward) < 2 or (sticky is not None and sticky.enabled):
+        return []
+    for group in rule.forward:
+        service = config.services.get(group)
+        balancer = service.load_balancer if service is not None else None
+        if balancer is not None and balancer.stickiness is not None and balancer.stickiness.enabled:
+            return [Problem(("load_balancer", "rules", index, "forward", group), (
+                f"target group '{group}' has stickiness on, so a forward to several target groups needs "
+                "target_group_stickiness (for example {duration: 3600}); ELBv2 refuses it otherwise"))]
+    return []
 
 
 def _blue_green(config: StackConfig) -> list[Problem]:

@@ -433,6 +433,11 @@ class TargetGroup:
             return target
         return healthy[index]
 
+    @property
+    def serving(self) -> bool:
+        """Whether a target is healthy (a request here would be forwarded, not answered 503)."""
+        return bool(self._healthy)
+
     def started(self, target: Target, request: InFlight) -> None:
         """``request`` is now in flight to ``target`` (counted for draining)."""
         target.requests.add(request)

@@ -65,7 +65,6 @@ from devenv.compute.alb.proxy import (
     _close_spans,
     choose_target,
 )
-from devenv.compute.alb.sticky import set_cookie_lines
 from devenv.compute.alb.upstream import Pool
 from devenv.compute.alb.versions import (
     EMPTY_MESSAGE,
@@ -386,9 +385,7 @@ class Http2Client(ReadPauses, asyncio.Protocol):
         chosen = choose_target(proxy, request, self.client_ip, self.transport, grpc=request.grpc)
         if chosen.__class__ is ErrorPage:
             return chosen  # type: ignore[return-value]
-        group, target, spans, trace = chosen  # type: ignore[misc]
-        sticky_for = group.sticky_for
-        cookie = b"" if sticky_for is None else set_cookie_lines(target.target_id, now=time.time(), duration=sticky_for)
+        group, target, spans, trace, cookie = chosen  # type: ignore[misc]
         if group.protocol_version == HTTP1:
             if not request.complete and request.head.content_length is None:
                 request.head.chunked = True  # a body of unknown length: chunked on HTTP/1.1

@@ -74,7 +74,7 @@ from devenv.compute.alb.framing import (
 )
 from devenv.compute.alb.metrics import AlbMetrics
 from devenv.compute.alb.rules import FixedResponse, Forward, Listener, Redirect, RequestFacts, host_name
-from devenv.compute.alb.sticky import set_cookie_lines, target_of
+from devenv.compute.alb.sticky import group_cookie_lines, group_of, set_cookie_lines, target_of
 from devenv.compute.alb.upstream import Pool, Upstream
 from devenv.compute.alb.versions import INCOMPATIBLE_PROTOCOL, accepts
 from devenv.observe.spans import NullSink, Outcome, SpanSink, SpanTimer
@@ -118,6 +118,11 @@ class Proxy:
         self.in_flight = 0
         self.quiet = asyncio.Event()
         self.quiet.set()
+
+    def serving(self, name: str) -> bool:
+        """Whether target group ``name`` has a healthy target (where an AWSALBTG cookie may lead)."""
+        group = self.groups.get(name)
+        return group is not None and group.serving
 
     def refused(self, head: RequestHead) -> ErrorPage | None:
         """The guard's 403 for a request with this Host, Origin and Sec-Fetch-Site, or None;
@@ -460,9 +465,8 @@ class ClientConnection(ReadPauses, asyncio.Protocol):
         chosen = choose_target(proxy, request, self.client_ip, self.transport)
         if chosen.__class__ is ErrorPage:
             return chosen  # type: ignore[return-value]
-        group, target, spans, trace = chosen  # type: ignore[misc]
+        group, target, spans, trace, cookie = chosen  # type: ignore[misc]
         service = group.service
-        sticky_for = group.sticky_for
         data = upstream_head(request.method, request.url, request.head, client_ip=self.client_ip,
                              listener_port=proxy.port, target_address=target.address, trace=trace,
                              upgrade=request.upgrade)
@@ -472,8 +476,8 @@ class ClientConnection(ReadPauses, asyncio.Protocol):
             return TOO_MANY_FORWARDED_FOR
         exchange = Exchange(self, request, service, group, target)
         exchange.spans = spans
-        if sticky_for is not None:
-            exchange.cookie = set_cookie_lines(target.target_id, now=time.time(), duration=sticky_for)
+        if cookie:
+            exchange.cookie = cookie
         self.exchange = exchange
         request.exchange = exchange
         request.state = RequestState.FORWARDING
@@ -514,9 +518,10 @@ class ClientConnection(ReadPauses, asyncio.Protocol):
 
 def choose_target(proxy: Proxy, request: "Request | Http2Request", client_ip: str,
                   transport: asyncio.BaseTransport | None, *, grpc: bool | None = None
-                  ) -> "ErrorPage | tuple[TargetGroup, Target, tuple[SpanTimer, SpanTimer] | None, str | None]":
-    """Routes a request by the listener rules to a target: ``(group, target, spans, trace)``
-    (``trace``: the X-Amzn-Trace-Id the target gets when tracing, else None), or the load
+                  ) -> "ErrorPage | tuple[TargetGroup, Target, tuple[SpanTimer, SpanTimer] | None, str | None, bytes]":
+    """Routes a request by the listener rules to a target: ``(group, target, spans, trace,
+    cookie)`` (``trace``: the X-Amzn-Trace-Id the target gets when tracing, else None;
+    ``cookie``: the stickiness cookies' Set-Cookie lines, empty without stickiness), or the load
     balancer's own answer. ``grpc`` is None for an HTTP/1.1 request, else whether the HTTP/2
     request is a gRPC call (what the target group's protocol version decides on)."""
     if request.method == b"TRACE":
@@ -534,7 +539,11 @@ def choose_target(proxy: Proxy, request: "Request | Http2Request", client_ip: st
         return NOT_FOUND
     if action.__class__ is not Forward:
         return answer_page(action, facts, transport, proxy.port)  # type: ignore[arg-type]
-    name = action.pick()  # type: ignore[union-attr]
+    group_sticky = action.sticky_for  # type: ignore[union-attr]
+    if group_sticky is None:
+        name = action.pick()  # type: ignore[union-attr]
+    else:
+        name = action.stick(group_of(request.headers), proxy.serving)  # type: ignore[union-attr]
     if name is None:
         return SERVICE_UNAVAILABLE
     group = proxy.groups[name]
@@ -547,6 +556,13 @@ def choose_target(proxy: Proxy, request: "Request | Http2Request", client_ip: st
     target = group.pick(None if sticky_for is None else target_of(request.headers))
     if target is None:
         return SERVICE_UNAVAILABLE
+    cookie = b""
+    if sticky_for is not None or group_sticky is not None:
+        now = time.time()
+        if group_sticky is not None:
+            cookie = group_cookie_lines(name, now=now, duration=group_sticky)
+        if sticky_for is not None:
+            cookie += set_cookie_lines(target.target_id, now=now, duration=sticky_for)
     spans = None
     trace = None
     if proxy.sink is not None:
@@ -554,7 +570,7 @@ def choose_target(proxy: Proxy, request: "Request | Http2Request", client_ip: st
         trace = spans[1].context.header()  # as the ALB: Root first on a new trace, Self added to a client's
         if request.head.trace is not None:
             trace = f"Self={new_root()};{trace}"
-    return group, target, spans, trace
+    return group, target, spans, trace, cookie
 
 
 def answer_page(action: FixedResponse | Redirect, facts: RequestFacts, transport: asyncio.BaseTransport | None,

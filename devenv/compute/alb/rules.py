@@ -37,7 +37,11 @@ and TargetGroupTuple types):
   blocks.
 - ``forward`` to several target groups: each request goes to one of them in proportion to
   their weights (0-999; weight 0 gets none). devenv spreads them with a smooth weighted round
-  robin, so 3:1 sends exactly three of every four requests to the first.
+  robin, so 3:1 sends exactly three of every four requests to the first. With target group
+  stickiness (``sticky``), a request whose ``AWSALBTG`` cookie names one of the groups goes
+  there ("the request is routed to the target group specified in the cookie"), whatever its
+  weight now; devenv's own choice: only while that group has a healthy target, else by
+  weight, with a new cookie.
 - ``fixed-response``: the status, content type and body configured. ``redirect``: HTTP 301
   or 302 to protocol://host:port/path?query, each part the configured one or the request's own
   (``#{protocol}``, ``#{host}``, ``#{port}``, ``#{path}`` without its leading ``/``,
@@ -118,17 +122,19 @@ class RequestFacts:
 
 
 class Forward:
-    """Forward to one target group, or to several by weight (smooth weighted round robin)."""
+    """Forward to one target group, or to several by weight (smooth weighted round robin);
+    ``sticky_for``: target group stickiness's duration (the ``AWSALBTG`` cookie), None when off."""
 
-    __slots__ = ("groups", "_weights", "_current", "_single")
+    __slots__ = ("groups", "_weights", "_current", "_single", "sticky_for")
 
-    def __init__(self, groups: Sequence[tuple[str, int]]) -> None:
+    def __init__(self, groups: Sequence[tuple[str, int]], sticky_for: int | None = None) -> None:
         if not groups:
             raise ValueError("a forward action needs a target group")
         self.groups = tuple(groups)
         self._weights = [weight for _, weight in self.groups]
         self._current = [0] * len(self.groups)
         self._single = self.groups[0][0] if len(self.groups) == 1 else None
+        self.sticky_for = sticky_for
 
     def pick(self) -> str | None:
         """The target group for the next request; None when every weight is 0."""
@@ -143,6 +149,14 @@ class Forward:
         best = max(range(len(current)), key=current.__getitem__)
         current[best] -= total
         return self.groups[best][0]
+
+    def stick(self, wanted: str | None, serving: Callable[[str], bool]) -> str | None:
+        """With target group stickiness: the group a request's cookie names (``wanted``) while
+        it is one of this action's and ``serving`` (it has a healthy target), whatever its
+        weight now; else the next group by weight, as ``pick``."""
+        if wanted is not None and serving(wanted) and any(name == wanted for name, _ in self.groups):
+            return wanted
+        return self.pick()
 
     def set_weights(self, weights: Mapping[str, int]) -> None:
         """New weights (target group name -> 0-999; a group not named keeps its weight), from
@@ -193,7 +207,9 @@ Action = Union[Forward, FixedResponse, Redirect]
 
 def action_of(config: ListenerRuleConfig) -> Action:
     if config.forward is not None:
-        return Forward(list(config.forward.items()))
+        sticky = config.target_group_stickiness
+        return Forward(list(config.forward.items()),
+                       sticky.duration if sticky is not None and sticky.enabled else None)
     if config.fixed_response is not None:
         fixed = config.fixed_response
         return FixedResponse(int(fixed.status_code), fixed.content_type, fixed.message_body.encode())

@@ -17,7 +17,8 @@ from devenv.compute.alb.health import TargetState
 from devenv.compute.ecs_aws.arns import Names
 from devenv.compute.ecs_aws.ecs import _seconds
 from devenv.compute.ecs_aws.wire import ApiError, query_list, query_structs
-from devenv.config.model import ListenerConditions, ListenerRuleConfig, LoadBalancerConfig, ServiceLoadBalancerConfig
+from devenv.config.model import (ListenerConditions, ListenerRuleConfig, LoadBalancerConfig, ServiceLoadBalancerConfig,
+                                  TargetGroupStickinessConfig)
 
 VPC = "vpc-devenv"
 # ELBv2's least health-check interval and timeout (its model's minimums): devenv's config allows
@@ -69,10 +70,14 @@ def conditions_shape(conditions: ListenerConditions) -> list[dict]:
     return shown
 
 
-def forward_action(names: Names, weights: Mapping[str, int]) -> dict:
+def forward_action(names: Names, weights: Mapping[str, int],
+                   stickiness: TargetGroupStickinessConfig | None = None) -> dict:
     groups = [{"TargetGroupArn": names.target_group_arn(s), "Weight": w} for s, w in weights.items()]
+    sticky: dict[str, Any] = {"Enabled": False}
+    if stickiness is not None and stickiness.enabled:
+        sticky = {"Enabled": True, "DurationSeconds": stickiness.duration}
     action: dict[str, Any] = {"Type": "forward", "Order": 1, "ForwardConfig": {
-        "TargetGroups": groups, "TargetGroupStickinessConfig": {"Enabled": False}}}
+        "TargetGroups": groups, "TargetGroupStickinessConfig": sticky}}
     if len(groups) == 1:
         action["TargetGroupArn"] = groups[0]["TargetGroupArn"]
     return action
@@ -80,7 +85,7 @@ def forward_action(names: Names, weights: Mapping[str, int]) -> dict:
 
 def rule_action(names: Names, rule: ListenerRuleConfig) -> dict:
     if rule.forward is not None:
-        return forward_action(names, rule.forward)
+        return forward_action(names, rule.forward, rule.target_group_stickiness)
     if rule.fixed_response is not None:
         fixed = rule.fixed_response
         return {"Type": "fixed-response", "Order": 1, "FixedResponseConfig": {

@@ -76,3 +76,30 @@ def test_slow_start_ramps_up_a_task_added_by_a_scale_out():
             assert shares[-1] >= 0.3, shares  # its share grows (a full one, half, when the 30 s end)
             assert shares[-1] > early
     run(test)
+
+
+def test_target_group_stickiness_holds_a_client_to_one_group_and_awsalb_to_one_task_in_it():
+    async def test():
+        services = {"blue": service(priority=10, paths=["/blue/*"], stickiness={"duration": 3600}),
+                    "green": service(priority=11, paths=["/green/*"], stickiness={"duration": 3600})}
+        rules = [{"priority": 1, "paths": ["/shop/*"], "forward": {"blue": 1, "green": 1},
+                  "target_group_stickiness": {"duration": 600}}]
+        async with rig(services, rules=rules) as r:
+            for n, name in enumerate(("blue-a", "blue-b", "green-a", "green-b")):
+                await r.backend(name.split("-")[0], name, f"127.0.0.{51 + n}")
+            jar = aiohttp.CookieJar(unsafe=True)
+            async with aiohttp.ClientSession(cookie_jar=jar) as client:
+                async def get() -> str:
+                    async with client.get(r.lb.url + "/shop/cart") as response:
+                        cookies = response.headers.getall("Set-Cookie")
+                        assert any(c.startswith("AWSALBTG=") and "Path=/" in c for c in cookies)
+                        assert any(c.startswith("AWSALBTGCORS=") and "SameSite=None; Secure" in c for c in cookies)
+                        assert any(c.startswith("AWSALB=") for c in cookies)  # the group's own stickiness
+                        return (await response.json())["backend"]
+                first = await get()
+                assert [await get() for _ in range(20)] == [first] * 20  # one group, one task in it
+            seen = [(await r.get_json("/shop/cart"))["backend"] for _ in range(20)]  # no cookies: by weight
+            groups = [name.split("-")[0] for name in seen]
+            assert groups.count("blue") == groups.count("green") == 10
+            assert set(seen) == {"blue-a", "blue-b", "green-a", "green-b"}
+    run(test)

@@ -164,6 +164,42 @@ CASES = [
             webb: 1    # <-
         """), [(BASE, MARK, "load_balancer.rules[0].forward.webb",
                 "target group 'webb' is not defined under services with a load_balancer, did you mean 'web'?")]),
+    Case("group-stickiness-without-duration", own_rules("""
+        - priority: 5
+          paths: /x
+          forward: {web: 1}
+          target_group_stickiness: {enabled: true}    # <-
+        """), [(BASE, MARK, "load_balancer.rules[0].target_group_stickiness",
+                "target group stickiness needs a duration when enabled: 1 to 604800 seconds")]),
+    Case("group-stickiness-too-long", own_rules("""
+        - priority: 5
+          paths: /x
+          forward: {web: 1}
+          target_group_stickiness:
+            duration: 604801    # <-
+        """), [(BASE, MARK, "load_balancer.rules[0].target_group_stickiness.duration", "604800")]),
+    Case("group-stickiness-on-a-fixed-response", own_rules("""
+        - priority: 5    # <-
+          paths: /x
+          fixed_response: {status_code: 204}
+          target_group_stickiness: {duration: 60}
+        """), [(BASE, MARK, "load_balancer.rules[0]",
+                "target_group_stickiness goes with a forward action, not fixed_response")]),
+    Case("weighted-forward-to-a-sticky-group-without-group-stickiness", y("""
+        name: demo
+        load_balancer:
+          rules:
+            - priority: 5
+              paths: /x
+              forward:
+                web: 1    # <-
+                api: 1
+        services:
+          web: {image: web, command: [x], load_balancer: {priority: 10, paths: /w, stickiness: {duration: 60}}}
+          api: {image: api, command: [x], load_balancer: {priority: 11, paths: /a}}
+        """), [(BASE, MARK, "load_balancer.rules[0].forward.web",
+               "target group 'web' has stickiness on, so a forward to several target groups needs "
+               "target_group_stickiness")]),
     Case("priority-taken-by-a-service", own_rules("""
         - priority: 10    # <-
           paths: /x
@@ -199,12 +235,14 @@ def test_every_condition_and_action_loads(tmp_path: Path, monkeypatch: pytest.Mo
           headers: {X-Canary: "true"}
           source_ips: [10.0.0.0/8, "::1/128"]
           forward: {web: 9}
+          target_group_stickiness: {duration: 3600}
         """))
     monkeypatch.chdir(tmp_path)
     rules = load_project(environ={}).config.load_balancer.rules
     assert [rule.priority for rule in rules] == [1, 2, 3]
     assert rules[1].query == {"maintenance": ["1"]} and rules[1].fixed_response.status_code == "503"
     assert rules[2].headers == {"X-Canary": ["true"]} and rules[2].forward == {"web": 9}
+    assert rules[2].target_group_stickiness.duration == 3600 and rules[2].target_group_stickiness.enabled
 
 
 def test_a_grpc_target_group_checks_aws_s_method_for_unimplemented_by_default(tmp_path: Path,

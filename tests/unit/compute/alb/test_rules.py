@@ -11,6 +11,7 @@ from devenv.compute.alb.rules import (
     ListenerRule,
     Redirect,
     RequestFacts,
+    action_of,
     host_name,
     wildcard_regex,
 )
@@ -246,3 +247,22 @@ def test_a_weighted_forward_takes_new_weights_from_the_next_request():
     assert {forward.pick() for _ in range(20)} == {"green"}
     forward.set_weights({"blue": 0, "green": 0})
     assert forward.pick() is None  # the listener answers 503
+
+
+def test_target_group_stickiness_keeps_a_cookie_s_group_and_spreads_the_rest_by_weight():
+    forward = action_of(rule(forward={"blue": 3, "green": 1, "off": 0}, target_group_stickiness={"duration": 600}))
+    assert forward.sticky_for == 600
+    serving = {"blue", "green", "off"}
+    assert [forward.stick("green", serving.__contains__) for _ in range(8)] == ["green"] * 8
+    assert forward.stick("off", serving.__contains__) == "off"  # its group, whatever its weight now
+    fresh = [forward.stick(None, serving.__contains__) for _ in range(8)]  # no cookie: by weight
+    assert fresh.count("blue") == 6 and fresh.count("green") == 2
+    assert forward.stick("gone", serving.__contains__) in ("blue", "green")  # not one of this rule's groups
+    serving.discard("green")
+    assert forward.stick("green", serving.__contains__) in ("blue", "green")  # no healthy target: by weight
+    assert {forward.stick("green", serving.__contains__) for _ in range(8)} == {"blue", "green"}
+
+
+def test_target_group_stickiness_is_off_unless_enabled():
+    assert action_of(rule(forward={"a": 1, "b": 1})).sticky_for is None
+    assert action_of(rule(forward={"a": 1, "b": 1}, target_group_stickiness={"enabled": False})).sticky_for is None

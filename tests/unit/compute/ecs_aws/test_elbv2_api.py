@@ -57,7 +57,8 @@ def apis() -> AwsApis:
     users = ServiceLoadBalancerConfig(hosts=["users.local"], priority=10)
     config = LoadBalancerConfig(hostname="internal-alb.shop.local", rules=[
         {"priority": 5, "paths": ["/old/*"], "redirect": {"status_code": "HTTP_301", "path": "/new"}},
-        {"priority": 30, "paths": ["/split"], "forward": {"orders": 3, "users": 1}}])
+        {"priority": 30, "paths": ["/split"], "forward": {"orders": 3, "users": 1},
+         "target_group_stickiness": {"duration": 600}}])
     balancer = FakeBalancer({"orders": FakeGroup(TARGETS), "users": FakeGroup([])})
     api = Elbv2Api(balancer, config, {"orders": orders, "users": users}, NAMES, created=1.0e9,
                    ports={"orders": 8000, "users": 8000})
@@ -79,6 +80,9 @@ def test_the_load_balancer_its_listener_and_rules_by_priority():
         assert rules[1]["Conditions"][0]["HostHeaderConfig"]["Values"] == ["users.local"]
         assert rules[2]["Actions"][0]["TargetGroupArn"] == NAMES.target_group_arn("orders")
         assert [g["Weight"] for g in rules[3]["Actions"][0]["ForwardConfig"]["TargetGroups"]] == [3, 1]
+        assert rules[3]["Actions"][0]["ForwardConfig"]["TargetGroupStickinessConfig"] == {
+            "Enabled": True, "DurationSeconds": 600}
+        assert rules[2]["Actions"][0]["ForwardConfig"]["TargetGroupStickinessConfig"] == {"Enabled": False}
         assert rules[4]["IsDefault"] and rules[4]["Actions"][0]["FixedResponseConfig"]["StatusCode"] == "404"
         with pytest.raises(AwsError) as error:
             await call(handler, "elbv2", "DescribeLoadBalancers", Names=["other"])
