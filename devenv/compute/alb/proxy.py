@@ -73,7 +73,7 @@ from devenv.compute.alb.framing import (
     websocket_request,
 )
 from devenv.compute.alb.metrics import AlbMetrics
-from devenv.compute.alb.rules import FixedResponse, Forward, Listener, Redirect, RequestFacts, host_name
+from devenv.compute.alb.rules import Action, FixedResponse, Forward, Listener, Redirect, RequestFacts, host_name
 from devenv.compute.alb.sticky import group_cookie_lines, group_of, set_cookie_lines, target_of
 from devenv.compute.alb.upstream import Pool, Upstream
 from devenv.compute.alb.versions import INCOMPATIBLE_PROTOCOL, accepts
@@ -93,6 +93,7 @@ BODY_BUFFER = 256 * 1024  # bytes of waiting requests' bodies before reading pau
 RETRY_LIMIT = 64 * 1024  # a request is kept for a retry when it is complete and this small
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 MAX_VERDICTS = 1024  # remembered guard verdicts (distinct Host/Origin/Sec-Fetch-Site triples)
+MAX_ROUTES = 1024  # remembered routing decisions (distinct method/Host/request-target triples)
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"  # HTTP/2's connection preface (RFC 9113 section 3.4)
 
 
@@ -109,6 +110,11 @@ class Proxy:
         self.guard = guard
         self._verdicts: dict[tuple[bytes | None, bytes | None, bytes | None], ErrorPage | None] = {}
         self.listener = listener
+        # The rules' answer for a (method, Host, request target) is remembered when no rule
+        # looks at anything else (headers, the source address): a repeated request is routed
+        # by a dictionary lookup. Rules never change once the listener is made.
+        self._routes: dict[tuple[bytes, bytes | None, bytes], object] | None = (
+            None if any(rule.headers or rule.source_ips for rule in listener.rules) else {})
         self.groups = groups
         self.port = port
         self.idle_timeout = idle_timeout
@@ -140,6 +146,26 @@ class Proxy:
             self._verdicts.clear()
         self._verdicts[key] = page
         return page
+
+    def route(self, request: "Request | Http2Request", client_ip: str) -> "tuple[Action | None, RequestFacts | None]":
+        """The action of the first listener rule matching ``request`` (None: the default
+        action), and the facts the rules saw (None when the answer was remembered; see
+        ``request_facts``)."""
+        routes = self._routes
+        if routes is None:
+            facts = request_facts(request, client_ip)
+            return self.listener.route(facts), facts
+        key = (request.method, request.head.host, request.url)
+        try:
+            return routes[key], None  # type: ignore[return-value]
+        except KeyError:
+            pass
+        facts = request_facts(request, client_ip)
+        action = self.listener.route(facts)
+        if len(routes) >= MAX_ROUTES:
+            routes.clear()
+        routes[key] = action
+        return action, facts
 
     def exchange_started(self) -> None:
         self.in_flight += 1
@@ -529,16 +555,12 @@ def choose_target(proxy: Proxy, request: "Request | Http2Request", client_ip: st
     refused = proxy.refused(request.head)
     if refused is not None:
         return refused
-    path, _, query = request.url.partition(b"?")
-    host = request.head.host
-    facts = RequestFacts(request.method.decode("latin-1"),
-                         None if host is None else host_name(host.decode("latin-1")),
-                         path.decode("latin-1"), query.decode("latin-1"), request.headers, client_ip)
-    action = proxy.listener.route(facts)
+    action, facts = proxy.route(request, client_ip)
     if action is None:
         return NOT_FOUND
     if action.__class__ is not Forward:
-        return answer_page(action, facts, transport, proxy.port)  # type: ignore[arg-type]
+        return answer_page(action, facts or request_facts(request, client_ip), transport,  # type: ignore[arg-type]
+                           proxy.port)
     group_sticky = action.sticky_for  # type: ignore[union-attr]
     if group_sticky is None:
         name = action.pick()  # type: ignore[union-attr]
@@ -566,11 +588,19 @@ def choose_target(proxy: Proxy, request: "Request | Http2Request", client_ip: st
     spans = None
     trace = None
     if proxy.sink is not None:
-        spans = _open_spans(proxy.sink, request, path, group.service, target)
+        spans = _open_spans(proxy.sink, request, request.url.partition(b"?")[0], group.service, target)
         trace = spans[1].context.header()  # as the ALB: Root first on a new trace, Self added to a client's
         if request.head.trace is not None:
             trace = f"Self={new_root()};{trace}"
     return group, target, spans, trace, cookie
+
+
+def request_facts(request: "Request | Http2Request", client_ip: str) -> RequestFacts:
+    """What the listener rules look at, of ``request``."""
+    path, _, query = request.url.partition(b"?")
+    host = request.head.host
+    return RequestFacts(request.method.decode("latin-1"), None if host is None else host_name(host.decode("latin-1")),
+                        path.decode("latin-1"), query.decode("latin-1"), request.headers, client_ip)
 
 
 def answer_page(action: FixedResponse | Redirect, facts: RequestFacts, transport: asyncio.BaseTransport | None,
