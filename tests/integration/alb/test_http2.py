@@ -41,6 +41,7 @@ def grpc_service(**overrides: Any):
 class H2Answer:
     def __init__(self) -> None:
         self.headers: dict[bytes, bytes] = {}
+        self.header_list: list[tuple[bytes, bytes]] = []  # as sent: repeated ones (set-cookie) kept
         self.body = b""
         self.trailers: dict[bytes, bytes] = {}
         self.reset: int | None = None
@@ -90,6 +91,7 @@ async def h2_requests(port: int, requests: list[tuple[str, str, list, bytes]]) -
             for event in conn.receive_data(data):
                 if isinstance(event, h2.events.ResponseReceived):
                     answers[event.stream_id].headers = dict(event.headers)
+                    answers[event.stream_id].header_list = list(event.headers)
                 elif isinstance(event, h2.events.DataReceived):
                     answers[event.stream_id].body += event.data
                     conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
@@ -197,6 +199,28 @@ def test_requests_a_target_group_does_not_take_are_answered_464():
 
 
 # ---------------------------------------------------------------- gRPC through a GRPC target group
+
+
+def test_http2_streams_get_the_stickiness_cookies_and_keep_to_their_group_and_task():
+    async def test():
+        services = {"blue": service(priority=10, paths=["/blue/*"], stickiness={"duration": 3600}),
+                    "green": service(priority=11, paths=["/green/*"], stickiness={"duration": 3600})}
+        rules = [{"priority": 1, "paths": ["/shop/*"], "forward": {"blue": 1, "green": 1},
+                  "target_group_stickiness": {"duration": 600}}]
+        async with rig(services, rules=rules) as r:
+            for n, name in enumerate(("blue-a", "blue-b", "green-a", "green-b")):
+                await r.backend(name.split("-")[0], name, f"127.0.0.{71 + n}")
+            first = await h2_get(r.lb.port, "/shop/cart")
+            cookies = [value.decode() for name, value in first.header_list
+                       if name == b"set-cookie" and value.startswith(b"AWSALB")]  # the task sets one of its own
+            assert [c.split("=", 1)[0] for c in cookies] == ["AWSALBTG", "AWSALBTGCORS", "AWSALB", "AWSALBCORS"]
+            jar = "; ".join(c.split(";", 1)[0] for c in cookies if "CORS=" not in c)
+            backend = json.loads(first.body)["backend"]
+            again = await h2_requests(r.lb.port, [("GET", "/shop/cart", [("cookie", jar)], b"")] * 8)
+            assert {json.loads(answer.body)["backend"] for answer in again} == {backend}
+            spread = await h2_requests(r.lb.port, [("GET", "/shop/cart", [], b"")] * 8)  # no cookie: by weight
+            assert sorted(json.loads(a.body)["backend"].split("-")[0] for a in spread) == ["blue"] * 4 + ["green"] * 4
+    run(test)
 
 
 def call(port: int, method: str, request: bytes, *, stream: bool = False, timeout: float = 10):
