@@ -21,6 +21,7 @@ import h2.events
 
 from devenv.compute.alb.health import Reason, TargetState
 from tests.integration.alb.test_load_balancer import rig, run, service, until
+from tests.integration.alb.test_target_groups import sticky_groups
 
 APP = Path(__file__).resolve().parents[2] / "fixtures" / "services" / "grpc" / "app.py"
 _spec = importlib.util.spec_from_file_location("grpc_fixture_app", APP)
@@ -203,13 +204,7 @@ def test_requests_a_target_group_does_not_take_are_answered_464():
 
 def test_http2_streams_get_the_stickiness_cookies_and_keep_to_their_group_and_task():
     async def test():
-        services = {"blue": service(priority=10, paths=["/blue/*"], stickiness={"duration": 3600}),
-                    "green": service(priority=11, paths=["/green/*"], stickiness={"duration": 3600})}
-        rules = [{"priority": 1, "paths": ["/shop/*"], "forward": {"blue": 1, "green": 1},
-                  "target_group_stickiness": {"duration": 600}}]
-        async with rig(services, rules=rules) as r:
-            for n, name in enumerate(("blue-a", "blue-b", "green-a", "green-b")):
-                await r.backend(name.split("-")[0], name, f"127.0.0.{71 + n}")
+        async with sticky_groups(71) as r:
             first = await h2_get(r.lb.port, "/shop/cart")
             cookies = [value.decode() for name, value in first.header_list
                        if name == b"set-cookie" and value.startswith(b"AWSALB")]  # the task sets one of its own

@@ -4,11 +4,13 @@ kept by a real client's cookie jar) and the least-outstanding-requests algorithm
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from typing import AsyncIterator
 
 import aiohttp
 
-from tests.integration.alb.test_load_balancer import rig, run, service, until
+from tests.integration.alb.test_load_balancer import Rig, rig, run, service, until
 
 
 def test_stickiness_holds_a_client_to_one_task_until_it_leaves():
@@ -78,15 +80,24 @@ def test_slow_start_ramps_up_a_task_added_by_a_scale_out():
     run(test)
 
 
+@contextlib.asynccontextmanager
+async def sticky_groups(first_host: int) -> AsyncIterator[Rig]:
+    """Target groups blue and green (each with AWSALB stickiness, two tasks: blue-a, blue-b,
+    green-a, green-b on 127.0.0.<first_host>..+3) and a rule forwarding /shop/* to both, 1:1,
+    with target group stickiness."""
+    services = {"blue": service(priority=10, paths=["/blue/*"], stickiness={"duration": 3600}),
+                "green": service(priority=11, paths=["/green/*"], stickiness={"duration": 3600})}
+    rules = [{"priority": 1, "paths": ["/shop/*"], "forward": {"blue": 1, "green": 1},
+              "target_group_stickiness": {"duration": 600}}]
+    async with rig(services, rules=rules) as r:
+        for n, name in enumerate(("blue-a", "blue-b", "green-a", "green-b")):
+            await r.backend(name.split("-")[0], name, f"127.0.0.{first_host + n}")
+        yield r
+
+
 def test_target_group_stickiness_holds_a_client_to_one_group_and_awsalb_to_one_task_in_it():
     async def test():
-        services = {"blue": service(priority=10, paths=["/blue/*"], stickiness={"duration": 3600}),
-                    "green": service(priority=11, paths=["/green/*"], stickiness={"duration": 3600})}
-        rules = [{"priority": 1, "paths": ["/shop/*"], "forward": {"blue": 1, "green": 1},
-                  "target_group_stickiness": {"duration": 600}}]
-        async with rig(services, rules=rules) as r:
-            for n, name in enumerate(("blue-a", "blue-b", "green-a", "green-b")):
-                await r.backend(name.split("-")[0], name, f"127.0.0.{51 + n}")
+        async with sticky_groups(51) as r:
             jar = aiohttp.CookieJar(unsafe=True)
             async with aiohttp.ClientSession(cookie_jar=jar) as client:
                 async def get() -> str:
