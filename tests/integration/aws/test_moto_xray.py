@@ -38,3 +38,31 @@ def test_the_service_graph_has_the_traced_services_and_their_calls(moto, aws):
     trace_graph = xray.get_trace_graph(TraceIds=[documents[0]["trace_id"]])
     assert output_shape_errors("xray", "GetTraceGraph", trace_graph) == []
     assert {s["Name"] for s in trace_graph["Services"]} == {s["Name"] for s in graph["Services"]}
+
+
+def test_the_daemons_forwarder_puts_segments_that_batch_get_traces_returns(moto, aws, nothing_listening):
+    from devenv.aws.endpoint import AwsEndpoint
+    from devenv.health import wait_until
+    from devenv.observe.xray_daemon import PUT_BATCH, SegmentForwarder
+
+    documents = [d for i in range(PUT_BATCH // 2 + 5) for d in lifecycle(time.time() - 100 + i)]  # one trace
+    assert len(documents) > PUT_BATCH  # more than one call's worth
+    forwarder = SegmentForwarder(AwsEndpoint(moto.url, moto.region), interval=0.05).start()
+    try:
+        for document in documents:
+            forwarder.add(document)
+        assert wait_until(lambda: forwarder.sent == len(documents), timeout=10), forwarder.sent
+    finally:
+        forwarder.close()
+    trace_id = documents[0]["trace_id"]
+    traces = aws.client("xray").batch_get_traces(TraceIds=[trace_id])["Traces"]
+    assert {json.loads(s["Document"])["id"] for t in traces for s in t["Segments"]} == {
+        d["id"] for d in documents if d["trace_id"] == trace_id}
+
+    unreachable = SegmentForwarder(AwsEndpoint(nothing_listening.url, "us-east-1"), interval=0.05).start()
+    try:
+        unreachable.add(documents[0])
+        assert wait_until(lambda: unreachable._outage is not None, timeout=10)  # kept for a retry, not dropped
+        assert not unreachable.unsupported and unreachable.sent == 0
+    finally:
+        unreachable.close(timeout=1)
