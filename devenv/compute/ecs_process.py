@@ -20,7 +20,7 @@ from devenv.runtime.peers import PeerScreen
 from devenv.runtime.ports import HOST, load_remembered
 from devenv.runtime.statedir import StateDir
 from devenv.build import manifest
-from devenv.compute.entry import run, until_stopped
+from devenv.compute.entry import fast_loop, run, until_stopped
 from devenv.compute.http import server as http1
 from devenv.compute.http.server import Request, Response, Router, error, guarded, json_response
 from devenv.compute.ecs.processes import ProcessTasks
@@ -279,7 +279,7 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
 
 
 def main(argv: list[str]) -> int:
-    return run(serve, "devenv.compute.ecs_process", argv)
+    return run(serve, "devenv.compute.ecs_process", argv, loop_factory=fast_loop())
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ from pathlib import Path
 from devenv.aws.awslogs import Destination, LogShipper, datetime_pattern
 from devenv.aws.metrics import MetricPublisher
 from devenv.config.model import AutoscalingConfig, FargateSpotConfig, ServiceConfig
-from devenv.runtime.process import children, signal_group
+from devenv.runtime.process import children, run_quietly, signal_group
 from devenv.compute.ecs import capacity
 from devenv.compute.ecs.autoscaling import DesiredCount, ScalingCause, ScalingState, decide, within_bounds
 from devenv.compute.ecs.startup import Crash, CrashKind, StartupStreak
@@ -959,18 +959,7 @@ async def _deregister(service: Service, task: Task) -> None:
 
 
 async def _run_check(argv: list[str], env: Mapping[str, str], timeout: float) -> bool:
-    try:
-        process = await asyncio.create_subprocess_exec(*argv, env=dict(env), stdin=asyncio.subprocess.DEVNULL,
-                                                       stdout=asyncio.subprocess.DEVNULL,
-                                                       stderr=asyncio.subprocess.DEVNULL, start_new_session=True)
-    except OSError:
-        return False
-    try:
-        return await asyncio.wait_for(process.wait(), timeout) == 0
-    except asyncio.TimeoutError:
-        signal_group(process.pid, signal.SIGKILL)
-        await process.wait()
-        return False
+    return await run_quietly(argv, env, timeout) == 0
 
 
 def _proc_usage(pid: int) -> tuple[int | None, float]:
