@@ -2,7 +2,7 @@
 task vs through the ALB, kill -9 of a task -> replacement serving, failed requests during a
 rolling deploy under steady load.
 
-    python benchmarks/ecs_alb.py [--seconds 5] [--rounds 5] [--out benchmarks/RESULTS.md]
+    python benchmarks/ecs_alb.py [--seconds 5] [--rounds 5] [--messages 500] [--out benchmarks/RESULTS.md]
                                  [--commit REV] [--json FILE]
 
 Runs devenv from the working tree on a throwaway project under /tmp (a tiny ASGI service on
@@ -18,6 +18,12 @@ is reported too. CPU per request (tasks, and the ``ecs`` process the ALB runs in
 /proc during the 4-connection runs: it explains the throughput ratio on a CPU-bound box. The
 failed-requests count during rolling deploys uses a Python http.client loop (it needs every
 request's outcome).
+
+WebSocket and gRPC: a second stack after the first is down, with the tests' fixture services
+(tests/integration/alb/backend.py's WebSocket echo on aiohttp, tests/fixtures/services/grpc on
+grpcio behind a GRPC target group), one task each; p50 of one message's round trip on an open
+WebSocket and of one unary call on an open channel, straight to the task and through the ALB,
+alternating in each round (Python clients: aiohttp and grpcio, the same on both paths).
 
 Peer: HAProxy (a production C load balancer, ``apt-get install haproxy``), started by this
 script in front of the same two tasks with what the ALB does on each request (round robin,
@@ -92,6 +98,44 @@ services:
       health_check: {path: /health, interval: 0.5, timeout: 1, healthy_threshold: 2, unhealthy_threshold: 5}
 """
 
+
+PROTOCOLS_STACK = """\
+name: benchproto
+infra: {postgres: false, redis: false}
+load_balancer: {idle_timeout: 10}
+tracing: {enabled: false}
+services:
+  ws:
+    build: ws
+    requirements: requirements.txt
+    command: [python, task.py]
+    desired_count: 1
+    load_balancer:
+      paths: ["/ws"]
+      priority: 1
+      health_check: {path: /health, interval: 0.5, timeout: 1, healthy_threshold: 2, unhealthy_threshold: 5}
+  grpc:
+    build: grpc
+    command: [python, app.py]
+    requirements: requirements.txt
+    desired_count: 1
+    load_balancer:
+      paths: ["/devenv.test.Echo/*"]
+      priority: 2
+      protocol_version: GRPC
+      health_check: {interval: 0.5, timeout: 1, healthy_threshold: 2, unhealthy_threshold: 5}
+"""
+
+WS_TASK = '''
+import os
+
+from aiohttp import web
+
+from backend import Backend
+
+web.run_app(Backend(os.environ.get("ECS_TASK_ID", "task"), os.environ["TASK_IP"]).app(), host=os.environ["TASK_IP"],
+            port=int(os.environ["PORT"]), access_log=None, print=None)
+'''
 
 DEVENV_ENV = dict(os.environ)  # with --commit: PYTHONPATH puts that commit's devenv/ first
 
@@ -309,6 +353,91 @@ def haproxy_version() -> str:
     return match[1] if match else "?"
 
 
+def protocol_rows(rounds: int, messages: int) -> list[tuple[str, str, str, str, str]]:
+    """WebSocket message round trip and gRPC unary call p50, straight to a task and through the
+    ALB, on a second stack of the tests' fixture services (see the module's docstring)."""
+    import asyncio
+
+    import aiohttp
+
+    try:
+        import grpc
+    except ImportError:
+        grpc = None
+    project = Path(tempfile.mkdtemp(prefix="devenv-bench-proto-"))
+    os.chmod(project, 0o755)
+    (project / "ws").mkdir()
+    shutil.copy(ROOT / "tests" / "integration" / "alb" / "backend.py", project / "ws" / "backend.py")
+    (project / "ws" / "task.py").write_text(WS_TASK)
+    (project / "ws" / "requirements.txt").write_text("aiohttp\n")
+    shutil.copytree(ROOT / "tests" / "fixtures" / "services" / "grpc", project / "grpc")
+    (project / "devenv.yaml").write_text(PROTOCOLS_STACK)
+    try:
+        devenv(project, "up")
+
+        def serving() -> bool:
+            services = get_json(control(project) + "/services")["services"]
+            return len(services) == 2 and all(s["healthyCount"] == 1 for s in services)
+
+        wait(serving, 120, "the WebSocket and gRPC tasks healthy")
+        alb = f"127.0.0.1:{json.loads((project / '.devenv' / 'ports.json').read_text())['alb']}"
+        address = {task["service"]: task["address"] for task in running(project)}
+
+        async def ws_round_trips(where: str) -> list[float]:
+            async with aiohttp.ClientSession() as session:
+                async with session.ws_connect(f"http://{where}/ws") as socket:
+                    times = []
+                    for i in range(messages + 20):
+                        start = time.perf_counter()
+                        await socket.send_str("m")
+                        answer = await socket.receive()
+                        if answer.type != aiohttp.WSMsgType.TEXT or not answer.data.endswith(": m"):
+                            raise SystemExit(f"WebSocket echo through {where} answered {answer!r}")
+                        if i >= 20:  # the first ones warm up
+                            times.append((time.perf_counter() - start) * 1000)
+                    return times
+
+        def grpc_calls(where: str) -> list[float]:
+            with grpc.insecure_channel(where) as channel:
+                say = channel.unary_unary("/devenv.test.Echo/Say")
+                times = []
+                for i in range(messages + 20):
+                    start = time.perf_counter()
+                    if not say(b"m", timeout=10).endswith(b": m"):
+                        raise SystemExit(f"gRPC Say through {where} answered wrong")
+                    if i >= 20:
+                        times.append((time.perf_counter() - start) * 1000)
+                return times
+
+        p50s: dict[str, list[float]] = {"ws-direct": [], "ws-alb": [], "grpc-direct": [], "grpc-alb": []}
+        for _ in range(rounds):
+            for name, where in (("ws-direct", address["ws"]), ("ws-alb", alb)):
+                p50s[name].append(statistics.median(asyncio.run(ws_round_trips(where))))
+            if grpc is not None:
+                for name, where in (("grpc-direct", address["grpc"]), ("grpc-alb", alb)):
+                    p50s[name].append(statistics.median(grpc_calls(where)))
+    finally:
+        devenv(project, "down", "--volumes", check=False)
+        shutil.rmtree(project, ignore_errors=True)
+
+    def cell(name: str) -> str:
+        values = p50s[name]
+        return f"{statistics.median(values):.3f} ({min(values):.3f}-{max(values):.3f})"
+
+    def added(what: str) -> str:
+        return f"ALB adds {statistics.median(p50s[what + '-alb']) - statistics.median(p50s[what + '-direct']):.3f} ms"
+
+    rows = [("WebSocket message round trip p50, 1 open socket (ms)", cell("ws-direct"), cell("ws-alb"),
+             f"{added('ws')}; median of {rounds} runs of {messages} messages (min-max); aiohttp client and echo", "")]
+    if grpc is None:
+        rows.append(("gRPC unary call p50 (ms)", "", "not measured", "grpcio is not installed (the test extra)", ""))
+    else:
+        rows.append(("gRPC unary call p50, 1 open channel, GRPC target group (ms)", cell("grpc-direct"),
+                     cell("grpc-alb"), f"{added('grpc')}; median of {rounds} runs of {messages} calls (min-max); "
+                     "grpcio client and server", ""))
+    return rows
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -319,6 +448,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--messages", type=int, default=500,
+                        help="WebSocket messages and gRPC calls per run of the protocol rows")
     parser.add_argument("--tracing", choices=("on", "off"), default="on",
                         help="devenv's span recording (on by default in devenv.yaml): the ALB records two spans per request")
     parser.add_argument("--commit", help="run devenv/ exported from this commit (git archive, first on "
@@ -490,6 +621,7 @@ def main() -> int:
         if snapshot is not None:
             shutil.rmtree(snapshot, ignore_errors=True)
 
+    rows += protocol_rows(args.rounds, args.messages)
     load_after = " ".join(f"{x:.2f}" for x in os.getloadavg())
     if args.json:
         write_samples(args.json, commit, {
