@@ -40,6 +40,10 @@ from .xray import BadDatagram, parse_datagram, sampling_rules, sampling_targets,
 log = logging.getLogger("devenv.xray")
 
 PUT_BATCH = 50  # segment documents per PutTraceSegments call
+# Seconds between forwards, as the awslogs shipper sends: each PutTraceSegments costs moto
+# ~2 ms of CPU whatever its size (0.5 s doubled that while traffic flows), and devenv's own
+# spans of the segments are written at once anyway.
+SEND_INTERVAL = 1.0
 MAX_KEPT = 10_000  # documents kept while the emulator is unreachable
 UNSUPPORTED = {"UnknownOperationException", "InvalidAction", "NotImplemented", "InternalFailure", "404"}
 
@@ -51,7 +55,7 @@ class SegmentForwarder(BackgroundSender):
 
     what = "the emulator's X-Ray API"
 
-    def __init__(self, endpoint: AwsEndpoint, interval: float = 0.5):
+    def __init__(self, endpoint: AwsEndpoint, interval: float = SEND_INTERVAL):
         super().__init__(interval, "xray-forward")
         self._endpoint = endpoint
         self._client: Any = None
