@@ -252,6 +252,16 @@ class Http2Client(ReadPauses, asyncio.Protocol):
         self.last = self.loop.time()
         self._pauses: set[object] = set()
         self._timer: asyncio.TimerHandle | None = None
+        self._held: set[Sender] | None = None  # upstream senders to flush once this read is handled
+
+    def flush_upstream(self, sender: Sender) -> None:
+        """Writes what a stream's upstream connection has to send: at once, or, while a read
+        from the client is handled, once it has been (a gRPC call's HEADERS, DATA and
+        END_STREAM frames go to the target in one write, not three)."""
+        if self._held is None:
+            sender.flush()
+        else:
+            self._held.add(sender)
 
     # -- asyncio.Protocol
 
@@ -273,6 +283,16 @@ class Http2Client(ReadPauses, asyncio.Protocol):
             self.out.flush()  # the GOAWAY h2 queued
             self.close()
             return
+        self._held = set()
+        try:
+            self._handle(events)
+        finally:
+            held, self._held = self._held, None
+            for sender in held:
+                sender.flush()
+        self.out.flush()
+
+    def _handle(self, events: list[Any]) -> None:
         for event in events:
             kind = event.__class__
             if kind is h2.events.DataReceived:
@@ -300,7 +320,6 @@ class Http2Client(ReadPauses, asyncio.Protocol):
             elif kind is h2.events.ConnectionTerminated:
                 self.close()
                 return
-        self.out.flush()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -617,7 +636,7 @@ class StreamToHttp2:
             self.waiting = []
             if self.request.complete:
                 upstream.end(self.upstream_id)
-        upstream.out.flush()
+        self.client.flush_upstream(upstream.out)
 
     # -- the client's side
 
@@ -626,14 +645,17 @@ class StreamToHttp2:
             return
         if self.upstream is None:
             self.waiting.append(data)
-        elif self.upstream.send(self.upstream_id, data) > BACKLOG:
-            self.client.pause(self.stream_id)
-            self.upstream.out.drained[self.upstream_id] = lambda: self.client.resume(self.stream_id)
+        else:
+            queued = self.upstream.send(self.upstream_id, data)
+            self.client.flush_upstream(self.upstream.out)
+            if queued > BACKLOG:
+                self.client.pause(self.stream_id)
+                self.upstream.out.drained[self.upstream_id] = lambda: self.client.resume(self.stream_id)
 
     def request_complete(self) -> None:
         if not self.done and self.upstream is not None:
             self.upstream.end(self.upstream_id)
-            self.upstream.out.flush()
+            self.client.flush_upstream(self.upstream.out)
 
     def client_paused(self) -> None:
         if self.upstream is not None:
@@ -865,9 +887,8 @@ class Http2Upstream(ReadPauses, asyncio.Protocol):
         return stream_id
 
     def send(self, stream_id: int, data: bytes) -> int:
-        queued = self.out.data(stream_id, data)
-        self.out.flush()
-        return queued
+        """Queues ``data`` (the caller flushes); returns the bytes still queued."""
+        return self.out.data(stream_id, data)
 
     def end(self, stream_id: int) -> None:
         self.out.end(stream_id)
