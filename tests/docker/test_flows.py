@@ -15,13 +15,16 @@ from xml.etree import ElementTree
 import pytest
 
 from devenv.runtime.docker import stack_key
-from tests.integration.conftest import Project, make_project_dir
+from tests.integration.conftest import Project, emulator_of, make_project_dir
 
 from .conftest import stack_objects
 
 pytestmark = pytest.mark.docker
 
 REPO = Path(__file__).resolve().parents[2]
+# The e2e flows docs/emulators.md lists as beyond ministack and LocalStack.
+EMULATOR_SKIPS = {"test_validation_services_xray_segment_joins_the_trace_and_reads_back_through_the_xray_api",
+                  "test_outbox_relays_an_event_recorded_while_the_bus_was_unreachable"}
 
 
 def test_nedlia_flows_pass_on_the_docker_runtime(engine):
@@ -45,8 +48,18 @@ def test_nedlia_flows_pass_on_the_docker_runtime(engine):
         (REPO / "test-results" / "e2e-docker.log").write_text(result.stdout + result.stderr)
         failures = result.stdout[result.stdout.find("= FAILURES ="):] if "= FAILURES =" in result.stdout else ""
         assert result.returncode == 0, (failures or result.stdout)[-12000:] + result.stderr[-3000:]
-        assert " passed" in result.stdout and "skipped" not in result.stdout
-        ran = {case.get("name") for case in ElementTree.parse(REPO / "test-results" / "e2e-docker.xml").iter("testcase")}
+        assert " passed" in result.stdout
+        cases = list(ElementTree.parse(REPO / "test-results" / "e2e-docker.xml").iter("testcase"))
+        skipped = {case.get("name"): case.find("skipped").get("message", "") for case in cases
+                   if case.find("skipped") is not None}
+        # On moto every flow runs; on ministack and LocalStack only the flows docs/emulators.md
+        # names as beyond them skip, each saying so (DEVENV_EMULATOR picks the emulator).
+        if emulator_of(project) == "moto":
+            assert skipped == {}
+        else:
+            assert all("docs/emulators.md" in why for why in skipped.values()), skipped
+            assert set(skipped) <= EMULATOR_SKIPS, skipped
+        ran = {case.get("name") for case in cases}
         assert "test_cpu_load_scales_out_and_idleness_scales_back_in" in ran  # every flow, scale-out included
         roles = {c.labels.get("devenv.role", c.labels.get("devenv.component"))
                  for c in engine.containers.list(filters={"label": f"devenv.stack={key}"})}
