@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from devenv.config.location import Loc, Origin, format_path
 from devenv.config.messages import explain
@@ -378,7 +378,7 @@ def _hidden_issues(document: Document, overridden: dict[Loc, bool]) -> list[Conf
             continue
         model, name = _OVERRIDABLE[loc]
         try:
-            model.__pydantic_validator__.validate_assignment(model.model_construct(), name, node)
+            TypeAdapter(model.model_fields[name].annotation).validate_python(node)
         except ValidationError as exc:
             for error in exc.errors():
                 issues.append(_issue(document, loc, explain({**error, "loc": loc})[1]))

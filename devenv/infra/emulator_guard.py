@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("args", nargs=argparse.REMAINDER)
     options = parser.parse_args(argv)
     install(tuple(options.allow_host), tuple(options.cors_origin))
-    sys.argv = [options.module, *(a for a in options.args if a != "--")]
+    args = options.args[1:] if options.args[:1] == ["--"] else options.args  # `--` only ends our options
+    sys.argv = [options.module, *args]
     runpy.run_module(options.module, run_name="__main__", alter_sys=True)
 
 

@@ -127,3 +127,20 @@ def test_ministack_on_docker_runs_its_image_on_the_gateway_port_with_only_the_ma
 
     stack = StackConfig.model_validate({"name": "x", "runtime": "docker", "emulator": {"kind": "ministack"}})
     assert container_addresses(stack)["emulator"] == "emulator:4566"  # where the stack's containers call it
+
+
+def test_the_guarded_launcher_runs_the_emulators_module_with_its_own_arguments(monkeypatch):
+    import sys
+
+    from devenv.infra import emulator_guard
+
+    installed, ran = [], []
+    monkeypatch.setattr(emulator_guard, "install", lambda hosts, origins: installed.append((hosts, origins)))
+    monkeypatch.setattr(emulator_guard.runpy, "run_module",
+                        lambda module, **kw: ran.append((module, list(sys.argv), kw["run_name"])))
+    monkeypatch.setattr(sys, "argv", ["python"])
+    emulator_guard.main(["--allow-host", "emulator", "--cors-origin", "http://app.test:3000", "--",
+                         "ministack", "--port", "--", "4566"])
+    assert installed == [(("emulator",), ("http://app.test:3000",))]
+    # the `--` that ends the launcher's options is dropped; the module's own arguments stay as given
+    assert ran == [("ministack", ["ministack", "--port", "--", "4566"], "__main__")]
