@@ -73,6 +73,7 @@ class Instance(pool_state.Instance):
     port: int = 0
     waiter: asyncio.Future | None = None  # /next parked here while idle
     output: int | None = None  # the read end of its stdout/stderr pipe (processes)
+    reading: bool = False  # the loop reads ``output`` as it comes (off for an invocation's first tick)
     log_stream: str = field(default_factory=new_log_stream)  # its CloudWatch Logs stream, as Lambda names it
     lines: OutputLines = field(default_factory=OutputLines)  # its output cut into log events
 
@@ -171,6 +172,7 @@ class FunctionPool:
                 self._deliver(effect.instance, effect.invocation)
             elif kind is Collect:
                 runtime.read_output(effect.instance, effect.into)
+                runtime.follow_output(effect.instance)
             elif kind is Report:
                 inv = effect.invocation
                 for line in effect.lines(effect.max_memory_mb or runtime.peak_memory.mb(effect.instance.pid)):
@@ -192,6 +194,7 @@ class FunctionPool:
     def _deliver(self, instance: Instance, inv: Invocation) -> None:
         waiter, instance.waiter = instance.waiter, None
         inv.timer = asyncio.get_running_loop().call_later(self.spec.timeout, self._timed_out, instance, inv)
+        self.runtime.pause_output(instance)
         self.runtime.watch_memory(instance)
         if waiter is not None and not waiter.done():
             waiter.set_result(inv)
@@ -501,16 +504,21 @@ class LambdaRuntime:
 
     async def _sample_memory(self) -> None:
         """While any instance is busy, samples its RSS; above the function's memory size it
-        is killed as Lambda kills a sandbox that runs out of memory."""
+        is killed as Lambda kills a sandbox that runs out of memory. An invocation still
+        running at a sample has its output followed again as it comes (``pause_output``)."""
         while self._busy_watch:
             await asyncio.sleep(MEMORY_SAMPLE_INTERVAL)
             for instance in list(self._busy_watch):
                 if instance.state is not InstanceState.BUSY or instance.pid is None:
                     self._busy_watch.discard(instance)
                     continue
+                pool = self.pools[instance.function.name]
+                if instance.current is not None and \
+                        pool.state.clock() - instance.current.delivered_at >= MEMORY_SAMPLE_INTERVAL:
+                    self.follow_output(instance)
                 if _rss_mb(instance.pid) > instance.function.memory_mb:
                     self._busy_watch.discard(instance)
-                    self.pools[instance.function.name].out_of_memory(instance)
+                    pool.out_of_memory(instance)
 
     async def _housekeeping(self) -> None:
         while True:
@@ -576,6 +584,24 @@ class LambdaRuntime:
         for line in instance.lines.feed(data) if data else instance.lines.end():
             self.awslogs.add(destination, line)
 
+    def pause_output(self, instance: Instance) -> None:
+        """An invocation starts: the loop stops reading the instance's pipe as it comes, and
+        what the handler prints is read at once before END (``Collect``), or from the next
+        memory sample on (``follow_output``) if it runs longer. Reading each line as it came
+        woke the compute process once more per printed line, and after ~10 ms of idleness
+        that wake-up cost the invoke ~0.7 ms (warm invoke, logs handler: 2.5 ms against 1.8
+        before the pipe); the pipe keeps what is written meanwhile (64 KiB, then the writer
+        waits for the next sample)."""
+        if instance.reading and instance.output is not None:
+            asyncio.get_running_loop().remove_reader(instance.output)
+        instance.reading = False
+
+    def follow_output(self, instance: Instance) -> None:
+        """The loop reads the instance's pipe as output comes (idle instances, long invocations)."""
+        if not instance.reading and instance.output is not None:
+            asyncio.get_running_loop().add_reader(instance.output, self.collect_output, instance)
+            instance.reading = True
+
     def collect_output(self, instance: Instance) -> None:
         """Reads what the instance has written so far, without blocking (the loop calls it
         when there is output): into its function's log and the invocation it runs."""
@@ -613,9 +639,11 @@ class LambdaRuntime:
 
     def _close_output(self, instance: Instance) -> None:
         if instance.output is not None:
-            asyncio.get_running_loop().remove_reader(instance.output)
+            if instance.reading:
+                asyncio.get_running_loop().remove_reader(instance.output)
             os.close(instance.output)
             instance.output = None
+            instance.reading = False
 
 
 
@@ -725,7 +753,7 @@ class ProcessInstances:
         finally:
             os.close(write_end)
         instance.output = read_end
-        asyncio.get_running_loop().add_reader(read_end, runtime.collect_output, instance)
+        runtime.follow_output(instance)
 
     def kill(self, instance: Instance) -> None:
         try:

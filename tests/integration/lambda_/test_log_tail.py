@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from devenv.compute.lambda_ import invoke_api
-from tests.integration.lambda_.test_runtime import run, spec
+from tests.integration.lambda_.test_runtime import run, spec, until
 
 pytestmark = pytest.mark.integration
 
@@ -60,3 +60,20 @@ def test_a_tail_keeps_the_last_4_kb_and_a_crash_s_last_words(tmp_path):
     assert tail.decode().splitlines()[-1].startswith(f"REPORT RequestId: {long.request_id}\t")
     failed_lines = base64.b64decode(failed.log_tail).decode()
     assert "about to fail" in failed_lines and "ValueError" in failed_lines
+
+
+def test_a_long_invocation_s_lines_reach_the_log_while_it_runs(tmp_path):
+    # The pipe is not read during an invocation's first memory sample (a line read as it
+    # came woke the compute process once more per invoke); past it, lines come as printed.
+    chatty = spec("chatty", "handlers.chatty", tmp_path, timeout=10.0)
+    log = tmp_path / "chatty.log"
+
+    async def body(runtime):
+        await runtime.invoke("chatty", b'{"lines": 1, "pause": 0}')  # warm: no init in the way
+        running = asyncio.ensure_future(runtime.invoke("chatty", b'{"lines": 3, "pause": 0.6}'))
+        seen = await until(lambda: log.exists() and log.read_text().count(" line 1\n") == 1, timeout=5.0)
+        still_running = not running.done()
+        return seen, still_running, await running
+
+    seen, still_running, result = run([chatty], body)
+    assert seen and still_running and result.ok
