@@ -1,6 +1,13 @@
 """AWS X-Ray for a Nedlia service, with the official SDK (aws-xray-sdk), as on AWS with the
 X-Ray daemon sidecar of the decision record: a segment per request, and subsegments for
-the service's SQL (psycopg), AWS calls (botocore) and Redis.
+the service's SQL (psycopg) and Redis.
+
+Only what a request uses is patched. The SDK's botocore patch is not applied: the service's
+only AWS calls are the outbox relay's PutEvents, made on the relay's thread outside any
+request, where the patch recorded nothing and logged "No segment found, cannot begin
+subsegment events." for every event published (a line per placement in the service's log,
+and in CloudWatch Logs). A service whose handlers call AWS adds ``"botocore"`` to
+``PATCHED``.
 
 The SDK ships middleware for Flask, Django and aiohttp but not for FastAPI, whose sync
 handlers run on a thread pool. Two small pieces fill that gap here:
@@ -28,7 +35,7 @@ from typing import Any, Callable
 
 log = logging.getLogger("nedlia.xray")
 
-PATCHED = ("botocore",)  # the SDK's own patches; SQL and Redis below
+PATCHED: tuple[str, ...] = ()  # the SDK's own patches (none used: see above); SQL and Redis below
 
 
 def enabled() -> bool:
@@ -209,7 +216,8 @@ def instrument(app: Any, name: str, *, skip: Callable[[str], bool]) -> bool:
     xray_recorder.configure(service=name, context=_context_class()(), sampling=True,
                             context_missing="IGNORE_ERROR", plugins=("ECSPlugin",) if os.environ.get(
                                 "ECS_CONTAINER_METADATA_URI_V4") else ())
-    patch(PATCHED)
+    if PATCHED:
+        patch(PATCHED)
     _patch_psycopg(xray_recorder)
     _patch_redis(xray_recorder)
     app.add_middleware(XRayMiddleware, recorder=xray_recorder, name=name, skip=skip)

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +22,7 @@ from nedlia_common import xray  # noqa: E402
 
 ROOT = "1-5e0a1b2c-0123456789abcdef01234567"
 ALB_HOP = "53995c3f42cd8ad8"
+SERVICES = Path(__file__).resolve().parents[3] / "services"
 
 
 class Emitter:
@@ -130,3 +135,30 @@ def test_without_a_daemon_address_nothing_is_instrumented(monkeypatch):
     app = FastAPI()
     assert xray.instrument(app, "validation-service", skip=lambda path: False) is False
     assert app.user_middleware == []
+
+
+def test_an_aws_call_outside_a_request_goes_through_untouched_and_unlogged(tmp_path):
+    # The outbox relay publishes on its own thread, outside any request's segment. With the
+    # SDK's botocore patch each publish logged "No segment found" (a line per placement in the
+    # service's log and in CloudWatch Logs); instrumenting patches only what requests use.
+    # A fresh interpreter: instrument() configures the SDK's global recorder and patches.
+    script = tmp_path / "relay_publish.py"
+    script.write_text(f"""
+import sys
+sys.path.insert(0, {str(SERVICES)!r})
+import boto3
+from botocore.stub import Stubber
+from fastapi import FastAPI
+from nedlia_common import xray
+
+assert xray.instrument(FastAPI(), "validation-service", skip=lambda path: False) is True
+events = boto3.client("events", region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test")
+with Stubber(events) as stub:
+    stub.add_response("put_events", {{"FailedEntryCount": 0, "Entries": [{{"EventId": "e-1"}}]}})
+    print(events.put_events(Entries=[{{"Source": "nedlia", "DetailType": "t", "Detail": "{{}}"}}])["Entries"])
+""")
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000"})
+    assert run.returncode == 0, run.stderr
+    assert "e-1" in run.stdout
+    assert "No segment found" not in run.stderr, run.stderr
