@@ -5,7 +5,9 @@ unchanged), hosted with keep-alive: moto's ``run_simple`` is werkzeug's developm
 which answers every request with ``Connection: close``, so each boto3 call paid a new TCP
 connection and thread. devenv serves the same application with waitress (persistent
 connections, a fixed thread pool sized for long polls). Everything devenv changes inside moto
-is in ``moto_patches``, one module, each patch named there.
+is in ``moto_patches``, one module, each patch named there; ``moto_ingest`` serves the
+stack's two per-second ingest calls (PutLogEvents, PutTraceSegments) into moto's backends
+without moto's request dispatch.
 
 In front of it, ``runtime/guard.py``: no DNS-rebinding Host, no cross-site page (moto's own
 CORS echoed any ``Origin``, so any web site could read and write the stack's queues and
@@ -66,7 +68,7 @@ def application(*, hosts: tuple[str, ...] = (), origins: tuple[str, ...] = (), s
     import moto.sqs.models  # noqa: F401
     import moto.sqs.responses  # noqa: F401
 
-    from devenv.infra import moto_patches
+    from devenv.infra import moto_ingest, moto_patches
     from devenv.observe.spans import sink_from_environment
     from devenv.runtime import guard
 
@@ -82,6 +84,7 @@ def application(*, hosts: tuple[str, ...] = (), origins: tuple[str, ...] = (), s
             print(f"warning: {warning}", flush=True)
         print(restored.summary() + f" ({state_dir})", flush=True)
         app = moto_durability.wsgi_middleware(app, durability)
+    app = moto_ingest.wsgi_middleware(app)
     return guard.wsgi_middleware(moto_patches.wsgi_middleware(app), hosts=hosts, origins=origins)
 
 
