@@ -667,7 +667,7 @@ class LoadBalancer:
         self._tests = []
         if proxy is not None:
             try:
-                await asyncio.wait_for(proxy.quiet.wait(), SHUTDOWN_GRACE)
+                await asyncio.wait_for(proxy.until_quiet(), SHUTDOWN_GRACE)
             except asyncio.TimeoutError:
                 log.warning("load balancer stopping with %d request(s) in flight", proxy.in_flight)
             for connection in list(proxy.connections):

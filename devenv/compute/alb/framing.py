@@ -239,9 +239,18 @@ def upstream_head(method: bytes, url: bytes, head: RequestHead, *, client_ip: st
     HTTP 463 (see ``forwarded_for``). A chunked body is forwarded chunked; a request without a
     Host header (HTTP/1.0) gets the target's address as its Host. ``upgrade`` (a
     ``websocket_request``) passes the client's Upgrade header on, with ``Connection: Upgrade``."""
-    xff = forwarded_for(None if head.forwarded_for is None else head.forwarded_for.decode("latin-1"), client_ip)
-    if xff is None:
-        return None
+    if head.forwarded_for is None:  # the usual case: the same lines for every request of a client
+        key = (client_ip, proto, listener_port)
+        own = _OWN_LINES.get(key)
+        if own is None:
+            if len(_OWN_LINES) >= MAX_OWN_LINES:
+                _OWN_LINES.clear()
+            own = _OWN_LINES[key] = _own_lines(client_ip, proto, listener_port)
+    else:
+        xff = forwarded_for(head.forwarded_for.decode("latin-1"), client_ip)
+        if xff is None:
+            return None
+        own = _own_lines(xff, proto, listener_port)
     if trace is None:  # tracing off: the ALB's own header (else the caller's, naming its span as Parent)
         trace = trace_header(None if head.trace is None else head.trace.decode("latin-1"), now)
     parts = [method, b" ", url, b" HTTP/1.1\r\n"]
@@ -254,9 +263,20 @@ def upstream_head(method: bytes, url: bytes, head: RequestHead, *, client_ip: st
         parts.append(b"Content-Length: " + head.content_length + b"\r\n")
     if upgrade and head.upgrade is not None:
         parts.append(b"Connection: Upgrade\r\nUpgrade: " + head.upgrade + b"\r\n")
-    parts.append(f"X-Forwarded-For: {xff}\r\nX-Forwarded-Proto: {proto}\r\nX-Forwarded-Port: {listener_port}\r\n"
-                 f"X-Amzn-Trace-Id: {trace}\r\n\r\n".encode("latin-1"))
+    parts.append(own)
+    parts.append(trace.encode("latin-1"))
+    parts.append(b"\r\n\r\n")
     return b"".join(parts)
+
+
+MAX_OWN_LINES = 1024  # remembered (client address, protocol, port) renderings
+_OWN_LINES: dict[tuple[str, str, int], bytes] = {}
+
+
+def _own_lines(forwarded_for: str, proto: str, listener_port: int) -> bytes:
+    """The X-Forwarded-* lines and the start of the X-Amzn-Trace-Id line."""
+    return (f"X-Forwarded-For: {forwarded_for}\r\nX-Forwarded-Proto: {proto}\r\nX-Forwarded-Port: {listener_port}\r\n"
+            "X-Amzn-Trace-Id: ").encode("latin-1")
 
 
 class Framing(enum.Enum):

@@ -122,8 +122,7 @@ class Proxy:
         self.connections: set[ClientConnection] = set()
         self.connecting: set[asyncio.Task] = set()
         self.in_flight = 0
-        self.quiet = asyncio.Event()
-        self.quiet.set()
+        self._quiet: asyncio.Event | None = None  # made by ``until_quiet`` (no Event per request)
 
     def serving(self, name: str) -> bool:
         """Whether target group ``name`` has a healthy target (where an AWSALBTG cookie may lead)."""
@@ -169,12 +168,20 @@ class Proxy:
 
     def exchange_started(self) -> None:
         self.in_flight += 1
-        self.quiet.clear()
 
     def exchange_ended(self) -> None:
         self.in_flight -= 1
+        if self.in_flight == 0 and self._quiet is not None:
+            self._quiet.set()
+
+    async def until_quiet(self) -> None:
+        """Returns once no exchange is in flight."""
         if self.in_flight == 0:
-            self.quiet.set()
+            return
+        if self._quiet is None:
+            self._quiet = asyncio.Event()
+        self._quiet.clear()
+        await self._quiet.wait()
 
 
 class RequestState(enum.Enum):

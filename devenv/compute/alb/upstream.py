@@ -85,6 +85,7 @@ class Upstream(asyncio.Protocol):
         self._skip = False  # a 1xx interim response is being parsed
         self._until_close = False  # the current response's body ends when the target closes
         self._tunnel = False  # after a 101: bytes go to the sink unparsed
+        self._reading_paused = False
         self._timer: asyncio.TimerHandle | None = None
 
     # -- asyncio.Protocol
@@ -230,10 +231,12 @@ class Upstream(asyncio.Protocol):
 
     def pause_reading(self) -> None:
         if self.transport is not None and not self.closed:
+            self._reading_paused = True
             self.transport.pause_reading()
 
     def resume_reading(self) -> None:
-        if self.transport is not None and not self.closed:
+        if self._reading_paused and self.transport is not None and not self.closed:
+            self._reading_paused = False
             self.transport.resume_reading()
 
     # -- inside

@@ -112,6 +112,18 @@ def test_an_incoming_trace_root_is_kept_with_a_new_self():
     assert re.fullmatch(f"X-Amzn-Trace-Id: Self={FIELD};".encode() + re.escape(root), trace)
 
 
+def test_the_remembered_forwarding_lines_follow_each_client_and_listener():
+    head = read_request([(b"Host", b"a")])
+    seen = set()
+    for client_ip, port in (("10.0.0.1", 80), ("10.0.0.2", 80), ("10.0.0.1", 81), ("10.0.0.1", 80)):
+        sent = lines(upstream_head(b"GET", b"/", head, client_ip=client_ip, listener_port=port,
+                                   target_address=b"t:1", now=NOW))
+        assert f"X-Forwarded-For: {client_ip}".encode() in sent and f"X-Forwarded-Port: {port}".encode() in sent
+        [trace] = [line for line in sent if line.startswith(b"X-Amzn-Trace-Id: ")]
+        seen.add(trace)
+    assert len(seen) == 4  # a new trace id each time, though the lines before it are remembered
+
+
 WEBSOCKET = [(b"Host", b"api.local"), (b"Connection", b"keep-alive, Upgrade"), (b"Upgrade", b"websocket"),
              (b"Sec-WebSocket-Key", b"dGhlIHNhbXBsZSBub25jZQ=="), (b"Sec-WebSocket-Version", b"13")]
 

@@ -411,3 +411,25 @@ def test_load_balancer_construction_does_no_io_and_checks_the_rules():
         lb.url  # not started
     with pytest.raises(ValueError, match="priority"):
         LoadBalancer(LoadBalancerConfig(), {"a": config(priority=1), "b": config(priority=1)})
+
+
+def test_until_quiet_returns_once_the_last_exchange_in_flight_ends():
+    from devenv.compute.alb.proxy import Proxy
+    from devenv.compute.alb.rules import Listener
+
+    async def scenario() -> list[str]:
+        proxy = Proxy(Listener([]), {}, port=80, idle_timeout=60)
+        await asyncio.wait_for(proxy.until_quiet(), 1)  # nothing in flight: at once
+        proxy.exchange_started()
+        proxy.exchange_started()
+        waiter = asyncio.ensure_future(proxy.until_quiet())
+        events = []
+        proxy.exchange_ended()
+        await asyncio.sleep(0)
+        events.append(f"one left: {'done' if waiter.done() else 'waiting'}")
+        proxy.exchange_ended()
+        await asyncio.wait_for(waiter, 1)
+        events.append("quiet")
+        return events
+
+    assert asyncio.run(scenario()) == ["one left: waiting", "quiet"]
