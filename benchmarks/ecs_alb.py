@@ -31,6 +31,11 @@ keep-alive pooling to the targets, X-Forwarded-For/Proto/Port and an X-Amzn-Trac
 one thread, bound to 127.0.0.1, measured in the same rounds. It answers what share of direct
 throughput any proxy on these same 2 cores can keep. Without haproxy on PATH the peer rows say
 so and the rest runs.
+
+Floor: benchmarks/floor_proxy.py, the least a Python proxy on uvloop and httptools does per
+request (parse both ways, the ALB's four headers, round robin, keep-alive), measured in the
+same rounds: what devenv's ALB could reach without its own work (rules, guard, metrics,
+stickiness, timeouts, error handling), so that a gap to HAProxy reads as Python's or the ALB's.
 """
 
 from __future__ import annotations
@@ -315,6 +320,21 @@ backend echo
 """
 
 
+def wait_for_peer(process: subprocess.Popen, url: str, name: str) -> None:
+    """Waits until the peer ``process`` answers 200 at ``url``; SystemExit when it exits."""
+
+    def answers() -> bool:
+        if process.poll() is not None:
+            raise SystemExit(f"{name} exited: {process.stderr.read() if process.stderr else ''}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                return response.status == 200
+        except OSError:
+            return False
+
+    wait(answers, 10, f"{name} to answer")
+
+
 class Haproxy:
     """The peer: HAProxy in front of ``targets`` (host:port), on a free 127.0.0.1 port."""
 
@@ -326,17 +346,7 @@ class Haproxy:
         self.process = subprocess.Popen(["haproxy", "-db", "-f", str(config)],
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         self.url = f"http://127.0.0.1:{self.port}/work"
-
-        def answers() -> bool:
-            if self.process.poll() is not None:
-                raise SystemExit(f"haproxy exited: {self.process.stderr.read()}")
-            try:
-                with urllib.request.urlopen(self.url, timeout=1) as response:
-                    return response.status == 200
-            except OSError:
-                return False
-
-        wait(answers, 10, "haproxy to answer")
+        wait_for_peer(self.process, self.url, "haproxy")
 
     def stop(self) -> None:
         self.process.terminate()
@@ -345,6 +355,20 @@ class Haproxy:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+class Floor:
+    """The second peer: benchmarks/floor_proxy.py (the least a Python proxy on uvloop and
+    httptools does per request) in front of ``targets``, on a free 127.0.0.1 port."""
+
+    def __init__(self, targets: list[str]):
+        self.port = free_port()
+        self.process = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "floor_proxy.py"), str(self.port),
+                                         *targets], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        self.url = f"http://127.0.0.1:{self.port}/work"
+        wait_for_peer(self.process, self.url, "floor_proxy.py")
+
+    stop = Haproxy.stop
 
 
 def haproxy_version() -> str:
@@ -485,14 +509,25 @@ def main() -> int:
         direct = [f"http://{address}/work" for address in tasks]
         if shutil.which("haproxy"):
             peer = Haproxy(project, tasks)
-        for url in (*direct, alb, *([peer.url] if peer else [])):  # warm-up, every path
+        floor = Floor(tasks)
+        for url in (*direct, alb, floor.url, *([peer.url] if peer else [])):  # warm-up, every path
             read_wrk(wrk(url, 1, 4))
         runs: dict[str, list[dict[str, float]]] = {"direct-lat": [], "alb-lat": [], "direct": [],
-                                                    "direct-1": [], "alb": [], "peer-lat": [], "peer": []}
+                                                    "direct-1": [], "alb": [], "peer-lat": [], "peer": [],
+                                                    "floor-lat": [], "floor": []}
         ecs_pid, task_pids = ecs_process(project), [t["pid"] for t in running(project)]
 
         def per_request(pids: list[int], start: float, figures: dict[str, float]) -> float:
             return (cpu_seconds(pids) - start) / (figures["rps"] * args.seconds) * 1e6
+
+        def loaded(url: str, proxy_pid: int, key: str) -> dict[str, float]:
+            """A 4-connection run through a proxy: wrk's figures, and the tasks' and the
+            proxy's CPU per request (``key``)."""
+            tasks_before, proxy_before = cpu_seconds(task_pids), cpu_seconds([proxy_pid])
+            figures = read_wrk(wrk(url, args.seconds, 4))
+            figures["task_cpu"] = per_request(task_pids, tasks_before, figures)
+            figures[key] = per_request([proxy_pid], proxy_before, figures)
+            return figures
 
         for _ in range(args.rounds):  # interleaved within each round
             runs["direct-lat"].append(read_wrk(wrk(direct[0], args.seconds, 1, latency=True)))
@@ -503,19 +538,14 @@ def main() -> int:
             figures = {"rps": sum(p["rps"] for p in parts), "errors": sum(p["errors"] for p in parts)}
             figures["task_cpu"] = per_request(task_pids, tasks_before, figures)
             runs["direct"].append(figures)
-            tasks_before, alb_before = cpu_seconds(task_pids), cpu_seconds([ecs_pid])
-            figures = read_wrk(wrk(alb, args.seconds, 4))
-            figures["task_cpu"] = per_request(task_pids, tasks_before, figures)
-            figures["alb_cpu"] = per_request([ecs_pid], alb_before, figures)
-            runs["alb"].append(figures)
+            runs["alb"].append(loaded(alb, ecs_pid, "alb_cpu"))
             runs["direct-1"].append(read_wrk(wrk(direct[0], args.seconds, 4)))
             if peer is not None:
                 runs["peer-lat"].append(read_wrk(wrk(peer.url, args.seconds, 1, latency=True)))
-                tasks_before, peer_before = cpu_seconds(task_pids), cpu_seconds([peer.process.pid])
-                figures = read_wrk(wrk(peer.url, args.seconds, 4))
-                figures["task_cpu"] = per_request(task_pids, tasks_before, figures)
-                figures["peer_cpu"] = per_request([peer.process.pid], peer_before, figures)
-                runs["peer"].append(figures)
+                runs["peer"].append(loaded(peer.url, peer.process.pid, "peer_cpu"))
+            runs["floor-lat"].append(read_wrk(wrk(floor.url, args.seconds, 1, latency=True)))
+            runs["floor"].append(loaded(floor.url, floor.process.pid, "floor_cpu"))
+        floor.stop()
         if peer is not None:
             peer.stop()
             peer = None
@@ -568,6 +598,18 @@ def main() -> int:
         else:
             rows.append(("peer: HAProxy", "", "not measured", "haproxy is not on PATH "
                          "(`apt-get install -y haproxy`)", ""))
+        floor_ratios = sorted(f["rps"] / d["rps"] for f, d in zip(runs["floor"], runs["direct"]))
+        rows.append(("floor: request p50, 1 connection, through benchmarks/floor_proxy.py (ms)", "",
+                     f"{med('floor-lat', 'p50'):.3f} ({spread('floor-lat', 'p50', '.3f')})",
+                     f"the floor adds {med('floor-lat', 'p50') - med('direct-lat', 'p50'):.3f} ms", ""))
+        rows.append(("floor: throughput, 4 connections, through benchmarks/floor_proxy.py (req/s)", "",
+                     f"{med('floor', 'rps'):.0f} ({spread('floor', 'rps', '.0f')})",
+                     f"the floor keeps {100 * statistics.median(floor_ratios):.0f}%"
+                     + (f"; {100 * med('floor', 'rps') / med('peer', 'rps'):.0f}% of HAProxy's req/s"
+                        if runs["peer"] else ""), ""))
+        rows.append(("floor: CPU per request through benchmarks/floor_proxy.py (us)", "",
+                     f"tasks {med('floor', 'task_cpu'):.0f} + floor {med('floor', 'floor_cpu'):.0f}",
+                     "from /proc, same rounds", ""))
 
         # kill -9 -> replacement serving through the ALB
         replacements = []
