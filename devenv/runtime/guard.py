@@ -1,9 +1,10 @@
 """Who may call devenv's servers: programs on this machine, and web pages served from it,
 never another site's page. One policy (``Policy``, pure), applied by every server:
 ``compute/http``'s ``guarded`` (the ECS control API and task metadata, the Lambda Invoke and
-Runtime APIs), ``aiohttp_middleware`` (the web dashboard, the X-Ray daemon's sampling API, API
-Gateway), ``wsgi_middleware`` (moto), ``asgi_middleware`` (ministack and LocalStack, natively:
-``infra/emulator_guard.py``), ``Policy.refusal`` called directly by the edge and the internal ALB.
+Runtime APIs), ``aiohttp_middleware`` (the web dashboard, the X-Ray daemon's sampling API),
+``wsgi_middleware`` (moto), ``asgi_middleware`` (ministack and LocalStack, natively:
+``infra/emulator_guard.py``), ``Policy.refusal`` called directly by API Gateway, the edge and
+the internal ALB.
 
 A developer's browser is on the same machine, so any page could send requests to loopback
 ports. Two checks keep it out, as a browser always tells:

@@ -47,7 +47,7 @@ from devenv.compute.lambda_.invoke import InvokeError, InvokeResult, Invoker
 from devenv.config.model import ApiConfig
 from devenv.observe.spans import NullSink, Outcome, SpanSink, SpanTimer
 from devenv.observe.trace_context import TraceContext
-from devenv.runtime.guard import APPLICATION, aiohttp_middleware
+from devenv.runtime.guard import APPLICATION, refused_body
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,15 @@ class _DataPlane:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Serves one request, recorded as an ``apigateway`` span (parent: the client's
-        X-Amzn-Trace-Id or traceparent, if any); the function is invoked from inside it."""
+        X-Amzn-Trace-Id or traceparent, if any); the function is invoked from inside it.
+
+        A DNS-rebinding Host or another site's page is refused first (``runtime/guard.py``),
+        here rather than as an aiohttp middleware: with one, aiohttp wraps the handler anew
+        for every request (``functools.update_wrapper`` and its ``current_app`` fix-up), and
+        the middleware copied every header into a dict to read three of them."""
+        why = APPLICATION.refusal(request.headers)  # case-insensitive: reads host, origin, sec-fetch-site
+        if why is not None:
+            return web.Response(status=403, body=refused_body(why), content_type="application/json")
         received = time.perf_counter()
         span = SpanTimer(self.sink, TraceContext.from_headers(request.headers), "apigateway",
                          f"{request.method} {request.path}", {"method": request.method, "path": request.path})
@@ -174,7 +182,7 @@ def make_app(api: ApiConfig, invoker: Invoker, *, region: str, account: str = DE
 
     Raises ValueError when the routes conflict the way API Gateway would refuse them."""
     plane = _DataPlane(ApiSpec.from_config(api, region=region, account=account), invoker, sink, metrics)
-    app = web.Application(middlewares=[aiohttp_middleware(APPLICATION)])  # no DNS-rebinding, no other site's page
+    app = web.Application()  # the handler refuses DNS-rebinding hosts and other sites' pages
     app.router.add_route("*", "/{path:.*}", plane.handle)
     return app
 

@@ -340,3 +340,19 @@ def test_each_request_is_an_aws_apigateway_sample_by_api_and_by_api_and_stage():
         assert all(50 <= i <= l for i, l in zip(integration, latency)), (integration, latency)
     assert {(n, u, d) for _, n, _, _, u, d in samples.samples if "Latency" in n} == {
         ("Latency", "Milliseconds", True), ("IntegrationLatency", "Milliseconds", True)}
+
+
+def test_a_rebinding_host_or_another_site_s_page_is_refused_without_invoking():
+    invoker = FakeInvoker()
+
+    async def test(client: TestClient):
+        out = []
+        for headers in ({"Host": "evil.example"}, {"Origin": "https://evil.example"}, {"Origin": "null"}):
+            response = await client.request("POST", "/local/users", headers=headers, data=b"{}")
+            out.append((response.status, (await response.json())["message"].startswith("refused: ")))
+        passed = await client.request("GET", "/local/users/1", headers={"Sec-Fetch-Site": "cross-site"})
+        return out, passed.status  # a link from elsewhere opens the application, as on AWS
+
+    refused, link = serve(api(), invoker, test)
+    assert refused == [(403, True)] * 3 and link == 200
+    assert [call.function for call in invoker.calls] == ["users"]
