@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import weakref
 from contextvars import ContextVar
 from typing import Any, Callable
 
@@ -49,7 +50,9 @@ def enabled() -> bool:
 
 
 def _context_class():
+    from aws_xray_sdk import global_sdk_config
     from aws_xray_sdk.core.context import Context
+    from aws_xray_sdk.core.models.dummy_entities import DummySegment
 
     class _Local:
         """``threading.local``'s interface over a ContextVar holding a dict."""
@@ -83,6 +86,16 @@ def _context_class():
         def __init__(self, context_missing: str = "LOG_ERROR"):
             super().__init__(context_missing)
             self._local = _Local()
+
+        def get_trace_entity(self):
+            """The SDK's, reading the entities once (the recorder asks ~40 times per request,
+            and each ``self._local.entities`` is a ContextVar lookup and two calls)."""
+            entities = self._local._data().get("entities")
+            if not entities:
+                if not global_sdk_config.sdk_enabled():
+                    return DummySegment()
+                return self.handle_context_missing()
+            return entities[-1]
 
         def begin_request(self) -> None:
             """A new request on this task (keep-alive connections serve several in turn)."""
@@ -162,6 +175,20 @@ def _patch_psycopg(recorder: Any) -> None:
         import psycopg
     except ImportError:
         return
+    described: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def describe(connection: Any) -> tuple[str, dict[str, str]]:
+        """A connection's subsegment name and ``sql`` block (but the query): the same for all
+        its statements, so read from libpq once per connection, not per statement."""
+        found = described.get(connection)
+        if found is None:
+            info = connection.info
+            found = described[connection] = (f"{info.dbname}@{info.host}", {
+                "url": f"postgresql://{info.user}@{info.host}:{info.port}/{info.dbname}",
+                "database_type": "PostgreSQL", "database_version": str(info.server_version),
+                "driver_version": f"Psycopg {psycopg.__version__}", "user": info.user})
+        return found
+
     for method in ("execute", "executemany"):
         original = getattr(psycopg.Cursor, method)
         if getattr(original, "_nedlia_xray", False):
@@ -170,13 +197,10 @@ def _patch_psycopg(recorder: Any) -> None:
         def traced(self, query, *args, __original=original, **kwargs):
             if recorder.context.get_trace_entity() is None:
                 return __original(self, query, *args, **kwargs)
-            info = self.connection.info
-            with recorder.in_subsegment(f"{info.dbname}@{info.host}", namespace="remote") as sub:
+            name, sql = describe(self.connection)
+            with recorder.in_subsegment(name, namespace="remote") as sub:
                 if sub is not None:
-                    sub.set_sql({"url": f"postgresql://{info.user}@{info.host}:{info.port}/{info.dbname}",
-                                 "database_type": "PostgreSQL", "database_version": str(info.server_version),
-                                 "driver_version": f"Psycopg {psycopg.__version__}", "user": info.user,
-                                 "sanitized_query": query if isinstance(query, str) else str(query)})
+                    sub.set_sql({**sql, "sanitized_query": query if isinstance(query, str) else str(query)})
                 return __original(self, query, *args, **kwargs)
 
         traced._nedlia_xray = True  # type: ignore[attr-defined]

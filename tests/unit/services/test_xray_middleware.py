@@ -162,3 +162,45 @@ with Stubber(events) as stub:
     assert run.returncode == 0, run.stderr
     assert "e-1" in run.stdout
     assert "No segment found" not in run.stderr, run.stderr
+
+
+def test_each_statement_is_a_subsegment_with_its_connections_sql_block_read_once(traced, monkeypatch):
+    import psycopg
+
+    executed: list[str] = []
+    monkeypatch.setattr(psycopg.Cursor, "execute", lambda self, query, *a, **k: executed.append(query))
+    monkeypatch.setattr(psycopg.Cursor, "executemany", lambda self, query, *a, **k: executed.append(query))
+
+    class Info:
+        reads = 0
+        user, host, port, server_version = "nedlia", "127.0.0.1", 5432, 160002
+
+        @property
+        def dbname(self):
+            Info.reads += 1
+            return "nedlia"
+
+    class Connection:
+        info = Info()
+
+    class Cursor:
+        connection = Connection()
+
+    emitter = Emitter()
+    recorder = AWSXRayRecorder()
+    recorder.configure(emitter=emitter, context=xray._context_class()(), sampling=False,
+                       context_missing="IGNORE_ERROR", service="validation-service")
+    xray._patch_psycopg(recorder)
+    psycopg.Cursor.execute(Cursor(), "SELECT 0")  # outside a segment: no subsegment, no error
+    recorder.begin_segment("validation-service", traceid=ROOT, parent_id=ALB_HOP, sampling=1)
+    psycopg.Cursor.execute(Cursor(), "SELECT 1")
+    psycopg.Cursor.executemany(Cursor(), "INSERT 2", [])
+    recorder.end_segment()
+    assert executed == ["SELECT 0", "SELECT 1", "INSERT 2"]
+    [segment] = emitter.sent
+    assert [s["name"] for s in segment["subsegments"]] == ["nedlia@127.0.0.1"] * 2
+    assert [s["sql"] for s in segment["subsegments"]] == [
+        {"url": "postgresql://nedlia@127.0.0.1:5432/nedlia", "database_type": "PostgreSQL",
+         "database_version": "160002", "driver_version": f"Psycopg {psycopg.__version__}", "user": "nedlia",
+         "sanitized_query": query} for query in ("SELECT 1", "INSERT 2")]
+    assert Info.reads == 2  # name and url, once for the connection
