@@ -44,6 +44,8 @@ PUT_BATCH = 50  # segment documents per PutTraceSegments call
 # ~2 ms of CPU whatever its size (0.5 s doubled that while traffic flows), and devenv's own
 # spans of the segments are written at once anyway.
 SEND_INTERVAL = 1.0
+# Seconds between turning the datagrams received into spans and documents (see SegmentReceiver).
+DRAIN_INTERVAL = 0.5
 MAX_KEPT = 10_000  # documents kept while the emulator is unreachable
 UNSUPPORTED = {"UnknownOperationException", "InvalidAction", "NotImplemented", "InternalFailure", "404"}
 
@@ -97,15 +99,36 @@ class SegmentForwarder(BackgroundSender):
 
 
 class SegmentReceiver(asyncio.DatagramProtocol):
-    """UDP datagrams from the SDKs: spans for devenv, documents for the emulator."""
+    """UDP datagrams from the SDKs: spans for devenv, documents for the emulator.
+
+    A datagram is only kept as it arrives; ``drain`` (every ``DRAIN_INTERVAL``) turns what
+    came into spans and documents. A segment arrives as the request it describes ends, while
+    the flow that request started goes on (validation-service's answer, then its event): its
+    parsing and spans, done at once, competed for the CPU with that flow (the real daemon
+    buffers segments too, and sends them in batches)."""
 
     def __init__(self, sink: SpanSink, forwarder: SegmentForwarder):
         self.sink = sink
         self.forwarder = forwarder
         self.received = 0
         self.refused = 0
+        self._pending: list[bytes] = []
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
+        self._pending.append(data)
+        del self._pending[:-MAX_KEPT]
+
+    def drain(self) -> None:
+        pending, self._pending = self._pending, []
+        for data in pending:
+            self._take(data)
+
+    async def drain_every(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self.drain()
+
+    def _take(self, data: bytes) -> None:
         try:
             document = parse_datagram(data)
         except BadDatagram as exc:
@@ -163,12 +186,15 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
         servers.append(await loop.create_server(screened(runner.server, screen), gateway, port, reuse_address=True))
     where = " and ".join([HOST, *([gateway] if servers else [])])
     print(f"xray daemon ready: udp and tcp {where}:{port}", flush=True)
+    draining = asyncio.create_task(receiver.drain_every(DRAIN_INTERVAL))
     await until_stopped()
+    draining.cancel()
     for transport in transports:
         transport.close()
     for server in servers:
         server.close()
     await runner.cleanup()
+    receiver.drain()  # what came since the last drain, forwarded by close
     await loop.run_in_executor(None, forwarder.close)
 
 

@@ -1,0 +1,60 @@
+"""The X-Ray daemon's receiving side (devenv/observe/xray_daemon.py): datagrams kept as they
+arrive, turned into devenv's spans and the emulator's documents when drained."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from devenv.observe.xray_daemon import SegmentReceiver
+from tests.support import ListSink
+
+TRACE = "1-5e0a1b2c-0123456789abcdef01234567"
+
+
+class Forwarder:
+    def __init__(self) -> None:
+        self.documents: list[dict] = []
+
+    def add(self, document: dict) -> None:
+        self.documents.append(document)
+
+
+def datagram(segment_id: str, **fields) -> bytes:
+    document = {"name": "validation-service", "id": segment_id, "trace_id": TRACE, "start_time": 100.0,
+                "end_time": 100.01, **fields}
+    return b'{"format": "json", "version": 1}\n' + json.dumps(document).encode()
+
+
+def test_datagrams_become_spans_and_documents_when_drained_not_as_they_arrive():
+    sink, forwarder = ListSink(), Forwarder()
+    receiver = SegmentReceiver(sink, forwarder)
+    sub = {"name": "redis", "id": "00000000000000b2", "start_time": 100.001, "end_time": 100.002}
+    receiver.datagram_received(datagram("00000000000000a1", subsegments=[sub]), ("127.0.0.1", 5000))
+    receiver.datagram_received(datagram("00000000000000a2", in_progress=True), ("127.0.0.1", 5000))
+    receiver.datagram_received(b"not a segment", ("127.0.0.1", 5000))
+    assert sink.spans == [] and forwarder.documents == [] and receiver.received == 0
+    receiver.drain()
+    assert [(s.span_id, s.parent_id) for s in sink.spans] == [("00000000000000a1", None),
+                                                              ("00000000000000b2", "00000000000000a1")]
+    assert [d["id"] for d in forwarder.documents] == ["00000000000000a1"]  # not the one in progress
+    assert (receiver.received, receiver.refused) == (2, 1)
+    receiver.drain()  # nothing is taken twice
+    assert len(sink.spans) == 2 and len(forwarder.documents) == 1
+
+
+def test_the_daemon_drains_on_its_own_every_interval():
+    sink = ListSink()
+    receiver = SegmentReceiver(sink, Forwarder())
+
+    async def scenario() -> None:
+        draining = asyncio.create_task(receiver.drain_every(0.01))
+        receiver.datagram_received(datagram("00000000000000c3"), ("127.0.0.1", 5000))
+        for _ in range(500):  # wait on the condition, 5 s at most
+            if sink.spans:
+                break
+            await asyncio.sleep(0.01)
+        draining.cancel()
+
+    asyncio.run(scenario())
+    assert [s.span_id for s in sink.spans] == ["00000000000000c3"]
