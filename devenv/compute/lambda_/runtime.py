@@ -77,6 +77,7 @@ class Instance(pool_state.Instance):
     prints: bool = False  # it has printed during an invocation (so its pipe is worth pausing)
     log_stream: str = field(default_factory=new_log_stream)  # its CloudWatch Logs stream, as Lambda names it
     lines: OutputLines = field(default_factory=OutputLines)  # its output cut into log events
+    cloudwatch: Destination | None = None  # its stream's Destination, made once (not per line)
 
     @property
     def pid(self) -> int | None:
@@ -84,8 +85,11 @@ class Instance(pool_state.Instance):
 
 
 def cloudwatch_destination(instance: Instance) -> Destination:
-    spec = instance.function
-    return Destination(f"/aws/lambda/{spec.name}", instance.log_stream, spec.region)
+    found = instance.cloudwatch
+    if found is None:
+        spec = instance.function
+        found = instance.cloudwatch = Destination(f"/aws/lambda/{spec.name}", instance.log_stream, spec.region)
+    return found
 
 
 class FunctionPool:
