@@ -121,7 +121,17 @@ class SegmentReceiver(asyncio.DatagramProtocol):
     def drain(self) -> None:
         pending, self._pending = self._pending, []
         for data in pending:
-            self._take(data)
+            try:
+                self._take(data)
+            except (RecursionError, TypeError, ValueError, AttributeError) as exc:
+                # JSON nested past the recursion limit, or a field of an unexpected type deep in
+                # the document: one sender's bad datagram, never the end of the daemon's draining.
+                self._refuse(f"{exc.__class__.__name__}: {exc}")
+
+    def _refuse(self, why: str) -> None:
+        self.refused += 1
+        if self.refused in (1, 10, 100, 1000):  # say so, without a line per bad datagram
+            log.warning("ignored %d datagram(s) that are not X-Ray segments (last: %s)", self.refused, why)
 
     async def drain_every(self, interval: float) -> None:
         while True:
@@ -132,12 +142,11 @@ class SegmentReceiver(asyncio.DatagramProtocol):
         try:
             document = parse_datagram(data)
         except BadDatagram as exc:
-            self.refused += 1
-            if self.refused in (1, 10, 100, 1000):  # say so, without a line per bad datagram
-                log.warning("ignored %d datagram(s) that are not X-Ray segments (last: %s)", self.refused, exc)
+            self._refuse(str(exc))
             return
+        spans = segment_spans(document)  # whole before anything is recorded: a bad one records nothing
         self.received += 1
-        for span in segment_spans(document):
+        for span in spans:
             self.sink.record(span)
         if not document.get("in_progress"):
             self.forwarder.add(document)

@@ -58,3 +58,17 @@ def test_the_daemon_drains_on_its_own_every_interval():
 
     asyncio.run(scenario())
     assert [s.span_id for s in sink.spans] == ["00000000000000c3"]
+
+
+def test_a_segment_that_breaks_the_span_walk_is_refused_and_draining_goes_on():
+    sink, forwarder = ListSink(), Forwarder()
+    receiver = SegmentReceiver(sink, forwarder)
+    level = '{"name": "deep", "id": "00000000000000e1", "start_time": 100.0, "end_time": 100.1, "subsegments": ['
+    deep = (b'{"format": "json", "version": 1}\n' + (level * 5000).encode() + b"]}" * 5000)  # past the recursion limit
+    for bad in (datagram("00000000000000d1", subsegments=5), deep):
+        receiver.datagram_received(bad, ("127.0.0.1", 5000))
+    receiver.datagram_received(datagram("00000000000000d3"), ("127.0.0.1", 5000))
+    receiver.drain()  # before: the first TypeError escaped, the rest of the batch was lost
+    assert [s.span_id for s in sink.spans] == ["00000000000000d3"]
+    assert [d["id"] for d in forwarder.documents] == ["00000000000000d3"]
+    assert (receiver.received, receiver.refused) == (1, 2)
