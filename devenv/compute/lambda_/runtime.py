@@ -78,6 +78,7 @@ class Instance(pool_state.Instance):
     log_stream: str = field(default_factory=new_log_stream)  # its CloudWatch Logs stream, as Lambda names it
     lines: OutputLines = field(default_factory=OutputLines)  # its output cut into log events
     cloudwatch: Destination | None = None  # its stream's Destination, made once (not per line)
+    partial: bytes = b""  # the start of a line not yet ended, kept out of the shared log file
 
     @property
     def pid(self) -> int | None:
@@ -177,6 +178,7 @@ class FunctionPool:
                 self._deliver(effect.instance, effect.invocation)
             elif kind is Collect:
                 runtime.read_output(effect.instance, effect.into)
+                runtime.log_output(effect.instance, b"", end=True)  # before END, ended or not
                 runtime.follow_output(effect.instance)
             elif kind is Report:
                 inv = effect.invocation
@@ -581,6 +583,17 @@ class LambdaRuntime:
         if self.awslogs is not None and instance is not None:
             self.awslogs.add(cloudwatch_destination(instance), line)
 
+    def log_output(self, instance: Instance, data: bytes, *, end: bool = False) -> None:
+        """``data`` of an instance into its function's log file in whole lines: the instances
+        of a function share the file, and a print reaches the pipe as its text, then its
+        newline, so a line read in two pieces must not have another instance's output written
+        between them. ``end``: what is left goes in as it is (before END, and at close)."""
+        pending = instance.partial + data if instance.partial else data
+        cut = len(pending) if end else pending.rfind(b"\n") + 1
+        if cut:
+            os.write(self._log_fd(instance.function), pending[:cut] if cut < len(pending) else pending)
+        instance.partial = pending[cut:]
+
     def _ship_output(self, instance: Instance, data: bytes) -> None:
         """What an instance printed, line by line, into its CloudWatch stream (empty at end)."""
         if self.awslogs is None:
@@ -626,9 +639,10 @@ class LambdaRuntime:
                 data = b""
             if not data:  # the instance (and whatever it started) has closed it
                 self._close_output(instance)
+                self.log_output(instance, b"", end=True)
                 self._ship_output(instance, b"")
                 return
-            os.write(self._log_fd(instance.function), data)
+            self.log_output(instance, data)
             self._ship_output(instance, data)
             if into is not None:
                 into.keep_log(data)
@@ -638,7 +652,7 @@ class LambdaRuntime:
         """Output of an instance: into its function's log, and into the invocation it is running
         (the one that started it, during init). ``written_at``: when an engine logged it
         (containers), so that late output of an earlier invocation is not counted in."""
-        os.write(self._log_fd(instance.function), data)
+        self.log_output(instance, data)
         self._ship_output(instance, data)
         inv = instance.output_invocation()
         if inv is not None and (written_at is None or written_at >= inv.started_wall):

@@ -43,3 +43,16 @@ def test_output_an_earlier_invocation_wrote_is_logged_but_not_in_the_next_tail(t
     asyncio.run(scenario(runtime))
     assert bytes(instance.current.log) == b"req-2 line\n"
     assert (tmp_path / "fn.log").read_bytes() == b"late line of req-1\nreq-2 line\n"
+
+
+def test_instances_sharing_a_log_file_write_whole_lines(tmp_path: Path):
+    # A print reaches the pipe as its text, then its newline; another instance's output read
+    # in between used to land inside the line in the shared file.
+    spec = SimpleNamespace(name="fn", log_file=tmp_path / "fn.log")
+    one, two = (Instance(name, spec, 0, state=InstanceState.BUSY) for name in ("i1", "i2"))
+    runtime = LambdaRuntime({}, aws_env={})
+    runtime.log_output(one, b"one line 5")
+    runtime.log_output(two, b"two line 5\ntwo line 6")
+    runtime.log_output(one, b"\n")
+    runtime.log_output(two, b"", end=True)  # its invocation ends (Collect, before END): unended text too
+    assert (tmp_path / "fn.log").read_bytes() == b"two line 5\none line 5\ntwo line 6"
