@@ -33,6 +33,8 @@ LABEL_COMPONENT = "devenv.component"
 LABEL_SPEC = "devenv.spec"        # digest of the ContainerSpec a container was created from
 LABEL_CONTEXT = "devenv.context"  # digest of the build context an image was built from
 LOOPBACK = "127.0.0.1"
+NETWORK_REMOVAL_TIMEOUT = 15.0  # seconds `down` keeps removing a busy stack network
+NETWORK_RETRY_PAUSE = 0.2  # seconds between its rounds
 
 
 @dataclass(frozen=True)
@@ -265,7 +267,11 @@ class DockerEngine:
         import docker.errors
 
         removed: list[str] = []
-        for attempt in range(5):  # a container created while we remove (a task starting) blocks the network
+        # A container created while we remove (a task or an instance starting) keeps the network
+        # busy, and the engine frees a removed container's endpoint a moment after: go round
+        # again until the network goes, for up to NETWORK_REMOVAL_TIMEOUT seconds.
+        deadline = time.monotonic() + NETWORK_REMOVAL_TIMEOUT
+        while True:
             found = self.containers()
             threads = [threading.Thread(target=remove_quietly, args=(c,), daemon=True) for c in found]
             for thread in threads:
@@ -284,6 +290,11 @@ class DockerEngine:
                     busy = True
             if not busy:
                 break
+            if time.monotonic() >= deadline:
+                removed.append(f"nothing: network of stack {self.key} still has endpoints after "
+                               f"{NETWORK_REMOVAL_TIMEOUT:g} s")
+                break
+            time.sleep(NETWORK_RETRY_PAUSE)  # the engine's state, polled: nothing to wait on
         if volumes:
             for volume in self.client.volumes.list(filters={"label": f"{LABEL_STACK}={self.key}"}):
                 try:
