@@ -148,7 +148,8 @@ def datapoints(period: dict[MetricKey, _Stats], end: float) -> list[tuple[str, d
 
 class MetricPublisher(BackgroundSender):
     """Publishes what ``record`` is given, one datapoint per metric every ``interval``
-    seconds. ``client`` is a boto3 ``cloudwatch`` client (made on first use)."""
+    seconds. ``client_factory`` makes the CloudWatch client (on first use): boto3's
+    ``put_metric_data`` (``cloudwatch_client.CloudWatchClient``, or boto3's own)."""
 
     what = "CloudWatch"
 
@@ -257,8 +258,15 @@ class MetricPublisher(BackgroundSender):
         return True
 
 
-def cloudwatch_client_factory(url: str, region: str) -> Callable[[], Any]:
-    """A boto3 ``cloudwatch`` client for the emulator at ``url``, one attempt per call."""
-    from .endpoint import one_attempt_client_factory
+def cloudwatch_client_factory(url: str, region: str, *, lean: bool = True) -> Callable[[], Any]:
+    """A CloudWatch client for the emulator at ``url``, one attempt per call: the lean one
+    (``cloudwatch_client.py``, CloudWatch's JSON protocol), or with ``lean=False`` boto3's (for
+    an emulator not known to speak that protocol: devenv's moto does, and stores it without
+    moto's dispatch)."""
+    if not lean:
+        from .endpoint import one_attempt_client_factory
 
-    return one_attempt_client_factory("cloudwatch", url, region)
+        return one_attempt_client_factory("cloudwatch", url, region)
+    from .cloudwatch_client import CloudWatchClient
+
+    return lambda: CloudWatchClient(url, region)

@@ -1,20 +1,26 @@
-"""The emulator's two ingest calls served without moto's request dispatch: CloudWatch Logs'
-PutLogEvents and X-Ray's PutTraceSegments, straight into moto's own backends (the same
-models, the same ``moto_patches``, the same answers).
+"""The emulator's three ingest calls served without moto's request dispatch: CloudWatch Logs'
+PutLogEvents, X-Ray's PutTraceSegments and CloudWatch's PutMetricData, straight into moto's
+own backends (the same models, the same ``moto_patches``, the same answers).
 
-Why: the stack makes these calls every second per log stream and once a second for the
-X-Ray daemon, and moto spent ~1.5 ms of CPU on each (2.6 ms for PutTraceSegments), nearly
-all of it in Flask, werkzeug and moto's generic dispatch (request parsing, URL rebuilding,
-a 52-character random request id, CORS), around ~0.13 ms of the model's work. On the
-lifecycle benchmark these calls were most of what awslogs and X-Ray added to moto's CPU.
+Why: the stack makes these calls every second per log stream, once a second for the X-Ray
+daemon and once per namespace and metrics period for the ecs and lambda processes, and moto
+spent ~1.5 ms of CPU on each (2.6 ms for PutTraceSegments, ~2.5 ms for a PutMetricData of 20
+datapoints), nearly all of it in Flask, werkzeug and moto's generic dispatch (request
+parsing, URL rebuilding, a 52-character random request id, CORS), around ~0.13 ms of the
+model's work. On the lifecycle benchmark these calls were most of what awslogs, metrics and
+X-Ray added to moto's CPU.
 
 Only a well-formed call with nothing unusual takes this path: a POST carrying the call's
-``X-Amz-Target`` (PutLogEvents) or path (``/TraceSegments``, signed for ``xray``), SigV4,
-no ``Origin`` (a browser's request keeps moto's and the guard's CORS handling), a host that
-is not an AWS domain name, and a JSON body of the call's shape. Anything else, a body that
-does not parse included, goes to moto as before, so its validation answers are unchanged.
-An error of moto's model (a missing group or stream, events out of order) is answered as
-moto's dispatch answers it: the exception's own response.
+``X-Amz-Target`` (PutLogEvents; PutMetricData in CloudWatch's JSON protocol, as
+``aws/cloudwatch_client.py`` sends it) or path (``/TraceSegments``, signed for ``xray``),
+SigV4 for the call's service, no ``Origin`` (a browser's request keeps moto's and the guard's
+CORS handling), a host that is not an AWS domain name, and a JSON body of the call's shape.
+Anything else, a body that does not parse included, goes to moto as before, so its
+validation answers are unchanged (boto3 and the AWS CLI speak CBOR to CloudWatch: theirs
+all go to moto). An error of moto's model (a missing group or stream, events out of order)
+is answered as moto's dispatch answers it: the exception's own response. PutMetricData's
+data is checked by moto's own checks first, and data they refuse goes to moto's dispatch, so
+its error answer is moto's, in the protocol it was asked in.
 """
 
 from __future__ import annotations
@@ -25,7 +31,14 @@ import os
 from typing import Any, Callable, Iterable
 
 LOGS_TARGET = "Logs_20140328.PutLogEvents"
+METRICS_TARGET = "GraniteServiceVersion20100801.PutMetricData"
 TRACE_PATH = "/TraceSegments"
+# X-Amz-Target -> (the service its signature names, the answer's Content-Type)
+TARGETS = {LOGS_TARGET: ("logs", "application/x-amz-json-1.1"),
+           METRICS_TARGET: ("monitoring", "application/x-amz-json-1.0")}
+DATUM_KEYS = frozenset({"MetricName", "Dimensions", "Timestamp", "Value", "StatisticValues", "Values", "Counts",
+                        "Unit"})
+STATISTIC_KEYS = frozenset({"SampleCount", "Sum", "Minimum", "Maximum"})
 
 StartResponse = Callable[..., Any]
 
@@ -56,6 +69,51 @@ def log_events_request(body: Any) -> tuple[str, str, list[dict[str, Any]]] | Non
     return group, stream, events
 
 
+def _number(value: Any) -> bool:
+    return type(value) in (int, float)
+
+
+def metric_data_request(body: Any) -> tuple[str, list[dict[str, Any]]] | None:
+    """PutMetricData's namespace and data from its JSON body, the numbers as floats (CloudWatch's
+    doubles), or None when it is not of that shape. Timestamps are left as sent."""
+    if not isinstance(body, dict) or set(body) != {"Namespace", "MetricData"}:
+        return None
+    namespace, data = body["Namespace"], body["MetricData"]
+    if not (isinstance(namespace, str) and namespace and isinstance(data, list) and data):
+        return None
+    out = []
+    for datum in data:
+        if not (isinstance(datum, dict) and isinstance(datum.get("MetricName"), str) and set(datum) <= DATUM_KEYS):
+            return None
+        datum = dict(datum)
+        dimensions = datum.get("Dimensions", [])
+        if not (isinstance(dimensions, list) and all(
+                isinstance(d, dict) and set(d) == {"Name", "Value"} and isinstance(d["Name"], str)
+                and isinstance(d["Value"], str) for d in dimensions)):
+            return None
+        if "Unit" in datum and not isinstance(datum["Unit"], str):
+            return None
+        if "Timestamp" in datum and not (_number(datum["Timestamp"]) or isinstance(datum["Timestamp"], str)):
+            return None
+        if "Value" in datum:
+            if not _number(datum["Value"]):
+                return None
+            datum["Value"] = float(datum["Value"])
+        for key in ("Values", "Counts"):
+            if key in datum:
+                if not (isinstance(datum[key], list) and all(_number(v) for v in datum[key])):
+                    return None
+                datum[key] = [float(v) for v in datum[key]]
+        if "StatisticValues" in datum:
+            stats = datum["StatisticValues"]
+            if not (isinstance(stats, dict) and set(stats) == STATISTIC_KEYS
+                    and all(_number(v) for v in stats.values())):
+                return None
+            datum["StatisticValues"] = {k: float(v) for k, v in stats.items()}
+        out.append(datum)
+    return namespace, out
+
+
 def trace_documents_request(body: Any) -> list[str] | None:
     """PutTraceSegments' documents from its JSON body, or None when it is not of that shape."""
     if not isinstance(body, dict) or set(body) != {"TraceSegmentDocuments"}:
@@ -67,9 +125,11 @@ def trace_documents_request(body: Any) -> list[str] | None:
 
 
 def wsgi_middleware(app: Callable[..., Any]) -> Callable[..., Any]:
-    """``app`` (moto's dispatcher) with PutLogEvents and PutTraceSegments served directly;
-    ``app`` itself on a moto without the names used here (an optimisation only)."""
+    """``app`` (moto's dispatcher) with PutLogEvents, PutTraceSegments and PutMetricData served
+    directly; ``app`` itself on a moto without the names used here (an optimisation only)."""
     try:
+        from moto.cloudwatch.models import cloudwatch_backends
+        from moto.core.parse import default_timestamp_parser
         from moto.core.responses import BaseResponse
         from moto.iam.models import get_account_id_from
         from moto.logs.models import logs_backends
@@ -89,9 +149,10 @@ def wsgi_middleware(app: Callable[..., Any]) -> Callable[..., Any]:
         match = BaseResponse.access_key_regex.search(environ.get("HTTP_AUTHORIZATION") or "")
         return get_account_id_from(match.group(1) if match else "AKIAEXAMPLE")
 
-    def answer(start_response: StartResponse, result: dict[str, Any]) -> Iterable[bytes]:
+    def answer(start_response: StartResponse, result: dict[str, Any],
+               content_type: str = "application/x-amz-json-1.1") -> Iterable[bytes]:
         data = json.dumps(result).encode()
-        start_response("200 OK", [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(data))),
+        start_response("200 OK", [("Content-Type", content_type), ("Content-Length", str(len(data))),
                                   ("x-amzn-RequestId", os.urandom(16).hex()), ("server", "amazon.com")])
         return [data]
 
@@ -102,6 +163,25 @@ def wsgi_middleware(app: Callable[..., Any]) -> Callable[..., Any]:
         if rejected:
             result["rejectedLogEventsInfo"] = rejected
         return answer(start_response, result)
+
+    def put_metric_data(environ: dict[str, Any], start_response: StartResponse, region: str,
+                        call: tuple[str, list[dict[str, Any]]]) -> Iterable[bytes] | None:
+        """None when moto's checks refuse the data: moto's dispatch answers it then."""
+        namespace, data = call
+        backend = cloudwatch_backends[account(environ)][region]
+        parsed: dict[Any, Any] = {}  # a publisher stamps all its data of a period alike
+        try:
+            for index, datum in enumerate(data):
+                if "Timestamp" in datum:
+                    sent = datum["Timestamp"]
+                    if sent not in parsed:
+                        parsed[sent] = default_timestamp_parser(sent)
+                    datum["Timestamp"] = parsed[sent]
+                backend._validate_parameters_put_metric_data(datum, index + 1)
+        except Exception:
+            return None
+        backend.put_metric_data(namespace, data)
+        return answer(start_response, {}, TARGETS[METRICS_TARGET][1])
 
     def put_trace_segments(environ: dict[str, Any], start_response: StartResponse, region: str,
                            documents: list[str]) -> Iterable[bytes]:
@@ -123,12 +203,15 @@ def wsgi_middleware(app: Callable[..., Any]) -> Callable[..., Any]:
         if environ.get("REQUEST_METHOD") != "POST" or "HTTP_ORIGIN" in environ:
             return app(environ, start_response)
         target = environ.get("HTTP_X_AMZ_TARGET")
-        logs = target == LOGS_TARGET
-        if not logs and (target or environ.get("PATH_INFO") != TRACE_PATH):
+        if target in TARGETS:
+            service = TARGETS[target][0]
+        elif not target and environ.get("PATH_INFO") == TRACE_PATH:
+            service = "xray"
+        else:
             return app(environ, start_response)
         found = scope(environ)
         host = environ.get("HTTP_HOST") or ""
-        if found is None or "amazonaws.com" in host or found[2] != ("logs" if logs else "xray") \
+        if found is None or "amazonaws.com" in host or found[2] != service \
                 or BaseResponse.region_from_useragent_regex.search(environ.get("HTTP_USER_AGENT") or ""):
             return app(environ, start_response)
         try:
@@ -140,15 +223,22 @@ def wsgi_middleware(app: Callable[..., Any]) -> Callable[..., Any]:
             body = json.loads(raw)
         except ValueError:
             body = None
-        call = log_events_request(body) if logs else trace_documents_request(body)
-        if call is None:
-            environ["wsgi.input"] = io.BytesIO(raw)
-            return app(environ, start_response)
+        parse = {"logs": log_events_request, "monitoring": metric_data_request}.get(service, trace_documents_request)
+        call = parse(body)
         try:
-            if logs:
-                return put_log_events(environ, start_response, found[1], call)  # type: ignore[arg-type]
-            return put_trace_segments(environ, start_response, found[1], call)  # type: ignore[arg-type]
+            if call is None:
+                answered = None
+            elif service == "logs":
+                answered = put_log_events(environ, start_response, found[1], call)  # type: ignore[arg-type]
+            elif service == "monitoring":
+                answered = put_metric_data(environ, start_response, found[1], call)  # type: ignore[arg-type]
+            else:
+                answered = put_trace_segments(environ, start_response, found[1], call)  # type: ignore[arg-type]
         except HTTPException as error:  # moto's errors are werkzeug's: each its own response
             return error(environ, start_response)
+        if answered is None:
+            environ["wsgi.input"] = io.BytesIO(raw)
+            return app(environ, start_response)
+        return answered
 
     return ingest

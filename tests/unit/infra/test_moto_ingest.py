@@ -139,3 +139,56 @@ def test_a_call_signed_for_another_service_goes_to_moto(emulator):
     client, spy = emulator
     client.post("/TraceSegments", headers=headers("logs"), data=json.dumps({"TraceSegmentDocuments": []}))
     assert spy.reached == ["/TraceSegments"]
+
+
+METRICS_TARGET = "GraniteServiceVersion20100801.PutMetricData"
+
+
+def put_metrics(client: Client, body: dict, **extra: str):
+    return client.post("/", data=json.dumps(body), headers=headers(
+        "monitoring", METRICS_TARGET, **{"Content-Type": "application/x-amz-json-1.0", **extra}))
+
+
+def stored(namespace: str) -> list[tuple]:
+    from moto.cloudwatch.models import cloudwatch_backends
+
+    return sorted((type(d).__name__, d.name, d.timestamp, [(x.name, x.value) for x in d.dimensions], d.unit,
+                   sorted((k, v) for k, v in vars(d).items() if k in ("value", "sum", "min", "max", "sample_count")))
+                  for d in cloudwatch_backends["123456789012"][REGION].metric_data if d.namespace == namespace)
+
+
+def test_put_metric_data_is_stored_as_moto_stores_it_without_moto_dispatching_it(emulator):
+    client, spy = emulator
+    now = time.time()
+    data = [{"MetricName": "CPUUtilization", "Dimensions": [{"Name": "ServiceName", "Value": "api"}],
+             "Timestamp": now, "Unit": "Percent",
+             "StatisticValues": {"SampleCount": 2, "Sum": 30, "Minimum": 10, "Maximum": 20.5}},
+            {"MetricName": "Latency", "Timestamp": now, "Unit": "Milliseconds", "Values": [1.5, 2], "Counts": [3, 1]},
+            {"MetricName": "Count", "Value": 3}]
+    direct, dispatched = f"Ns/direct-{uuid.uuid4().hex[:6]}", f"Ns/moto-{uuid.uuid4().hex[:6]}"
+    put = put_metrics(client, {"Namespace": direct, "MetricData": data})
+    assert put.status_code == 200 and answered(put) == {} and spy.reached == []
+    assert put.headers["Content-Type"] == "application/x-amz-json-1.0"
+    # The same data through moto's dispatch (a browser's request goes there): the same stored state.
+    assert put_metrics(client, {"Namespace": dispatched, "MetricData": data},
+                       Origin="http://localhost:3000").status_code == 200 and spy.reached == [METRICS_TARGET]
+    mine, motos = stored(direct), stored(dispatched)
+    assert len(mine) == 6  # a statistic set, four values, one value
+    now_kept = [row for row in mine if row[1] != "Count"]  # "Count" is stamped on arrival: compared apart
+    assert now_kept == [row for row in motos if row[1] != "Count"]
+    assert [row[5] for row in mine if row[1] == "Count"] == [row[5] for row in motos if row[1] == "Count"]
+
+
+@pytest.mark.parametrize("datum", [
+    {"MetricName": "m", "Value": 1, "Values": [1]},  # moto's checks refuse it: its own error answer
+    {"MetricName": "m", "Value": 1, "StorageResolution": 1},  # a parameter the fast path does not know
+    {"MetricName": "m", "Value": "1"},  # not a number
+])
+def test_put_metric_data_unusual_or_refused_is_moto_s_to_answer(emulator, datum):
+    client, spy = emulator
+    namespace = f"Ns/odd-{uuid.uuid4().hex[:6]}"
+    answer = put_metrics(client, {"Namespace": namespace, "MetricData": [datum]})
+    assert spy.reached == [METRICS_TARGET]
+    assert answer.status_code in (200, 400, 500) and isinstance(answered(answer), dict)  # moto read the same body
+    if "Values" in datum:
+        assert answer.status_code == 400 and stored(namespace) == []
