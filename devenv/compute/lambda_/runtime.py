@@ -30,11 +30,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from pathlib import Path
 
-from devenv.aws.awslogs import Destination, LogShipper
+from devenv.aws.awslogs import Destination, Feed, LogShipper
 from devenv.aws.metrics import MetricPublisher
 from devenv.observe.spans import NullSink, Outcome, SpanSink, SpanTimer
 from devenv.observe.trace_context import TraceContext
-from devenv.runtime.lines import OutputLines
 from devenv.runtime.threads import in_thread
 from devenv.runtime.watch import watch
 from devenv.runtime.peers import PeerScreen
@@ -76,8 +75,7 @@ class Instance(pool_state.Instance):
     reading: bool = False  # the loop reads ``output`` as it comes (off for an invocation's first tick)
     prints: bool = False  # it has printed during an invocation (so its pipe is worth pausing)
     log_stream: str = field(default_factory=new_log_stream)  # its CloudWatch Logs stream, as Lambda names it
-    lines: OutputLines = field(default_factory=OutputLines)  # its output cut into log events
-    cloudwatch: Destination | None = None  # its stream's Destination, made once (not per line)
+    cloudwatch: Feed | None = None  # its lines' way into its CloudWatch stream, made once
     partial: bytes = b""  # the start of a line not yet ended, kept out of the shared log file
 
     @property
@@ -85,11 +83,12 @@ class Instance(pool_state.Instance):
         return self.process.pid if self.process else None
 
 
-def cloudwatch_destination(instance: Instance) -> Destination:
+def cloudwatch_feed(awslogs: LogShipper, instance: Instance) -> Feed:
     found = instance.cloudwatch
     if found is None:
         spec = instance.function
-        found = instance.cloudwatch = Destination(f"/aws/lambda/{spec.name}", instance.log_stream, spec.region)
+        found = instance.cloudwatch = awslogs.feed(Destination(f"/aws/lambda/{spec.name}", instance.log_stream,
+                                                               spec.region))
     return found
 
 
@@ -391,6 +390,7 @@ class LambdaRuntime:
         for pool in self.pools.values():
             for instance in list(pool.instances.values()):
                 self._close_output(instance)
+                self._end_shipping(instance)
                 if instance.server is not None:
                     instance.server.close()
         for fd in self._log_handles.values():
@@ -494,6 +494,7 @@ class LambdaRuntime:
     def _forget(self, instance: Instance) -> None:
         self.collect_output(instance)
         self._close_output(instance)
+        self._end_shipping(instance)
         self.peak_memory.forget(instance.pid)
         if instance.server is not None:
             instance.server.close()
@@ -581,7 +582,7 @@ class LambdaRuntime:
         instance's CloudWatch stream when it has one."""
         os.write(self._log_fd(spec), (line + "\n").encode())
         if self.awslogs is not None and instance is not None:
-            self.awslogs.add(cloudwatch_destination(instance), line)
+            cloudwatch_feed(self.awslogs, instance).line(line)
 
     def log_output(self, instance: Instance, data: bytes, *, end: bool = False) -> None:
         """``data`` of an instance into its function's log file in whole lines: the instances
@@ -595,12 +596,15 @@ class LambdaRuntime:
         instance.partial = pending[cut:]
 
     def _ship_output(self, instance: Instance, data: bytes) -> None:
-        """What an instance printed, line by line, into its CloudWatch stream (empty at end)."""
-        if self.awslogs is None:
-            return
-        destination = cloudwatch_destination(instance)
-        for line in instance.lines.feed(data) if data else instance.lines.end():
-            self.awslogs.add(destination, line)
+        """What an instance printed into its CloudWatch stream, as it was read (the shipper's
+        thread cuts it into lines)."""
+        if self.awslogs is not None and data:
+            cloudwatch_feed(self.awslogs, instance).output(data)
+
+    def _end_shipping(self, instance: Instance) -> None:
+        """The instance's output is over: its unended last line goes as it is, the feed is dropped."""
+        if instance.cloudwatch is not None:
+            instance.cloudwatch.close()
 
     def pause_output(self, instance: Instance) -> None:
         """An invocation starts: the loop stops reading the instance's pipe as it comes, and
@@ -640,7 +644,7 @@ class LambdaRuntime:
             if not data:  # the instance (and whatever it started) has closed it
                 self._close_output(instance)
                 self.log_output(instance, b"", end=True)
-                self._ship_output(instance, b"")
+                self._end_shipping(instance)
                 return
             self.log_output(instance, data)
             self._ship_output(instance, data)

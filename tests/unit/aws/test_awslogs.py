@@ -250,3 +250,26 @@ def test_streams_that_went_quiet_are_forgotten_and_a_give_back_still_respects_th
     assert ship._joiners == {}  # the joined stream's event was sent on: nothing left to hold
     ship._give_back(DEST, [LogEvent(1, "a"), LogEvent(2, "b"), LogEvent(3, "c")])
     assert ship._buffered == 2 and ship.stats.dropped > 0
+
+
+def test_a_feed_sends_its_lines_and_output_in_order_cut_into_whole_lines():
+    fake = FakeLogs()
+    now = [1000.0]
+    ship = LogShipper(lambda region: fake, interval=3600, clock=lambda: now[0])  # sent on close only
+    dest = Destination("/aws/lambda/fn", "2026/12/07/[$LATEST]ab", "us-east-1")
+    feed = ship.feed(dest)
+    feed.line("START RequestId: 1")
+    feed.output(b"one\r\ntw")  # a print read in two pieces: its text, then its newline
+    now[0] = 1000.002
+    feed.output(b"o\n\nthree")
+    feed.line("END RequestId: 1")
+    feed.close()
+    feed.close()  # once is enough
+    assert ship._take(final=False) == {dest: [LogEvent(1000000, "START RequestId: 1"), LogEvent(1000000, "one"),
+                                              LogEvent(1000002, "two"), LogEvent(1000002, "END RequestId: 1"),
+                                              LogEvent(1000002, "three")]}
+    assert ship._feeds == []  # closed and drained: forgotten
+    feed = ship.feed(dest)
+    feed.output(b"four\n")
+    ship.start().close(timeout=60)
+    assert fake.messages(dest.group, dest.stream) == ["four"]
