@@ -39,7 +39,7 @@ INDEPENDENT = [
 # I/O or event-loop module, and of devenv only each other and the config's data classes.
 PURE = {"devenv.compute.lambda_.pool", "devenv.compute.lambda_.invoke", "devenv.compute.alb.health",
         "devenv.compute.alb.rules", "devenv.compute.ecs.rollout", "devenv.compute.ecs.capacity", "devenv.edge.cache",
-        "devenv.edge.headers"}
+        "devenv.edge.headers", "devenv.compute.alb.fastpath"}
 PURE_MAY_IMPORT = PURE | {"devenv.config.model"}
 IO_MODULES = ("asyncio", "os", "io", "subprocess", "socket", "selectors", "threading", "signal", "shutil",
               "pathlib", "http.client", "http.server", "urllib.request")

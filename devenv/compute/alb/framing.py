@@ -245,12 +245,12 @@ def upstream_head(method: bytes, url: bytes, head: RequestHead, *, client_ip: st
         if own is None:
             if len(_OWN_LINES) >= MAX_OWN_LINES:
                 _OWN_LINES.clear()
-            own = _OWN_LINES[key] = _own_lines(client_ip, proto, listener_port)
+            own = _OWN_LINES[key] = own_lines(client_ip, proto, listener_port)
     else:
         xff = forwarded_for(head.forwarded_for.decode("latin-1"), client_ip)
         if xff is None:
             return None
-        own = _own_lines(xff, proto, listener_port)
+        own = own_lines(xff, proto, listener_port)
     if trace is None:  # tracing off: the ALB's own header (else the caller's, naming its span as Parent)
         trace = trace_header(None if head.trace is None else head.trace.decode("latin-1"), now)
     parts = [method, b" ", url, b" HTTP/1.1\r\n"]
@@ -273,7 +273,7 @@ MAX_OWN_LINES = 1024  # remembered (client address, protocol, port) renderings
 _OWN_LINES: dict[tuple[str, str, int], bytes] = {}
 
 
-def _own_lines(forwarded_for: str, proto: str, listener_port: int) -> bytes:
+def own_lines(forwarded_for: str, proto: str, listener_port: int) -> bytes:
     """The X-Forwarded-* lines and the start of the X-Amzn-Trace-Id line."""
     return (f"X-Forwarded-For: {forwarded_for}\r\nX-Forwarded-Proto: {proto}\r\nX-Forwarded-Port: {listener_port}\r\n"
             "X-Amzn-Trace-Id: ").encode("latin-1")

@@ -7,6 +7,15 @@ its headers are sorted in one pass (``framing``), and the response is written to
 from the upstream connection's parser callbacks; no task, future or timer is created per
 request (timeouts are one lazily re-armed timer per connection).
 
+- **Fast path**: a read holding exactly one simple request (``fastpath.simple_request``: HTTP/1.1,
+  no body, no header the load balancer rewrites or drops but ``Connection: keep-alive``) on an
+  idle connection, with tracing off and no rule on headers or source addresses, skips the
+  per-header callbacks and the header sorting: it is checked whole by a second llhttp parser
+  without callbacks, judged by the same guard and routed by the same rules (both remembered),
+  and sent on as it came plus the load balancer's own lines; the target's answer, when one
+  read holds it whole with a Content-Length and no hop-by-hop header, goes to the client as it
+  came (``Exchange.whole``). Everything else about the exchange (draining, retry, timeouts,
+  metrics) is the general path's. Any doubt sends the request the general way.
 - **Pipelining**: requests are parsed as they arrive and answered strictly in order, one at a
   time; the ones waiting are buffered (reading pauses beyond ``MAX_PIPELINE`` requests or
   ``BODY_BUFFER`` bytes of their bodies).
@@ -66,12 +75,14 @@ from devenv.compute.alb.framing import (
     Headers,
     RequestHead,
     downstream_head,
+    own_lines,
     read_request,
     read_response,
     response_framing,
     upstream_head,
     websocket_request,
 )
+from devenv.compute.alb.fastpath import Whole, simple_request
 from devenv.compute.alb.metrics import AlbMetrics
 from devenv.compute.alb.rules import Action, FixedResponse, Forward, Listener, Redirect, RequestFacts, host_name
 from devenv.compute.alb.sticky import group_cookie_lines, group_of, set_cookie_lines, target_of
@@ -95,6 +106,7 @@ CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 MAX_VERDICTS = 1024  # remembered guard verdicts (distinct Host/Origin/Sec-Fetch-Site triples)
 MAX_ROUTES = 1024  # remembered routing decisions (distinct method/Host/request-target triples)
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"  # HTTP/2's connection preface (RFC 9113 section 3.4)
+_NO_LINES = ()  # a fast-path request's header lines: they go on as they came
 
 
 class Proxy:
@@ -160,11 +172,39 @@ class Proxy:
         except KeyError:
             pass
         facts = request_facts(request, client_ip)
-        action = self.listener.route(facts)
+        return self._remember(key, self.listener.route(facts)), facts
+
+    def route_simple(self, method: bytes, host: bytes, url: bytes) -> "Action | None":
+        """``route`` for the fast path's request, when the rules' answers are remembered."""
+        key = (method, host, url)
+        try:
+            return self._routes[key]  # type: ignore[index, return-value]
+        except KeyError:
+            pass
+        path, _, query = url.partition(b"?")
+        facts = RequestFacts(method.decode("latin-1"), host_name(host.decode("latin-1")), path.decode("latin-1"),
+                             query.decode("latin-1"), [], "")  # no rule reads headers or the source address
+        return self._remember(key, self.listener.route(facts))
+
+    def _remember(self, key: tuple[bytes, bytes | None, bytes], action: "Action | None") -> "Action | None":
+        routes = self._routes
+        assert routes is not None
         if len(routes) >= MAX_ROUTES:
             routes.clear()
         routes[key] = action
-        return action, facts
+        return action
+
+    def plain_group(self, action: Forward) -> "TargetGroup | None":
+        """The target group a forward action sends the next request to when every group it
+        may pick takes a request the fast path's way (HTTP/1.1, no stickiness); else None,
+        before anything is picked (a weighted pick moves on)."""
+        groups = self.groups
+        for name, _ in action.groups:
+            group = groups.get(name)
+            if group is None or group.http2 or group.sticky_for is not None:
+                return None
+        name = action.pick()
+        return None if name is None else groups[name]
 
     def exchange_started(self) -> None:
         self.in_flight += 1
@@ -261,6 +301,9 @@ class ClientConnection(ReadPauses, asyncio.Protocol):
         self._out: list[bytes] | None = None  # writes held back while corked
         self._sniffing = True  # until the first bytes show whether the client speaks HTTP/2
         self._early = b""  # the first bytes, while fewer than HTTP/2's preface
+        self._fast: Whole | None = Whole(httptools.HttpRequestParser)  # None once it has read otherwise
+        self._between = True  # the general parser is between messages (the fast path may read)
+        self._own = b""  # this client's X-Forwarded-* lines, once the fast path needs them
 
     # -- asyncio.Protocol
 
@@ -273,6 +316,9 @@ class ClientConnection(ReadPauses, asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last = self.loop.time()
+        if (self._between and self.exchange is None and self._fast is not None and not self.pending
+                and not self._stop_after and not self._sniffing and self._forward_simple(data)):
+            return
         if self._sniffing:
             data = self._sniff(data)
             if not data:
@@ -303,6 +349,45 @@ class ClientConnection(ReadPauses, asyncio.Protocol):
             self._stop_after = True
             self._bad_input = True
             self._next()
+
+    def _forward_simple(self, data: bytes) -> bool:
+        """The fast path (``fastpath``): ``data`` is one simple request, which the guard lets
+        through and a rule forwards to a target group taking HTTP/1.1 without stickiness; it
+        goes to its target as it came, with the load balancer's own lines added. False
+        (nothing done) sends the request the general way."""
+        proxy = self.proxy
+        if proxy._routes is None or proxy.sink is not None:
+            return False  # rules on headers or source addresses; tracing on (spans per request)
+        simple = simple_request(data)
+        if simple is None:
+            return False
+        method, url, host, origin, fetch_site, forward = simple
+        head = RequestHead(_NO_LINES, host=host, origin=origin, fetch_site=fetch_site)  # type: ignore[arg-type]
+        if proxy.refused(head) is not None:
+            return False  # the general path answers 403
+        action = proxy.route_simple(method, host, url)
+        if action.__class__ is not Forward or action.sticky_for is not None:  # type: ignore[union-attr]
+            return False
+        if not self._fast.reads(data):  # type: ignore[union-attr]
+            self._fast = None  # llhttp reads it otherwise: the general parser decides, from now on
+            return False
+        group = proxy.plain_group(action)  # type: ignore[arg-type]
+        if group is None:
+            return False
+        target = group.pick(None)
+        if target is None:
+            return False
+        own = self._own
+        if not own:
+            own = self._own = own_lines(self.client_ip, "http", proxy.port)
+        request = Request(method, url, head, True, True, _NO_LINES)  # type: ignore[arg-type]
+        exchange = Exchange(self, request, group.service, group, target)
+        self.exchange = exchange
+        request.exchange = exchange
+        request.state = RequestState.FORWARDING
+        exchange.passthrough = method != b"HEAD"
+        exchange.begin(b"%s%sRoot=%s\r\n\r\n" % (forward, own, new_root().encode()))
+        return True
 
     def _sniff(self, data: bytes) -> bytes:
         """The connection's first bytes: HTTP/2's preface hands the connection over to the
@@ -359,6 +444,7 @@ class ClientConnection(ReadPauses, asyncio.Protocol):
     # -- httptools callbacks
 
     def on_message_begin(self) -> None:
+        self._between = False
         self._url = b""
         self._headers = []
 
@@ -399,6 +485,7 @@ class ClientConnection(ReadPauses, asyncio.Protocol):
                 self.pause("body")
 
     def on_message_complete(self) -> None:
+        self._between = True
         request = self._parsing
         if request is not None:
             request.complete = True
@@ -663,7 +750,7 @@ class Exchange:
 
     __slots__ = ("client", "request", "service", "group", "target", "upstream", "started", "done",
                  "framing", "close_after", "is_head", "upgrade", "retry", "retried", "body_waiting",
-                 "sent_all", "spans", "status", "cookie", "sent_at", "answered_at")
+                 "sent_all", "spans", "status", "cookie", "sent_at", "answered_at", "passthrough")
 
     def __init__(self, client: ClientConnection, request: Request, service: str, group: "TargetGroup",
                  target: "Target") -> None:
@@ -688,6 +775,8 @@ class Exchange:
         self.cookie = b""  # Set-Cookie lines of a sticky target group
         self.sent_at = 0.0  # loop time the request went on its way to the target (with metrics)
         self.answered_at: float | None = None  # ... and its response's headers came back
+        # A fast-path request (not HEAD): a simple response may go to the client as it came (``whole``).
+        self.passthrough = False
 
     def begin(self, data: bytes) -> None:
         self.client.proxy.exchange_started()
@@ -780,6 +869,22 @@ class Exchange:
             self.client.open_tunnel(self)
             return True
         return framing is not Framing.NONE and response.content_length is None and not response.chunked
+
+    def whole(self, status: int, data: bytes) -> bool:
+        """The fast path's answer: ``data`` is the target's whole response, simple
+        (``fastpath.simple_response``) and valid, and goes to the client as it came; ``end``
+        follows. False (nothing done) when the client's connection is to close after it, which
+        the general path says in a header."""
+        client = self.client
+        if client._stop_after:
+            return False
+        self.status = status
+        if self.sent_at:
+            self.answered_at = client.loop.time()
+        self.started = True
+        self.framing = Framing.LENGTH
+        client.write(data)
+        return True
 
     def body(self, data: bytes) -> None:
         framing = self.framing

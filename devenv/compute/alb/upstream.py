@@ -26,6 +26,7 @@ from typing import Protocol
 
 import httptools
 
+from devenv.compute.alb.fastpath import Whole, simple_response
 from devenv.compute.alb.framing import Headers
 
 PER_TARGET_IDLE = 128  # idle keep-alive connections kept per target address
@@ -41,6 +42,7 @@ class ResponseSink(Protocol):
 
     is_head: bool
     upgrade: bool  # the request asked to switch protocols (a WebSocket)
+    passthrough: bool  # a simple whole response may go to ``whole`` (not head, body, end)
 
     def batch_begin(self) -> "Batch":
         """One read from the target is about to be parsed; ``Batch.uncork`` ends it (the
@@ -49,6 +51,11 @@ class ResponseSink(Protocol):
 
     def head(self, status: int, reason: bytes, headers: Headers, upstream: "Upstream") -> bool:
         """Returns whether the body ends only when the target closes (no length, not chunked)."""
+        ...
+
+    def whole(self, status: int, data: bytes) -> bool:
+        """``data`` is the whole response, simple (``fastpath.simple_response``) and valid;
+        ``end`` follows when this returns True (False: nothing done, parse it the general way)."""
         ...
 
     def body(self, data: bytes) -> None: ...
@@ -87,6 +94,7 @@ class Upstream(asyncio.Protocol):
         self._tunnel = False  # after a 101: bytes go to the sink unparsed
         self._reading_paused = False
         self._timer: asyncio.TimerHandle | None = None
+        self._fast: Whole | None = Whole(httptools.HttpResponseParser)  # None once it has read otherwise
 
     # -- asyncio.Protocol
 
@@ -97,8 +105,13 @@ class Upstream(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.last = self.loop.time()
         self.received = True
-        self._fresh_parser = False
         sink = self.sink
+        if self._fresh_parser and sink is not None and sink.passthrough and self._fast is not None:
+            status = simple_response(data)
+            if status is not None and self._whole(data) and sink.whole(status, data):
+                self._release(sink, True)
+                return
+        self._fresh_parser = False
         batch = None if sink is None else sink.batch_begin()
         try:
             if self._tunnel:
@@ -240,6 +253,14 @@ class Upstream(asyncio.Protocol):
             self.transport.resume_reading()
 
     # -- inside
+
+    def _whole(self, data: bytes) -> bool:
+        """Whether llhttp reads ``data`` as one whole response (what ``simple_response`` took
+        it for); if not, the general parser has the final say, from now on."""
+        if self._fast is not None and self._fast.reads(data):
+            return True
+        self._fast = None
+        return False
 
     def _release(self, sink: ResponseSink, keep_alive: bool) -> None:
         self.sink = None
