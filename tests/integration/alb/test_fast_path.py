@@ -38,16 +38,20 @@ def headers_of(head: bytes) -> list[tuple[str, str]]:
     return [(name.strip().lower(), value.strip()) for name, _, value in (line.partition(":") for line in lines if line)]
 
 
-def test_a_simple_request_reaches_the_target_as_the_general_path_sends_it(fast_taken):
-    heads: list[bytes] = []
-
+def recording(heads: list[bytes]):
+    """A raw target's handler that keeps each request head in ``heads`` and answers ANSWER."""
     async def answer(n: int, head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         heads.append(head)
         writer.write(ANSWER)
         return True
+    return answer
+
+
+def test_a_simple_request_reaches_the_target_as_the_general_path_sends_it(fast_taken):
+    heads: list[bytes] = []
 
     async def test():
-        async with rig() as r, raw_target("127.0.1.41", answer) as (port, _):
+        async with rig() as r, raw_target("127.0.1.41", recording(heads)) as (port, _):
             await register(r.lb, "raw", "127.0.1.41", port)
             answers: list[bytes] = []
             async with connection(r.lb) as (reader, writer):
@@ -153,13 +157,8 @@ def test_a_simple_looking_read_in_the_middle_of_a_request_is_part_of_that_reques
     rest of the request begun before it (as the general parser reads it), never one of its own."""
     heads: list[bytes] = []
 
-    async def answer(n: int, head: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
-        heads.append(head)
-        writer.write(ANSWER)
-        return True
-
     async def test():
-        async with rig() as r, raw_target("127.0.1.44", answer) as (port, _):
+        async with rig() as r, raw_target("127.0.1.44", recording(heads)) as (port, _):
             await register(r.lb, "raw", "127.0.1.44", port)
             assert r.lb.proxy is not None
             async with connection(r.lb) as (reader, writer):
