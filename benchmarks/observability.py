@@ -32,7 +32,13 @@ pairing takes the drift out: the paired interval was 4.4 points wide (+0.9 % [-1
 against 9.7 for the plain p50s (+2.1 % [-2.3, +7.4]), and 8.1 with the same "off" latencies
 shuffled to random partners. Both come with a 95 % bootstrap interval (2,000 resamples: of
 each side for the plain p50s, of the pairs for the paired one), so a run says how far it can
-be trusted. Nothing is left out: every measured placement is in both estimates, and the
+be trusted, but only against its own sampling noise: a second run of the same stack code
+(79cb7d5, load 4.2 -> 2.8) gave paired +5.3 % [+3.5, +7.5] and plain +4.6 % [+1.7, +8.1],
+outside the first run's paired interval. What differs between runs is the box (other work's
+load, which the "on" stack's background senders compete with) more than the sample, so take
+the median of several runs, each with its interval. Within a round, going second was faster
+in the first run (the ratio +3.1 % with "on" first, -0.5 % with "off" first; no difference in
+the second): the order flipped every round cancels it. Nothing is left out: every measured placement is in both estimates, and the
 "off" copy is the same for both. A verdict is given for each; the default of 300 placements
 per stack (was 150) halves the variance of both for ~1 minute more. ``--samples`` keeps every
 latency, in the order measured, for a look of one's own.
