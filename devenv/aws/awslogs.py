@@ -178,16 +178,21 @@ class Feed:
             self._closed = True
             self._queue.append((int(self._clock() * 1000), None))
 
-    def drain(self) -> Iterator[tuple[int, str]]:
+    def drain(self) -> list[tuple[int, str]]:
         """(timestamp, line) of what came since the last drain (the shipper's thread only)."""
-        queue, lines = self._queue, self._lines
+        queue, lines, out = self._queue, self._lines, []
         for _ in range(len(queue)):  # what a loop appends meanwhile waits for the next drain
             when, item = queue.popleft()
             if type(item) is str:
-                yield when, item
-                continue
-            for line in lines.feed(item) if item is not None else lines.end():
-                yield when, line.decode("utf-8", "replace")
+                out.append((when, item))
+            elif item is not None and not lines.pending and item[-1:] == b"\n" and len(item) <= lines.limit:
+                # whole lines, as a print usually comes: decoded once, cut as text (a newline
+                # byte is never inside a UTF-8 sequence, so the lines are the same)
+                out.extend((when, line) for line in item[:-1].decode("utf-8", "replace").split("\n"))
+            else:
+                out.extend((when, line.decode("utf-8", "replace"))
+                           for line in (lines.feed(item) if item is not None else lines.end()))
+        return out
 
     @property
     def done(self) -> bool:

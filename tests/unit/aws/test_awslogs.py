@@ -270,6 +270,19 @@ def test_a_feed_sends_its_lines_and_output_in_order_cut_into_whole_lines():
                                               LogEvent(1000002, "three")]}
     assert ship._feeds == []  # closed and drained: forgotten
     feed = ship.feed(dest)
-    feed.output(b"four\n")
+    feed.output(b"four \xc3\xa9\n\xff\n")  # whole lines, one of them not UTF-8
+    feed.output(b"x" * 5 + b"\n")
     ship.start().close(timeout=60)
-    assert fake.messages(dest.group, dest.stream) == ["four"]
+    assert fake.messages(dest.group, dest.stream) == ["four é", "\ufffd", "xxxxx"]
+
+
+def test_a_feeds_line_longer_than_an_event_is_sent_in_pieces():
+    fake = FakeLogs()
+    ship = shipper(fake)
+    dest = Destination("/aws/lambda/fn", "2026/12/07/[$LATEST]cd", "us-east-1")
+    feed = ship.feed(dest)
+    feed._lines.limit = 4
+    feed.output(b"y" * 6 + b"\n")
+    feed.output(b"abc\n")
+    ship.start().close(timeout=60)
+    assert fake.messages(dest.group, dest.stream) == ["yyyy", "yy", "abc"]
