@@ -1,10 +1,12 @@
 """How devenv's compute processes (``lambda``, ``ecs``) run: one asyncio ``serve(file)``
 until SIGTERM or SIGINT, configuration errors as one line on stderr, no traceback.
 
-The ``ecs`` process, where the internal ALB proxies every request to a task, runs on uvloop's
-event loop when it is installed (``fast_loop``): its transports and loop are C, which cuts the
-process's CPU per proxied request by about a fifth (benchmarks/RESULTS.md, ecs-alb).
-``DEVENV_EVENT_LOOP=asyncio`` keeps asyncio's own loop (the fallback when uvloop is absent)."""
+Both run on uvloop's event loop when it is installed (``fast_loop``): its transports and loop
+are C. In the ``ecs`` process, where the internal ALB proxies every request to a task, that cut
+the CPU per proxied request by about a fifth; in the ``lambda`` process (the Runtime API, the
+Invoke API, API Gateway) warm invokes by 18-29 % (benchmarks/RESULTS.md, ecs-alb and the
+before-and-after section). ``DEVENV_EVENT_LOOP=asyncio`` keeps asyncio's own loop (the fallback
+when uvloop is absent)."""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ from devenv.observe.spans import sink_from_environment
 from devenv.runtime.peers import PeerScreen, screened
 from devenv.runtime.ports import HOST, load_remembered
 from devenv.runtime.statedir import StateDir
-from devenv.compute.entry import run, until_stopped
+from devenv.compute.entry import fast_loop, run, until_stopped
 from devenv.compute.event_sources import EventSourceManager
 from devenv.compute.event_sources.api import EventSourceMappingApi
 from devenv.compute.lambda_.functions import DEFAULT_ACCOUNT, function_specs
@@ -209,7 +209,7 @@ def _container_runtime(project, state, ports, aws_env, values, failures, sink, a
 
 
 def main(argv: list[str]) -> int:
-    return run(serve, "devenv.compute.lambda_process", argv)
+    return run(serve, "devenv.compute.lambda_process", argv, loop_factory=fast_loop())
 
 
 if __name__ == "__main__":

@@ -25,3 +25,15 @@ def test_run_serves_on_the_loop_it_is_given(tmp_path):
     assert run(serve, "m", ["m", str(tmp_path / "devenv.yaml")], loop_factory=fast_loop()) == 0
     assert run(serve, "m", ["m", str(tmp_path / "devenv.yaml")]) == 0
     assert seen == [("devenv.yaml", "uvloop"), ("devenv.yaml", "asyncio.unix_events")]
+
+
+def test_both_compute_processes_ask_for_the_fast_loop(monkeypatch):
+    import uvloop
+
+    from devenv.compute import ecs_process, lambda_process
+
+    for module in (ecs_process, lambda_process):
+        asked: list[object] = []
+        monkeypatch.setattr(module, "run", lambda serve, name, argv, loop_factory=None: asked.append(loop_factory) or 0)
+        assert module.main(["m", "devenv.yaml"]) == 0
+        assert asked == [uvloop.new_event_loop], module.__name__
