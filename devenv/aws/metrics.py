@@ -258,12 +258,12 @@ class MetricPublisher(BackgroundSender):
         return True
 
 
-def cloudwatch_client_factory(url: str, region: str, *, lean: bool = True) -> Callable[[], Any]:
-    """A CloudWatch client for the emulator at ``url``, one attempt per call: the lean one
-    (``cloudwatch_client.py``, CloudWatch's JSON protocol), or with ``lean=False`` boto3's (for
-    an emulator not known to speak that protocol: devenv's moto does, and stores it without
-    moto's dispatch)."""
-    if not lean:
+def cloudwatch_client_factory(url: str, region: str, emulator_kind: str) -> Callable[[], Any]:
+    """A CloudWatch client for the emulator at ``url``, one attempt per call: on devenv's moto
+    (``emulator_kind`` "moto", which speaks CloudWatch's JSON protocol and stores it without
+    moto's dispatch) the lean one, ``cloudwatch_client.py``; on any other emulator, not known
+    to speak that protocol, boto3's."""
+    if emulator_kind != "moto":
         from .endpoint import one_attempt_client_factory
 
         return one_attempt_client_factory("cloudwatch", url, region)

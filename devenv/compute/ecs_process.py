@@ -214,8 +214,7 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
     if config.metrics.enabled and config.services:
         from devenv.aws.metrics import MetricPublisher, cloudwatch_client_factory
 
-        lean = config.emulator.kind == "moto"  # the emulator known to speak CloudWatch's JSON protocol
-        metrics = MetricPublisher(cloudwatch_client_factory(emulator, config.region, lean=lean),
+        metrics = MetricPublisher(cloudwatch_client_factory(emulator, config.region, config.emulator.kind),
                                   interval=config.metrics.interval).start()
     balancer = None
     if config.load_balancer is not None:

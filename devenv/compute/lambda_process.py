@@ -122,8 +122,7 @@ async def serve(config_file: Path, overrides: Overrides) -> None:
     awslogs = LogShipper(logs_client_factory(emulator)).start() if config.functions else None
     metrics = None
     if config.functions and config.metrics.enabled:
-        lean = config.emulator.kind == "moto"  # the emulator known to speak CloudWatch's JSON protocol
-        metrics = MetricPublisher(cloudwatch_client_factory(emulator, config.region, lean=lean),
+        metrics = MetricPublisher(cloudwatch_client_factory(emulator, config.region, config.emulator.kind),
                                   interval=config.metrics.interval)
         if config.queues:  # AWS/SQS queue depths, sampled on the publisher's thread
             metrics.add_sampler(QueueDepthSampler(one_attempt_client_factory("sqs", emulator, config.region),

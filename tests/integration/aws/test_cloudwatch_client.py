@@ -60,7 +60,7 @@ def test_nothing_listening_is_an_outage_not_a_refusal(nothing_listening):
 
 
 def test_the_publisher_sends_through_it(moto, aws):
-    publisher = MetricPublisher(cloudwatch_client_factory(moto.url, moto.region), interval=0.05).start()
+    publisher = MetricPublisher(cloudwatch_client_factory(moto.url, moto.region, "moto"), interval=0.05).start()
     try:
         publisher.record("Lean/Published", "RequestCount", 4, {"ApiName": "api"}, "Count")
         assert wait_until(lambda: publisher.sent == 1, timeout=10), (publisher.sent, publisher.refused)

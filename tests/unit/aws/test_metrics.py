@@ -200,3 +200,13 @@ def test_a_failing_read_skips_the_sample_and_looks_the_queue_up_again():
         sampler(publisher)
     sampler(publisher)
     assert sqs.lookups == 2  # the URL is looked up again after a failure (the queue may be new)
+
+
+def test_the_lean_cloudwatch_client_is_for_devenvs_moto_only():
+    from devenv.aws.cloudwatch_client import CloudWatchClient
+    from devenv.aws.metrics import cloudwatch_client_factory
+
+    assert isinstance(cloudwatch_client_factory("http://127.0.0.1:1", "us-east-1", "moto")(), CloudWatchClient)
+    for kind in ("localstack", "ministack"):
+        client = cloudwatch_client_factory("http://127.0.0.1:1", "us-east-1", kind)()
+        assert not isinstance(client, CloudWatchClient) and client.meta.service_model.service_name == "cloudwatch"
