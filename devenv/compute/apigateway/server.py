@@ -79,18 +79,24 @@ class _DataPlane:
         span = SpanTimer(self.sink, TraceContext.from_headers(request.headers), "apigateway",
                          f"{request.method} {request.path}", {"method": request.method, "path": request.path})
         integration: list[float] = []  # the invocation's milliseconds, when the request reached it
+        # Set as this returns: aiohttp writes the response in the same step, before anything
+        # waiting on it runs, so the function's instance is acknowledged after (Invoker.invoke).
+        answered = asyncio.get_running_loop().create_future()
         try:
-            response = await self._handle(request, span, integration)
+            response = await self._handle(request, span, integration, answered)
         except BaseException as error:
             span.finish(Outcome.ERROR, error=type(error).__name__)
             raise
+        finally:
+            answered.set_result(None)
         span.finish(Outcome.OK if response.status < 500 else Outcome.ERROR, status=response.status)
         if self.metrics is not None:
             self.metrics.answered(response.status, (time.perf_counter() - received) * 1000,
                                   integration[0] if integration else None)
         return response
 
-    async def _handle(self, request: web.Request, span: SpanTimer, integration: list[float]) -> web.Response:
+    async def _handle(self, request: web.Request, span: SpanTimer, integration: list[float],
+                      answered: asyncio.Future) -> web.Response:
         raw_path, _, query_string = request.raw_path.partition("?")
         stage, path = split_stage(raw_path)
         if stage != self.spec.stage:
@@ -123,7 +129,7 @@ class _DataPlane:
         event = build_event(self.spec, match, proxy_request, ids)
         payload = json.dumps(event, separators=(",", ":")).encode()
         invoked = time.perf_counter()
-        answer = await self._invoke(match.function, payload, ids)
+        answer = await self._invoke(match.function, payload, ids, answered)
         integration.append((time.perf_counter() - invoked) * 1000)
         if isinstance(answer, InvokeResult):
             answer = map_response(answer, self.spec, request.headers.get("Accept"))
@@ -132,8 +138,9 @@ class _DataPlane:
                         answer.status, match.function, answer.reason, ids.request_id)
         return _send(finish(answer, ids))
 
-    async def _invoke(self, function: str, payload: bytes, ids: RequestIds) -> InvokeResult | GatewayError:
-        task = asyncio.ensure_future(self.invoker.invoke(function, payload, trace_id=ids.trace_id))
+    async def _invoke(self, function: str, payload: bytes, ids: RequestIds,
+                      answered: asyncio.Future) -> InvokeResult | GatewayError:
+        task = asyncio.ensure_future(self.invoker.invoke(function, payload, trace_id=ids.trace_id, answered=answered))
         task.add_done_callback(_consume)
         try:
             return await asyncio.wait_for(asyncio.shield(task), self.spec.integration_timeout)

@@ -10,7 +10,10 @@ from __future__ import annotations
 import enum
 import json
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:  # annotations only: this module does no I/O
+    import asyncio
 
 
 class InvocationType(str, enum.Enum):
@@ -105,9 +108,13 @@ class InvokeResult:
 
 class Invoker(Protocol):
     async def invoke(self, function: str, payload: bytes, *, trace_id: str | None = None,
-                     client_context: str | None = None) -> InvokeResult:
+                     client_context: str | None = None, answered: asyncio.Future | None = None) -> InvokeResult:
         """RequestResponse: runs the function and waits for its result. Raises InvokeError
-        when the service refuses (unknown function, throttled, payload too large)."""
+        when the service refuses (unknown function, throttled, payload too large).
+
+        ``answered``: a caller that answers its own client later than the step in which this
+        returns (API Gateway) passes a future it sets once it has; the instance's own
+        acknowledgement waits for it, so the client's answer is written first."""
 
     async def invoke_async(self, function: str, payload: bytes, *, trace_id: str | None = None) -> str:
         """Event: queues the invocation (retried on error, then sent to the function's

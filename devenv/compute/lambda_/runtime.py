@@ -25,7 +25,7 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 from pathlib import Path
@@ -58,6 +58,11 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 class Invocation(pool_state.Invocation):
     future: asyncio.Future | None = None  # the caller's answer
     timer: asyncio.TimerHandle | None = None  # its timeout, once handed over
+    # Done once the caller has stopped waiting (it has its answer, or it went away). The
+    # instance's 202 for /response waits for it, so that the caller's answer is written first:
+    # each loopback write wakes its reader inside the writer's system call (~0.1 ms here),
+    # and the caller should not wait behind the instance's acknowledgement.
+    taken: asyncio.Future | None = None
 
 
 def new_log_stream() -> str:
@@ -124,9 +129,11 @@ class FunctionPool:
 
     async def invoke(self, payload: bytes, trace_id: str | None, client_context: str | None,
                      request_id: str | None = None, *, invocation_type: str = "RequestResponse",
-                     attempt: int = 1) -> InvokeResult:
+                     attempt: int = 1, answered: asyncio.Future | None = None) -> InvokeResult:
         """One invocation, recorded as a ``lambda`` span: its parent is the caller's trace
-        context, and the instance gets the span's own context as Lambda-Runtime-Trace-Id."""
+        context, and the instance gets the span's own context as Lambda-Runtime-Trace-Id.
+        ``answered``: see ``Invoker.invoke``; by default the answer counts as taken when this
+        returns (the Invoke API writes it in the same step)."""
         if len(payload) > SYNC_PAYLOAD_LIMIT:
             raise PayloadTooLarge(len(payload), SYNC_PAYLOAD_LIMIT)
         request_id = request_id or str(uuid.uuid4())
@@ -135,7 +142,8 @@ class FunctionPool:
         if attempt > 1:
             span.attributes["attempt"] = attempt
         loop = asyncio.get_running_loop()
-        inv = Invocation(request_id, payload, span.context.header(), client_context, future=loop.create_future())
+        inv = Invocation(request_id, payload, span.context.header(), client_context, future=loop.create_future(),
+                         taken=answered if answered is not None else loop.create_future())
         try:
             result = await self._run(inv)
         except Throttled as error:
@@ -145,6 +153,9 @@ class FunctionPool:
         except BaseException as error:
             span.finish(Outcome.ERROR, error=type(error).__name__)
             raise
+        finally:
+            if answered is None:  # in the step that resumed the caller: its answer goes out first
+                inv.taken.set_result(None)
         self.runtime.metric(self.spec.name, "Invocations", 1, "Count")
         self.runtime.metric(self.spec.name, "Errors", 0 if result.ok else 1, "Count")
         error_type = (result.error() or {}).get("errorType") if not result.ok else None
@@ -413,8 +424,8 @@ class LambdaRuntime:
         return pool
 
     async def invoke(self, function: str, payload: bytes, *, trace_id: str | None = None,
-                     client_context: str | None = None) -> InvokeResult:
-        return await self.pool(function).invoke(payload, trace_id, client_context)
+                     client_context: str | None = None, answered: asyncio.Future | None = None) -> InvokeResult:
+        return await self.pool(function).invoke(payload, trace_id, client_context, answered=answered)
 
     async def invoke_async(self, function: str, payload: bytes, *, trace_id: str | None = None) -> str:
         pool = self.pool(function)
@@ -685,14 +696,29 @@ class _InstanceApi:
         inv: Invocation = await self.pool.on_next(self.instance)
         return _NextEvent(inv, self.pool.spec.arn)
 
-    def response(self, request_id: str, body: bytes) -> int:
-        return self.pool.on_response(self.instance, request_id, body)
+    def response(self, request_id: str, body: bytes) -> int | Awaitable[int]:
+        inv = self.instance.current
+        return _after_caller(inv, self.pool.on_response(self.instance, request_id, body))
 
-    def error(self, request_id: str, body: bytes, error_type: str | None) -> int:
-        return self.pool.on_error(self.instance, request_id, body, error_type)
+    def error(self, request_id: str, body: bytes, error_type: str | None) -> int | Awaitable[int]:
+        inv = self.instance.current
+        return _after_caller(inv, self.pool.on_error(self.instance, request_id, body, error_type))
 
     def init_error(self, body: bytes, error_type: str | None) -> int:
         return self.pool.on_init_error(self.instance, body, error_type)
+
+
+def _after_caller(inv: pool_state.Invocation | None, status: int) -> int | Awaitable[int]:
+    """``status`` at once, or once the invocation's caller has taken its answer."""
+    taken = getattr(inv, "taken", None)
+    if status != 202 or taken is None or taken.done():
+        return status
+    return _once(taken, status)
+
+
+async def _once(taken: asyncio.Future, status: int) -> int:
+    await taken
+    return status
 
 
 class _NextEvent:

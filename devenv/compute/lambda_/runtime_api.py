@@ -2,8 +2,9 @@
 makes, served per instance by ``http1`` (so the listener itself says which instance calls).
 
 ``GET /2018-06-01/runtime/invocation/next`` is held until an event is handed over;
-``POST .../invocation/{id}/response``, ``POST .../invocation/{id}/error`` and ``POST
-.../init/error`` answer 202 at once. What each call *means* stays with the
+``POST .../invocation/{id}/response`` and ``POST .../invocation/{id}/error`` answer 202 once
+the handler says (the runtime lets the invocation's caller have its answer first), ``POST
+.../init/error`` at once. What each call *means* stays with the
 ``RuntimeApiHandler`` (the Lambda runtime's pools); this module only routes.
 """
 
@@ -37,9 +38,9 @@ class RuntimeApiHandler(Protocol):
 
     def next(self) -> Awaitable[NextEvent]: ...
 
-    def response(self, request_id: str, body: bytes) -> int: ...
+    def response(self, request_id: str, body: bytes) -> int | Awaitable[int]: ...
 
-    def error(self, request_id: str, body: bytes, error_type: str | None) -> int: ...
+    def error(self, request_id: str, body: bytes, error_type: str | None) -> int | Awaitable[int]: ...
 
     def init_error(self, body: bytes, error_type: str | None) -> int: ...
 
@@ -64,9 +65,19 @@ def router(handler: RuntimeApiHandler) -> http1.Handler:
                 status = 404
         else:
             status = 404
-        return Response(status, _OK if status == 202 else b'{"errorMessage":"invalid request"}')
+        if not isinstance(status, int):
+            return _answer_later(status)
+        return _answer(status)
 
     return route
+
+
+def _answer(status: int) -> Response:
+    return Response(status, _OK if status == 202 else b'{"errorMessage":"invalid request"}')
+
+
+async def _answer_later(status: Awaitable[int]) -> Response:
+    return _answer(await status)
 
 
 async def _next(handler: RuntimeApiHandler) -> Response:

@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import re
+import socket
 
 from devenv.observe.trace_context import TraceContext
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ class Call:
     function: str
     event: dict
     trace_id: str | None
+    answered: asyncio.Future | None = None
 
 
 class FakeInvoker:
@@ -53,9 +55,9 @@ class FakeInvoker:
         self.respond = respond or (lambda function, event: ok({"statusCode": 200, "body": "ok"}))
 
     async def invoke(self, function: str, payload: bytes, *, trace_id: str | None = None,
-                     client_context: str | None = None) -> InvokeResult:
+                     client_context: str | None = None, answered: asyncio.Future | None = None) -> InvokeResult:
         event = json.loads(payload)
-        self.calls.append(Call(function, event, trace_id))
+        self.calls.append(Call(function, event, trace_id, answered))
         result = self.respond(function, event)
         if asyncio.iscoroutine(result):
             result = await result
@@ -356,3 +358,37 @@ def test_a_rebinding_host_or_another_site_s_page_is_refused_without_invoking():
     refused, link = serve(api(), invoker, test)
     assert refused == [(403, True)] * 3 and link == 200
     assert [call.function for call in invoker.calls] == ["users"]
+
+
+def test_the_invoker_hears_that_the_client_has_its_answer_only_once_it_is_written():
+    """The function's instance is acknowledged after the client's response is on its socket
+    (``Invoker.invoke``'s ``answered``): read here from the client's socket, without
+    blocking, at the moment ``answered`` is set."""
+    release: list[asyncio.Future] = []
+
+    async def respond(function, event):
+        release.append(asyncio.get_running_loop().create_future())
+        await release[0]
+        return ok({"statusCode": 200, "body": "ok"})
+
+    invoker = FakeInvoker(respond)
+
+    async def main():
+        app = make_app(api(), invoker, region="us-east-1")
+        async with TestServer(app) as server:
+            client = socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            try:
+                client.sendall(b"GET /local/users/7 HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                while not release:  # the request has reached the function
+                    await asyncio.sleep(0.001)
+                answered = invoker.calls[0].answered
+                seen = asyncio.get_running_loop().create_future()
+                answered.add_done_callback(lambda _: seen.set_result(
+                    client.recv(65536, socket.MSG_PEEK | socket.MSG_DONTWAIT)))
+                release[0].set_result(None)
+                return await asyncio.wait_for(seen, 5)
+            finally:
+                client.close()
+
+    written = asyncio.run(main())
+    assert written.startswith(b"HTTP/1.1 200 OK\r\n") and written.endswith(b"ok")

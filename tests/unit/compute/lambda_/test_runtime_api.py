@@ -158,3 +158,35 @@ def test_every_connection_gets_tcp_nodelay():
     assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
     for sock in (client, accepted, listener):
         sock.close()
+
+
+def test_a_response_the_handler_holds_is_acknowledged_once_it_lets_go():
+    """The handler may answer /response with an awaitable (the runtime holds the 202 until the
+    invocation's caller has its answer): nothing is written before it resolves."""
+    hold: list[asyncio.Future] = []
+
+    class Holding(Handler):
+        def response(self, request_id, body):
+            super().response(request_id, body)
+            hold.append(asyncio.get_running_loop().create_future())
+            return hold[0]
+
+    async def scenario():
+        server = await serve_instance(Holding(), "127.0.0.1", max_body=1024)
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.sockets[0].getsockname()[1])
+        writer.write(post("/invocation/req-1/response", b"{}"))
+        while not hold:
+            await asyncio.sleep(0.001)
+        early = asyncio.ensure_future(reader.read(65536))
+        for _ in range(20):  # the server's loop turns (it is this loop), and writes nothing
+            await asyncio.sleep(0)
+        held = not early.done()
+        hold[0].set_result(202)
+        data = await asyncio.wait_for(early, 5)
+        writer.close()
+        server.close()
+        await server.wait_closed()
+        return held, data
+
+    held, data = asyncio.run(scenario())
+    assert held and data.startswith(b"HTTP/1.1 202 Accepted")
