@@ -161,6 +161,7 @@ def test_a_connection_the_server_closed_while_idle_is_opened_again_without_a_fai
     connection = http.KeptConnection(keep_alive)
     connection.request("POST", "/hang-up", body=b"a")
     kept = connection._connection
+    assert kept is not None
     assert wait_until(lambda: http._closed_by_peer(kept), timeout=5)  # the server's FIN has arrived
     assert json.loads(connection.request("POST", "/", body=b"b").body)["got"] == "b"
     assert len(set(KeepAlive.peers)) == 2
@@ -174,3 +175,121 @@ def test_a_kept_connection_fails_as_request_does():
         connection.request("POST", "/", body=b"x")
     with pytest.raises(EndpointError, match="not an http URL"):
         http.KeptConnection("https://127.0.0.1:1")
+
+
+class FakeSocket:
+    """A connected socket's two ends for one test: what was written (each ``sendall``), and
+    the server's bytes handed out in the given pieces (then end of file)."""
+
+    def __init__(self, *pieces: bytes):
+        self.pieces = list(pieces)
+        self.sent: list[bytes] = []
+        self.closed = False
+
+    def sendall(self, data: bytes) -> None:
+        self.sent.append(bytes(data))
+
+    def recv(self, size: int) -> bytes:
+        if not self.pieces:
+            return b""
+        piece = self.pieces.pop(0)
+        if len(piece) > size:
+            self.pieces.insert(0, piece[size:])
+            piece = piece[:size]
+        return piece
+
+    def fileno(self) -> int:
+        return -1
+
+    def setsockopt(self, *option) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def over(monkeypatch, *sockets: FakeSocket) -> http.KeptConnection:
+    """A KeptConnection whose connections are ``sockets``, in turn; never found closed while idle."""
+    made = list(sockets)
+    monkeypatch.setattr(http.socket, "create_connection", lambda address, timeout: made.pop(0))
+    monkeypatch.setattr(http, "_closed_by_peer", lambda sock: False)
+    return http.KeptConnection("http://127.0.0.1:4566", name="the emulator")
+
+
+OK = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{\"a\": true}"
+
+
+def test_a_kept_connection_writes_head_and_body_in_one_piece(monkeypatch):
+    """http.client wrote them apart: the server woke for the head, then for the body."""
+    sock = FakeSocket(OK)
+    connection = over(monkeypatch, sock)
+    reply = connection.request("POST", "/TraceSegments", body=b'{"x":1}', headers={"Content-Type": "application/json"})
+    assert (reply.status, reply.json(), reply.header("content-type")) == (200, {"a": True}, "application/json")
+    assert len(sock.sent) == 1
+    head, _, body = sock.sent[0].partition(b"\r\n\r\n")
+    assert body == b'{"x":1}'
+    assert head.split(b"\r\n") == [b"POST /TraceSegments HTTP/1.1", b"Host: 127.0.0.1:4566",
+                                     b"Accept-Encoding: identity", b"Content-Length: 7",
+                                     b"Content-Type: application/json"]
+
+
+@pytest.mark.parametrize("pieces, body", [
+    ([OK[:5], OK[5:40], OK[40:-3], OK[-3:]], b'{"a": true}'),  # the answer in any pieces
+    ([b"HTTP/1.1 100 Continue\r\n\r\n", OK], b'{"a": true}'),  # an interim answer skipped
+    ([b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4;x=1\r\n{\"a\"\r\n", b"3\r\n: 1\r\n1\r\n}\r\n",
+      b"0\r\nTrailer: t\r\n\r\n"], b'{"a": 1}'),
+    ([b"HTTP/1.1 204 No Content\r\n\r\n"], b""),
+])
+def test_a_kept_connection_reads_every_shape_of_answer_and_keeps_the_connection(monkeypatch, pieces, body):
+    sock = FakeSocket(*pieces, OK)
+    connection = over(monkeypatch, sock)
+    assert connection.request("POST", "/", body=b"1").body == body
+    assert connection.request("POST", "/", body=b"2").body == b'{"a": true}'  # the same connection
+    assert len(sock.sent) == 2 and not sock.closed
+
+
+@pytest.mark.parametrize("answer", [
+    b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok",
+    b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    b"HTTP/1.1 200 OK\r\n\r\nok",  # no length: the body ends with the connection
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok!",  # more than the answer: not to be trusted
+])
+def test_an_answer_that_ends_the_connection_opens_a_new_one_for_the_next_call(monkeypatch, answer):
+    first, second = FakeSocket(answer), FakeSocket(OK)
+    connection = over(monkeypatch, first, second)
+    assert connection.request("POST", "/", body=b"1").body == b"ok"
+    assert first.closed
+    assert connection.request("POST", "/", body=b"2").json() == {"a": True}
+    assert second.sent and not second.closed
+
+
+@pytest.mark.parametrize("pieces, why", [
+    ([], "closed without an answer"),
+    ([b"HTTP/1.1 200 OK\r\nContent-Len"], "closed inside an answer's head"),
+    ([b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort"], "closed inside an answer's body"),
+    ([b"SSH-2.0-OpenSSH\r\n\r\n"], "not an HTTP answer"),
+    ([b"HTTP/1.1 200 OK\r\nno colon\r\n\r\n"], "a header without a colon"),
+    ([b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"], "not a number"),
+    ([b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"], "not hexadecimal"),
+    ([b"HTTP/1.1 200 OK\r\nX: " + b"y" * (http.MAX_HEAD + 10)], "head longer than"),
+])
+def test_a_broken_answer_is_endpoint_unreachable_and_drops_the_connection(monkeypatch, pieces, why):
+    sock = FakeSocket(*pieces)
+    connection = over(monkeypatch, sock)
+    with pytest.raises(EndpointUnreachable, match=f"could not reach the emulator at http://127.0.0.1:4566: .*{why}"):
+        connection.request("POST", "/", body=b"x")
+    assert sock.closed and connection._connection is None
+
+
+def test_a_kept_connection_without_an_answer_in_time_is_endpoint_timeout():
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    try:
+        connection = http.KeptConnection(f"http://127.0.0.1:{listener.getsockname()[1]}", name="the emulator",
+                                         timeout=0.2)
+        with pytest.raises(EndpointTimeout, match="the emulator at .* did not answer within 0.2 s"):
+            connection.request("POST", "/", body=b"x")
+        assert connection._connection is None
+    finally:
+        listener.close()
