@@ -68,6 +68,9 @@ class ListSink:
     def record(self, span):
         self.spans.append(span)
 
+    def record_all(self, spans):
+        self.spans.extend(spans)
+
 
 class Samples:
     """A metrics recorder (devenv.aws.metrics.Recorder) that keeps every sample."""

@@ -47,6 +47,20 @@ def parse_datagram(data: bytes) -> dict[str, Any]:
     return document
 
 
+def document_text(data: bytes, document: dict[str, Any]) -> str:
+    """The document of a datagram ``parse_datagram`` took, as JSON text for PutTraceSegments:
+    the sender's own text (serialising the parsed document again cost the daemon more than
+    parsing it), unless it is not plain UTF-8 JSON text (another encoding, a byte order mark)."""
+    body = data.partition(b"\n")[2]
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""
+    if not text.lstrip().startswith("{"):
+        return json.dumps(document, separators=(",", ":"))
+    return text
+
+
 def segment_spans(document: dict[str, Any]) -> list[Span]:
     """The spans of a completed document (none while it is in progress)."""
     if document.get("in_progress"):

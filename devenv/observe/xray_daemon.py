@@ -14,7 +14,6 @@ without X-Ray is said once and no longer called.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sys
 import threading
@@ -34,8 +33,8 @@ from devenv.runtime.peers import PeerScreen, ScreenedDatagrams, screened
 from devenv.runtime.ports import HOST, load_remembered
 from devenv.runtime.statedir import StateDir
 
-from .spans import SpanSink, sink_from_environment
-from .xray import BadDatagram, parse_datagram, sampling_rules, sampling_targets, segment_spans
+from .spans import Span, SpanSink, sink_from_environment
+from .xray import BadDatagram, document_text, parse_datagram, sampling_rules, sampling_targets, segment_spans
 
 log = logging.getLogger("devenv.xray")
 
@@ -47,6 +46,8 @@ SEND_INTERVAL = 1.0
 # Seconds between turning the datagrams received into spans and documents (see SegmentReceiver).
 DRAIN_INTERVAL = 0.5
 MAX_KEPT = 10_000  # documents kept while the emulator is unreachable
+# What a sender's bad document raises deep in the parsing, the span walk or the spans' encoding.
+BROKEN = (RecursionError, TypeError, ValueError, AttributeError)
 UNSUPPORTED = {"UnknownOperationException", "InvalidAction", "NotImplemented", "InternalFailure", "404"}
 
 
@@ -66,11 +67,12 @@ class SegmentForwarder(BackgroundSender):
         self.unsupported = False
         self.sent = 0
 
-    def add(self, document: dict[str, Any]) -> None:
+    def add(self, document: str) -> None:
+        """A segment document, as JSON text."""
         if self.unsupported:
             return
         with self._lock:
-            self._documents.append(json.dumps(document, separators=(",", ":")))
+            self._documents.append(document)
             del self._documents[:-MAX_KEPT]
 
     def _cycle(self, final: bool) -> bool:
@@ -119,14 +121,25 @@ class SegmentReceiver(asyncio.DatagramProtocol):
         del self._pending[:-MAX_KEPT]
 
     def drain(self) -> None:
+        """What came since the last drain: its spans recorded in one go (the sink's one write),
+        each completed document forwarded as the SDK wrote it."""
         pending, self._pending = self._pending, []
+        taken: list[list[Span]] = []
         for data in pending:
             try:
-                self._take(data)
-            except (RecursionError, TypeError, ValueError, AttributeError) as exc:
+                taken.append(self._take(data))
+            except BROKEN as exc:
                 # JSON nested past the recursion limit, or a field of an unexpected type deep in
                 # the document: one sender's bad datagram, never the end of the daemon's draining.
                 self._refuse(f"{exc.__class__.__name__}: {exc}")
+        try:
+            self.sink.record_all([span for spans in taken for span in spans])
+        except BROKEN:  # a span that does not encode (an annotation nested too deep): each on its own
+            for spans in taken:
+                try:
+                    self.sink.record_all(spans)
+                except BROKEN as exc:
+                    self._refuse(f"{exc.__class__.__name__}: {exc}")
 
     def _refuse(self, why: str) -> None:
         self.refused += 1
@@ -138,18 +151,19 @@ class SegmentReceiver(asyncio.DatagramProtocol):
             await asyncio.sleep(interval)
             self.drain()
 
-    def _take(self, data: bytes) -> None:
+    def _take(self, data: bytes) -> list[Span]:
+        """The spans of one datagram (whole before anything is kept: a bad one gives nothing);
+        its document, once complete, to the forwarder."""
         try:
             document = parse_datagram(data)
         except BadDatagram as exc:
             self._refuse(str(exc))
-            return
-        spans = segment_spans(document)  # whole before anything is recorded: a bad one records nothing
+            return []
+        spans = segment_spans(document)
         self.received += 1
-        for span in spans:
-            self.sink.record(span)
         if not document.get("in_progress"):
-            self.forwarder.add(document)
+            self.forwarder.add(document_text(data, document))
+        return spans
 
 
 def sampling_app(receiver: SegmentReceiver) -> web.Application:

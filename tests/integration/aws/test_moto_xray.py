@@ -50,7 +50,7 @@ def test_the_daemons_forwarder_puts_segments_that_batch_get_traces_returns(moto,
     forwarder = SegmentForwarder(AwsEndpoint(moto.url, moto.region), interval=0.05).start()
     try:
         for document in documents:
-            forwarder.add(document)
+            forwarder.add(json.dumps(document))
         assert wait_until(lambda: forwarder.sent == len(documents), timeout=10), forwarder.sent
     finally:
         forwarder.close()
@@ -61,7 +61,7 @@ def test_the_daemons_forwarder_puts_segments_that_batch_get_traces_returns(moto,
 
     unreachable = SegmentForwarder(AwsEndpoint(nothing_listening.url, "us-east-1"), interval=0.05).start()
     try:
-        unreachable.add(documents[0])
+        unreachable.add(json.dumps(documents[0]))
         assert wait_until(lambda: unreachable._outage is not None, timeout=10)  # kept for a retry, not dropped
         assert not unreachable.unsupported and unreachable.sent == 0
     finally:

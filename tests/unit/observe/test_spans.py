@@ -48,6 +48,19 @@ def test_file_sink_appends_and_survives_a_new_writer(tmp_path):
     assert oct(os.stat(second.path).st_mode & 0o777) == "0o600"
 
 
+def test_file_sink_records_a_batch_of_spans_in_one_write(tmp_path, monkeypatch):
+    sink = FileSpanSink(tmp_path, "xray")
+    sink.record(span("0" * 16, None, 1.0, 1.0))  # the file opened
+    writes = []
+    real_write = os.write
+    monkeypatch.setattr(spans.os, "write", lambda fd, data: writes.append(data) or real_write(fd, data))
+    batch = [span(f"{n:016x}", "0" * 16, 1.0 + n, 1.0) for n in range(1, 4)]
+    sink.record_all(batch)
+    sink.record_all([])
+    assert len(writes) == 1
+    assert [s.span_id for s in read_spans(tmp_path)] == ["0" * 16] + [s.span_id for s in batch]
+
+
 def test_file_sink_rotates_past_its_limit_and_keeps_both_files(tmp_path):
     sink = FileSpanSink(tmp_path, "lambda", file_limit=600)
     for n in range(10):

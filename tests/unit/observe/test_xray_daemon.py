@@ -14,10 +14,30 @@ TRACE = "1-5e0a1b2c-0123456789abcdef01234567"
 
 class Forwarder:
     def __init__(self) -> None:
-        self.documents: list[dict] = []
+        self.texts: list[str] = []
 
-    def add(self, document: dict) -> None:
-        self.documents.append(document)
+    def add(self, document: str) -> None:
+        self.texts.append(document)
+
+    @property
+    def documents(self) -> list[dict]:
+        return [json.loads(text) for text in self.texts]
+
+
+class CountingSink(ListSink):
+    """A sink that counts the calls that wrote (a file sink's writes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def record(self, span) -> None:
+        self.calls += 1
+        super().record(span)
+
+    def record_all(self, spans) -> None:
+        self.calls += 1
+        super().record_all(spans)
 
 
 def datagram(segment_id: str, **fields) -> bytes:
@@ -72,3 +92,43 @@ def test_a_segment_that_breaks_the_span_walk_is_refused_and_draining_goes_on():
     assert [s.span_id for s in sink.spans] == ["00000000000000d3"]
     assert [d["id"] for d in forwarder.documents] == ["00000000000000d3"]
     assert (receiver.received, receiver.refused) == (1, 2)
+
+
+def test_a_drain_records_its_spans_in_one_call_and_forwards_the_senders_own_text():
+    """A write per span, and the document serialised again, cost the daemon more than the parse."""
+    sink, forwarder = CountingSink(), Forwarder()
+    receiver = SegmentReceiver(sink, forwarder)
+    subs = [{"name": "redis", "id": f"00000000000000b{i}", "start_time": 100.001, "end_time": 100.002} for i in range(3)]
+    sent = [datagram("00000000000000a1", subsegments=subs), datagram("00000000000000a2", http={"x": "é"})]
+    for data in sent:
+        receiver.datagram_received(data, ("127.0.0.1", 5000))
+    receiver.drain()
+    assert len(sink.spans) == 5 and sink.calls == 1
+    assert forwarder.texts == [data.partition(b"\n")[2].decode() for data in sent]  # byte for byte
+
+
+def test_a_document_not_in_plain_utf8_is_forwarded_serialised_again():
+    forwarder = Forwarder()
+    receiver = SegmentReceiver(ListSink(), forwarder)
+    document = {"name": "svc", "id": "00000000000000f1", "trace_id": TRACE, "start_time": 100.0, "end_time": 100.1}
+    for body in ("\ufeff" + json.dumps(document)).encode("utf-8"), json.dumps(document).encode("utf-16"):
+        receiver.datagram_received(b'{"format": "json", "version": 1}\n' + body, ("127.0.0.1", 5000))
+    receiver.drain()
+    assert forwarder.documents == [document, document]
+    assert all(text.startswith("{") for text in forwarder.texts)
+
+
+def test_a_segment_whose_spans_do_not_encode_is_refused_and_the_rest_of_the_drain_is_recorded():
+    class Picky(ListSink):
+        def record_all(self, spans):
+            if any(s.span_id == "00000000000000e9" for s in spans):
+                raise RecursionError("maximum recursion depth exceeded while encoding a JSON object")
+            super().record_all(spans)
+
+    sink = Picky()
+    receiver = SegmentReceiver(sink, Forwarder())
+    for segment_id in ("00000000000000e1", "00000000000000e9", "00000000000000e3"):
+        receiver.datagram_received(datagram(segment_id), ("127.0.0.1", 5000))
+    receiver.drain()
+    assert [s.span_id for s in sink.spans] == ["00000000000000e1", "00000000000000e3"]
+    assert receiver.refused == 1
