@@ -25,9 +25,11 @@ its error answer is moto's, in the protocol it was asked in.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import os
+import types
 from typing import Any, Callable, Iterable
 
 LOGS_TARGET = "Logs_20140328.PutLogEvents"
@@ -131,15 +133,23 @@ def wsgi_middleware(app: Callable[..., Any]) -> Callable[..., Any]:
         from moto.cloudwatch.models import cloudwatch_backends
         from moto.core.parse import default_timestamp_parser
         from moto.core.responses import BaseResponse
-        from moto.iam.models import get_account_id_from
         from moto.logs.models import logs_backends
-        from moto.xray.exceptions import BadSegmentException
-        from moto.xray.models import xray_backends
         from werkzeug.exceptions import HTTPException
 
         BaseResponse.access_key_regex, BaseResponse.region_from_useragent_regex  # noqa: B018
     except (ImportError, AttributeError):
         return app
+
+    @functools.cache
+    def slow_imports() -> Any:
+        """moto.iam (cryptography) and moto.xray (the X-Ray SDK) on the first call that needs
+        them: importing them with the rest cost ~0.25 s of every emulator start."""
+        from moto.iam.models import get_account_id_from
+        from moto.xray.exceptions import BadSegmentException
+        from moto.xray.models import xray_backends
+
+        return types.SimpleNamespace(get_account_id_from=get_account_id_from, xray_backends=xray_backends,
+                                     BadSegmentException=BadSegmentException)
 
     def account(environ: dict[str, Any]) -> str:
         if "MOTO_ACCOUNT_ID" in os.environ:  # moto's own order of precedence
@@ -147,7 +157,7 @@ def wsgi_middleware(app: Callable[..., Any]) -> Callable[..., Any]:
         if environ.get("HTTP_X_MOTO_ACCOUNT_ID"):
             return environ["HTTP_X_MOTO_ACCOUNT_ID"]
         match = BaseResponse.access_key_regex.search(environ.get("HTTP_AUTHORIZATION") or "")
-        return get_account_id_from(match.group(1) if match else "AKIAEXAMPLE")
+        return slow_imports().get_account_id_from(match.group(1) if match else "AKIAEXAMPLE")
 
     def answer(start_response: StartResponse, result: dict[str, Any],
                content_type: str = "application/x-amz-json-1.1") -> Iterable[bytes]:
@@ -185,12 +195,13 @@ def wsgi_middleware(app: Callable[..., Any]) -> Callable[..., Any]:
 
     def put_trace_segments(environ: dict[str, Any], start_response: StartResponse, region: str,
                            documents: list[str]) -> Iterable[bytes]:
-        backend = xray_backends[account(environ)][region]
+        xray = slow_imports()
+        backend = xray.xray_backends[account(environ)][region]
         bad = []
         for document in documents:
             try:
                 backend.process_segment(document)
-            except BadSegmentException as error:
+            except xray.BadSegmentException as error:
                 bad.append(error.to_dict())
             except Exception as error:  # as moto answers it
                 data = json.dumps({"__type": "InternalFailure", "message": str(error)}).encode()

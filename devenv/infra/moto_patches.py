@@ -509,14 +509,31 @@ def _warm() -> None:
 
 
 def apply(dispatcher: type, sink: SpanSink | None = None) -> None:
-    """Every patch: the caches (``dispatcher`` is moto's DomainDispatcherApplication) and the
-    trace behaviour with its spans going to ``sink``."""
+    """Every patch but those of ``ON_FIRST_USE``: the caches (``dispatcher`` is moto's
+    DomainDispatcherApplication) and the trace behaviour with its spans going to ``sink``."""
     jsonpath_ng.ext.parse = functools.lru_cache(maxsize=512)(jsonpath_ng.ext.parse)
     threading.Thread(target=_warm, daemon=True, name="moto-warm").start()
     _cache_module_list()
     _cache_backend_lookup(dispatcher)
     _memoise_pure_helpers()
     _cloudwatch_percentiles()
-    _xray_service_graph()
     _logs_retention()
     install(sink)
+
+
+# Patches of services whose modules are slow to import, applied before moto builds the
+# service's app (on its first request) rather than at start: moto.xray imports the X-Ray
+# SDK, ~0.2 s of every emulator start.
+ON_FIRST_USE: dict[str, Callable[[], None]] = {"xray": _xray_service_graph}
+
+
+def patching_on_first_use(create_app: Callable[[str], Any]) -> Callable[[str], Any]:
+    """moto's ``create_backend_app`` with ``ON_FIRST_USE``'s patch applied before a service's app."""
+
+    def create(service: str) -> Any:
+        patch = ON_FIRST_USE.get(service)
+        if patch is not None:
+            patch()  # idempotent
+        return create_app(service)
+
+    return create

@@ -73,7 +73,7 @@ def application(*, hosts: tuple[str, ...] = (), origins: tuple[str, ...] = (), s
     from devenv.runtime import guard
 
     moto_patches.apply(DomainDispatcherApplication, sink_from_environment("emulator"))
-    app = DomainDispatcherApplication(create_backend_app)
+    app = DomainDispatcherApplication(moto_patches.patching_on_first_use(create_backend_app))
     if state_dir is not None:
         from pathlib import Path
 

@@ -40,3 +40,29 @@ def test_a_group_keeps_events_for_its_retention_in_days_or_forever():
     assert retained_from(None, now) is None and retained_from(0, now) is None
     assert retained_from(1, now) == now - DAY_MS
     assert retained_from("30", now) == now - 30 * DAY_MS  # as moto may hold it: the request's value
+
+
+def test_the_emulator_starts_without_importing_the_slow_services():
+    """moto.xray (the X-Ray SDK) and moto.iam (cryptography) cost ~0.25 s of every start:
+    devenv's server builds its application without them; they load on first use."""
+    import subprocess
+    import sys
+
+    probe = ("import sys\n"
+             "from devenv.infra.moto_server import application\n"
+             "application()\n"
+             "print(sorted(m for m in ('aws_xray_sdk', 'moto.xray', 'moto.iam', 'cryptography.x509')"
+             " if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_service_patched_on_first_use_is_patched_before_its_app_is_built(monkeypatch):
+    from devenv.infra import moto_patches
+
+    calls: list[str] = []
+    monkeypatch.setitem(moto_patches.ON_FIRST_USE, "xray", lambda: calls.append("patched xray"))
+    create = moto_patches.patching_on_first_use(lambda service: calls.append(f"app {service}") or service)
+    assert create("sqs") == "sqs" and create("xray") == "xray"
+    assert calls == ["app sqs", "patched xray", "app xray"]
